@@ -1,0 +1,207 @@
+# crucible: the one entry point for setup, build, test, fuzz, bench and the CUDA backend.
+#
+#   make setup        install the Debian packages in deps/debian.txt (root; idempotent)
+#   make              build ./crucible and build/rel/libcrucible.a
+#   make test         build and run the Criterion suites and replay the fuzz corpora
+#   make test SAN=1   the same under AddressSanitizer and UndefinedBehaviorSanitizer
+#   make fuzz         run every fuzz target under libFuzzer (clang) for FUZZ_SECONDS each
+#   make cuda         build the CUDA parts (kernels/) when nvcc is present
+#   make format       reformat all C sources; make format-check fails on any difference
+#
+# Objects live in build/rel (or build/san with SAN=1), so a sanitizer build never mixes with a
+# release one. Header dependencies are tracked (-MMD), and a change of compiler or flags
+# rebuilds everything (build/*/flags).
+
+VERSION := 0.1.0
+
+CC ?= cc
+NVCC ?= $(or $(shell command -v nvcc 2>/dev/null),$(wildcard /usr/local/cuda/bin/nvcc))
+CUDA_ARCH ?= 90
+CLANG ?= clang
+CLANG_FORMAT ?= clang-format
+FUZZ_SECONDS ?= 30
+
+PKGS := libseccomp libcap libgit2 libarchive msgpack jansson libpcre2-8 libutf8proc \
+	libxml-2.0 libcrypto libisal
+TEST_PKGS := criterion
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+	-Wpointer-arith -Wundef -Wvla -Wwrite-strings -Wold-style-definition \
+	-Wimplicit-fallthrough -Wnull-dereference -Wcast-qual -Werror
+
+# Quiet one-line-per-step output; V=1 shows the full commands.
+ifeq ($(V),1)
+Q :=
+say =
+else
+Q := @
+say = @printf '  %-4s %s\n' $(1) $(2)
+endif
+
+ifeq ($(SAN),1)
+BUILD := build/san
+OPT := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=all
+BIN := $(BUILD)/crucible
+else
+BUILD := build/rel
+OPT := -O2 -g -D_FORTIFY_SOURCE=2
+BIN := crucible
+endif
+
+# Recursively expanded on purpose: pkg-config runs only when something is compiled, so
+# `make setup` works on a machine that has none of the libraries yet.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm -pthread
+TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
+TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
+
+CFLAGS ?=
+LDFLAGS ?=
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) -fstack-protector-strong -fPIC -I. -Iinclude \
+	-DCRU_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(OPT) $(LDFLAGS)
+
+# Every module folder below cli/ goes into the static library that the binary and the tests
+# link against; a new module only has to put its .c files in its folder.
+MODULES := lib sandbox agent model reward recorder
+LIB_SRCS := $(wildcard $(addsuffix /*.c,$(MODULES)))
+CLI_SRCS := $(wildcard cli/*.c)
+TEST_SRCS := $(wildcard tests/test_*.c)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+CUDA_SRCS := $(wildcard kernels/*.cu)
+
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
+TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
+FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+LIBA := $(BUILD)/libcrucible.a
+TESTBIN := $(BUILD)/tests/crucible-tests
+FLAGS_FILE := $(BUILD)/flags
+
+.PHONY: all setup test check-deps fuzz fuzz-replay cuda format format-check clean help
+.DEFAULT_GOAL := all
+
+all: $(BIN)
+
+help:
+	@sed -n '2,10s/^# \{0,1\}//p' Makefile
+
+setup:
+	@sh deps/setup.sh
+
+# A readable failure instead of a wall of missing-header errors on a fresh machine.
+check-deps:
+	@pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null || { \
+	  echo "crucible: build: missing libraries:" >&2; \
+	  pkg-config --print-errors --exists $(PKGS) $(TEST_PKGS) 2>&1 | sed 's/^/  /' >&2; \
+	  echo "crucible: build: run 'make setup' as root to install them" >&2; exit 3; }
+
+# Rewritten only when the compiler or flags change, so objects depend on their flags.
+$(FLAGS_FILE): FORCE | check-deps
+	@mkdir -p $(@D)
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
+	  echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+
+FORCE:
+
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/tests/%.o: tests/%.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
+	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBA): $(LIB_OBJS)
+	@rm -f $@
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
+
+$(BIN): $(CLI_OBJS) $(LIBA)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBA) $(PKG_LIBS)
+
+$(TESTBIN): $(TEST_OBJS) $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(LIBA) $(PKG_LIBS) $(TEST_LIBS)
+
+# Fuzz targets, linked with a small driver that replays files: this is how `make test` runs
+# every corpus (tests/fuzz/corpus/NAME/) on every build, with or without clang.
+$(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/driver.o $(LIBA)
+	@mkdir -p $(@D)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+fuzz-replay: $(FUZZ_REPLAY)
+	@for t in $(FUZZ_NAMES); do \
+	  $(BUILD)/fuzz/$$t tests/fuzz/corpus/$$t || exit 1; \
+	done
+
+# The binary's path reaches the CLI tests through the environment, so SAN=1 tests the
+# sanitized binary.
+test: $(BIN) $(TESTBIN) fuzz-replay
+	CRUCIBLE_BIN=$(abspath $(BIN)) CRUCIBLE_SRC=$(CURDIR) $(TESTBIN) $(TEST_ARGS)
+
+# libFuzzer builds need clang; they live apart from the gcc objects.
+FUZZ_BUILD := build/libfuzzer
+FUZZ_FLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -I. -Iinclude \
+	-DCRU_VERSION='"$(VERSION)"'
+fuzz:
+	@command -v $(CLANG) >/dev/null || { echo "make fuzz: $(CLANG) not found; run 'make setup'"; exit 3; }
+	@mkdir -p $(FUZZ_BUILD)
+	@for t in $(FUZZ_NAMES); do \
+	  echo "fuzz: $$t ($(FUZZ_SECONDS) s)"; \
+	  $(CLANG) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c $(LIB_SRCS) \
+	    $(PKG_LIBS) || exit 1; \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$t tests/fuzz/findings; \
+	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
+	    -artifact_prefix=tests/fuzz/findings/$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
+	    2>$(FUZZ_BUILD)/$$t.log || { tail -n 40 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
+	  grep -E '^#[0-9]+ *DONE' $(FUZZ_BUILD)/$$t.log | tail -n 1; \
+	done
+
+# CUDA: nvcc compiles here; the code runs only on a machine with a GPU (tests/gpu/run.sh).
+CUDA_BUILD := build/cuda
+CUDA_OBJS := $(CUDA_SRCS:%.cu=$(CUDA_BUILD)/%.o)
+NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -Iinclude \
+	-gencode arch=compute_$(CUDA_ARCH),code=sm_$(CUDA_ARCH) \
+	-gencode arch=compute_$(CUDA_ARCH),code=compute_$(CUDA_ARCH) \
+	-Xcompiler -Wall,-Wextra,-Werror
+
+ifeq ($(NVCC),)
+cuda:
+	@echo "make cuda: nvcc not found (PATH, /usr/local/cuda/bin): the CUDA backend is not built"
+else
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
+	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
+
+$(CUDA_BUILD)/%.o: %.cu $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+
+$(CUDA_BUILD)/libcrucible-cuda.a: $(CUDA_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(CUDA_BUILD)/cuda-info: tests/gpu/cuda_info.c $(CUDA_BUILD)/libcrucible-cuda.a $(LIBA)
+	$(CC) $(ALL_CFLAGS) -I$(CUDA_HOME)/include -o $@ $^ $(PKG_LIBS) \
+	  -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+endif
+
+C_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' '*.cuh' 2>/dev/null)
+format:
+	$(CLANG_FORMAT) -i $(C_FILES)
+
+format-check:
+	@$(CLANG_FORMAT) --dry-run -Werror $(C_FILES) && echo "format-check: $(words $(C_FILES)) files conform"
+
+clean:
+	rm -rf build crucible
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) \
+	$(FUZZ_SRCS:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/driver.d $(CUDA_OBJS:.o=.d)

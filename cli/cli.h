@@ -1,0 +1,50 @@
+/* cli: the command table and the helpers every subcommand uses to parse options and report.
+ *
+ * A subcommand is a struct cli_command in its own file (cli/cmd_NAME.c), listed in the table in
+ * main.c. It parses its arguments, calls into the modules, and turns their result into output
+ * and an exit status. Errors are printed only here, as "crucible: <what>: <why>".
+ */
+#ifndef CRU_CLI_H
+#define CRU_CLI_H
+
+#include <stdio.h>
+
+/* The exit statuses documented in docs/cli.md. */
+enum cli_exit {
+    CLI_EXIT_OK = 0,     /* success */
+    CLI_EXIT_FAILED = 1, /* the task or check ran and failed */
+    CLI_EXIT_USAGE = 2,  /* the command line is wrong */
+    CLI_EXIT_ERROR = 3,  /* an internal or environment error */
+};
+
+struct cli_command {
+    const char *name;
+    const char *summary; /* one line for the command list */
+    const char *help;    /* the full text of `crucible NAME --help` */
+    /* Runs the command; ARGV[0] is its name. Returns an enum cli_exit value. */
+    int (*run)(int argc, char **argv);
+};
+
+/* The exit status for a negative CRU_E* code. */
+int cli_exit_code(int err);
+
+/* Prints "crucible: WHAT: " and the last error message to stderr; returns its exit status. */
+int cli_fail(const char *what);
+
+/* Prints "crucible: CMD: WHY" and a pointer to --help to stderr; returns CLI_EXIT_USAGE.
+ * CMD is NULL for the program's own options. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Reports the option getopt_long() just rejected (it returned '?' or ':'); returns
+ * CLI_EXIT_USAGE. Commands use an optstring that starts with ':' so both cases reach here. */
+int cli_bad_option(const char *cmd, int ret, char **argv);
+
+/* Resets getopt_long() for a subcommand's own argv. */
+void cli_getopt_reset(void);
+
+/* Prints the command's help text to OUT. */
+void cli_print_help(const struct cli_command *cmd, FILE *out);
+
+extern const struct cli_command cli_cmd_version;
+
+#endif

@@ -1,0 +1,77 @@
+/* cli/util: exit statuses, error printing and getopt glue shared by all subcommands. */
+#include "cli/cli.h"
+
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <string.h>
+
+#include "lib/err.h"
+
+int cli_exit_code(int err)
+{
+    switch (err) {
+    case CRU_OK:
+        return CLI_EXIT_OK;
+    case CRU_EFAILED:
+        return CLI_EXIT_FAILED;
+    case CRU_EUSAGE:
+        return CLI_EXIT_USAGE;
+    default:
+        return CLI_EXIT_ERROR;
+    }
+}
+
+int cli_fail(const char *what)
+{
+    const char *msg = cru_err_msg();
+    int code = cru_err_code();
+    fprintf(stderr, "crucible: %s: %s\n", what, *msg ? msg : cru_err_str(code));
+    /* A failure reported without a code is still a failure. */
+    return code == CRU_OK ? CLI_EXIT_ERROR : cli_exit_code(code);
+}
+
+int cli_usage(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, cmd ? "crucible: %s: " : "crucible: ", cmd);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (cmd)
+        fprintf(stderr, "\nTry 'crucible %s --help' for more information.\n", cmd);
+    else
+        fprintf(stderr, "\nTry 'crucible --help' for more information.\n");
+    return CLI_EXIT_USAGE;
+}
+
+int cli_bad_option(const char *cmd, int ret, char **argv)
+{
+    /* getopt_long leaves optind past the offending word. For a long option optopt is 0 when
+     * the option is unknown and its value when it was given an argument it does not take. */
+    const char *word = optind > 0 ? argv[optind - 1] : "?";
+    bool is_long = strncmp(word, "--", 2) == 0;
+    if (ret == ':') {
+        if (is_long)
+            return cli_usage(cmd, "option '%s' requires an argument", word);
+        return cli_usage(cmd, "option '-%c' requires an argument", optopt);
+    }
+    if (is_long && optopt && strchr(word, '='))
+        return cli_usage(cmd, "option '%.*s' takes no argument", (int)strcspn(word, "="), word);
+    if (is_long)
+        return cli_usage(cmd, "unknown option '%s'", word);
+    return cli_usage(cmd, "unknown option '-%c'", optopt);
+}
+
+void cli_getopt_reset(void)
+{
+    /* glibc re-initialises its scanning state (including "+" and POSIXLY_CORRECT handling)
+     * when optind is 0. */
+    optind = 0;
+    opterr = 0;
+}
+
+void cli_print_help(const struct cli_command *cmd, FILE *out)
+{
+    fputs(cmd->help, out);
+}

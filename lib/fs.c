@@ -1,0 +1,196 @@
+/* fs: bounded reads, complete writes and atomic file replacement.
+ *
+ * The atomic write follows the rename protocol that databases rely on: temp file in the same
+ * directory (so rename(2) cannot cross a file system), fsync before rename (so the name never
+ * points at unwritten data), fsync of the directory after (so the rename itself survives a
+ * crash). It does not lock: concurrent writers of one path each replace it whole, last wins.
+ */
+#include "lib/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/str.h"
+
+int cru_file_read(const char *path, size_t max, struct cru_buf *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", path);
+
+    int rc = 0;
+    size_t start = out->len;
+    struct stat st;
+    if (fstat(fd, &st) < 0) {
+        rc = cru_err_sys("cannot stat %s", path);
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = cru_err_set(CRU_EINVAL, "%s is a directory", path);
+        goto done;
+    }
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        rc = cru_err_set(CRU_ELIMIT, "%s is %lld bytes, over the limit of %zu", path,
+                         (long long)st.st_size, max);
+        goto done;
+    }
+    /* Read until EOF rather than trusting st_size: pipes and /proc files report 0, and a
+     * file may grow while it is read. One byte past MAX proves that it is too large. */
+    for (;;) {
+        if ((rc = cru_buf_reserve(out, 65536)) < 0)
+            goto done;
+        size_t room = out->cap - 1 - out->len;
+        size_t allowed = max - (out->len - start) + 1;
+        ssize_t n = read(fd, out->data + out->len, room < allowed ? room : allowed);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = cru_err_sys("cannot read %s", path);
+            goto done;
+        }
+        if (n == 0)
+            break;
+        out->len += (size_t)n;
+        if (out->len - start > max) {
+            rc = cru_err_set(CRU_ELIMIT, "%s is over the limit of %zu bytes", path, max);
+            goto done;
+        }
+    }
+done:
+    if (rc < 0) {
+        out->len = start;
+        if (out->data)
+            out->data[start] = '\0';
+    } else {
+        out->data[out->len] = '\0';
+    }
+    close(fd);
+    return rc;
+}
+
+int cru_write_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return cru_err_sys("write failed");
+        if (n == 0)
+            return cru_err_set(CRU_EIO, "write made no progress");
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* Splits PATH into its directory ("." when it has none) and base name. */
+static int split_dir(const char *path, char *dir, size_t cap, const char **base)
+{
+    const char *slash = strrchr(path, '/');
+    size_t n = slash ? (size_t)(slash - path) : 1;
+    if (slash == path)
+        n = 1; /* "/name" lives in "/" */
+    if (n >= cap)
+        return cru_err_set(CRU_ELIMIT, "path %s is longer than %zu bytes", path, cap - 1);
+    memcpy(dir, slash ? path : ".", n);
+    dir[n] = '\0';
+    *base = slash ? slash + 1 : path;
+    if (**base == '\0')
+        return cru_err_set(CRU_EINVAL, "path %s names a directory, not a file", path);
+    return 0;
+}
+
+int cru_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char dir[PATH_MAX];
+    char tmp[PATH_MAX];
+    const char *base = NULL;
+    int fd = -1, dfd = -1, rc;
+
+    if ((rc = split_dir(path, dir, sizeof(dir), &base)) < 0)
+        return rc;
+    int n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, base);
+    if (n < 0 || (size_t)n >= sizeof(tmp))
+        return cru_err_set(CRU_ELIMIT, "path %s is too long for a temporary name", path);
+
+    fd = mkostemp(tmp, O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("cannot create a temporary file beside %s", path);
+    if ((rc = cru_write_all(fd, data, len)) < 0) {
+        cru_err_wrap(rc, "writing %s", tmp);
+        goto fail;
+    }
+    if (fchmod(fd, mode) < 0) {
+        rc = cru_err_sys("cannot set the mode of %s", tmp);
+        goto fail;
+    }
+    if (fsync(fd) < 0) {
+        rc = cru_err_sys("cannot flush %s to disk", tmp);
+        goto fail;
+    }
+    if (close(fd) < 0) {
+        fd = -1;
+        rc = cru_err_sys("cannot close %s", tmp);
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, path) < 0) {
+        rc = cru_err_sys("cannot rename %s to %s", tmp, path);
+        goto fail;
+    }
+    /* The data is safe; the rename reaches the disk with the directory's fsync. A directory
+     * that cannot be opened or synced (some file systems refuse) leaves the rename done. */
+    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        if (fsync(dfd) < 0 && errno != EINVAL && errno != EROFS) {
+            rc = cru_err_sys("cannot flush directory %s", dir);
+            close(dfd);
+            return rc;
+        }
+        close(dfd);
+    }
+    return 0;
+
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return rc;
+}
+
+int cru_mkdir_p(const char *path, mode_t mode)
+{
+    char buf[PATH_MAX];
+    if (*path == '\0')
+        return cru_err_set(CRU_EINVAL, "cannot create a directory with an empty name");
+    int rc = cru_str_copy(buf, sizeof(buf), path);
+    if (rc < 0)
+        return cru_err_wrap(rc, "directory name %.64s...", path);
+    /* Create each prefix in turn; EEXIST on a prefix is fine if it is a directory. */
+    for (char *p = buf + 1;; p++) {
+        if (*p != '/' && *p != '\0')
+            continue;
+        char saved = *p;
+        *p = '\0';
+        if (mkdir(buf, mode) < 0 && errno != EEXIST)
+            return cru_err_sys("cannot create directory %s", buf);
+        *p = saved;
+        if (saved == '\0')
+            break;
+    }
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return cru_err_sys("cannot stat %s", path);
+    if (!S_ISDIR(st.st_mode))
+        return cru_err_set(CRU_EEXIST, "%s exists and is not a directory", path);
+    return 0;
+}

@@ -1,0 +1,31 @@
+/* fs: whole-file reads with a bound, complete writes, atomic replacement, directory creation.
+ *
+ * cru_file_write_atomic() is how crucible writes every file another process may read while it
+ * is written (summaries, indexes, configs): readers see the old file or the new one, never a
+ * mix, and a crash leaves no partial file under the final name.
+ */
+#ifndef CRU_LIB_FS_H
+#define CRU_LIB_FS_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "lib/buf.h"
+
+/* Reads the whole of PATH into OUT (appending). A file larger than MAX bytes is an error
+ * (CRU_ELIMIT) and nothing is appended: never a silently truncated read. */
+int cru_file_read(const char *path, size_t max, struct cru_buf *out);
+
+/* Writes all LEN bytes, retrying short writes and EINTR. */
+int cru_write_all(int fd, const void *data, size_t len);
+
+/* Replaces PATH with DATA: writes a temporary file in the same directory, fsyncs it, sets
+ * MODE, renames it over PATH and fsyncs the directory. On failure PATH is untouched and the
+ * temporary file is removed. */
+int cru_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
+
+/* Creates PATH and its missing parents (like mkdir -p). An existing directory is success;
+ * an existing non-directory is CRU_EEXIST. */
+int cru_mkdir_p(const char *path, mode_t mode);
+
+#endif
