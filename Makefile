@@ -105,6 +105,9 @@ $(FLAGS_FILE): FORCE | check-deps
 
 FORCE:
 
+# Keep intermediate objects (fuzz targets) so that a second `make test` rebuilds nothing.
+.SECONDARY:
+
 $(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
@@ -165,8 +168,11 @@ fuzz:
 	done
 
 # CUDA: nvcc compiles here; the code runs only on a machine with a GPU (tests/gpu/run.sh).
+# These rules need only the CUDA toolkit and lib/err.c, so they also build on a GPU machine
+# that has none of the other libraries.
 CUDA_BUILD := build/cuda
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(CUDA_BUILD)/%.o)
+CUDA_FLAGS_FILE := $(CUDA_BUILD)/flags
 NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -Iinclude \
 	-gencode arch=compute_$(CUDA_ARCH),code=sm_$(CUDA_ARCH) \
 	-gencode arch=compute_$(CUDA_ARCH),code=compute_$(CUDA_ARCH) \
@@ -180,17 +186,24 @@ CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
 	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
 
-$(CUDA_BUILD)/%.o: %.cu $(FLAGS_FILE)
+$(CUDA_FLAGS_FILE): FORCE
 	@mkdir -p $(@D)
-	$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
+	@echo '$(NVCC) $(NVCC_FLAGS)' | cmp -s - $@ || echo '$(NVCC) $(NVCC_FLAGS)' > $@
+
+$(CUDA_BUILD)/%.o: %.cu $(CUDA_FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(call say,NVCC,$<)
+	$(Q)$(NVCC) $(NVCC_FLAGS) -MMD -MP -c $< -o $@
 
 $(CUDA_BUILD)/libcrucible-cuda.a: $(CUDA_OBJS)
 	@rm -f $@
-	ar rcs $@ $^
+	$(call say,AR,$@)
+	$(Q)ar rcs $@ $^
 
-$(CUDA_BUILD)/cuda-info: tests/gpu/cuda_info.c $(CUDA_BUILD)/libcrucible-cuda.a $(LIBA)
-	$(CC) $(ALL_CFLAGS) -I$(CUDA_HOME)/include -o $@ $^ $(PKG_LIBS) \
-	  -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+$(CUDA_BUILD)/cuda-info: tests/gpu/cuda_info.c lib/err.c $(CUDA_BUILD)/libcrucible-cuda.a
+	$(call say,LD,$@)
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -I. -Iinclude -I$(CUDA_HOME)/include \
+	  -o $@ $^ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 endif
 
 C_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' '*.cuh' 2>/dev/null)

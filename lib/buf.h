@@ -20,7 +20,10 @@ struct cru_buf {
     size_t cap; /* allocated bytes, including room for the terminating NUL */
 };
 
-#define CRU_BUF_INIT { NULL, 0, 0 }
+#define CRU_BUF_INIT                                                                               \
+    {                                                                                              \
+        NULL, 0, 0                                                                                 \
+    }
 
 /* The largest buffer crucible will grow (4 GiB): inputs larger than this are refused. */
 #define CRU_BUF_MAX ((size_t)4 << 30)

@@ -11,22 +11,27 @@
 
 #include <stddef.h>
 
+/* Also included by the CUDA sources in kernels/, which nvcc compiles as C++. */
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum cru_err_code {
     CRU_OK = 0,
-    CRU_ENOMEM = -1,       /* an allocation failed */
-    CRU_EINVAL = -2,       /* an invalid argument or value */
-    CRU_EIO = -3,          /* a system call or I/O failed */
-    CRU_ENOENT = -4,       /* a file or item does not exist */
-    CRU_EEXIST = -5,       /* it exists already */
-    CRU_EPERM = -6,        /* not permitted */
-    CRU_EPARSE = -7,       /* malformed input: JSON, numbers, records */
-    CRU_ELIMIT = -8,       /* an input broke a bound (size, count, depth, length) */
-    CRU_EUNSAFE = -9,      /* refused for safety: a path escape, a hostile archive entry */
-    CRU_ETIMEDOUT = -10,   /* a deadline passed */
+    CRU_ENOMEM = -1,        /* an allocation failed */
+    CRU_EINVAL = -2,        /* an invalid argument or value */
+    CRU_EIO = -3,           /* a system call or I/O failed */
+    CRU_ENOENT = -4,        /* a file or item does not exist */
+    CRU_EEXIST = -5,        /* it exists already */
+    CRU_EPERM = -6,         /* not permitted */
+    CRU_EPARSE = -7,        /* malformed input: JSON, numbers, records */
+    CRU_ELIMIT = -8,        /* an input broke a bound (size, count, depth, length) */
+    CRU_EUNSAFE = -9,       /* refused for safety: a path escape, a hostile archive entry */
+    CRU_ETIMEDOUT = -10,    /* a deadline passed */
     CRU_EUNSUPPORTED = -11, /* the machine or build lacks a facility */
-    CRU_EFAILED = -12,     /* the task or check ran and failed (exit status 1) */
-    CRU_EUSAGE = -13,      /* the command line is wrong (exit status 2) */
-    CRU_EINTERNAL = -14,   /* a bug in crucible */
+    CRU_EFAILED = -12,      /* the task or check ran and failed (exit status 1) */
+    CRU_EUSAGE = -13,       /* the command line is wrong (exit status 2) */
+    CRU_EINTERNAL = -14,    /* a bug in crucible */
 };
 
 /* The longest message kept; a longer one ends in "..." so truncation is never silent. */
@@ -56,5 +61,9 @@ const char *cru_err_name(int code);
 
 /* The code that corresponds to an errno value. */
 int cru_err_from_errno(int errnum);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

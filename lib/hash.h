@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CRU_SHA256_LEN 32
+#define CRU_SHA256_LEN     32
 #define CRU_SHA256_HEX_LEN 64
 
 struct cru_sha256; /* opaque streaming context */

@@ -21,7 +21,9 @@ int cru_json_parse(json_t **out, const char *text, size_t len, const char *name)
     if (!v) {
         if (json_error_code(&e) == json_error_out_of_memory)
             return cru_err_set(CRU_ENOMEM, "%s: out of memory parsing JSON", name);
-        return cru_err_set(CRU_EPARSE, "%s:%d:%d: %s", name, e.line, e.column, e.text);
+        /* jansson reports column 0 for an error before the first character (empty input). */
+        return cru_err_set(CRU_EPARSE, "%s:%d:%d: %s", name, e.line < 1 ? 1 : e.line,
+                           e.column < 1 ? 1 : e.column, e.text);
     }
     *out = v;
     return 0;
@@ -214,12 +216,14 @@ int cru_json_check_keys(const json_t *obj, const char *path, const char *const a
     if (!json_is_object(obj))
         return cru_err_set(CRU_EINVAL, "%s: expected an object, got %s",
                            path && *path ? path : "(root)", cru_json_type_name(obj));
-    json_object_foreach((json_t *)(uintptr_t)obj, key, v) {
+    json_object_foreach((json_t *)(uintptr_t)obj, key, v)
+    {
         bool known = strncmp(key, "x-", 2) == 0;
         for (size_t i = 0; !known && allowed[i]; i++)
             known = strcmp(key, allowed[i]) == 0;
         if (!known)
-            return cru_err_set(CRU_EINVAL, "%s: unknown field", field_name(name, sizeof(name), path, key));
+            return cru_err_set(CRU_EINVAL, "%s: unknown field",
+                               field_name(name, sizeof(name), path, key));
     }
     return 0;
 }

@@ -19,8 +19,7 @@ int cru_path_clean(char **out, const char *rel)
     int rc = 0;
 
     if (rel[0] == '/')
-        return cru_err_set(CRU_EUNSAFE, "path '%s' is absolute; a relative path is required",
-                           rel);
+        return cru_err_set(CRU_EUNSAFE, "path '%s' is absolute; a relative path is required", rel);
     if (total >= CRU_PATH_MAX)
         return cru_err_set(CRU_ELIMIT, "path of %zu bytes exceeds the limit of %d", total,
                            CRU_PATH_MAX - 1);

@@ -126,8 +126,8 @@ int cru_parse_i64(const char *s, int64_t min, int64_t max, int64_t *out)
     if (*end != '\0')
         return cru_err_set(CRU_EPARSE, "invalid number '%s': unexpected '%s'", s, end);
     if (errno == ERANGE || v < min || v > max)
-        return cru_err_set(CRU_ELIMIT, "number %s is out of range [%lld, %lld]", s,
-                           (long long)min, (long long)max);
+        return cru_err_set(CRU_ELIMIT, "number %s is out of range [%lld, %lld]", s, (long long)min,
+                           (long long)max);
     *out = v;
     return 0;
 }
@@ -169,12 +169,12 @@ int cru_parse_double(const char *s, double min, double max, double *out)
 
 struct unit {
     const char *name;
-    double scale;
+    uint64_t scale;
 };
 
 /* Parses "NUMBER[UNIT]" where UNIT is one of UNITS (case-insensitive; "" is the default
- * unit, which must be listed). The result is rounded to the nearest integer and must fit in
- * a uint64_t. */
+ * unit, which must be listed). An integer NUMBER is scaled exactly; a decimal one is rounded
+ * to the nearest integer. The result must fit in a uint64_t. */
 static int parse_with_unit(const char *s, const char *what, const struct unit *units,
                            const char *unit_help, uint64_t *out)
 {
@@ -183,32 +183,50 @@ static int parse_with_unit(const char *s, const char *what, const struct unit *u
     int rc = parse_decimal_prefix(s, what, &v, &end);
     if (rc < 0)
         return rc;
-    if (v < 0)
-        return cru_err_set(CRU_EPARSE, "invalid %s '%s': must not be negative", what, s);
-    for (const struct unit *u = units; u->name; u++) {
-        if (strcasecmp(end, u->name) != 0)
-            continue;
-        double r = round(v * u->scale);
-        /* 2^64 is exactly representable; anything at or above it does not fit. */
-        if (r >= 18446744073709551616.0)
+    if (*s == '-' || *s == '+')
+        return cru_err_set(CRU_EPARSE, "invalid %s '%s': must not have a sign", what, s);
+    const struct unit *u = units;
+    while (u->name && strcasecmp(end, u->name) != 0)
+        u++;
+    if (!u->name)
+        return cru_err_set(CRU_EPARSE, "invalid %s '%s': unknown unit '%s' (use %s)", what, s, end,
+                           unit_help);
+
+    size_t digits = strspn(s, "0123456789");
+    if (s + digits == end) {
+        /* An integer: exact, since a double loses precision above 2^53. */
+        errno = 0;
+        unsigned long long n = strtoull(s, NULL, 10);
+        if (errno == ERANGE || n > UINT64_MAX / u->scale)
             return cru_err_set(CRU_ELIMIT, "%s '%s' is too large", what, s);
-        *out = (uint64_t)r;
+        *out = (uint64_t)n * u->scale;
         return 0;
     }
-    return cru_err_set(CRU_EPARSE, "invalid %s '%s': unknown unit '%s' (use %s)", what, s, end,
-                       unit_help);
+    double r = round(v * (double)u->scale);
+    /* 2^64 is exactly representable; anything at or above it does not fit. */
+    if (r >= 18446744073709551616.0)
+        return cru_err_set(CRU_ELIMIT, "%s '%s' is too large", what, s);
+    *out = (uint64_t)r;
+    return 0;
 }
 
 int cru_parse_size(const char *s, uint64_t *out)
 {
     static const struct unit units[] = {
-        { "", 1.0 },           { "b", 1.0 },
-        { "k", 1024.0 },       { "kb", 1024.0 },
-        { "kib", 1024.0 },     { "m", 1048576.0 },
-        { "mb", 1048576.0 },   { "mib", 1048576.0 },
-        { "g", 1073741824.0 }, { "gb", 1073741824.0 },
-        { "gib", 1073741824.0 }, { "t", 1099511627776.0 },
-        { "tb", 1099511627776.0 }, { "tib", 1099511627776.0 },
+        { "", 1 },
+        { "b", 1 },
+        { "k", 1024 },
+        { "kb", 1024 },
+        { "kib", 1024 },
+        { "m", 1048576 },
+        { "mb", 1048576 },
+        { "mib", 1048576 },
+        { "g", 1073741824 },
+        { "gb", 1073741824 },
+        { "gib", 1073741824 },
+        { "t", 1099511627776 },
+        { "tb", 1099511627776 },
+        { "tib", 1099511627776 },
         { NULL, 0 },
     };
     return parse_with_unit(s, "size", units, "K, M, G or T", out);
@@ -217,8 +235,7 @@ int cru_parse_size(const char *s, uint64_t *out)
 int cru_parse_duration_ms(const char *s, uint64_t *out)
 {
     static const struct unit units[] = {
-        { "", 1000.0 }, { "ms", 1.0 }, { "s", 1000.0 }, { "m", 60000.0 }, { "h", 3600000.0 },
-        { NULL, 0 },
+        { "", 1000 }, { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 }, { NULL, 0 },
     };
     return parse_with_unit(s, "duration", units, "ms, s, m or h", out);
 }

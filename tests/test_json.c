@@ -1,0 +1,170 @@
+/* Tests for lib/json: positioned parse errors, strictness, files, typed getters, key checks. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/json.h"
+
+static json_t *parse_ok(const char *text)
+{
+    json_t *v = NULL;
+    cr_assert_eq(cru_json_parse(&v, text, strlen(text), "t.json"), 0, "%s", cru_err_msg());
+    return v;
+}
+
+static void parse_fails(const char *text, const char *msg)
+{
+    json_t *v = NULL;
+    cr_assert_eq(cru_json_parse(&v, text, strlen(text), "t.json"), CRU_EPARSE, "%s", text);
+    cr_assert_null(v);
+    cr_assert_str_eq(cru_err_msg(), msg);
+}
+
+Test(json, parse_values)
+{
+    json_t *v = parse_ok("{\"a\": [1, 2.5, \"x\", true, null]}");
+    cr_assert(json_is_object(v));
+    cr_assert_eq(json_array_size(json_object_get(v, "a")), 5);
+    json_decref(v);
+    v = parse_ok("42");
+    cr_assert_eq(json_integer_value(v), 42);
+    json_decref(v);
+}
+
+Test(json, errors_name_line_and_column)
+{
+    parse_fails("{\"a\": 1,\n  \"b\": }", "t.json:2:8: unexpected token near '}'");
+    parse_fails("[1, 2,\n\n   x]", "t.json:3:4: invalid token near 'x'");
+    parse_fails("", "t.json:1:1: unexpected token near end of file");
+    parse_fails("[1] 2", "t.json:1:5: end of file expected near '2'");
+    parse_fails("{\"a\":\n 1", "t.json:2:2: '}' expected near end of file");
+}
+
+Test(json, duplicate_keys_and_nul_are_rejected)
+{
+    parse_fails("{\"a\":1,\"a\":2}", "t.json:1:10: duplicate object key near '\"a\"'");
+    json_t *v = NULL;
+    cr_assert_eq(cru_json_parse(&v, "\"\\u0000\"", 8, "t.json"), CRU_EPARSE);
+    cr_assert_eq(cru_json_parse(&v, "\"\xff\"", 3, "t.json"), CRU_EPARSE, "invalid UTF-8");
+    /* An embedded NUL byte in the input is not the end of the document. */
+    cr_assert_eq(cru_json_parse(&v, "[1]\0[2]", 7, "t.json"), CRU_EPARSE);
+}
+
+Test(json, deep_nesting_is_refused_not_crashing)
+{
+    size_t depth = 100000;
+    char *s = malloc(depth * 2 + 1);
+    memset(s, '[', depth);
+    memset(s + depth, ']', depth);
+    s[depth * 2] = '\0';
+    json_t *v = NULL;
+    cr_assert_eq(cru_json_parse(&v, s, depth * 2, "deep.json"), CRU_EPARSE);
+    cr_assert(strstr(cru_err_msg(), "deep.json:1:") == cru_err_msg());
+    free(s);
+}
+
+Test(json, file_round_trip_and_bounds)
+{
+    char dir[] = "/tmp/crucible-test-json-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof(path), "%s/out.json", dir);
+
+    json_t *v = json_pack("{s:s, s:[i,i], s:{s:b}}", "id", "t1", "xs", 1, 2, "o", "k", 1);
+    cr_assert_eq(cru_json_write_file(path, v, 0644), 0, "%s", cru_err_msg());
+    json_t *back = NULL;
+    cr_assert_eq(cru_json_load_file(&back, path, 0), 0, "%s", cru_err_msg());
+    cr_assert(json_equal(v, back));
+    json_decref(back);
+
+    /* Pretty with a trailing newline, keys in insertion order. */
+    FILE *f = fopen(path, "r");
+    char text[512] = { 0 };
+    size_t n = fread(text, 1, sizeof(text) - 1, f);
+    fclose(f);
+    cr_assert_gt(n, 0);
+    cr_assert_eq(text[n - 1], '\n');
+    cr_assert(strstr(text, "\n  \"id\": \"t1\"") != NULL);
+    cr_assert_lt(strstr(text, "\"id\""), strstr(text, "\"xs\""));
+
+    cr_assert_eq(cru_json_load_file(&back, path, 8), CRU_ELIMIT);
+    cr_assert(strstr(cru_err_msg(), "limit") != NULL);
+    json_decref(v);
+
+    unlink(path);
+    cr_assert_eq(cru_json_load_file(&back, path, 0), CRU_ENOENT);
+    rmdir(dir);
+}
+
+Test(json, dump_compact)
+{
+    json_t *v = json_pack("{s:i, s:s}", "b", 1, "a", "x");
+    char *s = NULL;
+    cr_assert_eq(cru_json_dump(&s, v, false), 0);
+    cr_assert_str_eq(s, "{\"b\":1,\"a\":\"x\"}");
+    free(s);
+    json_decref(v);
+}
+
+Test(json, typed_getters)
+{
+    json_t *v = parse_ok("{\"s\":\"str\",\"b\":true,\"n\":7,\"d\":0.5,\"o\":{},\"a\":[],"
+                         "\"neg\":-1}");
+    const char *s = NULL;
+    bool b = false;
+    uint64_t n = 0;
+    double d = 0;
+    json_t *o = NULL;
+
+    cr_assert_eq(cru_json_get_str(v, "limits", "s", true, &s), 0);
+    cr_assert_str_eq(s, "str");
+    cr_assert_eq(cru_json_get_bool(v, "", "b", true, &b), 0);
+    cr_assert(b);
+    cr_assert_eq(cru_json_get_u64(v, "", "n", true, 0, 10, &n), 0);
+    cr_assert_eq(n, 7);
+    cr_assert_eq(cru_json_get_double(v, "", "n", true, 0, 10, &d), 0, "integers are numbers");
+    cr_assert_float_eq(d, 7.0, 0);
+    cr_assert_eq(cru_json_get_double(v, "", "d", true, 0, 1, &d), 0);
+    cr_assert_eq(cru_json_get_object(v, "", "o", true, &o), 0);
+    cr_assert(json_is_object(o));
+    cr_assert_eq(cru_json_get_array(v, "", "a", true, &o), 0);
+    cr_assert(json_is_array(o));
+
+    cr_assert_eq(cru_json_get_str(v, "limits", "n", true, &s), CRU_EINVAL);
+    cr_assert_str_eq(cru_err_msg(), "limits.n: expected a string, got an integer");
+    cr_assert_eq(cru_json_get_u64(v, "", "n", true, 8, 10, &n), CRU_EINVAL);
+    cr_assert_str_eq(cru_err_msg(), "n: 7 is out of range [8, 10]");
+    cr_assert_eq(cru_json_get_u64(v, "", "neg", true, 0, 10, &n), CRU_EINVAL);
+    cr_assert_eq(cru_json_get_u64(v, "", "d", true, 0, 10, &n), CRU_EINVAL);
+    cr_assert_eq(cru_json_get_object(v, "", "a", true, &o), CRU_EINVAL);
+    cr_assert_str_eq(cru_err_msg(), "a: expected an object, got an array");
+
+    cr_assert_eq(cru_json_get_str(v, "reward", "missing", true, &s), CRU_ENOENT);
+    cr_assert_str_eq(cru_err_msg(), "reward.missing: required field is missing");
+    s = "default";
+    cr_assert_eq(cru_json_get_str(v, "", "missing", false, &s), 0);
+    cr_assert_str_eq(s, "default");
+    o = v;
+    cr_assert_eq(cru_json_get_array(v, "", "missing", false, &o), 0);
+    cr_assert_null(o);
+
+    json_t *arr = json_array();
+    cr_assert_eq(cru_json_get_str(arr, "x", "k", true, &s), CRU_EINVAL);
+    cr_assert_str_eq(cru_err_msg(), "x: expected an object, got an array");
+    json_decref(arr);
+    json_decref(v);
+}
+
+Test(json, unknown_keys)
+{
+    static const char *const allowed[] = { "id", "kind", NULL };
+    json_t *v = parse_ok("{\"id\":1,\"kind\":2,\"x-note\":3}");
+    cr_assert_eq(cru_json_check_keys(v, "", allowed), 0);
+    json_decref(v);
+    v = parse_ok("{\"id\":1,\"kidn\":2}");
+    cr_assert_eq(cru_json_check_keys(v, "limits", allowed), CRU_EINVAL);
+    cr_assert_str_eq(cru_err_msg(), "limits.kidn: unknown field");
+    json_decref(v);
+}
