@@ -79,7 +79,7 @@ LIBA := $(BUILD)/libcrucible.a
 TESTBIN := $(BUILD)/tests/crucible-tests
 FLAGS_FILE := $(BUILD)/flags
 
-.PHONY: all setup test check-deps fuzz fuzz-replay cuda format format-check clean help
+.PHONY: FORCE all setup test check-deps fuzz fuzz-replay cuda format format-check clean help
 .DEFAULT_GOAL := all
 
 all: $(BIN)
@@ -105,8 +105,8 @@ $(FLAGS_FILE): FORCE | check-deps
 
 FORCE:
 
-# Keep intermediate objects (fuzz targets) so that a second `make test` rebuilds nothing.
-.SECONDARY:
+# Keep the fuzz objects (intermediate to make) so that a second `make test` rebuilds nothing.
+.SECONDARY: $(FUZZ_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/tests/fuzz/driver.o
 
 $(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
@@ -151,7 +151,7 @@ test: $(BIN) $(TESTBIN) fuzz-replay
 
 # libFuzzer builds need clang; they live apart from the gcc objects.
 FUZZ_BUILD := build/libfuzzer
-FUZZ_FLAGS := -std=gnu11 -O1 -g -fsanitize=fuzzer,address,undefined -I. -Iinclude \
+FUZZ_FLAGS := -std=gnu11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -I. -Iinclude \
 	-DCRU_VERSION='"$(VERSION)"'
 fuzz:
 	@command -v $(CLANG) >/dev/null || { echo "make fuzz: $(CLANG) not found; run 'make setup'"; exit 3; }
@@ -164,7 +164,7 @@ fuzz:
 	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 	    -artifact_prefix=tests/fuzz/findings/$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
 	    2>$(FUZZ_BUILD)/$$t.log || { tail -n 40 $(FUZZ_BUILD)/$$t.log; exit 1; }; \
-	  grep -E '^#[0-9]+ *DONE' $(FUZZ_BUILD)/$$t.log | tail -n 1; \
+	  grep -E '^#[0-9]+[[:space:]]+DONE' $(FUZZ_BUILD)/$$t.log | tail -n 1; \
 	done
 
 # CUDA: nvcc compiles here; the code runs only on a machine with a GPU (tests/gpu/run.sh).

@@ -1,0 +1,384 @@
+/* test_cli: the `crucible` binary seen from outside: help, version, usage errors, verbosity and
+ * failed output.
+ *
+ * Each test runs the binary named by CRUCIBLE_BIN (set by `make test`, so that SAN=1 tests the
+ * sanitized build) as a child process and checks its exit status, stdout and stderr exactly as
+ * a script calling it would. The commands' internals are tested in their modules' suites.
+ */
+#include <criterion/criterion.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/clock.h"
+
+/* A child that has not finished after this long is killed and the test fails. */
+#define RUN_TIMEOUT_MS 20000
+
+struct run {
+    int status; /* the exit status (a child killed by a signal fails the test) */
+    struct cru_buf out;
+    struct cru_buf err;
+};
+
+enum run_flags {
+    RUN_STDOUT_FULL = 1, /* stdout is /dev/full: every write fails with ENOSPC */
+};
+
+static void run_free(struct run *r)
+{
+    cru_buf_free(&r->out);
+    cru_buf_free(&r->err);
+}
+
+static const char *crucible_bin(void)
+{
+    const char *bin = getenv("CRUCIBLE_BIN");
+    cr_assert(bin && *bin, "CRUCIBLE_BIN is not set: run the tests with `make test`, which sets it "
+                           "to the absolute path of the crucible binary");
+    return bin;
+}
+
+/* Only async-signal-safe calls between fork and exec. */
+static void child_exec(const char *bin, char *const argv[], int out_fd, int err_fd, int flags)
+{
+    int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    if (in < 0 || dup2(in, STDIN_FILENO) < 0)
+        _exit(126);
+    if (flags & RUN_STDOUT_FULL) {
+        int full = open("/dev/full", O_WRONLY | O_CLOEXEC);
+        if (full < 0 || dup2(full, STDOUT_FILENO) < 0)
+            _exit(126);
+    } else if (dup2(out_fd, STDOUT_FILENO) < 0) {
+        _exit(126);
+    }
+    if (dup2(err_fd, STDERR_FILENO) < 0)
+        _exit(126);
+    execv(bin, argv);
+    _exit(127);
+}
+
+/* Reads what is available on *FD into B; closes it and sets it to -1 at end of file. */
+static void drain(int *fd, struct cru_buf *b)
+{
+    char chunk[4096];
+    ssize_t n = read(*fd, chunk, sizeof(chunk));
+    if (n < 0 && (errno == EINTR || errno == EAGAIN))
+        return;
+    cr_assert(n >= 0, "reading the child's output: %s", strerror(errno));
+    if (n == 0) {
+        close(*fd);
+        *fd = -1;
+        return;
+    }
+    cr_assert_eq(cru_buf_append(b, chunk, (size_t)n), 0, "out of memory buffering output");
+}
+
+/* Runs `crucible ARGS...` (ARGS ends with NULL), collecting stdout and stderr in full. Both
+ * pipes are read together, so a child that fills one while the test waits on the other cannot
+ * deadlock. */
+static void run_cli_flags(struct run *r, int flags, const char *const args[])
+{
+    const char *bin = crucible_bin();
+    char *argv[32];
+    int out_pipe[2], err_pipe[2];
+    size_t argc = 0;
+
+    memset(r, 0, sizeof(*r));
+    argv[argc++] = (char *)(uintptr_t)bin;
+    for (size_t i = 0; args[i]; i++) {
+        cr_assert_lt(argc, sizeof(argv) / sizeof(argv[0]) - 1, "too many arguments");
+        argv[argc++] = (char *)(uintptr_t)args[i];
+    }
+    argv[argc] = NULL;
+
+    cr_assert_eq(pipe2(out_pipe, O_CLOEXEC), 0, "pipe: %s", strerror(errno));
+    cr_assert_eq(pipe2(err_pipe, O_CLOEXEC), 0, "pipe: %s", strerror(errno));
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1, "fork: %s", strerror(errno));
+    if (pid == 0)
+        child_exec(bin, argv, out_pipe[1], err_pipe[1], flags);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+
+    int fds[2] = { out_pipe[0], err_pipe[0] };
+    struct cru_buf *bufs[2] = { &r->out, &r->err };
+    uint64_t deadline = cru_deadline_ms(RUN_TIMEOUT_MS);
+    while (fds[0] >= 0 || fds[1] >= 0) {
+        struct pollfd p[2] = { { fds[0], POLLIN, 0 }, { fds[1], POLLIN, 0 } };
+        uint64_t left = cru_deadline_left_ms(deadline);
+        if (left == 0) {
+            kill(pid, SIGKILL);
+            waitpid(pid, NULL, 0);
+            cr_assert_fail("%s %s did not finish within %d ms", bin, args[0] ? args[0] : "",
+                           RUN_TIMEOUT_MS);
+        }
+        int n = poll(p, 2, (int)left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        cr_assert(n >= 0, "poll: %s", strerror(errno));
+        for (int i = 0; i < 2; i++) {
+            if (fds[i] >= 0 && p[i].revents)
+                drain(&fds[i], bufs[i]);
+        }
+    }
+
+    int status;
+    while (waitpid(pid, &status, 0) < 0)
+        cr_assert_eq(errno, EINTR, "waitpid: %s", strerror(errno));
+    /* Empty buffers read as "" from here on, so tests can compare without NULL checks. */
+    cr_assert_eq(cru_buf_append(&r->out, "", 0), 0);
+    cr_assert_eq(cru_buf_append(&r->err, "", 0), 0);
+    /* A crash (a sanitizer abort included) is never the behaviour a test expects. */
+    cr_assert(WIFEXITED(status), "crucible was killed by signal %d; stderr: %s",
+              WIFSIGNALED(status) ? WTERMSIG(status) : 0, r->err.data);
+    r->status = WEXITSTATUS(status);
+    cr_assert(r->status != 126 && r->status != 127, "the child could not start %s (status %d)", bin,
+              r->status);
+}
+
+#define run_cli(r, ...) run_cli_flags((r), 0, (const char *const[]){ __VA_ARGS__, NULL })
+#define run_cli_full(r, ...)                                                                       \
+    run_cli_flags((r), RUN_STDOUT_FULL, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* The output of `crucible --version` minus "crucible " and the newline, checked as X.Y.Z. */
+static void parse_version_line(const char *out, char *version, size_t cap)
+{
+    unsigned major, minor, patch;
+    int end = 0;
+    cr_assert(sscanf(out, "crucible %u.%u.%u%n", &major, &minor, &patch, &end) == 3,
+              "--version printed '%s', not 'crucible X.Y.Z'", out);
+    cr_assert_str_eq(out + end, "\n", "--version printed more than 'crucible X.Y.Z\\n': '%s'", out);
+    cr_assert_lt((size_t)(end - 9), cap);
+    memcpy(version, out + 9, (size_t)(end - 9));
+    version[end - 9] = '\0';
+}
+
+TestSuite(cli, .timeout = 60);
+
+Test(cli, help_lists_the_commands)
+{
+    struct run r;
+    run_cli(&r, "--help");
+    cr_assert_eq(r.status, 0, "--help exited with %d; stderr: %s", r.status, r.err.data);
+    cr_assert(strncmp(r.out.data, "usage: crucible ", 16) == 0, "--help printed: %s", r.out.data);
+    cr_assert(strstr(r.out.data, "\nCommands:\n"), "no command list in: %s", r.out.data);
+    cr_assert(strstr(r.out.data, "\n  help "), "--help does not list 'help': %s", r.out.data);
+    cr_assert(strstr(r.out.data, "\n  version "), "--help does not list 'version': %s", r.out.data);
+    cr_assert_str_empty(r.err.data, "--help wrote to stderr: %s", r.err.data);
+    run_free(&r);
+}
+
+Test(cli, help_command_without_arguments_is_help_option)
+{
+    struct run opt, cmd;
+    run_cli(&opt, "--help");
+    run_cli(&cmd, "help");
+    cr_assert_eq(cmd.status, 0);
+    cr_assert_str_eq(cmd.out.data, opt.out.data);
+    cr_assert_str_empty(cmd.err.data);
+    run_free(&opt);
+    run_free(&cmd);
+}
+
+Test(cli, version_prints_name_and_semver)
+{
+    struct run r;
+    char version[64];
+    run_cli(&r, "--version");
+    cr_assert_eq(r.status, 0, "--version exited with %d; stderr: %s", r.status, r.err.data);
+    parse_version_line(r.out.data, version, sizeof(version));
+    cr_assert_str_eq(version, CRU_VERSION, "the binary is %s, the build says %s", version,
+                     CRU_VERSION);
+    cr_assert_str_empty(r.err.data);
+    run_free(&r);
+}
+
+Test(cli, version_command_matches_version_option)
+{
+    struct run opt, cmd;
+    run_cli(&opt, "--version");
+    run_cli(&cmd, "version");
+    cr_assert_eq(cmd.status, 0);
+    cr_assert_str_eq(cmd.out.data, opt.out.data);
+    run_free(&opt);
+    run_free(&cmd);
+}
+
+Test(cli, version_json_is_an_object_with_the_version)
+{
+    struct run plain, r;
+    char version[64];
+    json_error_t e;
+
+    run_cli(&plain, "--version");
+    parse_version_line(plain.out.data, version, sizeof(version));
+    run_cli(&r, "version", "--json");
+    cr_assert_eq(r.status, 0, "version --json exited with %d; stderr: %s", r.status, r.err.data);
+    cr_assert_str_empty(r.err.data);
+    cr_assert(r.out.len > 0 && r.out.data[r.out.len - 1] == '\n',
+              "the JSON does not end in a newline: %s", r.out.data);
+    json_t *v = json_loads(r.out.data, 0, &e);
+    cr_assert_not_null(v, "version --json printed invalid JSON (%d:%d: %s): %s", e.line, e.column,
+                       e.text, r.out.data);
+    cr_assert(json_is_object(v), "version --json printed a non-object: %s", r.out.data);
+    const char *s = json_string_value(json_object_get(v, "version"));
+    cr_assert_not_null(s, "no \"version\" string in %s", r.out.data);
+    cr_assert_str_eq(s, version);
+    json_decref(v);
+    run_free(&plain);
+    run_free(&r);
+}
+
+/* A usage error: exit status 2, nothing on stdout, and stderr that starts with WANT (the
+ * first line; a pointer to --help follows it). */
+static void expect_usage_error(const struct run *r, const char *want)
+{
+    cr_assert_eq(r->status, 2, "exited with %d, not 2; stderr: %s", r->status, r->err.data);
+    cr_assert_str_empty(r->out.data, "a usage error printed to stdout: %s", r->out.data);
+    cr_assert(strncmp(r->err.data, want, strlen(want)) == 0, "stderr is '%s', expected '%s'",
+              r->err.data, want);
+    cr_assert(strstr(r->err.data, "--help"), "no pointer to --help in: %s", r->err.data);
+}
+
+Test(cli, no_command_is_a_usage_error)
+{
+    struct run r;
+    run_cli_flags(&r, 0, (const char *const[]){ NULL });
+    expect_usage_error(&r, "crucible: no command given\n");
+    run_free(&r);
+}
+
+Test(cli, unknown_command_is_a_usage_error)
+{
+    struct run r;
+    run_cli(&r, "nope");
+    expect_usage_error(&r, "crucible: unknown command 'nope'\n");
+    run_free(&r);
+}
+
+Test(cli, unknown_global_option_is_a_usage_error)
+{
+    struct run r;
+    run_cli(&r, "--bogus", "version");
+    expect_usage_error(&r, "crucible: unknown option '--bogus'\n");
+    run_free(&r);
+}
+
+Test(cli, unknown_command_option_is_a_usage_error)
+{
+    struct run r;
+    run_cli(&r, "version", "--bogus");
+    expect_usage_error(&r, "crucible: version: unknown option '--bogus'\n");
+    run_free(&r);
+}
+
+Test(cli, unknown_short_command_option_is_a_usage_error)
+{
+    struct run r;
+    run_cli(&r, "version", "-x");
+    expect_usage_error(&r, "crucible: version: unknown option '-x'\n");
+    run_free(&r);
+}
+
+Test(cli, flag_given_an_argument_is_a_usage_error)
+{
+    struct run r;
+    run_cli(&r, "version", "--json=1");
+    expect_usage_error(&r, "crucible: version: option '--json' takes no argument\n");
+    run_free(&r);
+}
+
+Test(cli, unexpected_argument_is_a_usage_error)
+{
+    struct run r;
+    run_cli(&r, "version", "extra");
+    expect_usage_error(&r, "crucible: version: unexpected argument 'extra'\n");
+    run_free(&r);
+}
+
+Test(cli, help_command_equals_command_help_option)
+{
+    struct run help, opt;
+    run_cli(&help, "help", "version");
+    run_cli(&opt, "version", "--help");
+    cr_assert_eq(help.status, 0, "help version exited with %d: %s", help.status, help.err.data);
+    cr_assert_eq(opt.status, 0, "version --help exited with %d: %s", opt.status, opt.err.data);
+    cr_assert(strncmp(opt.out.data, "usage: crucible version", 23) == 0,
+              "version --help printed: %s", opt.out.data);
+    cr_assert(strstr(opt.out.data, "--json"), "version --help does not document --json");
+    cr_assert_str_eq(help.out.data, opt.out.data);
+    cr_assert_str_empty(help.err.data);
+    cr_assert_str_empty(opt.err.data);
+    run_free(&help);
+    run_free(&opt);
+}
+
+Test(cli, help_for_unknown_command_is_a_usage_error)
+{
+    struct run r;
+    run_cli(&r, "help", "nope");
+    expect_usage_error(&r, "crucible: help: unknown command 'nope'\n");
+    run_free(&r);
+}
+
+Test(cli, debug_verbosity_logs_to_stderr_only)
+{
+    struct run quiet, loud;
+    run_cli(&quiet, "version");
+    run_cli(&loud, "-vv", "version");
+    cr_assert_eq(quiet.status, 0);
+    cr_assert_eq(loud.status, 0);
+    /* The control: without -v the same command is silent on stderr. */
+    cr_assert_str_empty(quiet.err.data, "plain version wrote to stderr: %s", quiet.err.data);
+    cr_assert(strncmp(loud.err.data, "crucible: debug: ", 17) == 0,
+              "-vv version wrote no debug line to stderr: '%s'", loud.err.data);
+    cr_assert(loud.err.data[loud.err.len - 1] == '\n', "the debug line is not a whole line");
+    /* Diagnostics never mix into the output a script parses. */
+    cr_assert_str_eq(loud.out.data, quiet.out.data);
+    run_free(&quiet);
+    run_free(&loud);
+}
+
+Test(cli, single_verbose_flag_does_not_debug)
+{
+    struct run r;
+    run_cli(&r, "-v", "version");
+    cr_assert_eq(r.status, 0);
+    cr_assert_str_eq(r.out.data, "crucible " CRU_VERSION "\n");
+    cr_assert_null(strstr(r.err.data, "debug:"), "-v printed debug output: %s", r.err.data);
+    run_free(&r);
+}
+
+Test(cli, failed_write_is_an_error)
+{
+    struct run r;
+    run_cli_full(&r, "--version");
+    cr_assert_eq(r.status, 3, "--version to a full device exited with %d; stderr: %s", r.status,
+                 r.err.data);
+    cr_assert(strncmp(r.err.data, "crucible: ", 10) == 0, "stderr: %s", r.err.data);
+    cr_assert(strstr(r.err.data, "cannot write the output"), "stderr: %s", r.err.data);
+    run_free(&r);
+}
+
+Test(cli, failed_write_of_a_command_is_an_error)
+{
+    struct run r;
+    run_cli_full(&r, "version", "--json");
+    cr_assert_eq(r.status, 3, "version --json to a full device exited with %d; stderr: %s",
+                 r.status, r.err.data);
+    cr_assert(strncmp(r.err.data, "crucible: version: cannot write the output", 42) == 0,
+              "stderr: %s", r.err.data);
+    run_free(&r);
+}
