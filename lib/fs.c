@@ -48,16 +48,13 @@ int cru_file_read(const char *path, size_t max, struct cru_buf *out)
             goto done;
         size_t room = out->cap - 1 - out->len;
         size_t allowed = max - (out->len - start) + 1;
-        ssize_t n = read(fd, out->data + out->len, room < allowed ? room : allowed);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = cru_err_sys("cannot read %s", path);
+        size_t n;
+        if ((rc = cru_read_some(fd, out->data + out->len, room < allowed ? room : allowed, &n,
+                                path)) < 0)
             goto done;
-        }
         if (n == 0)
             break;
-        out->len += (size_t)n;
+        out->len += n;
         if (out->len - start > max) {
             rc = cru_err_set(CRU_ELIMIT, "%s is over the limit of %zu bytes", path, max);
             goto done;
@@ -73,6 +70,19 @@ done:
     }
     close(fd);
     return rc;
+}
+
+int cru_read_some(int fd, void *buf, size_t len, size_t *got, const char *name)
+{
+    for (;;) {
+        ssize_t n = read(fd, buf, len);
+        if (n >= 0) {
+            *got = (size_t)n;
+            return 0;
+        }
+        if (errno != EINTR)
+            return cru_err_sys("cannot read %s", name);
+    }
 }
 
 int cru_write_all(int fd, const void *data, size_t len)

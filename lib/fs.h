@@ -16,6 +16,10 @@
  * (CRU_ELIMIT) and nothing is appended: never a silently truncated read. */
 int cru_file_read(const char *path, size_t max, struct cru_buf *out);
 
+/* One read(2) of up to LEN bytes, retried on EINTR: *got is the count, 0 at end of file.
+ * NAME labels the error ("cannot read NAME: ..."). */
+int cru_read_some(int fd, void *buf, size_t len, size_t *got, const char *name);
+
 /* Writes all LEN bytes, retrying short writes and EINTR. */
 int cru_write_all(int fd, const void *data, size_t len);
 

@@ -5,7 +5,6 @@
  */
 #include "lib/hash.h"
 
-#include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -15,6 +14,7 @@
 #include <openssl/evp.h>
 
 #include "lib/err.h"
+#include "lib/fs.h"
 
 struct cru_sha256 {
     EVP_MD_CTX *ctx;
@@ -75,16 +75,12 @@ int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN])
     if ((rc = cru_sha256_new(&h)) < 0)
         goto done;
     for (;;) {
-        ssize_t n = read(fd, buf, sizeof(buf));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = cru_err_sys("cannot read %s", path);
+        size_t n;
+        if ((rc = cru_read_some(fd, buf, sizeof(buf), &n, path)) < 0)
             goto done;
-        }
         if (n == 0)
             break;
-        if ((rc = cru_sha256_update(h, buf, (size_t)n)) < 0)
+        if ((rc = cru_sha256_update(h, buf, n)) < 0)
             goto done;
     }
     rc = cru_sha256_final(h, out);
