@@ -1,0 +1,56 @@
+/* cgroup: resource limits and accounting for one sandbox (cgroup v2 where the unified
+ * hierarchy has the controllers, else cgroup v1's memory, pids and cpu hierarchies).
+ *
+ * A sandbox's cgroup is created below the cgroup the crucible process itself is in, named
+ * crucible-NAME, so that crucible works inside a delegated subtree. The module reports exactly
+ * what it could not do (no controller, no permission) instead of running without a limit.
+ */
+#ifndef CRU_SANDBOX_CGROUP_H
+#define CRU_SANDBOX_CGROUP_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct sbx_cgroup; /* opaque */
+
+struct sbx_cgroup_limits {
+    uint64_t memory_bytes; /* hard limit, swap off; 0: none */
+    uint64_t pids;         /* most tasks at once; 0: none */
+    double cpus;           /* CPU quota in CPUs (1.5 = 150 ms per 100 ms); 0: none */
+};
+
+struct sbx_cgroup_stats {
+    uint64_t memory_current; /* bytes */
+    uint64_t memory_peak;    /* bytes, highest usage since creation */
+    uint64_t oom_kills;      /* processes killed by the OOM killer in this cgroup */
+    uint64_t cpu_usage_ns;   /* user + system CPU time of all tasks, ever */
+    uint64_t pids_current;
+};
+
+/* Creates the cgroup crucible-NAME (NAME: letters, digits, '-', '_') and applies LIMITS.
+ * Fails with CRU_EUNSUPPORTED naming the missing controller when a limit is asked for and the
+ * machine cannot enforce it, or CRU_EPERM when crucible may not create cgroups. */
+int sbx_cgroup_new(struct sbx_cgroup **out, const char *name,
+                   const struct sbx_cgroup_limits *limits);
+
+/* Moves PID (a host pid) into the cgroup, in every hierarchy in use. */
+int sbx_cgroup_attach(struct sbx_cgroup *cg, pid_t pid);
+
+int sbx_cgroup_stats(struct sbx_cgroup *cg, struct sbx_cgroup_stats *out);
+
+/* Kills every task in the cgroup (cgroup.kill on v2, else SIGKILL to each listed task until
+ * the cgroup is empty). */
+int sbx_cgroup_kill(struct sbx_cgroup *cg);
+
+/* "v2" or "v1": which hierarchy this cgroup lives in. */
+const char *sbx_cgroup_version(const struct sbx_cgroup *cg);
+
+/* Kills what is left, removes the cgroup directories (retrying while tasks exit) and frees. */
+void sbx_cgroup_free(struct sbx_cgroup *cg);
+
+/* Removes crucible-NAME cgroups left by crucible processes that died, for every NAME for
+ * which IS_STALE(NAME, ARG) says true. Returns the number removed, or a negative code. */
+int sbx_cgroup_sweep(bool (*is_stale)(const char *name, void *arg), void *arg);
+
+#endif

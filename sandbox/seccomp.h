@@ -1,0 +1,21 @@
+/* seccomp: the sandbox's system-call filter (libseccomp).
+ *
+ * An allow-list at least as strict as Docker's default profile: anything not listed fails with
+ * EPERM, clone3 fails with ENOSYS (so libc falls back to clone, whose flags can be checked),
+ * and on top of Docker's list these are refused: io_uring, userfaultfd, bpf, perf_event_open,
+ * the key syscalls, the whole mount API, namespace creation (unshare, setns, clone with
+ * CLONE_NEW* flags), ptrace and process_vm_*, kexec, module loading, personality changes other
+ * than the harmless ones, ioctl TIOCSTI and TIOCLINUX (also with high bits set in the request),
+ * sockets of families AF_PACKET, AF_ALG, AF_VSOCK, AF_NETLINK other than NETLINK_ROUTE, raw
+ * sockets (SOCK_RAW), and every non-native ABI (i386 int 0x80, x32), whose calls kill the
+ * process.
+ */
+#ifndef CRU_SANDBOX_SECCOMP_H
+#define CRU_SANDBOX_SECCOMP_H
+
+/* Installs the filter on the calling thread, which must be the only thread (it runs in the
+ * forked child just before execve). no_new_privs must already be set. After success the
+ * process can only shrink its privileges further. */
+int sbx_seccomp_apply(void);
+
+#endif
