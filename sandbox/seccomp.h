@@ -14,8 +14,11 @@
 #define CRU_SANDBOX_SECCOMP_H
 
 /* Installs the filter on the calling thread, which must be the only thread (it runs in the
- * forked child just before execve). no_new_privs must already be set. After success the
- * process can only shrink its privileges further. */
+ * forked child just before execve). no_new_privs should already be set; the call sets it too,
+ * which is harmless when it is. After success the process can only shrink its privileges
+ * further. On failure (CRU_EUNSUPPORTED when this libseccomp lacks a syscall the filter cannot
+ * do without, else the code of the failed step) part of the filter may already be in place:
+ * the caller must not go on to run the agent. */
 int sbx_seccomp_apply(void);
 
 #endif

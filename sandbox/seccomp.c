@@ -1,0 +1,300 @@
+/* seccomp: the sandbox's system-call filter, built with libseccomp and loaded just before exec.
+ *
+ * Two filters are loaded. The main one is an allow-list: Docker's default profile for a
+ * container without extra capabilities, less io_uring, adjtimex, clock_adjtime,
+ * name_to_handle_at, modify_ldt, ptrace and process_vm_*; clone3 fails with ENOSYS so that
+ * libc falls back to clone, whose flags may not create namespaces; personality, socket and
+ * socketpair are allowed for a few argument values only; everything else fails with EPERM;
+ * and a call from a non-native ABI (i386 int 0x80, x32) kills the process. The second filter
+ * allows everything except ioctl TIOCSTI and TIOCLINUX, compared on the low 32 bits of the
+ * request as the kernel reads it. The module does not drop capabilities or create namespaces
+ * (the sandbox does that around it), and it does not know syscalls newer than the libseccomp
+ * it is built with: those fail with EPERM like any other unlisted call, not with ENOSYS.
+ */
+#include "sandbox/seccomp.h"
+
+#include <errno.h>
+#include <linux/netlink.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+
+#include "lib/err.h"
+
+#define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Calls without which no program runs. If libseccomp cannot name one of these, the table or
+ * the library is broken, and a filter built from it would be useless: fail instead. */
+static const char *const core_syscalls[] = {
+    /* files */
+    "read", "write", "openat", "close", "fstat", "newfstatat", "lseek", "pread64", "ioctl", "fcntl",
+    "dup3", "pipe2", "getdents64",
+    /* memory */
+    "mmap", "mprotect", "munmap", "brk",
+    /* processes and signals */
+    "rt_sigaction", "rt_sigprocmask", "rt_sigreturn", "execve", "exit", "exit_group", "wait4",
+    "futex", "set_tid_address", "set_robust_list", "getpid", "getrandom", "prlimit64"
+};
+
+/* Docker's unconditional allow-list for a container without added capabilities, for 64-bit
+ * ABIs (the 32-bit-only names are dropped: those ABIs are killed), with our refusals removed.
+ * A name unknown to this libseccomp or architecture is skipped: it stays refused. */
+static const char *const allowed_syscalls[] = {
+    /* files and directories */
+    "access", "chdir", "chmod", "chown", "close_range", "copy_file_range", "creat", "dup", "dup2",
+    "faccessat", "faccessat2", "fadvise64", "fallocate", "fchdir", "fchmod", "fchmodat",
+    "fchmodat2", "fchown", "fchownat", "fdatasync", "flock", "fstatfs", "fsync", "ftruncate",
+    "futimesat", "getcwd", "getdents", "lchown", "link", "linkat", "lstat", "mkdir", "mkdirat",
+    "mknod", "mknodat", "open", "openat2", "pipe", "preadv", "preadv2", "pwrite64", "pwritev",
+    "pwritev2", "readahead", "readlink", "readlinkat", "readv", "rename", "renameat", "renameat2",
+    "rmdir", "sendfile", "splice", "stat", "statfs", "statx", "symlink", "symlinkat", "sync",
+    "sync_file_range", "syncfs", "tee", "truncate", "umask", "unlink", "unlinkat", "utime",
+    "utimensat", "utimes", "vmsplice", "writev",
+    /* extended attributes */
+    "fgetxattr", "flistxattr", "fremovexattr", "fsetxattr", "getxattr", "lgetxattr", "listxattr",
+    "llistxattr", "lremovexattr", "lsetxattr", "removexattr", "setxattr",
+    /* polling, events, notification */
+    "epoll_create", "epoll_create1", "epoll_ctl", "epoll_ctl_old", "epoll_pwait", "epoll_pwait2",
+    "epoll_wait", "epoll_wait_old", "eventfd", "eventfd2", "fanotify_mark", "inotify_add_watch",
+    "inotify_init", "inotify_init1", "inotify_rm_watch", "pause", "poll", "ppoll", "pselect6",
+    "select", "signalfd", "signalfd4",
+    /* asynchronous I/O (the old AIO interface; io_uring is refused) */
+    "io_cancel", "io_destroy", "io_getevents", "io_pgetevents", "io_setup", "io_submit",
+    "ioprio_get", "ioprio_set",
+    /* memory */
+    "madvise", "membarrier", "memfd_create", "memfd_secret", "mincore", "mlock", "mlock2",
+    "mlockall", "mremap", "msync", "munlock", "munlockall", "pkey_alloc", "pkey_free",
+    "pkey_mprotect", "remap_file_pages",
+    /* processes, threads, signals (clone is conditional, below) */
+    "arch_prctl", "capget", "capset", "execveat", "fork", "vfork", "futex_requeue", "futex_wait",
+    "futex_waitv", "futex_wake", "get_robust_list", "get_thread_area", "getcpu", "getpgid",
+    "getpgrp", "getppid", "getpriority", "getrusage", "getsid", "gettid", "kill", "pidfd_open",
+    "pidfd_send_signal", "prctl", "process_mrelease", "restart_syscall", "rseq", "rt_sigpending",
+    "rt_sigqueueinfo", "rt_sigsuspend", "rt_sigtimedwait", "rt_tgsigqueueinfo",
+    "sched_get_priority_max", "sched_get_priority_min", "sched_getaffinity", "sched_getattr",
+    "sched_getparam", "sched_getscheduler", "sched_rr_get_interval", "sched_setaffinity",
+    "sched_setattr", "sched_setparam", "sched_setscheduler", "sched_yield", "set_thread_area",
+    "setpgid", "setpriority", "setsid", "sigaltstack", "tgkill", "tkill", "waitid",
+    /* credentials (the kernel checks capabilities; these cannot gain any) */
+    "getegid", "geteuid", "getgid", "getgroups", "getresgid", "getresuid", "getuid", "setfsgid",
+    "setfsuid", "setgid", "setgroups", "setregid", "setresgid", "setresuid", "setreuid", "setuid",
+    /* time and limits (setting the clocks is refused) */
+    "alarm", "clock_getres", "clock_gettime", "clock_nanosleep", "getitimer", "getrlimit",
+    "gettimeofday", "nanosleep", "setitimer", "setrlimit", "sysinfo", "time", "timer_create",
+    "timer_delete", "timer_getoverrun", "timer_gettime", "timer_settime", "timerfd_create",
+    "timerfd_gettime", "timerfd_settime", "times", "uname",
+    /* System V and POSIX IPC */
+    "mq_getsetattr", "mq_notify", "mq_open", "mq_timedreceive", "mq_timedsend", "mq_unlink",
+    "msgctl", "msgget", "msgrcv", "msgsnd", "semctl", "semget", "semop", "semtimedop", "shmat",
+    "shmctl", "shmdt", "shmget",
+    /* sockets (socket and socketpair are conditional, below) */
+    "accept", "accept4", "bind", "connect", "getpeername", "getsockname", "getsockopt", "listen",
+    "recvfrom", "recvmmsg", "recvmsg", "sendmmsg", "sendmsg", "sendto", "setsockopt", "shutdown",
+    /* self-restriction only: a process can add filters and Landlock rules, never remove them */
+    "landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "seccomp"
+};
+
+/* The namespace flags; clone with any of them is refused. CLONE_NEWTIME shares its bit with
+ * clone's exit signal (a signal number of 128 or more, which the kernel rejects anyway). */
+#define SBX_CLONE_NS_FLAGS                                                                         \
+    (CLONE_NEWNS | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET |     \
+     CLONE_NEWCGROUP | CLONE_NEWTIME)
+
+/* The kernel's SOCK_TYPE_MASK: the socket type without SOCK_NONBLOCK and SOCK_CLOEXEC. */
+#define SBX_SOCK_TYPE_BITS 0xf
+
+/* The kernel reads ioctl's request as an unsigned int: compare the low 32 bits only. */
+#define SBX_IOCTL_CMD_BITS 0xffffffffu
+
+#define ARG_EQ(i, v)                                                                               \
+    {                                                                                              \
+        .arg = (i), .op = SCMP_CMP_EQ, .datum_a = (v)                                              \
+    }
+#define ARG_MASKED_EQ(i, mask, v)                                                                  \
+    {                                                                                              \
+        .arg = (i), .op = SCMP_CMP_MASKED_EQ, .datum_a = (mask), .datum_b = (v)                    \
+    }
+
+/* An allow rule whose comparisons must all hold. Rules for one syscall are alternatives. */
+struct cond_rule {
+    const char *syscall;
+    unsigned int n_cmp;
+    struct scmp_arg_cmp cmp[2];
+};
+
+static const struct cond_rule conditional_rules[] = {
+    /* clone only without namespace flags (arg0 is the flags on x86_64 and arm64) */
+    { "clone", 1, { ARG_MASKED_EQ(0, SBX_CLONE_NS_FLAGS, 0) } },
+    /* personality: Docker's harmless values: PER_LINUX, UNAME26, ADDR_NO_RANDOMIZE, both of
+     * those, and 0xffffffff, which only queries */
+    { "personality", 1, { ARG_EQ(0, 0x0) } },
+    { "personality", 1, { ARG_EQ(0, 0x0008) } },
+    { "personality", 1, { ARG_EQ(0, 0x20000) } },
+    { "personality", 1, { ARG_EQ(0, 0x20008) } },
+    { "personality", 1, { ARG_EQ(0, 0xffffffff) } },
+    /* local sockets: any type */
+    { "socket", 1, { ARG_EQ(0, AF_UNIX) } },
+    /* IP: stream and datagram only, so no SOCK_RAW (forged packets) and no SOCK_PACKET (the
+     * legacy packet socket); the mask lets SOCK_NONBLOCK and SOCK_CLOEXEC through */
+    { "socket", 2, { ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SBX_SOCK_TYPE_BITS, SOCK_STREAM) } },
+    { "socket", 2, { ARG_EQ(0, AF_INET), ARG_MASKED_EQ(1, SBX_SOCK_TYPE_BITS, SOCK_DGRAM) } },
+    { "socket", 2, { ARG_EQ(0, AF_INET6), ARG_MASKED_EQ(1, SBX_SOCK_TYPE_BITS, SOCK_STREAM) } },
+    { "socket", 2, { ARG_EQ(0, AF_INET6), ARG_MASKED_EQ(1, SBX_SOCK_TYPE_BITS, SOCK_DGRAM) } },
+    /* netlink for addresses and routes only (getifaddrs, ip): not audit, not uevents, etc. */
+    { "socket", 2, { ARG_EQ(0, AF_NETLINK), ARG_EQ(2, NETLINK_ROUTE) } },
+    { "socketpair", 1, { ARG_EQ(0, AF_UNIX) } },
+};
+
+/* Refused by the second filter; everything else about ioctl is allowed. */
+static const unsigned long refused_ioctls[] = {
+    TIOCSTI,   /* pushes input into a terminal, so it runs as whoever reads that terminal */
+    TIOCLINUX, /* virtual-console controls, including selection paste (the same attack) */
+};
+
+/* libseccomp returns -errno; cru_err_sys reads errno and picks the code from it. */
+static int seccomp_fail(int rc, const char *what, const char *name)
+{
+    errno = -rc;
+    return cru_err_sys("seccomp: %s %s", what, name);
+}
+
+/* Adds one rule for the syscall NAME. An unknown name is an error when REQUIRED, else the
+ * rule is skipped and the call stays under the default action. */
+static int add_rule(scmp_filter_ctx ctx, uint32_t action, const char *name, bool required,
+                    unsigned int n_cmp, const struct scmp_arg_cmp *cmp)
+{
+    /* Negative: unknown (__NR_SCMP_ERROR) or a pseudo-number for a call this arch lacks. */
+    int nr = seccomp_syscall_resolve_name(name);
+    if (nr < 0) {
+        if (required)
+            return cru_err_set(
+                CRU_EUNSUPPORTED, "seccomp: libseccomp %u.%u.%u does not know the syscall %s",
+                seccomp_version()->major, seccomp_version()->minor, seccomp_version()->micro, name);
+        return 0;
+    }
+    /* _exact: libseccomp must not rewrite the rule for the architecture behind our back. */
+    int rc = seccomp_rule_add_exact_array(ctx, action, nr, n_cmp, cmp);
+    if (rc < 0)
+        return seccomp_fail(rc, "adding a rule for", name);
+    return 0;
+}
+
+/* A filter with DEFAULT_ACTION that kills the process on a non-native ABI. */
+static int filter_new(scmp_filter_ctx *out, uint32_t default_action)
+{
+    scmp_filter_ctx ctx = seccomp_init(default_action);
+    if (ctx == NULL)
+        return cru_err_set(CRU_ENOMEM, "seccomp: cannot create a filter");
+    int rc;
+    /* Only the native arch is in the filter, so i386 and x32 calls get this action; killing
+     * the whole process (not just the thread) leaves nothing half-running. */
+    if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0) {
+        rc = seccomp_fail(rc, "setting the bad-arch action", "KILL_PROCESS");
+        goto fail;
+    }
+    /* The caller has set no_new_privs already; setting it again is harmless, and without it
+     * the kernel refuses an unprivileged filter. */
+    if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 1)) < 0) {
+        rc = seccomp_fail(rc, "setting", "no_new_privs");
+        goto fail;
+    }
+    /* Report the kernel's errno from seccomp_load instead of libseccomp's ECANCELED. */
+    if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_API_SYSRAWRC, 1)) < 0) {
+        rc = seccomp_fail(rc, "setting", "SYSRAWRC");
+        goto fail;
+    }
+    /* A binary search over syscall numbers, not a linear scan of ~300 comparisons. */
+    if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2)) < 0) {
+        rc = seccomp_fail(rc, "setting", "OPTIMIZE");
+        goto fail;
+    }
+    *out = ctx;
+    return 0;
+fail:
+    seccomp_release(ctx);
+    return rc;
+}
+
+static int build_allow_list(scmp_filter_ctx *out)
+{
+    scmp_filter_ctx ctx = NULL;
+    int rc = filter_new(&ctx, SCMP_ACT_ERRNO(EPERM));
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < ARRAY_LEN(core_syscalls); i++) {
+        if ((rc = add_rule(ctx, SCMP_ACT_ALLOW, core_syscalls[i], true, 0, NULL)) < 0)
+            goto done;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(allowed_syscalls); i++) {
+        if ((rc = add_rule(ctx, SCMP_ACT_ALLOW, allowed_syscalls[i], false, 0, NULL)) < 0)
+            goto done;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(conditional_rules); i++) {
+        const struct cond_rule *r = &conditional_rules[i];
+        if ((rc = add_rule(ctx, SCMP_ACT_ALLOW, r->syscall, true, r->n_cmp, r->cmp)) < 0)
+            goto done;
+    }
+    /* ENOSYS, not EPERM: libc then falls back to clone, whose flags the filter can read
+     * (clone3's are behind a pointer). Required: an EPERM here would break pthread_create. */
+    if ((rc = add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", true, 0, NULL)) < 0)
+        goto done;
+    *out = ctx;
+    ctx = NULL;
+done:
+    seccomp_release(ctx);
+    return rc;
+}
+
+/* libseccomp cannot say "allow ioctl unless the masked request is X" in the allow-list:
+ * overlapping rules for one syscall with different actions are resolved in an order it does
+ * not specify. The kernel runs every loaded filter and takes the strictest verdict, so a
+ * separate default-allow filter that refuses these requests is exact. */
+static int build_ioctl_guard(scmp_filter_ctx *out)
+{
+    scmp_filter_ctx ctx = NULL;
+    int rc = filter_new(&ctx, SCMP_ACT_ALLOW);
+    if (rc < 0)
+        return rc;
+    for (size_t i = 0; i < ARRAY_LEN(refused_ioctls); i++) {
+        struct scmp_arg_cmp cmp[1] = { ARG_MASKED_EQ(1, SBX_IOCTL_CMD_BITS, refused_ioctls[i]) };
+        if ((rc = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", true, 1, cmp)) < 0)
+            goto done;
+    }
+    *out = ctx;
+    ctx = NULL;
+done:
+    seccomp_release(ctx);
+    return rc;
+}
+
+int sbx_seccomp_apply(void)
+{
+    scmp_filter_ctx guard = NULL;
+    scmp_filter_ctx allow = NULL;
+    int rc;
+    /* Both filters are built before either is loaded, so that a table or library problem
+     * leaves the process untouched. */
+    if ((rc = build_ioctl_guard(&guard)) < 0)
+        goto done;
+    if ((rc = build_allow_list(&allow)) < 0)
+        goto done;
+    /* The guard first: loading a filter needs prctl(2) and seccomp(2), which the guard allows
+     * whatever the allow-list says. */
+    if ((rc = seccomp_load(guard)) < 0) {
+        rc = seccomp_fail(rc, "loading", "the ioctl filter");
+        goto done;
+    }
+    if ((rc = seccomp_load(allow)) < 0) {
+        rc = seccomp_fail(rc, "loading", "the allow-list");
+        goto done;
+    }
+    rc = 0;
+done:
+    seccomp_release(guard);
+    seccomp_release(allow);
+    return rc;
+}
