@@ -20,6 +20,8 @@ struct sbx_cgroup_limits {
     double cpus;           /* CPU quota in CPUs (1.5 = 150 ms per 100 ms); 0: none */
 };
 
+/* A controller that the cgroup does not use (none was available and no limit asked for it)
+ * reads as 0. */
 struct sbx_cgroup_stats {
     uint64_t memory_current; /* bytes */
     uint64_t memory_peak;    /* bytes, highest usage since creation */
@@ -28,29 +30,39 @@ struct sbx_cgroup_stats {
     uint64_t pids_current;
 };
 
-/* Creates the cgroup crucible-NAME (NAME: letters, digits, '-', '_') and applies LIMITS.
- * Fails with CRU_EUNSUPPORTED naming the missing controller when a limit is asked for and the
- * machine cannot enforce it, or CRU_EPERM when crucible may not create cgroups. */
+/* Creates the cgroup crucible-NAME (NAME: 1 to 64 letters, digits, '-', '_'; "supervisor" is
+ * reserved) and applies LIMITS (NULL: none). Fails with CRU_EUNSUPPORTED naming the missing
+ * controller and the hierarchies looked at when a limit is asked for and the machine cannot
+ * enforce it, CRU_EPERM naming the path when crucible may not create or write cgroups, and
+ * CRU_EEXIST when crucible-NAME exists already. On failure nothing is left behind.
+ *
+ * On cgroup v2, enabling controllers for the sandboxes may move the calling process into a
+ * leaf cgroup crucible-supervisor beside them (see sandbox/cgroup.c). */
 int sbx_cgroup_new(struct sbx_cgroup **out, const char *name,
                    const struct sbx_cgroup_limits *limits);
 
-/* Moves PID (a host pid) into the cgroup, in every hierarchy in use. */
+/* Moves PID (a host pid; the whole process) into the cgroup, in every hierarchy in use.
+ * CRU_ENOENT when there is no such process. */
 int sbx_cgroup_attach(struct sbx_cgroup *cg, pid_t pid);
 
 int sbx_cgroup_stats(struct sbx_cgroup *cg, struct sbx_cgroup_stats *out);
 
 /* Kills every task in the cgroup (cgroup.kill on v2, else SIGKILL to each listed task until
- * the cgroup is empty). */
+ * the cgroup is empty) and returns once it is empty; CRU_ETIMEDOUT if tasks remain after 2 s. */
 int sbx_cgroup_kill(struct sbx_cgroup *cg);
 
 /* "v2" or "v1": which hierarchy this cgroup lives in. */
 const char *sbx_cgroup_version(const struct sbx_cgroup *cg);
 
-/* Kills what is left, removes the cgroup directories (retrying while tasks exit) and frees. */
+/* Kills what is left, removes the cgroup directories (retrying while tasks exit, for up to 2 s)
+ * and frees. A directory that cannot be removed is reported with a warning. The thread's last
+ * error and errno are left as they were, so it can run in a caller's error path. NULL is fine. */
 void sbx_cgroup_free(struct sbx_cgroup *cg);
 
 /* Removes crucible-NAME cgroups left by crucible processes that died, for every NAME for
- * which IS_STALE(NAME, ARG) says true. Returns the number removed, or a negative code. */
+ * which IS_STALE(NAME, ARG) says true, in every hierarchy (v2 and v1) below crucible's own
+ * cgroup; their tasks are killed first. IS_STALE is asked once per NAME. Returns the number of
+ * NAMEs removed, or a negative code (after trying them all) when one could not be removed. */
 int sbx_cgroup_sweep(bool (*is_stale)(const char *name, void *arg), void *arg);
 
 #endif
