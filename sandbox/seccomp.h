@@ -21,4 +21,11 @@
  * the caller must not go on to run the agent. */
 int sbx_seccomp_apply(void);
 
+/* The same filter compiled once into a BPF program (host side, before the sandbox's init is
+ * cloned), for the init's commands to install with one prctl(): no allocation at that point,
+ * and no recompilation per command. *prog owns its instructions: sbx_seccomp_program_free(). */
+struct sock_fprog;
+int sbx_seccomp_program(struct sock_fprog *prog);
+void sbx_seccomp_program_free(struct sock_fprog *prog);
+
 #endif

@@ -1,0 +1,410 @@
+/* init: the sandbox's PID 1, and the setup of every command it starts.
+ *
+ * Started by the host with clone() in new user, mount, pid, network, uts and ipc namespaces,
+ * it waits for the host to write its uid maps and join it to its cgroup, becomes root of its
+ * user namespace, enters a new cgroup namespace, builds the root (mount.c), brings up the
+ * loopback link, and reports ready. Then it serves the host: for each EXEC request it forks
+ * a command, which drops every privilege before execve (see command_exec); it reaps every
+ * process that ends in the sandbox (orphans included), reports the command's end with its
+ * resource usage, relays signals it receives to the running command, and kills its process
+ * group on request. When the host goes away (its end of the control socket closes, or it dies:
+ * PR_SET_PDEATHSIG), init exits, and the kernel kills everything left in the pid namespace.
+ *
+ * System calls only (see internal.h): no malloc, no stdio.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <linux/capability.h>
+#include <linux/seccomp.h>
+#include <linux/securebits.h>
+#include <net/if.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "sandbox/internal.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* Room for one request: the header and the largest payload. */
+static _Alignas(8) char init_buf[sizeof(struct sbx_msg) + SBX_MSG_MAX];
+
+/* Appends S to BUF (capacity CAP) at *len, cutting what does not fit. */
+static void append(char *buf, size_t cap, size_t *len, const char *s)
+{
+    while (*s && *len + 1 < cap)
+        buf[(*len)++] = *s++;
+    buf[*len] = '\0';
+}
+
+static void send_fail(int ctl, const char *what, int err)
+{
+    char text[512];
+    size_t n = 0;
+    append(text, sizeof(text), &n, what);
+    append(text, sizeof(text), &n, ": ");
+    append(text, sizeof(text), &n, strerrordesc_np(err) ? strerrordesc_np(err) : "error");
+    struct sbx_msg m = { .type = SBX_MSG_FAIL, .len = (uint32_t)n };
+    sbx_msg_send(ctl, &m, text, NULL, 0);
+}
+
+/* Writes "crucible: A: B\n" to fd 2 of a command that could not start. */
+static void say(const char *a, const char *b)
+{
+    char text[512];
+    size_t n = 0;
+    append(text, sizeof(text), &n, "crucible: ");
+    append(text, sizeof(text), &n, a);
+    append(text, sizeof(text), &n, ": ");
+    append(text, sizeof(text), &n, b);
+    append(text, sizeof(text), &n, "\n");
+    (void)!write(STDERR_FILENO, text, n);
+}
+
+static int loopback_up(void)
+{
+    struct ifreq ifr;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    memset(&ifr, 0, sizeof(ifr));
+    memcpy(ifr.ifr_name, "lo", 3);
+    int rc = ioctl(fd, SIOCGIFFLAGS, &ifr);
+    if (rc == 0) {
+        ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+        rc = ioctl(fd, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(fd);
+    errno = e;
+    return rc;
+}
+
+static int set_limit(int resource, uint64_t value)
+{
+    struct rlimit rl = { .rlim_cur = value, .rlim_max = value };
+    return setrlimit(resource, &rl);
+}
+
+/* Drops every capability for good: the securebits make root inside gain nothing from
+ * execve or setuid, the bounding and ambient sets are emptied, then the process's own sets. */
+static int drop_caps(const struct sbx_init_args *a, const char **what)
+{
+    *what = "lock the securebits";
+    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
+                                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
+                                     SECBIT_NO_CAP_AMBIENT_RAISE |
+                                     SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) < 0)
+        return -1;
+    *what = "drop the bounding set";
+    for (int c = 0; c <= CAP_LAST_CAP + 8; c++) {
+        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+            return -1;
+    }
+    *what = "clear the ambient set";
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
+        return -1;
+    *what = "drop the capability sets";
+    return cap_set_proc(a->no_caps);
+}
+
+/* execve ARGV[0], searched in ENVP's PATH when it has no '/', as a shell would. Returns only
+ * on failure, with the exit status a shell would give (127 not found, 126 not executable). */
+static int exec_path(char *const argv[], char *const envp[])
+{
+    const char *name = argv[0];
+    if (strchr(name, '/')) {
+        execve(name, argv, envp);
+        say(name, strerrordesc_np(errno));
+        return errno == ENOENT ? 127 : 126;
+    }
+    const char *path = "/usr/local/bin:/usr/bin:/bin";
+    for (size_t i = 0; envp[i]; i++) {
+        if (strncmp(envp[i], "PATH=", 5) == 0)
+            path = envp[i] + 5;
+    }
+    bool denied = false;
+    size_t nlen = strlen(name);
+    for (const char *p = path;; p++) {
+        const char *end = strchrnul(p, ':');
+        char full[4096];
+        size_t dlen = (size_t)(end - p);
+        if (dlen == 0) { /* an empty PATH entry means the current directory */
+            full[0] = '.';
+            dlen = 1;
+        } else if (dlen < sizeof(full)) {
+            memcpy(full, p, dlen);
+        }
+        if (dlen + 1 + nlen < sizeof(full)) {
+            full[dlen] = '/';
+            memcpy(full + dlen + 1, name, nlen + 1);
+            execve(full, argv, envp);
+            if (errno == EACCES)
+                denied = true;
+            else if (errno != ENOENT && errno != ENOTDIR) {
+                say(name, strerrordesc_np(errno));
+                return 126;
+            }
+        }
+        if (*end == '\0')
+            break;
+        p = end;
+    }
+    say(name, denied ? "permission denied" : "command not found");
+    return denied ? 126 : 127;
+}
+
+/* In the forked command: from the init's state to an unprivileged process running ARGV. */
+static void command_exec(const struct sbx_init_args *a, const int fds[3], const char *cwd,
+                         char *const argv[], char *const envp[])
+{
+    const char *what = "start a session";
+    unsigned layers = a->disable_layers;
+    sigset_t all;
+
+    if (setsid() < 0)
+        goto fail;
+    what = "set up stdio";
+    for (int i = 0; i < 3; i++) {
+        if (dup2(fds[i], i) < 0)
+            goto fail;
+    }
+    /* Only 0, 1 and 2 reach the command: the control socket and anything else stay behind. */
+    what = "close descriptors";
+    if (!(layers & SBX_LAYER_CLOSE_FDS) && syscall(SYS_close_range, 3, ~0U, 0) < 0)
+        goto fail;
+    what = cwd;
+    if (chdir(cwd) < 0)
+        goto fail;
+    what = "set resource limits";
+    if (set_limit(RLIMIT_NOFILE, a->open_files) < 0 || set_limit(RLIMIT_FSIZE, a->file_bytes) < 0 ||
+        set_limit(RLIMIT_CORE, 0) < 0)
+        goto fail;
+    sigemptyset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+
+    what = "set no_new_privs";
+    if (!(layers & SBX_LAYER_NNP) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        goto fail;
+    /* The filter goes on while the process may still install one (no_new_privs, or, in a
+     * test build without it, CAP_SYS_ADMIN in the namespace); it allows what follows. */
+    what = "install the seccomp filter";
+    if (a->filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->filter, 0, 0) < 0)
+        goto fail;
+    if (!(layers & SBX_LAYER_CAPS) && drop_caps(a, &what) < 0)
+        goto fail;
+    _exit(exec_path(argv, envp));
+fail:
+    say(what, strerrordesc_np(errno));
+    _exit(126);
+}
+
+/* Splits an EXEC payload into cwd, argv and envp, pointing into the message buffer. */
+static int parse_exec(char *payload, size_t len, const char **cwd, char **argv, size_t argv_cap,
+                      char **envp, size_t envp_cap)
+{
+    struct sbx_exec_req req;
+    if (len < sizeof(req))
+        return -1;
+    memcpy(&req, payload, sizeof(req));
+    if (req.argc == 0 || req.argc >= argv_cap || req.envc >= envp_cap)
+        return -1;
+    char *p = payload + sizeof(req), *end = payload + len;
+    size_t want = 1 + req.argc + req.envc;
+    for (size_t i = 0; i < want; i++) {
+        char *z = memchr(p, '\0', (size_t)(end - p));
+        if (!z)
+            return -1;
+        if (i == 0)
+            *cwd = p;
+        else if (i <= req.argc)
+            argv[i - 1] = p;
+        else
+            envp[i - 1 - req.argc] = p;
+        p = z + 1;
+    }
+    argv[req.argc] = NULL;
+    envp[req.envc] = NULL;
+    return 0;
+}
+
+static void report_exit(int ctl, uint64_t id, int status, const struct rusage *ru)
+{
+    struct sbx_exit e = {
+        .status = status,
+        .utime_us = (int64_t)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec,
+        .stime_us = (int64_t)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec,
+        .maxrss_kb = ru->ru_maxrss,
+    };
+    struct sbx_msg m = { .type = SBX_MSG_EXITED, .len = sizeof(e), .id = id };
+    sbx_msg_send(ctl, &m, &e, NULL, 0);
+}
+
+static void serve(const struct sbx_init_args *a, int sig_fd)
+{
+    static char *argv[4096], *envp[4096];
+    pid_t cmd_pid = 0;
+    uint64_t cmd_id = 0;
+
+    for (;;) {
+        struct pollfd p[2] = { { a->ctl_fd, POLLIN, 0 }, { sig_fd, POLLIN, 0 } };
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            break;
+        }
+        if (p[1].revents & POLLIN) {
+            struct signalfd_siginfo si;
+            if (read(sig_fd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo != SIGCHLD &&
+                cmd_pid > 0)
+                kill(-cmd_pid, (int)si.ssi_signo); /* relay to the command's group */
+            /* Reap everything that ended: the command, and orphans reparented to us. */
+            for (;;) {
+                int status;
+                struct rusage ru;
+                pid_t pid = wait4(-1, &status, WNOHANG, &ru);
+                if (pid <= 0)
+                    break;
+                if (pid == cmd_pid) {
+                    report_exit(a->ctl_fd, cmd_id, status, &ru);
+                    cmd_pid = 0;
+                }
+            }
+        }
+        if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
+            continue;
+        int fds[3];
+        size_t n_fds = 0;
+        ssize_t n = sbx_msg_recv(a->ctl_fd, init_buf, sizeof(init_buf), fds, &n_fds);
+        if (n <= 0)
+            break; /* the host is gone */
+        struct sbx_msg m;
+        memcpy(&m, init_buf, sizeof(m));
+        if (m.type == SBX_MSG_KILL) {
+            if (cmd_pid > 0 && m.id == cmd_id)
+                kill(-cmd_pid, SIGKILL);
+        } else if (m.type == SBX_MSG_EXEC && n_fds == 3 && cmd_pid == 0) {
+            const char *cwd = NULL;
+            if (parse_exec(init_buf + sizeof(m), (size_t)n - sizeof(m), &cwd, argv, 4096, envp,
+                           4096) < 0) {
+                send_fail(a->ctl_fd, "malformed request", EPROTO);
+            } else {
+                pid_t pid = fork();
+                if (pid == 0)
+                    command_exec(a, fds, cwd, argv, envp);
+                if (pid < 0) {
+                    send_fail(a->ctl_fd, "fork the command", errno);
+                } else {
+                    int32_t inside = pid;
+                    struct sbx_msg r = { .type = SBX_MSG_STARTED,
+                                         .len = sizeof(inside),
+                                         .id = m.id };
+                    cmd_pid = pid;
+                    cmd_id = m.id;
+                    sbx_msg_send(a->ctl_fd, &r, &inside, NULL, 0);
+                }
+            }
+        } else {
+            send_fail(a->ctl_fd, "unexpected request", EPROTO);
+        }
+        for (size_t i = 0; i < n_fds; i++)
+            close(fds[i]);
+    }
+}
+
+static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
+{
+    int fds[3] = { -1, -1, -1 };
+    size_t n_fds = 0;
+    sigset_t all;
+
+    *what = "wait for the host";
+    ssize_t n = sbx_msg_recv(a->ctl_fd, init_buf, sizeof(init_buf), fds, &n_fds);
+    if (n <= 0)
+        return -1;
+    struct sbx_msg m;
+    memcpy(&m, init_buf, sizeof(m));
+    if (m.type != SBX_MSG_GO) {
+        errno = EPROTO;
+        return -1;
+    }
+    int ws_fd = n_fds > 0 ? fds[0] : -1;
+
+    /* The maps are written: become root of the new user namespace. */
+    *what = "become root of the user namespace";
+    if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+        return -1;
+    /* Entered only now, so that its root is the cgroup the host just moved us into. */
+    *what = "enter a cgroup namespace";
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        return -1;
+    if (sbx_plan_run(a, ws_fd, what) < 0)
+        return -1;
+    if (ws_fd >= 0)
+        close(ws_fd);
+    *what = "set the host name";
+    if (sethostname(a->hostname, strlen(a->hostname)) < 0)
+        return -1;
+    *what = "bring up the loopback link";
+    if (a->loopback && loopback_up() < 0)
+        return -1;
+
+    /* Signals arrive through a descriptor; commands unblock them before execve. */
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, NULL);
+    *what = "create a signalfd";
+    if ((*sig_fd = signalfd(-1, &all, SFD_CLOEXEC)) < 0)
+        return -1;
+
+    /* No process of the sandbox may read our memory or open our descriptors via /proc. */
+    *what = "make the init undumpable";
+    if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+        return -1;
+
+    *what = "open /workspace";
+    int ws = open("/workspace", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (ws < 0)
+        return -1;
+    struct sbx_msg r = { .type = SBX_MSG_READY };
+    int rc = sbx_msg_send(a->ctl_fd, &r, NULL, &ws, 1);
+    close(ws);
+    return rc;
+}
+
+int sbx_init_main(void *arg)
+{
+    struct sbx_init_args *a = arg; /* this process's own copy of the host's memory */
+    const char *what = "";
+    int sig_fd = -1;
+
+    /* If the host dies, so do we, and with us the whole pid namespace. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* Nothing of the host's descriptors but the control socket stays open in here. */
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
+        _exit(125);
+    if (a->ctl_fd != 3 && (dup2(a->ctl_fd, 3) < 0))
+        _exit(125);
+    a->ctl_fd = 3;
+    syscall(SYS_close_range, 4, ~0U, 0);
+
+    if (setup(a, &sig_fd, &what) < 0) {
+        send_fail(a->ctl_fd, what, errno);
+        _exit(125);
+    }
+    serve(a, sig_fd);
+    kill(-1, SIGKILL);
+    _exit(0);
+}

@@ -1,0 +1,150 @@
+/* sandbox/internal: what the sandbox's modules share and nothing outside sandbox/ may use:
+ * the context struct, the mount plan, the messages between the host and the sandbox's init.
+ *
+ * The sandbox's init starts as a clone() of the host process, which may have other threads:
+ * its heap can hold a lock another thread owned at the moment of the clone. So everything the
+ * init and the commands it forks need is prepared by the host before the clone (paths, file
+ * contents, the capability state, the seccomp program), and the code that runs in them makes
+ * system calls only: no malloc, no stdio.
+ */
+#ifndef CRU_SANDBOX_INTERNAL_H
+#define CRU_SANDBOX_INTERNAL_H
+
+#include <linux/filter.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/capability.h>
+#include <sys/types.h>
+
+#include "sandbox/sandbox.h"
+
+/* The uid range each sandbox maps: sandbox uid 0..SBX_ID_RANGE-1 is host uid base + same. */
+#define SBX_ID_RANGE 65536u
+#define SBX_ID_BASE  0x10000000u /* 268435456: far above any user or system account */
+#define SBX_SLOTS    4096u       /* SBX_ID_BASE + SBX_SLOTS * SBX_ID_RANGE < 2^32 */
+
+/* One step of assembling the root, executed in order by the init (mount.c). */
+enum sbx_mnt_op {
+    SBX_MNT_MKDIR,    /* dst: mkdir */
+    SBX_MNT_FILE,     /* dst: create a file holding data (then bound read-only with the root) */
+    SBX_MNT_SYMLINK,  /* dst -> src */
+    SBX_MNT_TMPFS,    /* dst: tmpfs with data as options */
+    SBX_MNT_BIND,     /* host src on dst, recursive; readonly */
+    SBX_MNT_PROC,     /* dst: a fresh proc */
+    SBX_MNT_DEVPTS,   /* dst: a new devpts instance */
+    SBX_MNT_MASK,     /* dst (absolute, inside, after the pivot): hide a file */
+    SBX_MNT_MASK_DIR, /* dst (likewise): hide a folder under an empty read-only tmpfs */
+    SBX_MNT_RO,       /* dst (likewise): make read-only */
+    SBX_MNT_WS,       /* dst: the workspace (the idmapped tree the host sends), overlay or bind */
+};
+
+struct sbx_mnt {
+    enum sbx_mnt_op op;
+    bool readonly;
+    bool optional; /* a missing source or destination is skipped, not an error */
+    bool device;   /* a bind of a device node: keeps device semantics */
+    char *src;
+    char *dst; /* for all ops but MASK: relative to the new root's mount point */
+    char *data;
+    size_t data_len;
+};
+
+struct sbx_plan {
+    struct sbx_mnt *ops;
+    size_t n, cap;
+};
+
+/* What the init and its commands need, prepared by the host before the clone. */
+struct sbx_init_args {
+    int ctl_fd;            /* the init's end of the control socket */
+    pid_t host_pid;        /* the host process (the init dies with it) */
+    const char *root_dir;  /* mount point of the new root (host path) */
+    const char *upper_dir; /* overlay upper and work dirs (host paths), NULL for a bind */
+    const char *work_dir;
+    const char *ws_lower_dir; /* where the idmapped tree is attached before the overlay */
+    const struct sbx_plan *plan;
+    const char *hostname;
+    bool loopback;
+    unsigned disable_layers;
+    uint64_t file_bytes, open_files;
+    cap_t no_caps;                   /* an empty capability state, ready for cap_set_proc */
+    const struct sock_fprog *filter; /* the seccomp program, or NULL when disabled */
+};
+
+struct sbx {
+    struct sbx_opts opts; /* strings borrowed from the caller are not kept */
+    char *state_root;
+    char *workspace; /* host path, or NULL */
+    char *dir;       /* state_root/sbx-N */
+    char *root_dir, *upper_dir, *work_dir, *ws_lower_dir;
+    char *hostname;
+    unsigned slot;
+    int slot_fd; /* flock on state_root/sbx-N.lock, held for the sandbox's life */
+    uid_t uid;   /* host uid and gid of the sandbox's root */
+    gid_t gid;
+    pid_t init_pid;
+    int ctl_fd;
+    int ws_fd; /* O_PATH of /workspace inside */
+    struct sbx_cgroup *cg;
+    struct sbx_plan plan;
+    cap_t no_caps;
+    struct sock_fprog filter;
+    uint64_t deadline_ns; /* the sandbox's wall limit; 0: none */
+    uint64_t next_id;
+    bool broken; /* the init died or misbehaved: only sbx_free is allowed */
+};
+
+/* Messages on the control socket (SOCK_SEQPACKET: one message per send). */
+enum sbx_msg_type {
+    SBX_MSG_GO = 1,  /* host -> init: maps written, cgroup joined; fds: [workspace tree] */
+    SBX_MSG_READY,   /* init -> host: root built; fds: [O_PATH of /workspace] */
+    SBX_MSG_FAIL,    /* init -> host: setup failed; payload: message */
+    SBX_MSG_EXEC,    /* host -> init: payload: struct sbx_exec_req + strings; fds: [0, 1, 2] */
+    SBX_MSG_STARTED, /* init -> host: payload: int32 pid inside */
+    SBX_MSG_EXITED,  /* init -> host: payload: struct sbx_exit */
+    SBX_MSG_KILL,    /* host -> init: kill the command's process group */
+};
+
+struct sbx_msg {
+    uint32_t type;
+    uint32_t len; /* bytes of payload after this header */
+    uint64_t id;  /* the command's id, for EXEC, STARTED, EXITED and KILL */
+};
+
+/* The largest message: a command's argv, env and cwd must fit. */
+#define SBX_MSG_MAX (256u * 1024u)
+
+struct sbx_exec_req {
+    uint32_t argc;
+    uint32_t envc;
+    /* then: cwd '\0', argc strings each '\0'-terminated, envc strings likewise */
+};
+
+struct sbx_exit {
+    int32_t status; /* as from wait4 */
+    int32_t pad;
+    int64_t utime_us;
+    int64_t stime_us;
+    int64_t maxrss_kb;
+};
+
+/* mount.c */
+int sbx_plan_build(struct sbx_plan *plan, const struct sbx_opts *opts);
+void sbx_plan_free(struct sbx_plan *plan);
+/* In the init: assembles the root at a->root_dir and pivots into it. WS_FD is the idmapped
+ * workspace tree, or -1. On failure returns -1 with *what naming the step (errno set). */
+int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, const char **what);
+
+/* init.c: the entry point of the clone()d init; never returns. */
+int sbx_init_main(void *arg);
+
+/* msg.c: send and receive one message with up to 3 descriptors. */
+int sbx_msg_send(int fd, const struct sbx_msg *m, const void *payload, const int *fds,
+                 size_t n_fds);
+/* Receives into BUF (at least sizeof(struct sbx_msg) + SBX_MSG_MAX bytes). Returns the total
+ * length, 0 at end of stream, -1 with errno on error; *n_fds descriptors land in FDS (at most
+ * 3, the rest closed). */
+ssize_t sbx_msg_recv(int fd, void *buf, size_t cap, int *fds, size_t *n_fds);
+
+#endif

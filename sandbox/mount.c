@@ -1,0 +1,564 @@
+/* mount: the sandbox's root file system, planned on the host and built inside.
+ *
+ * The host turns the options into a plan (a list of mkdir, bind, tmpfs, proc, devpts, mask and
+ * remount steps with every path and file content spelled out); the init, already in its new
+ * user and mount namespaces, runs the plan with plain system calls on a fresh tmpfs and
+ * pivot_root()s into it. The host profile binds the host's /usr and the /bin, /lib* and /sbin
+ * links or folders read-only, builds /etc from a curated list of host files plus generated
+ * passwd, group, hostname and hosts, and exposes nothing else of the host: no /root, /home,
+ * /run, /sys, /var or sockets. It does not decide limits or privileges (init.c, cgroup.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+#include "lib/path.h"
+#include "lib/str.h"
+#include "sandbox/internal.h"
+
+/* The host's /etc entries a sandbox sees (read-only), when they exist: what programs need to
+ * run (the loader cache, alternatives links, certificates, time zone, language runtimes'
+ * configuration) and nothing that names the host's users, secrets or services. */
+static const char *const etc_allow[] = {
+    "alternatives",
+    "bash.bashrc",
+    "ca-certificates",
+    "ca-certificates.conf",
+    "debian_version",
+    "environment",
+    "gai.conf",
+    "host.conf",
+    "inputrc",
+    "issue",
+    "ld.so.cache",
+    "ld.so.conf",
+    "ld.so.conf.d",
+    "localtime",
+    "login.defs",
+    "magic",
+    "magic.mime",
+    "mime.types",
+    "nsswitch.conf",
+    "os-release",
+    "perl",
+    "profile",
+    "profile.d",
+    "protocols",
+    "python3",
+    "python3.11",
+    "services",
+    "skel",
+    "ssl",
+    "terminfo",
+    "timezone",
+    "xdg",
+    "gitconfig",
+    "vim",
+    "java-17-openjdk",
+    "fonts",
+    NULL,
+};
+
+static const char etc_passwd[] = "root:x:0:0:root:/root:/bin/bash\n"
+                                 "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
+static const char etc_group[] = "root:x:0:\nnogroup:x:65534:\n";
+
+/* /proc entries hidden as Docker hides them: files that leak host state or can act on it. */
+static const char *const proc_mask_files[] = {
+    "/proc/kcore",         "/proc/keys",        "/proc/latency_stats",
+    "/proc/timer_list",    "/proc/timer_stats", "/proc/sched_debug",
+    "/proc/sysrq-trigger", "/proc/kallsyms",    "/proc/kmsg",
+    "/proc/kpagecgroup",   "/proc/kpagecount",  "/proc/kpageflags",
+    "/proc/config.gz",     "/proc/vmallocinfo", "/proc/buddyinfo",
+    "/proc/pagetypeinfo",  "/proc/slabinfo",    NULL,
+};
+static const char *const proc_mask_dirs[] = { "/proc/acpi",   "/proc/scsi",       "/proc/asound",
+                                              "/proc/driver", "/proc/tty/driver", NULL };
+static const char *const proc_ro[] = { "/proc/sys", "/proc/bus", "/proc/fs", "/proc/irq", NULL };
+
+static int plan_add(struct sbx_plan *p, enum sbx_mnt_op op, const char *src, const char *dst,
+                    const char *data, size_t data_len, bool readonly, bool optional)
+{
+    if (p->n == p->cap) {
+        size_t cap = p->cap ? p->cap * 2 : 64;
+        struct sbx_mnt *ops = realloc(p->ops, cap * sizeof(*ops));
+        if (!ops)
+            return cru_err_set(CRU_ENOMEM, "out of memory planning mounts");
+        p->ops = ops;
+        p->cap = cap;
+    }
+    struct sbx_mnt *m = &p->ops[p->n];
+    memset(m, 0, sizeof(*m));
+    m->op = op;
+    m->readonly = readonly;
+    m->optional = optional;
+    int rc = 0;
+    if (src && (rc = cru_str_dup(&m->src, src)) < 0)
+        goto fail;
+    if (dst && (rc = cru_str_dup(&m->dst, dst)) < 0)
+        goto fail;
+    if (data && (rc = cru_str_ndup(&m->data, data, data_len)) < 0)
+        goto fail;
+    m->data_len = data_len;
+    p->n++;
+    return 0;
+fail:
+    free(m->src);
+    free(m->dst);
+    return rc;
+}
+
+static int add(struct sbx_plan *p, enum sbx_mnt_op op, const char *src, const char *dst,
+               bool readonly)
+{
+    return plan_add(p, op, src, dst, NULL, 0, readonly, false);
+}
+
+static int add_text(struct sbx_plan *p, enum sbx_mnt_op op, const char *dst, const char *text)
+{
+    return plan_add(p, op, NULL, dst, text, strlen(text), false, false);
+}
+
+/* /bin, /lib, ... are links into /usr on a merged-/usr system and folders elsewhere: mirror
+ * whichever the host has. */
+static int plan_system_dir(struct sbx_plan *p, const char *name)
+{
+    char host[64], target[256];
+    snprintf(host, sizeof(host), "/%s", name);
+    struct stat st;
+    if (lstat(host, &st) < 0)
+        return 0;
+    if (S_ISLNK(st.st_mode)) {
+        ssize_t n = readlink(host, target, sizeof(target) - 1);
+        if (n < 0)
+            return cru_err_sys("cannot read the link %s", host);
+        target[n] = '\0';
+        return add(p, SBX_MNT_SYMLINK, target, name, false);
+    }
+    if (!S_ISDIR(st.st_mode))
+        return 0;
+    int rc = add(p, SBX_MNT_MKDIR, NULL, name, false);
+    return rc < 0 ? rc : add(p, SBX_MNT_BIND, host, name, true);
+}
+
+static int plan_etc(struct sbx_plan *p, const struct sbx_opts *o)
+{
+    char buf[512];
+    int rc;
+
+    if ((rc = add(p, SBX_MNT_MKDIR, NULL, "etc", false)) < 0)
+        return rc;
+    for (size_t i = 0; etc_allow[i]; i++) {
+        char host[256], dst[256];
+        struct stat st;
+        snprintf(host, sizeof(host), "/etc/%s", etc_allow[i]);
+        snprintf(dst, sizeof(dst), "etc/%s", etc_allow[i]);
+        if (lstat(host, &st) < 0)
+            continue;
+        if (S_ISLNK(st.st_mode)) {
+            ssize_t n = readlink(host, buf, sizeof(buf) - 1);
+            if (n < 0)
+                continue;
+            buf[n] = '\0';
+            rc = add(p, SBX_MNT_SYMLINK, buf, dst, false);
+        } else if (S_ISDIR(st.st_mode)) {
+            if ((rc = add(p, SBX_MNT_MKDIR, NULL, dst, false)) == 0)
+                rc = add(p, SBX_MNT_BIND, host, dst, true);
+        } else if (S_ISREG(st.st_mode)) {
+            if ((rc = add_text(p, SBX_MNT_FILE, dst, "")) == 0)
+                rc = add(p, SBX_MNT_BIND, host, dst, true);
+        }
+        if (rc < 0)
+            return rc;
+    }
+    const char *hostname = o->hostname ? o->hostname : "sandbox";
+    snprintf(buf, sizeof(buf), "%s\n", hostname);
+    if ((rc = add_text(p, SBX_MNT_FILE, "etc/hostname", buf)) < 0)
+        return rc;
+    snprintf(buf, sizeof(buf), "127.0.0.1\tlocalhost %s\n::1\tlocalhost ip6-localhost\n", hostname);
+    if ((rc = add_text(p, SBX_MNT_FILE, "etc/hosts", buf)) < 0)
+        return rc;
+    if ((rc = add_text(p, SBX_MNT_FILE, "etc/passwd", etc_passwd)) < 0)
+        return rc;
+    return add_text(p, SBX_MNT_FILE, "etc/group", etc_group);
+}
+
+static int plan_dev(struct sbx_plan *p)
+{
+    static const char *const nodes[] = { "null", "zero", "full", "random", "urandom", "tty", NULL };
+    int rc = add(p, SBX_MNT_MKDIR, NULL, "dev", false);
+    if (rc == 0)
+        rc = add_text(p, SBX_MNT_TMPFS, "dev", "mode=0755,size=64k,nr_inodes=64");
+    for (size_t i = 0; rc == 0 && nodes[i]; i++) {
+        char host[32], dst[32];
+        snprintf(host, sizeof(host), "/dev/%s", nodes[i]);
+        snprintf(dst, sizeof(dst), "dev/%s", nodes[i]);
+        if ((rc = add_text(p, SBX_MNT_FILE, dst, "")) == 0 &&
+            (rc = add(p, SBX_MNT_BIND, host, dst, false)) == 0)
+            p->ops[p->n - 1].device = true;
+    }
+    if (rc == 0)
+        rc = add(p, SBX_MNT_MKDIR, NULL, "dev/pts", false);
+    if (rc == 0)
+        rc = add(p, SBX_MNT_DEVPTS, NULL, "dev/pts", false);
+    if (rc == 0)
+        rc = add(p, SBX_MNT_SYMLINK, "pts/ptmx", "dev/ptmx", false);
+    if (rc == 0)
+        rc = add(p, SBX_MNT_MKDIR, NULL, "dev/shm", false);
+    if (rc == 0)
+        rc = add_text(p, SBX_MNT_TMPFS, "dev/shm", "mode=1777,size=64m");
+    if (rc == 0)
+        rc = add(p, SBX_MNT_SYMLINK, "/proc/self/fd", "dev/fd", false);
+    if (rc == 0)
+        rc = add(p, SBX_MNT_SYMLINK, "/proc/self/fd/0", "dev/stdin", false);
+    if (rc == 0)
+        rc = add(p, SBX_MNT_SYMLINK, "/proc/self/fd/1", "dev/stdout", false);
+    if (rc == 0)
+        rc = add(p, SBX_MNT_SYMLINK, "/proc/self/fd/2", "dev/stderr", false);
+    return rc;
+}
+
+/* Masks act on the mounted /proc after the pivot, so they come last in the plan. */
+static int plan_proc_masks(struct sbx_plan *p)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && proc_mask_files[i]; i++)
+        rc = plan_add(p, SBX_MNT_MASK, NULL, proc_mask_files[i], NULL, 0, false, true);
+    for (size_t i = 0; rc == 0 && proc_mask_dirs[i]; i++)
+        rc = plan_add(p, SBX_MNT_MASK_DIR, NULL, proc_mask_dirs[i], NULL, 0, true, true);
+    for (size_t i = 0; rc == 0 && proc_ro[i]; i++)
+        rc = plan_add(p, SBX_MNT_RO, NULL, proc_ro[i], NULL, 0, true, true);
+    return rc;
+}
+
+/* An extra bind: its destination must be absolute, without "..", and not on top of the parts
+ * of the root that the sandbox's safety depends on. */
+static int plan_user_bind(struct sbx_plan *p, const struct sbx_bind *b)
+{
+    static const char *const reserved[] = { "proc", "dev", "etc", NULL };
+    char *clean = NULL;
+    struct stat st;
+    int rc;
+
+    if (b->dst[0] != '/')
+        return cru_err_set(CRU_EINVAL, "bind destination '%s' must be an absolute path", b->dst);
+    if ((rc = cru_path_clean(&clean, b->dst + 1)) < 0)
+        return cru_err_wrap(rc, "bind destination");
+    for (size_t i = 0; reserved[i]; i++) {
+        size_t n = strlen(reserved[i]);
+        if (clean[0] == '\0' ||
+            (strncmp(clean, reserved[i], n) == 0 && (clean[n] == '\0' || clean[n] == '/'))) {
+            rc = cru_err_set(CRU_EINVAL, "cannot bind over /%s", clean);
+            goto done;
+        }
+    }
+    if (stat(b->src, &st) < 0) {
+        rc = cru_err_sys("bind source %s", b->src);
+        goto done;
+    }
+    if (S_ISDIR(st.st_mode))
+        rc = add(p, SBX_MNT_MKDIR, NULL, clean, false);
+    else
+        rc = add_text(p, SBX_MNT_FILE, clean, "");
+    if (rc == 0)
+        rc = add(p, SBX_MNT_BIND, b->src, clean, b->readonly);
+done:
+    free(clean);
+    return rc;
+}
+
+int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o)
+{
+    static const char *const system_dirs[] = { "bin",   "sbin",   "lib", "lib32",
+                                               "lib64", "libx32", NULL };
+    char opts[64];
+    int rc;
+
+    memset(p, 0, sizeof(*p));
+    if ((rc = add(p, SBX_MNT_MKDIR, NULL, "usr", false)) < 0 ||
+        (rc = add(p, SBX_MNT_BIND, "/usr", "usr", true)) < 0)
+        goto fail;
+    for (size_t i = 0; system_dirs[i]; i++) {
+        if ((rc = plan_system_dir(p, system_dirs[i])) < 0)
+            goto fail;
+    }
+    if ((rc = plan_etc(p, o)) < 0 || (rc = plan_dev(p)) < 0 ||
+        (rc = add(p, SBX_MNT_MKDIR, NULL, "proc", false)) < 0 ||
+        (rc = add(p, SBX_MNT_PROC, NULL, "proc", false)) < 0)
+        goto fail;
+
+    snprintf(opts, sizeof(opts), "mode=1777,size=%llu",
+             (unsigned long long)(o->tmp_bytes ? o->tmp_bytes : 256ull << 20));
+    static const char *const writable[] = { "tmp", "root", "run", "var", NULL };
+    for (size_t i = 0; writable[i]; i++) {
+        if ((rc = add(p, SBX_MNT_MKDIR, NULL, writable[i], false)) < 0 ||
+            (rc = add_text(p, SBX_MNT_TMPFS, writable[i],
+                           strcmp(writable[i], "tmp") == 0 ? opts : "mode=0755,size=64m")) < 0)
+            goto fail;
+    }
+    if ((rc = add(p, SBX_MNT_MKDIR, NULL, "var/tmp", false)) < 0 ||
+        (rc = add(p, SBX_MNT_MKDIR, NULL, "workspace", false)) < 0 ||
+        (rc = add(p, SBX_MNT_WS, NULL, "workspace", false)) < 0)
+        goto fail;
+    for (size_t i = 0; i < o->n_binds; i++) {
+        if ((rc = plan_user_bind(p, &o->binds[i])) < 0)
+            goto fail;
+    }
+    if (!(o->disable_layers & SBX_LAYER_PROC_MASK) && (rc = plan_proc_masks(p)) < 0)
+        goto fail;
+    return 0;
+fail:
+    sbx_plan_free(p);
+    return rc;
+}
+
+void sbx_plan_free(struct sbx_plan *p)
+{
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->ops[i].src);
+        free(p->ops[i].dst);
+        free(p->ops[i].data);
+    }
+    free(p->ops);
+    memset(p, 0, sizeof(*p));
+}
+
+/* ---- In the init: system calls only from here on (see internal.h). ---- */
+
+/* The steps that act on paths of the sandbox after the pivot; the plan puts them last. */
+static bool sbx_mnt_after_pivot(enum sbx_mnt_op op)
+{
+    return op == SBX_MNT_MASK || op == SBX_MNT_MASK_DIR || op == SBX_MNT_RO;
+}
+
+/* dst = root "/" rel, into a caller buffer. */
+static int join(char *dst, size_t cap, const char *root, const char *rel)
+{
+    size_t a = strlen(root), b = strlen(rel);
+    if (a + 1 + b + 1 > cap) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(dst, root, a);
+    dst[a] = '/';
+    memcpy(dst + a + 1, rel, b + 1);
+    return 0;
+}
+
+/* The flags a read-only remount must keep: in a user namespace the kernel refuses to clear
+ * the nosuid, nodev, noexec and atime flags that the host set on a mount. */
+static unsigned long locked_flags(const char *path)
+{
+    struct statvfs sv;
+    unsigned long f = 0;
+    if (statvfs(path, &sv) < 0)
+        return 0;
+    if (sv.f_flag & ST_NOSUID)
+        f |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV)
+        f |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC)
+        f |= MS_NOEXEC;
+    if (sv.f_flag & ST_NOATIME)
+        f |= MS_NOATIME;
+    if (sv.f_flag & ST_NODIRATIME)
+        f |= MS_NODIRATIME;
+    if (sv.f_flag & ST_RELATIME)
+        f |= MS_RELATIME;
+    return f;
+}
+
+/* Changes the flags of the mount at PATH (not of its file system). */
+static int remount(const char *path, unsigned long flags)
+{
+    return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | locked_flags(path) | flags, NULL);
+}
+
+static int write_file(const char *path, const char *data, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return -1;
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            int e = errno;
+            close(fd);
+            errno = e;
+            return -1;
+        }
+        data += n;
+        len -= (size_t)n;
+    }
+    return close(fd);
+}
+
+static int mount_workspace(const struct sbx_init_args *a, int ws_fd, const char *dst,
+                           const char **what)
+{
+    if (ws_fd < 0) {
+        *what = "mount an empty /workspace";
+        return mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=256m");
+    }
+    if (!a->upper_dir) {
+        /* A bind: the idmapped tree itself becomes /workspace. */
+        *what = "attach the workspace";
+        return (int)syscall(SYS_move_mount, ws_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH);
+    }
+    char opts[4096];
+    *what = "attach the workspace's lower layer";
+    if (mkdir(a->ws_lower_dir, 0700) < 0 && errno != EEXIST)
+        return -1;
+    if (syscall(SYS_move_mount, ws_fd, "", AT_FDCWD, a->ws_lower_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+        return -1;
+    int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", a->ws_lower_dir,
+                     a->upper_dir, a->work_dir);
+    if (n < 0 || (size_t)n >= sizeof(opts)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    *what = "mount the workspace overlay";
+    if (mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
+        return -1;
+    /* The overlay holds its own reference to the lower tree; the staging mount can go. */
+    *what = "detach the workspace's staging mount";
+    return umount2(a->ws_lower_dir, MNT_DETACH);
+}
+
+/* "ACTION PATH" in a static buffer: the init's error messages name the step and its path. */
+static const char *step(const char *action, const char *path)
+{
+    static char text[512];
+    size_t a = strlen(action), b = strlen(path);
+    if (a + 1 + b >= sizeof(text))
+        b = sizeof(text) - a - 2;
+    memcpy(text, action, a);
+    text[a] = ' ';
+    memcpy(text + a + 1, path, b);
+    text[a + 1 + b] = '\0';
+    return text;
+}
+
+static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws_fd,
+                  const char **what)
+{
+    char dst[4096];
+    if (sbx_mnt_after_pivot(m->op)) {
+        /* After the pivot: absolute paths inside the sandbox. */
+        if (strlen(m->dst) >= sizeof(dst)) {
+            errno = ENAMETOOLONG;
+            return -1;
+        }
+        strcpy(dst, m->dst);
+    } else if (join(dst, sizeof(dst), a->root_dir, m->dst) < 0) {
+        return -1;
+    }
+
+    switch (m->op) {
+    case SBX_MNT_MKDIR:
+        *what = step("create the directory", dst);
+        return mkdir(dst, 0755) < 0 && errno != EEXIST ? -1 : 0;
+    case SBX_MNT_FILE:
+        *what = step("create the file", dst);
+        return write_file(dst, m->data, m->data_len);
+    case SBX_MNT_SYMLINK:
+        *what = step("create the link", dst);
+        return symlink(m->src, dst);
+    case SBX_MNT_TMPFS:
+        *what = step("mount a tmpfs on", dst);
+        return mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, m->data);
+    case SBX_MNT_BIND:
+        *what = step("bind", m->src);
+        if (mount(m->src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return m->optional && errno == ENOENT ? 0 : -1;
+        /* Host binds never carry setuid bits into the sandbox, nor device semantics except
+         * for the device nodes bound on purpose. */
+        return remount(dst, (m->readonly ? MS_RDONLY : 0) | MS_NOSUID |
+                                (m->device ? MS_NOEXEC : MS_NODEV));
+    case SBX_MNT_PROC:
+        *what = "mount /proc";
+        return mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
+    case SBX_MNT_DEVPTS:
+        *what = "mount /dev/pts";
+        return mount("devpts", dst, "devpts", MS_NOSUID | MS_NOEXEC,
+                     "newinstance,ptmxmode=0666,mode=0620");
+    case SBX_MNT_MASK:
+        *what = step("mask", m->dst);
+        if (mount("/dev/null", dst, NULL, MS_BIND, NULL) < 0)
+            return m->optional && errno == ENOENT ? 0 : -1;
+        return 0;
+    case SBX_MNT_MASK_DIR:
+        *what = step("mask", m->dst);
+        if (mount("tmpfs", dst, "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=0,nr_inodes=1") < 0)
+            return m->optional && errno == ENOENT ? 0 : -1;
+        return 0;
+    case SBX_MNT_RO:
+        *what = step("make read-only", m->dst);
+        if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+            return m->optional && errno == ENOENT ? 0 : -1;
+        return remount(dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+    case SBX_MNT_WS:
+        return mount_workspace(a, ws_fd, dst, what);
+    }
+    errno = EINVAL;
+    return -1;
+}
+
+int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, const char **what)
+{
+    /* Nothing done here may propagate back to the host's mounts. */
+    *what = "make the mount tree private";
+    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+        return -1;
+    *what = "mount the root tmpfs";
+    if (mount("tmpfs", a->root_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
+        return -1;
+
+    size_t i = 0;
+    for (; i < a->plan->n; i++) {
+        const struct sbx_mnt *m = &a->plan->ops[i];
+        if (sbx_mnt_after_pivot(m->op))
+            break; /* these act on the pivoted root */
+        if (run_op(a, m, ws_fd, what) < 0)
+            return -1;
+    }
+
+    char old[4096];
+    if (join(old, sizeof(old), a->root_dir, ".oldroot") < 0)
+        return -1;
+    *what = "pivot into the new root";
+    if (mkdir(old, 0700) < 0 || chdir(a->root_dir) < 0 ||
+        syscall(SYS_pivot_root, ".", ".oldroot") < 0 || chdir("/") < 0)
+        return -1;
+    *what = "detach the host's root";
+    if (umount2("/.oldroot", MNT_DETACH) < 0 || rmdir("/.oldroot") < 0)
+        return -1;
+
+    for (; i < a->plan->n; i++) {
+        const struct sbx_mnt *m = &a->plan->ops[i];
+        if (!sbx_mnt_after_pivot(m->op)) {
+            *what = "plan order";
+            errno = EINVAL;
+            return -1;
+        }
+        if (run_op(a, m, ws_fd, what) < 0)
+            return -1;
+    }
+    /* The root itself and the files placed on it (etc/passwd, ...) are read-only; /tmp,
+     * /root, /run, /var, /dev/shm and /workspace are their own writable mounts. */
+    *what = "make the root read-only";
+    return remount("/", MS_RDONLY | MS_NOSUID | MS_NODEV);
+}

@@ -1,0 +1,788 @@
+/* sandbox: the host side of a sandbox: create it, run commands in it, destroy it.
+ *
+ * sbx_new() runs one flat sequence, stopping at the first failure with its reason: claim a
+ * uid slot and a state directory, create the cgroup, plan the root, clone() the init into new
+ * namespaces, write its uid and gid maps, move it into the cgroup, hand it an idmapped view of
+ * the workspace, and wait for it to report that the root is built. sbx_exec() sends one
+ * command to the init over the control socket and collects its output, status and resource
+ * use, enforcing its timeout. sbx_free() kills the init (and with it the pid namespace),
+ * removes the cgroup and the state directory, and releases the slot. What a crucible process
+ * that died could not remove, the next sbx_new() sweeps (sbx_sweep).
+ *
+ * It does not decide what runs (agent/) or how the root looks (mount.c) or what the filter
+ * allows (seccomp.c); it owns the lifecycle and the protocol.
+ */
+#include "sandbox/sandbox.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <linux/mount.h>
+#include <poll.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/clock.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "lib/log.h"
+#include "lib/str.h"
+#include "sandbox/cgroup.h"
+#include "sandbox/internal.h"
+#include "sandbox/seccomp.h"
+
+#define DEFAULT_STATE_ROOT "/run/crucible"
+#define INIT_STACK_SIZE    (256 * 1024)
+#define SETUP_TIMEOUT_MS   30000
+/* How long a killed command may take to be reported before the sandbox counts as broken. */
+#define KILL_GRACE_MS 5000
+
+static const char *const default_env[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "USER=root",
+    "LANG=C.UTF-8",
+    "TERM=dumb",
+    NULL,
+};
+
+/* ---- slots and state ---- */
+
+static int lock_path(char *buf, size_t cap, const char *root, unsigned slot)
+{
+    int n = snprintf(buf, cap, "%s/sbx-%u.lock", root, slot);
+    return n < 0 || (size_t)n >= cap ? cru_err_set(CRU_ELIMIT, "state path too long") : 0;
+}
+
+/* Tries to take slot SLOT; returns its locked fd, -1 if another process holds it. */
+static int slot_try(const char *root, unsigned slot)
+{
+    char path[4096];
+    if (lock_path(path, sizeof(path), root, slot) < 0)
+        return -1;
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0)
+        return -1;
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    /* The sandbox is dead when this runs, so nothing can swap a component for a link; FTW_PHYS
+     * never follows one anyway. */
+    if (flag == FTW_DP)
+        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : cru_err_sys("cannot inspect %s", path);
+    if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+        return cru_err_sys("cannot remove %s", path);
+    return 0;
+}
+
+static bool slot_name_stale(const char *name, void *arg)
+{
+    const char *root = arg;
+    uint64_t slot;
+    if (!cru_str_starts_with(name, "sbx-") || cru_parse_u64(name + 4, 0, SBX_SLOTS - 1, &slot) < 0)
+        return false;
+    int fd = slot_try(root, (unsigned)slot);
+    if (fd < 0)
+        return false; /* a live sandbox, ours or another process's */
+    close(fd);
+    return true;
+}
+
+int sbx_sweep(const char *state_root)
+{
+    const char *root = state_root ? state_root : DEFAULT_STATE_ROOT;
+    int swept = 0;
+    DIR *d = opendir(root);
+    if (!d)
+        return errno == ENOENT ? 0 : cru_err_sys("cannot list %s", root);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        uint64_t slot;
+        if (!cru_str_starts_with(e->d_name, "sbx-") || strchr(e->d_name, '.') ||
+            cru_parse_u64(e->d_name + 4, 0, SBX_SLOTS - 1, &slot) < 0)
+            continue;
+        int fd = slot_try(root, (unsigned)slot);
+        if (fd < 0)
+            continue;
+        char path[4096];
+        snprintf(path, sizeof(path), "%s/%s", root, e->d_name);
+        if (remove_tree(path) == 0)
+            swept++;
+        else
+            cru_warn("sweeping a dead sandbox: %s", cru_err_msg());
+        close(fd);
+    }
+    closedir(d);
+    int rc = sbx_cgroup_sweep(slot_name_stale, (void *)(uintptr_t)root);
+    if (rc < 0 && cru_err_code() != CRU_EUNSUPPORTED)
+        cru_warn("sweeping cgroups of dead sandboxes: %s", cru_err_msg());
+    return swept;
+}
+
+static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
+static const char *sweep_root;
+
+static void sweep_at_start(void)
+{
+    sbx_sweep(sweep_root);
+}
+
+/* Claims a free slot, starting from one that depends on the pid so that concurrent crucible
+ * processes rarely contend. */
+static int slot_claim(struct sbx *sb)
+{
+    unsigned start = (unsigned)getpid() * 7919u;
+    for (unsigned i = 0; i < SBX_SLOTS; i++) {
+        unsigned slot = (start + i) % SBX_SLOTS;
+        int fd = slot_try(sb->state_root, slot);
+        if (fd < 0)
+            continue;
+        sb->slot = slot;
+        sb->slot_fd = fd;
+        sb->uid = SBX_ID_BASE + slot * SBX_ID_RANGE;
+        sb->gid = sb->uid;
+        return 0;
+    }
+    return cru_err_set(CRU_ELIMIT, "all %u sandbox slots are in use", SBX_SLOTS);
+}
+
+static int state_prepare(struct sbx *sb)
+{
+    int rc;
+    if ((rc = cru_str_printf(&sb->dir, "%s/sbx-%u", sb->state_root, sb->slot)) < 0 ||
+        (rc = cru_str_printf(&sb->root_dir, "%s/root", sb->dir)) < 0 ||
+        (rc = cru_str_printf(&sb->ws_lower_dir, "%s/root/.lower", sb->dir)) < 0)
+        return rc;
+    /* Leftovers of a dead process that held this slot. */
+    if ((rc = remove_tree(sb->dir)) < 0)
+        return rc;
+    /* 0711: the sandbox's root (an unprivileged uid) must reach its upper and work dirs
+     * through here when it mounts the overlay, but may not list anything. */
+    if (mkdir(sb->dir, 0711) < 0 || mkdir(sb->root_dir, 0711) < 0)
+        return cru_err_sys("cannot create the sandbox's state in %s", sb->dir);
+    if (sb->workspace && !sb->opts.workspace_bind) {
+        if ((rc = cru_str_printf(&sb->upper_dir, "%s/upper", sb->dir)) < 0 ||
+            (rc = cru_str_printf(&sb->work_dir, "%s/work", sb->dir)) < 0)
+            return rc;
+        if (mkdir(sb->upper_dir, 0700) < 0 || mkdir(sb->work_dir, 0700) < 0 ||
+            chown(sb->upper_dir, sb->uid, sb->gid) < 0 || chown(sb->work_dir, sb->uid, sb->gid) < 0)
+            return cru_err_sys("cannot create the workspace's upper layer in %s", sb->dir);
+    }
+    return 0;
+}
+
+/* ---- user namespace ---- */
+
+static int write_map(pid_t pid, const char *file, unsigned base)
+{
+    char path[64], map[64];
+    snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
+    int n = snprintf(map, sizeof(map), "0 %u %u\n", base, SBX_ID_RANGE);
+    int fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", path);
+    int rc = cru_write_all(fd, map, (size_t)n);
+    close(fd);
+    return rc < 0 ? cru_err_wrap(rc, "writing the sandbox's %s", file) : 0;
+}
+
+/* A detached copy of the workspace tree whose file owners are shifted into the sandbox's
+ * uid range: the host's root-owned files appear owned by the sandbox's root, so the agent can
+ * edit them, while the files on disk keep their owners. */
+static int workspace_tree(const struct sbx *sb, int *out)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)sb->init_pid);
+    int userns = open(path, O_RDONLY | O_CLOEXEC);
+    if (userns < 0)
+        return cru_err_sys("cannot open %s", path);
+    int rc = 0;
+    int fd = (int)syscall(SYS_open_tree, AT_FDCWD, sb->workspace,
+                          OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
+    if (fd < 0) {
+        rc = cru_err_sys("cannot clone the mount tree of %s", sb->workspace);
+        goto done;
+    }
+    struct mount_attr attr = {
+        .attr_set = MOUNT_ATTR_IDMAP | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV,
+        .userns_fd = (uint64_t)userns,
+    };
+    if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+        rc = cru_err_sys("cannot make an idmapped view of %s (its file system must support "
+                         "idmapped mounts)",
+                         sb->workspace);
+        close(fd);
+        goto done;
+    }
+    *out = fd;
+done:
+    close(userns);
+    return rc;
+}
+
+/* ---- creation ---- */
+
+static int validate(const struct sbx_opts *o)
+{
+    struct stat st;
+    if (o->version != SBX_OPTS_VERSION)
+        return cru_err_set(CRU_EINVAL, "sandbox options version %d, expected %d", o->version,
+                           SBX_OPTS_VERSION);
+    if (geteuid() != 0)
+        return cru_err_set(CRU_EPERM, "creating a sandbox needs root on the host (to map a "
+                                      "private uid range, create cgroups and an idmapped "
+                                      "workspace); the commands inside run unprivileged");
+    if (o->workspace) {
+        if (stat(o->workspace, &st) < 0)
+            return cru_err_sys("workspace %s", o->workspace);
+        if (!S_ISDIR(st.st_mode))
+            return cru_err_set(CRU_EINVAL, "workspace %s is not a directory", o->workspace);
+    }
+    if (o->cpus < 0 || o->cpus > 4096)
+        return cru_err_set(CRU_EINVAL, "CPU quota %g is out of range (0, 4096]", o->cpus);
+    if (o->hostname && (strlen(o->hostname) == 0 || strlen(o->hostname) > 64))
+        return cru_err_set(CRU_EINVAL, "host name must have 1 to 64 characters");
+    return 0;
+}
+
+static int cgroup_prepare(struct sbx *sb)
+{
+    struct sbx_cgroup_limits lim = {
+        .memory_bytes = sb->opts.memory_bytes,
+        .pids = sb->opts.pids,
+        .cpus = sb->opts.cpus,
+    };
+    char name[32];
+    snprintf(name, sizeof(name), "sbx-%u", sb->slot);
+    int rc = sbx_cgroup_new(&sb->cg, name, &lim);
+    if (rc == 0)
+        return 0;
+    if (lim.memory_bytes || lim.pids || lim.cpus > 0)
+        return cru_err_wrap(rc, "resource limits");
+    /* No limit was asked for: run without the cgroup, saying what is lost. */
+    cru_warn("no cgroup for the sandbox (%s): no OOM reporting; namespaces, seccomp, "
+             "capabilities and rlimits still apply",
+             cru_err_msg());
+    sb->cg = NULL;
+    return 0;
+}
+
+/* Waits for one message from the init, up to TIMEOUT_MS. */
+static int await_msg(struct sbx *sb, uint64_t timeout_ms, char *buf, size_t cap, int *fds,
+                     size_t *n_fds, struct sbx_msg *m)
+{
+    struct pollfd p = { sb->ctl_fd, POLLIN, 0 };
+    int n = poll(&p, 1, (int)timeout_ms);
+    if (n < 0)
+        return cru_err_sys("waiting for the sandbox");
+    if (n == 0)
+        return cru_err_set(CRU_ETIMEDOUT, "the sandbox did not answer within %llu ms",
+                           (unsigned long long)timeout_ms);
+    ssize_t len = sbx_msg_recv(sb->ctl_fd, buf, cap, fds, n_fds);
+    if (len < 0)
+        return cru_err_sys("reading from the sandbox");
+    if (len == 0)
+        return cru_err_set(CRU_EIO, "the sandbox's init exited");
+    memcpy(m, buf, sizeof(*m));
+    if (m->len != (size_t)len - sizeof(*m))
+        return cru_err_set(CRU_EIO, "malformed message from the sandbox");
+    return 0;
+}
+
+static int start_init(struct sbx *sb)
+{
+    int sv[2];
+    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
+        return cru_err_sys("cannot create the sandbox's control socket");
+    struct sbx_init_args args = {
+        .ctl_fd = sv[1],
+        .host_pid = getpid(),
+        .root_dir = sb->root_dir,
+        .upper_dir = sb->upper_dir,
+        .work_dir = sb->work_dir,
+        .ws_lower_dir = sb->ws_lower_dir,
+        .plan = &sb->plan,
+        .hostname = sb->hostname,
+        .loopback = sb->opts.loopback,
+        .disable_layers = sb->opts.disable_layers,
+        .file_bytes = sb->opts.file_bytes ? sb->opts.file_bytes : 1ull << 30,
+        .open_files = sb->opts.open_files ? sb->opts.open_files : 1024,
+        .no_caps = sb->no_caps,
+        .filter = sb->filter.len ? &sb->filter : NULL,
+    };
+    char *stack = malloc(INIT_STACK_SIZE);
+    if (!stack) {
+        close(sv[0]);
+        close(sv[1]);
+        return cru_err_set(CRU_ENOMEM, "out of memory for the init's stack");
+    }
+    /* The child gets a copy of this address space, so the stack and ARGS may go after. */
+    pid_t pid = clone(sbx_init_main, stack + INIT_STACK_SIZE,
+                      CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS |
+                          CLONE_NEWIPC | SIGCHLD,
+                      &args);
+    int saved = errno;
+    free(stack);
+    close(sv[1]);
+    if (pid < 0) {
+        close(sv[0]);
+        errno = saved;
+        return cru_err_sys("cannot create the sandbox's namespaces");
+    }
+    sb->init_pid = pid;
+    sb->ctl_fd = sv[0];
+    return 0;
+}
+
+int sbx_new(struct sbx **out, const struct sbx_opts *opts)
+{
+    struct sbx *sb = NULL;
+    char buf[sizeof(struct sbx_msg) + 1024];
+    int fds[3];
+    size_t n_fds = 0;
+    int ws_tree = -1;
+    int rc;
+
+    if ((rc = validate(opts)) < 0)
+        return rc;
+    sb = calloc(1, sizeof(*sb));
+    if (!sb)
+        return cru_err_set(CRU_ENOMEM, "out of memory for a sandbox");
+    sb->opts = *opts;
+    sb->opts.binds = NULL; /* planned now, not kept */
+    sb->opts.workspace = NULL;
+    sb->slot_fd = sb->ctl_fd = sb->ws_fd = -1;
+    if ((rc = cru_str_dup(&sb->state_root,
+                          opts->state_root ? opts->state_root : DEFAULT_STATE_ROOT)) < 0 ||
+        (rc = cru_str_dup(&sb->hostname, opts->hostname ? opts->hostname : "sandbox")) < 0)
+        goto fail;
+    if (opts->workspace && (rc = cru_str_dup(&sb->workspace, opts->workspace)) < 0)
+        goto fail;
+    if ((rc = cru_mkdir_p(sb->state_root, 0711)) < 0)
+        goto fail;
+    sweep_root = sb->state_root;
+    pthread_once(&sweep_once, sweep_at_start);
+
+    if ((rc = slot_claim(sb)) < 0 || (rc = state_prepare(sb)) < 0 ||
+        (rc = cgroup_prepare(sb)) < 0 || (rc = sbx_plan_build(&sb->plan, opts)) < 0)
+        goto fail;
+    if (!(sb->no_caps = cap_init())) {
+        rc = cru_err_set(CRU_ENOMEM, "out of memory for a capability state");
+        goto fail;
+    }
+    if (!(opts->disable_layers & SBX_LAYER_SECCOMP) && (rc = sbx_seccomp_program(&sb->filter)) < 0)
+        goto fail;
+    if ((rc = start_init(sb)) < 0)
+        goto fail;
+    if ((rc = write_map(sb->init_pid, "uid_map", sb->uid)) < 0 ||
+        (rc = write_map(sb->init_pid, "gid_map", sb->gid)) < 0)
+        goto fail;
+    if (sb->cg && (rc = sbx_cgroup_attach(sb->cg, sb->init_pid)) < 0)
+        goto fail;
+    if (sb->workspace && (rc = workspace_tree(sb, &ws_tree)) < 0)
+        goto fail;
+
+    struct sbx_msg go = { .type = SBX_MSG_GO };
+    if (sbx_msg_send(sb->ctl_fd, &go, NULL, &ws_tree, ws_tree >= 0 ? 1 : 0) < 0) {
+        rc = cru_err_sys("cannot start the sandbox");
+        goto fail;
+    }
+    struct sbx_msg m;
+    if ((rc = await_msg(sb, SETUP_TIMEOUT_MS, buf, sizeof(buf), fds, &n_fds, &m)) < 0)
+        goto fail;
+    if (m.type == SBX_MSG_FAIL) {
+        rc = cru_err_set(CRU_EIO, "%.*s", (int)m.len, buf + sizeof(m));
+        goto fail;
+    }
+    if (m.type != SBX_MSG_READY || n_fds != 1) {
+        rc = cru_err_set(CRU_EIO, "the sandbox's init answered %u", m.type);
+        goto fail;
+    }
+    sb->ws_fd = fds[0];
+    n_fds = 0;
+    sb->deadline_ns = cru_deadline_ms(opts->wall_ms);
+    if (ws_tree >= 0)
+        close(ws_tree);
+    cru_debug("sandbox %u ready (init pid %d, uid %u)", sb->slot, (int)sb->init_pid,
+              (unsigned)sb->uid);
+    *out = sb;
+    return 0;
+
+fail:
+    for (size_t i = 0; i < n_fds; i++)
+        close(fds[i]);
+    if (ws_tree >= 0)
+        close(ws_tree);
+    cru_err_wrap(rc, "creating a sandbox");
+    sbx_free(sb);
+    return rc;
+}
+
+/* ---- commands ---- */
+
+/* Packs cwd, argv and env after a struct sbx_exec_req. */
+static int pack_request(struct cru_buf *b, const char *cwd, const char *const *argv,
+                        const char *const *env)
+{
+    struct sbx_exec_req req = { 0 };
+    int rc;
+    while (argv[req.argc])
+        req.argc++;
+    while (env[req.envc])
+        req.envc++;
+    if (req.argc == 0)
+        return cru_err_set(CRU_EINVAL, "empty command");
+    if (req.argc >= 4096 || req.envc >= 4096)
+        return cru_err_set(CRU_ELIMIT, "a command may have at most 4095 arguments and 4095 "
+                                       "environment entries");
+    if ((rc = cru_buf_append(b, &req, sizeof(req))) < 0 ||
+        (rc = cru_buf_append(b, cwd, strlen(cwd) + 1)) < 0)
+        return rc;
+    for (uint32_t i = 0; i < req.argc; i++) {
+        if ((rc = cru_buf_append(b, argv[i], strlen(argv[i]) + 1)) < 0)
+            return rc;
+    }
+    for (uint32_t i = 0; i < req.envc; i++) {
+        if (!strchr(env[i], '='))
+            return cru_err_set(CRU_EINVAL, "environment entry '%s' has no '='", env[i]);
+        if ((rc = cru_buf_append(b, env[i], strlen(env[i]) + 1)) < 0)
+            return rc;
+    }
+    if (b->len > SBX_MSG_MAX)
+        return cru_err_set(CRU_ELIMIT,
+                           "command and environment take %zu bytes, over the limit "
+                           "of %u",
+                           b->len, SBX_MSG_MAX);
+    return 0;
+}
+
+struct stream {
+    int fd; /* our end; -1 when closed */
+    struct cru_buf *buf;
+    size_t cap;
+    uint64_t *total;
+};
+
+/* Reads what is available; keeps up to the cap, counts the rest. Returns false at EOF. */
+static bool stream_read(struct stream *s)
+{
+    char chunk[65536];
+    for (;;) {
+        ssize_t n = read(s->fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return errno == EAGAIN;
+        if (n == 0)
+            return false;
+        *s->total += (uint64_t)n;
+        size_t room = s->buf->len < s->cap ? s->cap - s->buf->len : 0;
+        size_t keep = (size_t)n < room ? (size_t)n : room;
+        if (keep > 0 && cru_buf_append(s->buf, chunk, keep) < 0)
+            return false;
+    }
+}
+
+static void stream_close(struct stream *s)
+{
+    if (s->fd >= 0)
+        close(s->fd);
+    s->fd = -1;
+}
+
+/* Writes what the pipe takes of the pending stdin; closes it when all is written. */
+static void stdin_feed(int *fd, const char **data, size_t *left)
+{
+    while (*left > 0) {
+        ssize_t n = write(*fd, *data, *left);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return;
+        if (n <= 0)
+            break; /* the command closed its stdin: what it did not read is dropped */
+        *data += n;
+        *left -= (size_t)n;
+    }
+    close(*fd);
+    *fd = -1;
+}
+
+static int pipe_pair(int p[2])
+{
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return cru_err_sys("cannot create a pipe");
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
+{
+    static const char *const shell_argv[] = { "/bin/sh", "-c", NULL, NULL };
+    const char *argv_sh[4];
+    const char *const *argv = cmd->argv;
+    struct cru_buf req = CRU_BUF_INIT;
+    int in_p[2] = { -1, -1 }, out_p[2] = { -1, -1 }, err_p[2] = { -1, -1 };
+    int rc = 0;
+    char buf[sizeof(struct sbx_msg) + 1024];
+    sigset_t pipe_set, old_set;
+
+    memset(res, 0, sizeof(*res));
+    if (sb->broken)
+        return cru_err_set(CRU_EIO, "the sandbox is broken; destroy it");
+    if (cru_deadline_passed(sb->deadline_ns))
+        return cru_err_set(CRU_ETIMEDOUT, "the sandbox's wall-clock limit has passed");
+    if (!argv) {
+        if (!cmd->shell)
+            return cru_err_set(CRU_EINVAL, "no command given");
+        memcpy(argv_sh, shell_argv, sizeof(argv_sh));
+        argv_sh[2] = cmd->shell;
+        argv = argv_sh;
+    }
+    if ((rc = pack_request(&req, cmd->cwd ? cmd->cwd : "/workspace", argv,
+                           cmd->env ? cmd->env : default_env)) < 0)
+        goto done;
+
+    /* stdin: the caller's fd, or the data through a pipe, or an empty pipe (EOF at once). */
+    if (cmd->stdin_fd < 0 && (rc = pipe_pair(in_p)) < 0)
+        goto done;
+    if (cmd->stdout_fd < 0 && (rc = pipe_pair(out_p)) < 0)
+        goto done;
+    if (cmd->stderr_fd < 0 && (rc = pipe_pair(err_p)) < 0)
+        goto done;
+    int child_fds[3] = { cmd->stdin_fd >= 0 ? cmd->stdin_fd : in_p[0],
+                         cmd->stdout_fd >= 0 ? cmd->stdout_fd : out_p[1],
+                         cmd->stderr_fd >= 0 ? cmd->stderr_fd : err_p[1] };
+
+    struct sbx_cgroup_stats before = { 0 }, after = { 0 };
+    if (sb->cg)
+        sbx_cgroup_stats(sb->cg, &before);
+
+    uint64_t id = ++sb->next_id;
+    struct sbx_msg m = { .type = SBX_MSG_EXEC, .len = (uint32_t)req.len, .id = id };
+    uint64_t start = cru_now_ns();
+    if (sbx_msg_send(sb->ctl_fd, &m, req.data, child_fds, 3) < 0) {
+        sb->broken = true;
+        rc = cru_err_sys("cannot send the command to the sandbox");
+        goto done;
+    }
+    close_fd(&in_p[0]);
+    close_fd(&out_p[1]);
+    close_fd(&err_p[1]);
+
+    const char *in_data = cmd->stdin_data;
+    size_t in_left = cmd->stdin_data && cmd->stdin_fd < 0 ? cmd->stdin_len : 0;
+    if (in_left == 0)
+        close_fd(&in_p[1]);
+    else
+        fcntl(in_p[1], F_SETFL, O_NONBLOCK);
+    struct stream out = { out_p[0], &res->out, cmd->stdout_cap ? cmd->stdout_cap : 1 << 20,
+                          &res->out_total };
+    struct stream err = { err_p[0], &res->err, cmd->stderr_cap ? cmd->stderr_cap : 1 << 20,
+                          &res->err_total };
+    out_p[0] = err_p[0] = -1;
+    if (out.fd >= 0)
+        fcntl(out.fd, F_SETFL, O_NONBLOCK);
+    if (err.fd >= 0)
+        fcntl(err.fd, F_SETFL, O_NONBLOCK);
+
+    /* A command that closes its stdin early must not kill us with SIGPIPE. */
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old_set);
+
+    uint64_t deadline = cru_deadline_ms(cmd->timeout_ms);
+    if (sb->deadline_ns && (deadline == 0 || sb->deadline_ns < deadline))
+        deadline = sb->deadline_ns;
+    uint64_t kill_deadline = 0;
+    bool exited = false;
+    struct sbx_exit ex = { 0 };
+    while (!exited) {
+        struct pollfd p[4] = {
+            { sb->ctl_fd, POLLIN, 0 },
+            { out.fd, POLLIN, 0 },
+            { err.fd, POLLIN, 0 },
+            { in_p[1], POLLOUT, 0 },
+        };
+        uint64_t wait =
+            kill_deadline ? cru_deadline_left_ms(kill_deadline) : cru_deadline_left_ms(deadline);
+        int n = poll(p, 4, wait > INT32_MAX ? -1 : (int)wait);
+        if (n < 0 && errno != EINTR) {
+            rc = cru_err_sys("waiting for the command");
+            break;
+        }
+        if (n == 0 && kill_deadline) {
+            sb->broken = true;
+            rc = cru_err_set(CRU_EIO, "the sandbox did not stop the command within %d ms",
+                             KILL_GRACE_MS);
+            break;
+        }
+        if (n == 0) {
+            /* The timeout: kill the command's whole process group, then wait for the report. */
+            struct sbx_msg k = { .type = SBX_MSG_KILL, .id = id };
+            sbx_msg_send(sb->ctl_fd, &k, NULL, NULL, 0);
+            res->timed_out = true;
+            kill_deadline = cru_deadline_ms(KILL_GRACE_MS);
+            continue;
+        }
+        if (p[1].revents && !stream_read(&out))
+            stream_close(&out);
+        if (p[2].revents && !stream_read(&err))
+            stream_close(&err);
+        if (p[3].revents)
+            stdin_feed(&in_p[1], &in_data, &in_left);
+        if (p[0].revents) {
+            int fds[3];
+            size_t n_fds = 0;
+            struct sbx_msg r;
+            if ((rc = await_msg(sb, 0, buf, sizeof(buf), fds, &n_fds, &r)) < 0) {
+                sb->broken = true;
+                break;
+            }
+            for (size_t i = 0; i < n_fds; i++)
+                close(fds[i]);
+            if (r.type == SBX_MSG_FAIL) {
+                rc = cru_err_set(CRU_EIO, "the sandbox could not run the command: %.*s", (int)r.len,
+                                 buf + sizeof(r));
+                break;
+            }
+            if (r.type == SBX_MSG_EXITED && r.id == id && r.len == sizeof(ex)) {
+                memcpy(&ex, buf + sizeof(r), sizeof(ex));
+                exited = true;
+            }
+        }
+    }
+    res->wall_ms = cru_elapsed_ms(start);
+    /* What the command wrote before it ended; a process it left behind that still holds the
+     * pipes does not hold up the result. */
+    if (out.fd >= 0)
+        stream_read(&out);
+    if (err.fd >= 0)
+        stream_read(&err);
+    stream_close(&out);
+    stream_close(&err);
+    close_fd(&in_p[1]);
+    {
+        struct timespec zero = { 0, 0 };
+        while (sigtimedwait(&pipe_set, NULL, &zero) > 0) {
+        }
+        pthread_sigmask(SIG_SETMASK, &old_set, NULL);
+    }
+    if (rc < 0 || !exited)
+        goto done;
+
+    if (WIFEXITED(ex.status)) {
+        res->exit_code = WEXITSTATUS(ex.status);
+    } else if (WIFSIGNALED(ex.status)) {
+        res->signal = WTERMSIG(ex.status);
+        res->exit_code = 128 + res->signal;
+    }
+    res->cpu_ms = (uint64_t)(ex.utime_us + ex.stime_us) / 1000;
+    res->max_rss_kb = (uint64_t)ex.maxrss_kb;
+    if (sb->cg && sbx_cgroup_stats(sb->cg, &after) == 0)
+        res->oom = after.oom_kills > before.oom_kills && res->signal == SIGKILL;
+    if (res->oom)
+        res->timed_out = false;
+done:
+    for (int i = 0; i < 2; i++) {
+        close_fd(&in_p[i]);
+        close_fd(&out_p[i]);
+        close_fd(&err_p[i]);
+    }
+    cru_buf_free(&req);
+    return rc;
+}
+
+void sbx_result_free(struct sbx_result *res)
+{
+    if (!res)
+        return;
+    cru_buf_free(&res->out);
+    cru_buf_free(&res->err);
+}
+
+int sbx_workspace_fd(const struct sbx *sb)
+{
+    return sb->ws_fd;
+}
+
+uid_t sbx_root_uid(const struct sbx *sb)
+{
+    return sb->uid;
+}
+
+gid_t sbx_root_gid(const struct sbx *sb)
+{
+    return sb->gid;
+}
+
+pid_t sbx_init_pid(const struct sbx *sb)
+{
+    return sb->init_pid;
+}
+
+void sbx_free(struct sbx *sb)
+{
+    if (!sb)
+        return;
+    int saved = errno;
+    if (sb->init_pid > 0) {
+        /* PID 1 dying takes the whole pid namespace with it. */
+        kill(sb->init_pid, SIGKILL);
+        while (waitpid(sb->init_pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    }
+    close_fd(&sb->ctl_fd);
+    close_fd(&sb->ws_fd);
+    sbx_cgroup_free(sb->cg);
+    if (sb->dir && remove_tree(sb->dir) < 0)
+        cru_warn("destroying a sandbox: %s", cru_err_msg());
+    close_fd(&sb->slot_fd);
+    sbx_plan_free(&sb->plan);
+    if (sb->no_caps)
+        cap_free(sb->no_caps);
+    sbx_seccomp_program_free(&sb->filter);
+    free(sb->workspace);
+    free(sb->state_root);
+    free(sb->dir);
+    free(sb->root_dir);
+    free(sb->upper_dir);
+    free(sb->work_dir);
+    free(sb->ws_lower_dir);
+    free(sb->hostname);
+    free(sb);
+    errno = saved;
+}

@@ -1,0 +1,129 @@
+/* sandbox: isolated, limited sessions that run many commands.
+ *
+ * A sandbox is created once (sbx_new) and runs commands cheaply (sbx_exec: the sandbox's init
+ * forks and execs inside the existing namespaces), until it is destroyed (sbx_free), which
+ * leaves no process, mount, cgroup or directory behind. Inside: a private user namespace whose
+ * root is an unprivileged host uid range of its own, and mount, pid, network (loopback only),
+ * uts, ipc and cgroup namespaces; a root assembled on a fresh tmpfs (read-only system folders
+ * of the host, a curated /etc, the workspace as an overlay or a bind, tmpfs /tmp, a fresh
+ * /proc with sensitive entries masked, a minimal /dev); no capabilities, no_new_privs and a
+ * seccomp filter for every command; cgroup limits for memory, pids and CPU; rlimits; and
+ * wall-clock limits per command and per sandbox.
+ *
+ * Creating a sandbox needs root on the host (it maps a private uid range, creates cgroups and
+ * an idmapped view of the workspace); the commands inside run with no privilege at all.
+ */
+#ifndef CRU_SANDBOX_SANDBOX_H
+#define CRU_SANDBOX_SANDBOX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lib/buf.h"
+
+struct sbx; /* opaque */
+
+struct sbx_bind {
+    const char *src; /* host path */
+    const char *dst; /* absolute path inside the sandbox */
+    bool readonly;
+};
+
+/* Layers a test build may switch off to show that a probe detects the hole the layer closes
+ * (a positive control). The command line never sets these. */
+enum sbx_layer {
+    SBX_LAYER_SECCOMP = 1u << 0,
+    SBX_LAYER_CAPS = 1u << 1,
+    SBX_LAYER_NNP = 1u << 2,
+    SBX_LAYER_PROC_MASK = 1u << 3,
+    SBX_LAYER_CLOSE_FDS = 1u << 4,
+};
+
+#define SBX_OPTS_VERSION 1
+
+struct sbx_opts {
+    int version;           /* SBX_OPTS_VERSION */
+    const char *workspace; /* host folder shown at /workspace; NULL: an empty tmpfs */
+    bool workspace_bind;   /* bind it writable instead of an overlay (changes reach it) */
+    const struct sbx_bind *binds;
+    size_t n_binds;
+    uint64_t memory_bytes;   /* cgroup memory limit, swap off; 0: none */
+    uint64_t pids;           /* cgroup pids limit; 0: none */
+    double cpus;             /* CPU quota in CPUs; 0: none */
+    uint64_t wall_ms;        /* lifetime of the sandbox; commands stop at it; 0: none */
+    uint64_t tmp_bytes;      /* size of /tmp; 0: 256 MiB */
+    uint64_t file_bytes;     /* RLIMIT_FSIZE for commands; 0: 1 GiB */
+    uint64_t open_files;     /* RLIMIT_NOFILE for commands; 0: 1024 */
+    bool loopback;           /* bring lo up (the network namespace never has another link) */
+    const char *hostname;    /* NULL: "sandbox" */
+    const char *state_root;  /* where sandboxes keep state; NULL: /run/crucible */
+    unsigned disable_layers; /* enum sbx_layer bits; tests only */
+};
+
+#define SBX_OPTS_INIT                                                                              \
+    {                                                                                              \
+        .version = SBX_OPTS_VERSION, .loopback = true                                              \
+    }
+
+struct sbx_cmd {
+    const char *const *argv; /* argv[0] is looked up in the env's PATH; or NULL with shell */
+    const char *shell;       /* run with /bin/sh -c when argv is NULL */
+    const char *const *env;  /* NULL-terminated "K=V" list; NULL: a minimal default env */
+    const char *cwd;         /* NULL: /workspace */
+    const void *stdin_data;  /* fed to the command's stdin, then closed; NULL: empty */
+    size_t stdin_len;
+    int stdin_fd;        /* >= 0: the command reads this host fd instead */
+    uint64_t timeout_ms; /* 0: none (the sandbox's wall limit still applies) */
+    size_t stdout_cap;   /* bytes kept; the rest is counted and dropped; 0: 1 MiB */
+    size_t stderr_cap;
+    int stdout_fd; /* >= 0: pass output straight to this host fd instead */
+    int stderr_fd; /*   (no capture, no cap); -1: capture */
+};
+
+#define SBX_CMD_INIT                                                                               \
+    {                                                                                              \
+        .stdin_fd = -1, .stdout_fd = -1, .stderr_fd = -1                                           \
+    }
+
+struct sbx_result {
+    int exit_code;  /* exit status, or 128 + signal */
+    int signal;     /* the signal that killed it, or 0 */
+    bool timed_out; /* killed by its timeout or the sandbox's wall limit */
+    bool oom;       /* killed by the out-of-memory killer */
+    uint64_t wall_ms;
+    uint64_t cpu_ms; /* user + system time of the command and its waited children */
+    uint64_t max_rss_kb;
+    struct cru_buf out; /* captured stdout (up to stdout_cap) */
+    struct cru_buf err;
+    uint64_t out_total; /* bytes the command wrote, kept or not */
+    uint64_t err_total;
+};
+
+int sbx_new(struct sbx **out, const struct sbx_opts *opts);
+
+/* Runs one command to completion. Returns 0 when it ran (whatever its exit status: see RES);
+ * a negative code when it could not be run or the sandbox is broken. The command not being
+ * found is exit status 127 with a message on its stderr, as in a shell. RES is reset first;
+ * release it with sbx_result_free(). */
+int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res);
+void sbx_result_free(struct sbx_result *res);
+
+/* An O_PATH descriptor of /workspace as the sandbox sees it (borrowed), and the host uid and
+ * gid of the sandbox's root: what sandbox/fsaccess.h needs to read and write inside. */
+int sbx_workspace_fd(const struct sbx *sb);
+uid_t sbx_root_uid(const struct sbx *sb);
+gid_t sbx_root_gid(const struct sbx *sb);
+
+/* The host pid of the sandbox's init (for tests and diagnostics). */
+pid_t sbx_init_pid(const struct sbx *sb);
+
+/* Destroys the sandbox: kills everything in it, removes its cgroup and state. Accepts NULL. */
+void sbx_free(struct sbx *sb);
+
+/* Removes what sandboxes of crucible processes that died left behind (cgroups, state). Called
+ * by sbx_new once per process; exposed for tests. Returns the number of sandboxes swept. */
+int sbx_sweep(const char *state_root);
+
+#endif
