@@ -868,37 +868,14 @@ static void print_time_row(const char *name, const struct stats *o, const struct
     snprintf(ours, sizeof(ours), "%.3f / %.3f", o->p10_ms, o->p90_ms);
     if (have_peer)
         snprintf(peer, sizeof(peer), "%.3f / %.3f", p->p10_ms, p->p90_ms);
-    printf("%-16s%-26s%-30s\n", "  p10 / p90 ms", ours, have_peer ? peer : "");
+    printf("%-16s%-26s%s\n", "  p10 / p90 ms", ours, have_peer ? peer : "");
 }
 
-static void print_table(const struct report *r)
+static void print_sessions(const struct report *r)
 {
-    const struct layers *l = &r->layers;
     const struct sessions *so = &r->ses_ours, *sp = &r->ses_peer;
     size_t n = (size_t)r->args->sessions;
     char ours[64], peer[64], ratio[64], label[32];
-
-    printf("sandbox benchmark: %llu interleaved iterations (after %d warm-up), %zu sessions x "
-           "%llu rounds\n",
-           (unsigned long long)r->args->iters, WARMUP, n, (unsigned long long)r->args->rounds);
-    printf("host:  Linux %s, %ld CPUs, load average %.2f at start\n", r->kernel, r->cpus, r->load);
-    printf("ours:  namespaces %s; %ld mounts; seccomp filter %s; no_new_privs %s; capabilities "
-           "%s; cgroup %s\n",
-           l->ours_ns, l->ours_mounts, l->seccomp ? "on" : "OFF", l->no_new_privs ? "on" : "OFF",
-           l->caps_dropped ? "dropped" : "KEPT", l->cgroup ? "own" : "NONE (the host's)");
-    if (r->have_peer)
-        printf("bwrap: --unshare-all (user mnt pid net uts ipc cgroup); %ld mounts (/usr and "
-               "system binds, proc, dev, tmp); no seccomp filter; no cgroup\n",
-               l->peer_mounts);
-    else
-        printf("bwrap: not found at %s (Debian package bubblewrap): every comparison with it "
-               "is skipped\n",
-               BWRAP_PATH);
-    printf("\n%-16s%-26s%-30s%s\n", "test", "ours (median)", "peer (median)", "ratio ours/peer");
-    print_time_row("cold start", &r->cold_ours, &r->cold_peer, "bwrap", r->have_peer);
-    print_time_row("warm exec", &r->warm_ours, &r->warm_peer, "fork+exec", true);
-    printf("%-16s%-26s%-30s%s\n", "  target", "warm within 1.5x of fork+exec", "",
-           r->warm_ours.median_ms <= 1.5 * r->warm_peer.median_ms ? "met" : "NOT met");
 
     snprintf(label, sizeof(label), "%zu sessions", n);
     snprintf(ours, sizeof(ours), "%.0f/s, %.0f KiB each", (double)n * 1e3 / so->create_ms,
@@ -932,6 +909,35 @@ static void print_table(const struct report *r)
            so->exec_ms / (double)n);
     printf("%-16s%ld before, %ld with all alive, %ld after destroying all\n", "  state dirs",
            r->state_dirs_before, so->state_dirs_live, so->state_dirs_after);
+}
+
+static void print_table(const struct report *r)
+{
+    const struct layers *l = &r->layers;
+    size_t n = (size_t)r->args->sessions;
+
+    printf("sandbox benchmark: %llu interleaved iterations (after %d warm-up), %zu sessions x "
+           "%llu rounds\n",
+           (unsigned long long)r->args->iters, WARMUP, n, (unsigned long long)r->args->rounds);
+    printf("host:  Linux %s, %ld CPUs, load average %.2f at start\n", r->kernel, r->cpus, r->load);
+    printf("ours:  namespaces %s; %ld mounts; seccomp filter %s; no_new_privs %s; capabilities "
+           "%s; cgroup %s\n",
+           l->ours_ns, l->ours_mounts, l->seccomp ? "on" : "OFF", l->no_new_privs ? "on" : "OFF",
+           l->caps_dropped ? "dropped" : "KEPT", l->cgroup ? "own" : "NONE (the host's)");
+    if (r->have_peer)
+        printf("bwrap: --unshare-all (user mnt pid net uts ipc cgroup); %ld mounts (/usr and "
+               "system binds, proc, dev, tmp); no seccomp filter; no cgroup\n",
+               l->peer_mounts);
+    else
+        printf("bwrap: not found at %s (Debian package bubblewrap): every comparison with it "
+               "is skipped\n",
+               BWRAP_PATH);
+    printf("\n%-16s%-26s%-30s%s\n", "test", "ours (median)", "peer (median)", "ratio ours/peer");
+    print_time_row("cold start", &r->cold_ours, &r->cold_peer, "bwrap", r->have_peer);
+    print_time_row("warm exec", &r->warm_ours, &r->warm_peer, "fork+exec", true);
+    printf("%-16s%-26s%-30s%s\n", "  target", "warm within 1.5x of fork+exec", "",
+           r->warm_ours.median_ms <= 1.5 * r->warm_peer.median_ms ? "met" : "NOT met");
+    print_sessions(r);
 }
 
 static json_t *stats_json(const struct stats *s)
