@@ -5,6 +5,7 @@
 #   make test         build and run the Criterion suites and replay the fuzz corpora
 #   make test SAN=1   the same under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz         run every fuzz target under libFuzzer (clang) for FUZZ_SECONDS each
+#   make bench        build bench/*.c and run the sandbox benchmark against its peers (root)
 #   make cuda         build the CUDA parts (kernels/) when nvcc is present
 #   make format       reformat all C sources; make format-check fails on any difference
 #
@@ -68,6 +69,7 @@ LIB_SRCS := $(wildcard $(addsuffix /*.c,$(MODULES)))
 CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRCS := $(wildcard bench/*.c)
 CUDA_SRCS := $(wildcard kernels/*.cu)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -75,17 +77,19 @@ CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
 TEST_OBJS := $(TEST_SRCS:%.c=$(BUILD)/%.o)
 FUZZ_NAMES := $(FUZZ_SRCS:tests/fuzz/%.c=%)
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/fuzz/%)
+BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
+BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 LIBA := $(BUILD)/libcrucible.a
 TESTBIN := $(BUILD)/tests/crucible-tests
 FLAGS_FILE := $(BUILD)/flags
 
-.PHONY: FORCE all setup test check-deps fuzz fuzz-replay cuda format format-check clean help
+.PHONY: FORCE all setup test check-deps fuzz fuzz-replay bench cuda format format-check clean help
 .DEFAULT_GOAL := all
 
 all: $(BIN)
 
 help:
-	@sed -n '2,10s/^# \{0,1\}//p' Makefile
+	@sed -n '2,11s/^# \{0,1\}//p' Makefile
 
 setup:
 	@sh deps/setup.sh
@@ -148,6 +152,16 @@ fuzz-replay: $(FUZZ_REPLAY)
 # sanitized binary.
 test: $(BIN) $(TESTBIN) fuzz-replay
 	CRUCIBLE_BIN=$(abspath $(BIN)) CRUCIBLE_SRC=$(CURDIR) $(TESTBIN) $(TEST_ARGS)
+
+# Benchmarks: one program per bench/NAME.c, each running its peer in the same run. `make bench`
+# runs the sandbox benchmark; pass its options with BENCH_ARGS='-n 500 --json'.
+$(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBA)
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(PKG_LIBS)
+
+bench: $(BENCH_BINS)
+	$(call say,RUN,$(BUILD)/bench/sandbox)
+	$(Q)$(BUILD)/bench/sandbox $(BENCH_ARGS)
 
 # libFuzzer builds need clang; they live apart from the gcc objects.
 FUZZ_BUILD := build/libfuzzer
@@ -216,5 +230,5 @@ format-check:
 clean:
 	rm -rf build crucible
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) \
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) \
 	$(FUZZ_SRCS:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/driver.d $(CUDA_OBJS:.o=.d)
