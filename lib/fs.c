@@ -47,10 +47,11 @@ int cru_file_read(const char *path, size_t max, struct cru_buf *out)
         if ((rc = cru_buf_reserve(out, 65536)) < 0)
             goto done;
         size_t room = out->cap - 1 - out->len;
-        size_t allowed = max - (out->len - start) + 1;
+        size_t left = max - (out->len - start);
+        /* One byte past MAX is enough; LEFT + 1 cannot wrap since LEFT < ROOM there. */
+        size_t want = left < room ? left + 1 : room;
         size_t n;
-        if ((rc = cru_read_some(fd, out->data + out->len, room < allowed ? room : allowed, &n,
-                                path)) < 0)
+        if ((rc = cru_read_some(fd, out->data + out->len, want, &n, path)) < 0)
             goto done;
         if (n == 0)
             break;

@@ -16,7 +16,6 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <linux/capability.h>
-#include <linux/seccomp.h>
 #include <linux/securebits.h>
 #include <net/if.h>
 #include <poll.h>
@@ -201,7 +200,7 @@ static void command_exec(const struct sbx_init_args *a, const int fds[3], const 
     /* The filter goes on while the process may still install one (no_new_privs, or, in a
      * test build without it, CAP_SYS_ADMIN in the namespace); it allows what follows. */
     what = "install the seccomp filter";
-    if (a->filter && prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, a->filter, 0, 0) < 0)
+    if (a->filter && sbx_seccomp_install(a->filter) < 0)
         goto fail;
     if (!(layers & SBX_LAYER_CAPS) && drop_caps(a, &what) < 0)
         goto fail;
@@ -345,6 +344,10 @@ static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
     /* The maps are written: become root of the new user namespace. */
     *what = "become root of the user namespace";
     if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+        return -1;
+    /* A change of credentials clears the parent-death signal: set it again. */
+    *what = "set the parent-death signal";
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0)
         return -1;
     /* Entered only now, so that its root is the cgroup the host just moved us into. */
     *what = "enter a cgroup namespace";

@@ -10,7 +10,6 @@
 #ifndef CRU_SANDBOX_INTERNAL_H
 #define CRU_SANDBOX_INTERNAL_H
 
-#include <linux/filter.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,6 +17,7 @@
 #include <sys/types.h>
 
 #include "sandbox/sandbox.h"
+#include "sandbox/seccomp.h"
 
 /* The uid range each sandbox maps: sandbox uid 0..SBX_ID_RANGE-1 is host uid base + same. */
 #define SBX_ID_RANGE 65536u
@@ -68,8 +68,8 @@ struct sbx_init_args {
     bool loopback;
     unsigned disable_layers;
     uint64_t file_bytes, open_files;
-    cap_t no_caps;                   /* an empty capability state, ready for cap_set_proc */
-    const struct sock_fprog *filter; /* the seccomp program, or NULL when disabled */
+    cap_t no_caps;                    /* an empty capability state, ready for cap_set_proc */
+    const struct sbx_seccomp *filter; /* the compiled seccomp programs, NULL when disabled */
 };
 
 struct sbx {
@@ -89,7 +89,7 @@ struct sbx {
     struct sbx_cgroup *cg;
     struct sbx_plan plan;
     cap_t no_caps;
-    struct sock_fprog filter;
+    struct sbx_seccomp filter;
     uint64_t deadline_ns; /* the sandbox's wall limit; 0: none */
     uint64_t next_id;
     bool broken; /* the init died or misbehaved: only sbx_free is allowed */

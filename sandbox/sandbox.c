@@ -335,7 +335,7 @@ static int start_init(struct sbx *sb)
         .file_bytes = sb->opts.file_bytes ? sb->opts.file_bytes : 1ull << 30,
         .open_files = sb->opts.open_files ? sb->opts.open_files : 1024,
         .no_caps = sb->no_caps,
-        .filter = sb->filter.len ? &sb->filter : NULL,
+        .filter = sb->filter.n ? &sb->filter : NULL,
     };
     char *stack = malloc(INIT_STACK_SIZE);
     if (!stack) {
@@ -397,7 +397,7 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
         rc = cru_err_set(CRU_ENOMEM, "out of memory for a capability state");
         goto fail;
     }
-    if (!(opts->disable_layers & SBX_LAYER_SECCOMP) && (rc = sbx_seccomp_program(&sb->filter)) < 0)
+    if (!(opts->disable_layers & SBX_LAYER_SECCOMP) && (rc = sbx_seccomp_compile(&sb->filter)) < 0)
         goto fail;
     if ((rc = start_init(sb)) < 0)
         goto fail;
@@ -713,7 +713,9 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
     res->cpu_ms = (uint64_t)(ex.utime_us + ex.stime_us) / 1000;
     res->max_rss_kb = (uint64_t)ex.maxrss_kb;
     if (sb->cg && sbx_cgroup_stats(sb->cg, &after) == 0)
-        res->oom = after.oom_kills > before.oom_kills && res->signal == SIGKILL;
+        /* The OOM killer may pick any process of the command (a shell's child, say): an
+         * OOM kill in the sandbox while the command ran is the command's. */
+        res->oom = after.oom_kills > before.oom_kills;
     if (res->oom)
         res->timed_out = false;
 done:
@@ -774,7 +776,7 @@ void sbx_free(struct sbx *sb)
     sbx_plan_free(&sb->plan);
     if (sb->no_caps)
         cap_free(sb->no_caps);
-    sbx_seccomp_program_free(&sb->filter);
+    sbx_seccomp_free(&sb->filter);
     free(sb->workspace);
     free(sb->state_root);
     free(sb->dir);

@@ -14,16 +14,23 @@
 #include "sandbox/seccomp.h"
 
 #include <errno.h>
+#include <linux/seccomp.h>
 #include <linux/netlink.h>
 #include <sched.h>
 #include <seccomp.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/fs.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -271,30 +278,98 @@ done:
     return rc;
 }
 
-int sbx_seccomp_apply(void)
+/* Compiles CTX to classic BPF through a memory file (libseccomp 2.5 exports only to a fd). */
+static int export_program(scmp_filter_ctx ctx, struct sock_fprog *out)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    int rc = 0;
+    int fd = memfd_create("crucible-seccomp", MFD_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("seccomp: cannot create a memory file for the filter");
+    if ((rc = seccomp_export_bpf(ctx, fd)) < 0) {
+        rc = seccomp_fail(rc, "exporting", "the filter");
+        goto done;
+    }
+    if (lseek(fd, 0, SEEK_SET) < 0) {
+        rc = cru_err_sys("seccomp: cannot rewind the exported filter");
+        goto done;
+    }
+    for (;;) {
+        size_t n;
+        if ((rc = cru_buf_reserve(&b, 4096)) < 0 ||
+            (rc = cru_read_some(fd, b.data + b.len, b.cap - 1 - b.len, &n, "the filter")) < 0)
+            goto done;
+        if (n == 0)
+            break;
+        b.len += n;
+    }
+    if (b.len == 0 || b.len % sizeof(struct sock_filter) != 0 ||
+        b.len / sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        rc =
+            cru_err_set(CRU_EINTERNAL, "seccomp: exported filter of %zu bytes is malformed", b.len);
+        goto done;
+    }
+    out->len = (unsigned short)(b.len / sizeof(struct sock_filter));
+    out->filter = (struct sock_filter *)(void *)cru_buf_detach(&b, NULL);
+    if (!out->filter)
+        rc = CRU_ENOMEM;
+done:
+    cru_buf_free(&b);
+    close(fd);
+    return rc;
+}
+
+int sbx_seccomp_compile(struct sbx_seccomp *out)
 {
     scmp_filter_ctx guard = NULL;
     scmp_filter_ctx allow = NULL;
     int rc;
-    /* Both filters are built before either is loaded, so that a table or library problem
-     * leaves the process untouched. */
-    if ((rc = build_ioctl_guard(&guard)) < 0)
-        goto done;
-    if ((rc = build_allow_list(&allow)) < 0)
-        goto done;
-    /* The guard first: loading a filter needs prctl(2) and seccomp(2), which the guard allows
-     * whatever the allow-list says. */
-    if ((rc = seccomp_load(guard)) < 0) {
-        rc = seccomp_fail(rc, "loading", "the ioctl filter");
+
+    memset(out, 0, sizeof(*out));
+    /* The guard first: installing a filter needs prctl(2), which the guard allows whatever
+     * the allow-list says. */
+    if ((rc = build_ioctl_guard(&guard)) < 0 || (rc = build_allow_list(&allow)) < 0 ||
+        (rc = export_program(guard, &out->prog[0])) < 0 ||
+        (rc = export_program(allow, &out->prog[1])) < 0) {
+        sbx_seccomp_free(out);
         goto done;
     }
-    if ((rc = seccomp_load(allow)) < 0) {
-        rc = seccomp_fail(rc, "loading", "the allow-list");
-        goto done;
-    }
-    rc = 0;
+    out->n = 2;
 done:
     seccomp_release(guard);
     seccomp_release(allow);
+    return rc;
+}
+
+void sbx_seccomp_free(struct sbx_seccomp *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < SBX_SECCOMP_PROGRAMS; i++)
+        free(s->prog[i].filter);
+    memset(s, 0, sizeof(*s));
+}
+
+int sbx_seccomp_install(const struct sbx_seccomp *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &s->prog[i], 0, 0) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int sbx_seccomp_apply(void)
+{
+    struct sbx_seccomp s;
+    int rc = sbx_seccomp_compile(&s);
+    if (rc < 0)
+        return rc;
+    /* Without no_new_privs the kernel refuses a filter from an unprivileged process. */
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        rc = cru_err_sys("seccomp: cannot set no_new_privs");
+    else if (sbx_seccomp_install(&s) < 0)
+        rc = cru_err_sys("seccomp: cannot install the filter");
+    sbx_seccomp_free(&s);
     return rc;
 }

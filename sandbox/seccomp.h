@@ -13,19 +13,33 @@
 #ifndef CRU_SANDBOX_SECCOMP_H
 #define CRU_SANDBOX_SECCOMP_H
 
-/* Installs the filter on the calling thread, which must be the only thread (it runs in the
- * forked child just before execve). no_new_privs should already be set; the call sets it too,
- * which is harmless when it is. After success the process can only shrink its privileges
- * further. On failure (CRU_EUNSUPPORTED when this libseccomp lacks a syscall the filter cannot
- * do without, else the code of the failed step) part of the filter may already be in place:
- * the caller must not go on to run the agent. */
-int sbx_seccomp_apply(void);
+#include <linux/filter.h>
+#include <stddef.h>
 
-/* The same filter compiled once into a BPF program (host side, before the sandbox's init is
- * cloned), for the init's commands to install with one prctl(): no allocation at that point,
- * and no recompilation per command. *prog owns its instructions: sbx_seccomp_program_free(). */
-struct sock_fprog;
-int sbx_seccomp_program(struct sock_fprog *prog);
-void sbx_seccomp_program_free(struct sock_fprog *prog);
+/* The filter is two programs: an ioctl guard (allow everything but TIOCSTI and TIOCLINUX,
+ * compared on the request's low 32 bits) and the allow-list. libseccomp cannot express "allow
+ * ioctl unless" inside the allow-list without an unspecified rule order; the kernel runs every
+ * installed program and takes the strictest verdict, so two programs are exact. */
+#define SBX_SECCOMP_PROGRAMS 2
+
+struct sbx_seccomp {
+    struct sock_fprog prog[SBX_SECCOMP_PROGRAMS]; /* instructions owned: sbx_seccomp_free() */
+    size_t n;
+};
+
+/* Builds both programs with libseccomp and compiles them to BPF, once, on the host: the
+ * sandbox's commands then install them with sbx_seccomp_install(), which allocates nothing
+ * and costs two prctl() calls. CRU_EUNSUPPORTED when this libseccomp lacks a syscall the
+ * filter cannot do without. */
+int sbx_seccomp_compile(struct sbx_seccomp *out);
+void sbx_seccomp_free(struct sbx_seccomp *s);
+
+/* Installs the programs on the calling thread (system calls only; -1 with errno on failure).
+ * The caller must have set no_new_privs or hold CAP_SYS_ADMIN in its user namespace. On
+ * failure part of the filter may be in place: the caller must not go on to run the agent. */
+int sbx_seccomp_install(const struct sbx_seccomp *s);
+
+/* compile + no_new_privs + install + free, for a process that wants the filter on itself. */
+int sbx_seccomp_apply(void);
 
 #endif

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,9 @@ Test(fs, read_refuses_oversize_without_truncating)
     cr_assert_str_eq(cru_buf_cstr(&b), "prefix", "nothing may be appended on failure");
     cr_assert_eq(cru_file_read(p, 10, &b), 0, "exactly the limit is fine");
     cr_assert_str_eq(cru_buf_cstr(&b), "prefix0123456789");
+    cru_buf_reset(&b);
+    cr_assert_eq(cru_file_read(p, SIZE_MAX, &b), 0, "no limit at all must not wrap around");
+    cr_assert_str_eq(cru_buf_cstr(&b), "0123456789");
     cru_buf_free(&b);
 }
 

@@ -1,0 +1,670 @@
+/* test_sandbox: adversarial probes against the sandbox, each with a positive control.
+ *
+ * A probe is a shell script that prints HOLE when the attack it tries works. Each runs inside
+ * a sandbox, where it must not print HOLE, and again as its positive control, where it must:
+ * either on the host itself (for what the namespaces and the root hide), or in a sandbox with
+ * the one guarding layer switched off (for seccomp, capabilities, no_new_privs, /proc masks,
+ * closed descriptors). A probe whose control does not find the hole proves nothing, so the
+ * control failing fails the test. The scripts find their fixtures (a secret file on the host,
+ * a listening socket on the host's loopback, a SysV shared memory segment, the test's own pid)
+ * in the environment. These tests need root, as crucible's sandbox does.
+ */
+#include <criterion/criterion.h>
+#include <criterion/parameterized.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ipc.h>
+#include <sys/shm.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "sandbox/sandbox.h"
+
+/* Where the control runs. */
+enum control {
+    ON_HOST,    /* run the script directly on the host */
+    IN_SANDBOX, /* run it in a sandbox without the layers in .layers */
+};
+
+struct probe {
+    const char *name;
+    const char *script;
+    enum control control;
+    unsigned layers;
+};
+
+static const struct probe probes[] = {
+    /* The root: nothing of the host but its read-only system folders. */
+    { "read a host file in /tmp", "grep -q s3cret \"$SECRET\" 2>/dev/null && echo HOLE", ON_HOST,
+      0 },
+    { "see the host's /dev/shm", "test -e \"$SHMFILE\" && echo HOLE", ON_HOST, 0 },
+    { "see the host's /home", "test -d /home && echo HOLE", ON_HOST, 0 },
+    { "write /usr",
+      "touch /usr/.crucible-probe 2>/dev/null && echo HOLE; rm -f /usr/.crucible-probe", ON_HOST,
+      0 },
+    { "write /etc",
+      "echo x 2>/dev/null >/etc/.crucible-probe && echo HOLE; rm -f /etc/.crucible-probe", ON_HOST,
+      0 },
+    { "write the root",
+      "mkdir /.crucible-probe 2>/dev/null && echo HOLE; rmdir /.crucible-probe 2>/dev/null",
+      ON_HOST, 0 },
+    { "create a device node",
+      "mknod /tmp/.crucible-null c 1 3 2>/dev/null && echo HOLE; rm -f /tmp/.crucible-null",
+      ON_HOST, 0 },
+    { "see many devices", "[ $(ls /dev | wc -l) -gt 20 ] && echo HOLE", ON_HOST, 0 },
+    { "see block devices", "ls /dev | grep -qE '^(sd|vd|nvme|xvd|loop)' && echo HOLE", ON_HOST, 0 },
+    { "see /sys", "test -e /sys/kernel && echo HOLE", ON_HOST, 0 },
+    { "setuid binaries keep their bit",
+      "findmnt -T /usr -n -o OPTIONS | grep -q nosuid || echo HOLE", ON_HOST, 0 },
+
+    /* Network: a namespace of its own with only loopback. */
+    { "reach a service on the host's loopback",
+      "python3 -c \"import os,socket; socket.create_connection(('127.0.0.1', "
+      "int(os.environ['PORT'])), timeout=2); print('HOLE')\" 2>/dev/null",
+      ON_HOST, 0 },
+    { "see a network interface besides lo",
+      "grep -vqE '^ *(lo:|Inter-|face)' /proc/net/dev && echo HOLE", ON_HOST, 0 },
+    { "see a route", "[ $(wc -l </proc/net/route) -gt 1 ] && echo HOLE", ON_HOST, 0 },
+
+    /* Processes, IPC, host name, environment. */
+    { "see the host's processes",
+      "grep -qE \"^Pid:\\s*$HOSTPID$\" /proc/$HOSTPID/status 2>/dev/null && echo HOLE", ON_HOST,
+      0 },
+    { "count the host's processes", "[ $(ls -d /proc/[0-9]* | wc -l) -gt 20 ] && echo HOLE",
+      ON_HOST, 0 },
+    { "signal a host process", "kill -0 $HOSTPID 2>/dev/null && echo HOLE", ON_HOST, 0 },
+    { "see the host's SysV shared memory",
+      "grep -qE \"^ *$SHMKEY \" /proc/sysvipc/shm && echo HOLE", ON_HOST, 0 },
+    { "read the host's environment", "env | grep -q s3cret && echo HOLE", ON_HOST, 0 },
+    { "sandbox root is host root",
+      "awk '$1 == 0 && $2 == 0' /proc/self/uid_map | grep -q . && echo HOLE", ON_HOST, 0 },
+    { "change the host name", "hostname evil 2>/dev/null && echo HOLE", IN_SANDBOX,
+      SBX_LAYER_CAPS | SBX_LAYER_SECCOMP },
+
+    /* /proc: sensitive entries masked, /proc/sys read-only. */
+    { "/proc/timer_list unmasked", "grep -q ' /proc/timer_list ' /proc/self/mountinfo || echo HOLE",
+      IN_SANDBOX, SBX_LAYER_PROC_MASK },
+    { "read /proc/kallsyms",
+      "[ $(head -c 64 /proc/kallsyms 2>/dev/null | wc -c) -gt 0 ] && echo HOLE", IN_SANDBOX,
+      SBX_LAYER_PROC_MASK },
+    { "/proc/keys unmasked", "grep -q ' /proc/keys ' /proc/self/mountinfo || echo HOLE", IN_SANDBOX,
+      SBX_LAYER_PROC_MASK },
+    { "list /proc/acpi",
+      "[ -d /proc/acpi ] && grep -q ' /proc/acpi ' /proc/self/mountinfo || echo HOLE", IN_SANDBOX,
+      SBX_LAYER_PROC_MASK },
+    { "/proc/sys writable", "grep ' /proc/sys ' /proc/self/mountinfo | grep -q ' ro,' || echo HOLE",
+      IN_SANDBOX, SBX_LAYER_PROC_MASK },
+
+    /* Privileges. */
+    { "effective capabilities", "grep -qE '^CapEff:\\s*0+$' /proc/self/status || echo HOLE",
+      IN_SANDBOX, SBX_LAYER_CAPS },
+    { "bounding capabilities", "grep -qE '^CapBnd:\\s*0+$' /proc/self/status || echo HOLE",
+      IN_SANDBOX, SBX_LAYER_CAPS },
+    { "no_new_privs unset", "grep -qE '^NoNewPrivs:\\s*1' /proc/self/status || echo HOLE",
+      IN_SANDBOX, SBX_LAYER_NNP },
+    { "no seccomp filter", "grep -qE '^Seccomp:\\s*2' /proc/self/status || echo HOLE", IN_SANDBOX,
+      SBX_LAYER_SECCOMP },
+    { "inherited descriptors", "[ $(ls /proc/self/fd | wc -l) -gt 4 ] && echo HOLE", IN_SANDBOX,
+      SBX_LAYER_CLOSE_FDS },
+    { "chroot", "chroot / true 2>/dev/null && echo HOLE", IN_SANDBOX,
+      SBX_LAYER_CAPS | SBX_LAYER_SECCOMP },
+
+    /* System calls the filter refuses. */
+    { "create a user namespace", "unshare -U true 2>/dev/null && echo HOLE", IN_SANDBOX,
+      SBX_LAYER_SECCOMP },
+    { "mount a file system", "mkdir -p /tmp/m && mount -t tmpfs t /tmp/m 2>/dev/null && echo HOLE",
+      IN_SANDBOX, SBX_LAYER_SECCOMP | SBX_LAYER_CAPS },
+    { "ptrace",
+      "python3 -c \"import ctypes; l=ctypes.CDLL(None); "
+      "print('HOLE' if l.ptrace(0, 0, 0, 0) == 0 else '')\"",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+    { "io_uring",
+      "python3 -c \"import ctypes; l=ctypes.CDLL(None, use_errno=True); "
+      "p=ctypes.create_string_buffer(120); "
+      "print('HOLE' if l.syscall(425, 4, p) >= 0 else '')\"",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+    { "userfaultfd",
+      "python3 -c \"import ctypes; l=ctypes.CDLL(None); "
+      "print('HOLE' if l.syscall(323, 1) >= 0 else '')\"",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+    { "add a key",
+      "python3 -c \"import ctypes; l=ctypes.CDLL(None); "
+      "print('HOLE' if l.syscall(248, b'user', b'probe', b'x', 1, -2) > 0 else '')\"",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+    { "personality READ_IMPLIES_EXEC",
+      "python3 -c \"import ctypes; l=ctypes.CDLL(None); "
+      "print('HOLE' if l.personality(0x0400000) >= 0 else '')\"",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+    { "raw socket",
+      "python3 -c \"import socket; socket.socket(socket.AF_INET, socket.SOCK_RAW, 1); "
+      "print('HOLE')\" 2>/dev/null",
+      IN_SANDBOX, SBX_LAYER_SECCOMP | SBX_LAYER_CAPS },
+    { "packet socket",
+      "python3 -c \"import socket; socket.socket(17, socket.SOCK_RAW, 0); print('HOLE')\" "
+      "2>/dev/null",
+      IN_SANDBOX, SBX_LAYER_SECCOMP | SBX_LAYER_CAPS },
+    { "netlink audit socket",
+      "python3 -c \"import socket; socket.socket(16, socket.SOCK_RAW, 9); print('HOLE')\" "
+      "2>/dev/null",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+    { "AF_VSOCK socket",
+      "python3 -c \"import socket; socket.socket(40, socket.SOCK_STREAM, 0); print('HOLE')\" "
+      "2>/dev/null",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+    { "TIOCSTI",
+      "python3 -c \"import os, fcntl, termios; os.setsid(); m, s = os.openpty(); "
+      "fcntl.ioctl(s, termios.TIOCSCTTY, 0); fcntl.ioctl(s, termios.TIOCSTI, b'x'); "
+      "print('HOLE')\" 2>/dev/null",
+      IN_SANDBOX, SBX_LAYER_SECCOMP },
+};
+
+#define N_PROBES (sizeof(probes) / sizeof(probes[0]))
+
+/* The parameter is an index: Criterion may run each test in a fresh image of this program,
+ * where pointers taken in the parent mean nothing. */
+ParameterizedTestParameters(sandbox, probe)
+{
+    static size_t index[N_PROBES];
+    for (size_t i = 0; i < N_PROBES; i++)
+        index[i] = i;
+    return cr_make_param_array(size_t, index, N_PROBES);
+}
+
+/* ---- fixtures ---- */
+
+struct fixtures {
+    char dir[64];
+    char secret[96];
+    char shmfile[96];
+    int listener;
+    int port;
+    int shmid;
+    int shmkey;
+    char env[8][160];
+    const char *envp[9];
+};
+
+static struct fixtures fx;
+
+static void fixtures_up(void)
+{
+    snprintf(fx.dir, sizeof(fx.dir), "/tmp/crucible-probe-%d", (int)getpid());
+    cr_assert_eq(mkdir(fx.dir, 0700), 0);
+    snprintf(fx.secret, sizeof(fx.secret), "%s/secret", fx.dir);
+    FILE *f = fopen(fx.secret, "w");
+    cr_assert_not_null(f);
+    fputs("s3cret\n", f);
+    fclose(f);
+    snprintf(fx.shmfile, sizeof(fx.shmfile), "/dev/shm/crucible-probe-%d", (int)getpid());
+    f = fopen(fx.shmfile, "w");
+    cr_assert_not_null(f);
+    fclose(f);
+
+    fx.listener = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    socklen_t len = sizeof(a);
+    cr_assert_eq(bind(fx.listener, (struct sockaddr *)&a, sizeof(a)), 0);
+    cr_assert_eq(listen(fx.listener, 16), 0);
+    cr_assert_eq(getsockname(fx.listener, (struct sockaddr *)&a, &len), 0);
+    fx.port = ntohs(a.sin_port);
+
+    fx.shmkey = 0x63720000 + (getpid() & 0xffff);
+    fx.shmid = shmget(fx.shmkey, 4096, IPC_CREAT | 0600);
+    cr_assert_geq(fx.shmid, 0);
+
+    size_t n = 0;
+    snprintf(fx.env[n++], sizeof(fx.env[0]), "PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin");
+    snprintf(fx.env[n++], sizeof(fx.env[0]), "SECRET=%s", fx.secret);
+    snprintf(fx.env[n++], sizeof(fx.env[0]), "SHMFILE=%s", fx.shmfile);
+    snprintf(fx.env[n++], sizeof(fx.env[0]), "PORT=%d", fx.port);
+    snprintf(fx.env[n++], sizeof(fx.env[0]), "HOSTPID=%d", (int)getpid());
+    snprintf(fx.env[n++], sizeof(fx.env[0]), "SHMKEY=%d", fx.shmkey);
+    for (size_t i = 0; i < n; i++)
+        fx.envp[i] = fx.env[i];
+    fx.envp[n] = NULL;
+    /* Only the host's own environment carries this: the sandbox must not inherit it. */
+    setenv("CRUCIBLE_PROBE_SECRET", "s3cret", 1);
+}
+
+static void fixtures_down(void)
+{
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", fx.dir, fx.shmfile);
+    if (system(cmd) != 0)
+        fprintf(stderr, "cleanup failed: %s\n", cmd);
+    shmctl(fx.shmid, IPC_RMID, NULL);
+    close(fx.listener);
+}
+
+/* ---- running scripts ---- */
+
+static struct sbx *sandbox_new(const struct sbx_opts *o)
+{
+    struct sbx *sb = NULL;
+    cr_assert_eq(sbx_new(&sb, o), 0, "sbx_new: %s", cru_err_msg());
+    return sb;
+}
+
+static void sandbox_run(struct sbx *sb, const char *script, struct sbx_result *r)
+{
+    struct sbx_cmd c = SBX_CMD_INIT;
+    c.shell = script;
+    c.env = fx.envp;
+    c.timeout_ms = 30000;
+    cr_assert_eq(sbx_exec(sb, &c, r), 0, "sbx_exec: %s", cru_err_msg());
+}
+
+/* Runs SCRIPT in a fresh sandbox without LAYERS; returns its stdout (caller frees). */
+static char *in_sandbox(const char *script, unsigned layers)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.disable_layers = layers;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    sandbox_run(sb, script, &r);
+    sbx_free(sb);
+    char *out = cru_buf_detach(&r.out, NULL);
+    sbx_result_free(&r);
+    return out;
+}
+
+/* Runs SCRIPT with /bin/sh on the host, in the host's environment plus the fixtures'. */
+static char *on_host(const char *script)
+{
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        /* Only stdout may hold the pipe: a daemon the script starts must not keep it open. */
+        dup2(p[1], 1);
+        close(p[0]);
+        close(p[1]);
+        for (size_t i = 0; fx.envp[i]; i++)
+            putenv((char *)(uintptr_t)fx.envp[i]);
+        execl("/bin/sh", "sh", "-c", script, (char *)NULL);
+        _exit(127);
+    }
+    close(p[1]);
+    struct cru_buf b = CRU_BUF_INIT;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(p[0], chunk, sizeof(chunk))) > 0)
+        cru_buf_append(&b, chunk, (size_t)n);
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    return cru_buf_detach(&b, NULL);
+}
+
+ParameterizedTest(size_t *i, sandbox, probe, .init = fixtures_up, .fini = fixtures_down)
+{
+    const struct probe *p = &probes[*i];
+    char *got = in_sandbox(p->script, 0);
+    cr_expect_null(strstr(got, "HOLE"), "probe '%s' got through the sandbox", p->name);
+    free(got);
+
+    char *ctl = p->control == ON_HOST ? on_host(p->script) : in_sandbox(p->script, p->layers);
+    cr_expect_not_null(strstr(ctl, "HOLE"),
+                       "positive control of '%s' did not find the hole (%s): the probe proves "
+                       "nothing",
+                       p->name, p->control == ON_HOST ? "on the host" : "layer off");
+    free(ctl);
+}
+
+/* ---- limits ---- */
+
+TestSuite(limits, .init = fixtures_up, .fini = fixtures_down);
+
+static const char fork_bomb[] = "i=0; while [ $i -lt 200 ]; do sleep 30 & i=$((i+1)); done "
+                                "2>/dev/null; [ $(ls -d /proc/[0-9]* | wc -l) -ge 150 ] && "
+                                "echo HOLE; kill $(jobs -p) 2>/dev/null; true";
+
+Test(limits, fork_bomb_held_by_pids_limit)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.pids = 32;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    sandbox_run(sb, fork_bomb, &r);
+    cr_expect_null(strstr(cru_buf_cstr(&r.out), "HOLE"), "200 processes started under --pids 32");
+    sbx_result_free(&r);
+    sbx_free(sb);
+
+    char *ctl = in_sandbox(fork_bomb, 0);
+    cr_expect_not_null(strstr(ctl, "HOLE"), "without a pids limit the fork loop must succeed");
+    free(ctl);
+}
+
+static const char memory_bomb[] = "python3 -c \"b = bytearray(256 << 20); "
+                                  "b[::4096] = b'x' * len(b[::4096]); print('HOLE')\"";
+
+Test(limits, memory_bomb_reported_as_oom)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.memory_bytes = 64u << 20;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    sandbox_run(sb, memory_bomb, &r);
+    cr_expect_null(strstr(cru_buf_cstr(&r.out), "HOLE"));
+    cr_expect(r.oom, "a 256 MiB allocation under a 64 MiB limit must be reported as oom");
+    cr_expect_eq(r.exit_code, 128 + SIGKILL, "the shell reports its child's SIGKILL");
+    cr_expect_not(r.timed_out);
+    sbx_result_free(&r);
+    sbx_free(sb);
+
+    char *ctl = in_sandbox(memory_bomb, 0);
+    cr_expect_not_null(strstr(ctl, "HOLE"), "without a memory limit the allocation succeeds");
+    free(ctl);
+}
+
+static const char cpu_spin[] = "python3 -c \"import time\nt = time.time()\n"
+                               "while time.time() - t < 2: pass\nprint('HOLE')\"";
+
+Test(limits, cpu_spin_reported_as_timed_out)
+{
+    struct sbx *sb = sandbox_new(&(struct sbx_opts)SBX_OPTS_INIT);
+    struct sbx_cmd c = SBX_CMD_INIT;
+    struct sbx_result r;
+    c.shell = cpu_spin;
+    c.timeout_ms = 500;
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    cr_expect(r.timed_out);
+    cr_expect_eq(r.signal, SIGKILL);
+    cr_expect_eq(r.exit_code, 128 + SIGKILL);
+    cr_expect_not(r.oom);
+    cr_expect_null(strstr(cru_buf_cstr(&r.out), "HOLE"));
+    sbx_result_free(&r);
+
+    /* Control: the same command without a timeout runs to the end. */
+    c.timeout_ms = 0;
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    cr_expect_not(r.timed_out);
+    cr_expect_not_null(strstr(cru_buf_cstr(&r.out), "HOLE"));
+    sbx_result_free(&r);
+    sbx_free(sb);
+}
+
+/* True when a process whose command line contains NEEDLE runs on the host. */
+static bool host_has_process(const char *needle)
+{
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    bool found = false;
+    while (!found && (e = readdir(d)) != NULL) {
+        char path[300], cmd[256] = { 0 };
+        if (e->d_name[0] < '0' || e->d_name[0] > '9')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f)
+            continue;
+        size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+        fclose(f);
+        for (size_t i = 0; i + 1 < n; i++)
+            if (cmd[i] == '\0')
+                cmd[i] = ' ';
+        found = strstr(cmd, needle) != NULL;
+    }
+    closedir(d);
+    return found;
+}
+
+/* Waits up to 2 s for a process matching NEEDLE to be there (or gone): between fork and
+ * execve its command line is briefly unreadable. */
+static bool host_process_becomes(const char *needle, bool present)
+{
+    for (int i = 0; i < 200; i++) {
+        if (host_has_process(needle) == present)
+            return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+Test(limits, daemon_does_not_survive_destroy)
+{
+    const char *daemon = "setsid sleep 1001234 </dev/null >/dev/null 2>&1 &";
+    struct sbx *sb = sandbox_new(&(struct sbx_opts)SBX_OPTS_INIT);
+    struct sbx_result r;
+    sandbox_run(sb, daemon, &r);
+    sbx_result_free(&r);
+    cr_expect(host_process_becomes("sleep 1001234", true),
+              "the daemon runs while the sandbox lives");
+    sbx_free(sb);
+    cr_expect(host_process_becomes("sleep 1001234", false), "a daemon outlived its sandbox");
+
+    /* Control: started on the host, the same daemon does survive its parent. */
+    char *out = on_host("setsid sleep 1001235 </dev/null >/dev/null 2>&1 &");
+    free(out);
+    cr_expect(host_process_becomes("sleep 1001235", true),
+              "the daemon trick must work on the host");
+    cr_expect_eq(system("pkill -x -f 'sleep 1001235'"), 0);
+}
+
+/* ---- the workspace ---- */
+
+static void write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    cr_assert_not_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static char *read_file(const char *path)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    char chunk[256];
+    FILE *f = fopen(path, "r");
+    cr_assert_not_null(f, "%s", path);
+    size_t n;
+    while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+        cru_buf_append(&b, chunk, n);
+    fclose(f);
+    return cru_buf_detach(&b, NULL);
+}
+
+TestSuite(workspace, .init = fixtures_up, .fini = fixtures_down);
+
+Test(workspace, overlay_keeps_the_host_folder_unchanged)
+{
+    char ws[128], file[160];
+    snprintf(ws, sizeof(ws), "%s/ws", fx.dir);
+    snprintf(file, sizeof(file), "%s/f.txt", ws);
+    cr_assert_eq(mkdir(ws, 0755), 0);
+    write_file(file, "original\n");
+
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    sandbox_run(sb, "echo changed >f.txt && cat f.txt && touch new && stat -c %u f.txt", &r);
+    cr_expect_eq(r.exit_code, 0, "the agent can edit the workspace: %s", cru_buf_cstr(&r.err));
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "changed\n0\n", "files appear owned by root inside");
+    sbx_result_free(&r);
+    sbx_free(sb);
+    char *text = read_file(file);
+    cr_expect_str_eq(text, "original\n");
+    free(text);
+    snprintf(file, sizeof(file), "%s/new", ws);
+    cr_expect_neq(access(file, F_OK), 0);
+
+    /* Control: a bind makes the same edit reach the host folder. */
+    o.workspace_bind = true;
+    sb = sandbox_new(&o);
+    sandbox_run(sb, "echo changed >f.txt", &r);
+    sbx_result_free(&r);
+    sbx_free(sb);
+    snprintf(file, sizeof(file), "%s/f.txt", ws);
+    text = read_file(file);
+    cr_expect_str_eq(text, "changed\n");
+    free(text);
+    struct stat st;
+    cr_assert_eq(stat(file, &st), 0);
+    cr_expect_eq(st.st_uid, 0, "through the idmapped bind, the host file keeps its owner");
+}
+
+Test(workspace, files_created_inside_are_not_host_root)
+{
+    struct sbx *sb = sandbox_new(&(struct sbx_opts)SBX_OPTS_INIT);
+    struct sbx_result r;
+    sandbox_run(sb, "cat /proc/self/uid_map", &r);
+    unsigned inside, outside, count;
+    cr_assert_eq(sscanf(cru_buf_cstr(&r.out), "%u %u %u", &inside, &outside, &count), 3);
+    cr_expect_eq(inside, 0);
+    cr_expect_eq(outside, sbx_root_uid(sb));
+    cr_expect_geq(outside, 65536u, "the sandbox's root maps to an unprivileged host uid");
+    sbx_result_free(&r);
+
+    struct sbx *other = sandbox_new(&(struct sbx_opts)SBX_OPTS_INIT);
+    cr_expect_neq(sbx_root_uid(other), sbx_root_uid(sb), "each sandbox has its own uid range");
+    sbx_free(other);
+    sbx_free(sb);
+}
+
+/* ---- sessions ---- */
+
+Test(session, many_commands_stdin_caps_and_status)
+{
+    struct sbx *sb = sandbox_new(&(struct sbx_opts)SBX_OPTS_INIT);
+    struct sbx_cmd c = SBX_CMD_INIT;
+    struct sbx_result r;
+
+    const char *const argv[] = { "tr", "a-z", "A-Z", NULL };
+    c.argv = argv;
+    c.stdin_data = "hello\n";
+    c.stdin_len = 6;
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "HELLO\n");
+    cr_expect_eq(r.exit_code, 0);
+    sbx_result_free(&r);
+
+    c = (struct sbx_cmd)SBX_CMD_INIT;
+    c.shell = "head -c 100000 /dev/zero; echo err >&2; exit 3";
+    c.stdout_cap = 1000;
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    cr_expect_eq(r.out.len, 1000, "output is capped");
+    cr_expect_eq(r.out_total, 100000, "and the total is counted");
+    cr_expect_str_eq(cru_buf_cstr(&r.err), "err\n");
+    cr_expect_eq(r.exit_code, 3);
+    sbx_result_free(&r);
+
+    c = (struct sbx_cmd)SBX_CMD_INIT;
+    c.shell = "kill -TERM $$";
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0);
+    cr_expect_eq(r.signal, SIGTERM);
+    cr_expect_eq(r.exit_code, 128 + SIGTERM);
+    sbx_result_free(&r);
+
+    const char *const missing[] = { "no-such-command", NULL };
+    c = (struct sbx_cmd)SBX_CMD_INIT;
+    c.argv = missing;
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0);
+    cr_expect_eq(r.exit_code, 127);
+    cr_expect_not_null(strstr(cru_buf_cstr(&r.err), "command not found"));
+    sbx_result_free(&r);
+
+    /* State persists across the commands of one session. */
+    c = (struct sbx_cmd)SBX_CMD_INIT;
+    c.shell = "echo kept >/tmp/state";
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0);
+    sbx_result_free(&r);
+    c.shell = "cat /tmp/state";
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0);
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "kept\n");
+    sbx_result_free(&r);
+    sbx_free(sb);
+}
+
+Test(session, wall_limit_of_the_sandbox)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.wall_ms = 300;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_cmd c = SBX_CMD_INIT;
+    struct sbx_result r;
+    c.shell = "sleep 5";
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    cr_expect(r.timed_out, "the sandbox's wall limit stops a command");
+    sbx_result_free(&r);
+    cr_expect_eq(sbx_exec(sb, &c, &r), CRU_ETIMEDOUT, "and refuses new ones after it");
+    sbx_free(sb);
+}
+
+Test(session, destroy_leaves_nothing)
+{
+    struct sbx *sb = sandbox_new(&(struct sbx_opts)SBX_OPTS_INIT);
+    pid_t init = sbx_init_pid(sb);
+    char dir[64];
+    snprintf(dir, sizeof(dir), "/proc/%d", (int)init);
+    cr_assert_eq(access(dir, F_OK), 0);
+    sbx_free(sb);
+    cr_expect_neq(access(dir, F_OK), 0, "the init is gone");
+    /* No state directory of a sandbox that nobody holds. */
+    cr_expect_eq(sbx_sweep(NULL), 0, "sbx_free left state for the sweep");
+}
+
+/* Gone, or a zombie waiting for whoever inherited it. */
+static bool process_dead(pid_t pid)
+{
+    char path[64], stat[256] = { 0 };
+    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f)
+        return true;
+    size_t n = fread(stat, 1, sizeof(stat) - 1, f);
+    fclose(f);
+    const char *paren = strrchr(stat, ')');
+    return n == 0 || !paren || paren[2] == 'Z' || paren[2] == 'X';
+}
+
+Test(session, state_of_a_killed_supervisor_is_swept)
+{
+    /* A child creates a sandbox and is SIGKILLed: its init must die with it, and the next
+     * sweep removes what it left. */
+    int p[2];
+    cr_assert_eq(pipe(p), 0);
+    pid_t pid = fork();
+    if (pid == 0) {
+        struct sbx *sb = NULL;
+        if (sbx_new(&sb, &(struct sbx_opts)SBX_OPTS_INIT) < 0)
+            _exit(1);
+        pid_t init = sbx_init_pid(sb);
+        (void)!write(p[1], &init, sizeof(init));
+        pause();
+        _exit(0);
+    }
+    pid_t init = 0;
+    cr_assert_eq(read(p[0], &init, sizeof(init)), (ssize_t)sizeof(init));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    bool dead = false;
+    for (int i = 0; i < 100 && !(dead = process_dead(init)); i++)
+        usleep(10000);
+    cr_expect(dead, "the init died with its supervisor");
+    cr_expect_geq(sbx_sweep(NULL), 1, "the dead supervisor's sandbox state is swept");
+}
+
+Test(session, bad_options)
+{
+    struct sbx *sb = NULL;
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = "/nonexistent/workspace";
+    cr_expect_eq(sbx_new(&sb, &o), CRU_ENOENT);
+    cr_expect_not_null(strstr(cru_err_msg(), "/nonexistent/workspace"));
+    o = (struct sbx_opts)SBX_OPTS_INIT;
+    struct sbx_bind b = { "/etc/hostname", "/proc/evil", true };
+    o.binds = &b;
+    o.n_binds = 1;
+    cr_expect_lt(sbx_new(&sb, &o), 0, "binding over /proc is refused");
+    cr_expect_null(sb);
+}
