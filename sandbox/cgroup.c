@@ -1067,6 +1067,18 @@ done:
     return 0;
 }
 
+int sbx_cgroup_oom_kills(struct sbx_cgroup *cg, uint64_t *out)
+{
+    const char *mem = cg_dir_of(cg, CG_MEMORY);
+    int rc = 0;
+    *out = 0;
+    if (mem && cg->v2)
+        rc = cg_read_key(mem, "memory.events", "oom_kill", out);
+    else if (mem)
+        rc = cg_read_key(mem, "memory.oom_control", "oom_kill", out);
+    return rc < 0 ? cru_err_wrap(rc, "reading the OOM kills of cgroup crucible-%s", cg->name) : 0;
+}
+
 const char *sbx_cgroup_version(const struct sbx_cgroup *cg)
 {
     return cg->v2 ? "v2" : "v1";

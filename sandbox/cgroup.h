@@ -47,6 +47,10 @@ int sbx_cgroup_attach(struct sbx_cgroup *cg, pid_t pid);
 
 int sbx_cgroup_stats(struct sbx_cgroup *cg, struct sbx_cgroup_stats *out);
 
+/* Only the OOM kill counter (0 without a memory controller): one file read, for the
+ * per-command check. */
+int sbx_cgroup_oom_kills(struct sbx_cgroup *cg, uint64_t *out);
+
 /* Kills every task in the cgroup (cgroup.kill on v2, else SIGKILL to each listed task until
  * the cgroup is empty) and returns once it is empty; CRU_ETIMEDOUT if tasks remain after 2 s. */
 int sbx_cgroup_kill(struct sbx_cgroup *cg);

@@ -97,9 +97,10 @@ static int set_limit(int resource, uint64_t value)
     return setrlimit(resource, &rl);
 }
 
-/* Drops every capability for good: the securebits make root inside gain nothing from
- * execve or setuid, the bounding and ambient sets are emptied, then the process's own sets. */
-static int drop_caps(const struct sbx_init_args *a, const char **what)
+/* Done once by the init, inherited by every command: the securebits make root inside gain
+ * nothing from execve or setuid, and the bounding set is emptied, so no execve can bring a
+ * capability back. The init keeps its own sets: it needs none, but it runs no foreign code. */
+static int limit_caps(const char **what)
 {
     *what = "lock the securebits";
     if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
@@ -112,6 +113,12 @@ static int drop_caps(const struct sbx_init_args *a, const char **what)
         if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
     }
+    return 0;
+}
+
+/* In each command: the ambient and the process's own capability sets emptied. */
+static int drop_caps(const struct sbx_init_args *a, const char **what)
+{
     *what = "clear the ambient set";
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
         return -1;
@@ -194,13 +201,9 @@ static void command_exec(const struct sbx_init_args *a, const int fds[3], const 
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
 
+    /* The seccomp filter is already in place: inherited from the init. */
     what = "set no_new_privs";
     if (!(layers & SBX_LAYER_NNP) && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
-        goto fail;
-    /* The filter goes on while the process may still install one (no_new_privs, or, in a
-     * test build without it, CAP_SYS_ADMIN in the namespace); it allows what follows. */
-    what = "install the seccomp filter";
-    if (a->filter && sbx_seccomp_install(a->filter) < 0)
         goto fail;
     if (!(layers & SBX_LAYER_CAPS) && drop_caps(a, &what) < 0)
         goto fail;
@@ -208,6 +211,32 @@ static void command_exec(const struct sbx_init_args *a, const int fds[3], const 
 fail:
     say(what, strerrordesc_np(errno));
     _exit(126);
+}
+
+struct spawn {
+    const struct sbx_init_args *a;
+    const int *fds;
+    const char *cwd;
+    char *const *argv;
+    char *const *envp;
+};
+
+static int command_main(void *arg)
+{
+    const struct spawn *sp = arg;
+    command_exec(sp->a, sp->fds, sp->cwd, sp->argv, sp->envp);
+    return 126;
+}
+
+/* Starts a command the way posix_spawn does: the child shares the init's memory and the init
+ * waits until it has called execve or exited, so no page tables are copied. The child writes
+ * only to its own stack and makes system calls. */
+static pid_t spawn_command(const struct sbx_init_args *a, const int fds[3], const char *cwd,
+                           char *const argv[], char *const envp[])
+{
+    static _Alignas(16) char stack[64 * 1024];
+    struct spawn sp = { a, fds, cwd, argv, envp };
+    return clone(command_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
 }
 
 /* Splits an EXEC payload into cwd, argv and envp, pointing into the message buffer. */
@@ -300,19 +329,12 @@ static void serve(const struct sbx_init_args *a, int sig_fd)
                            4096) < 0) {
                 send_fail(a->ctl_fd, "malformed request", EPROTO);
             } else {
-                pid_t pid = fork();
-                if (pid == 0)
-                    command_exec(a, fds, cwd, argv, envp);
+                pid_t pid = spawn_command(a, fds, cwd, argv, envp);
                 if (pid < 0) {
-                    send_fail(a->ctl_fd, "fork the command", errno);
+                    send_fail(a->ctl_fd, "start the command", errno);
                 } else {
-                    int32_t inside = pid;
-                    struct sbx_msg r = { .type = SBX_MSG_STARTED,
-                                         .len = sizeof(inside),
-                                         .id = m.id };
                     cmd_pid = pid;
                     cmd_id = m.id;
-                    sbx_msg_send(a->ctl_fd, &r, &inside, NULL, 0);
                 }
             }
         } else {
@@ -369,6 +391,15 @@ static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
     sigprocmask(SIG_SETMASK, &all, NULL);
     *what = "create a signalfd";
     if ((*sig_fd = signalfd(-1, &all, SFD_CLOEXEC)) < 0)
+        return -1;
+
+    if (!(a->disable_layers & SBX_LAYER_CAPS) && limit_caps(what) < 0)
+        return -1;
+    /* The filter goes on the init itself, which needs nothing it refuses from here on, so every
+     * command inherits it instead of installing (and the kernel compiling) it again. The init
+     * may install it without no_new_privs: it holds CAP_SYS_ADMIN in its namespace. */
+    *what = "install the seccomp filter";
+    if (a->filter && sbx_seccomp_install(a->filter) < 0)
         return -1;
 
     /* No process of the sandbox may read our memory or open our descriptors via /proc. */

@@ -89,21 +89,22 @@ struct sbx {
     struct sbx_cgroup *cg;
     struct sbx_plan plan;
     cap_t no_caps;
-    struct sbx_seccomp filter;
-    uint64_t deadline_ns; /* the sandbox's wall limit; 0: none */
+    const struct sbx_seccomp *filter; /* shared by all sandboxes; NULL when disabled */
+    uint64_t deadline_ns;             /* the sandbox's wall limit; 0: none */
     uint64_t next_id;
-    bool broken; /* the init died or misbehaved: only sbx_free is allowed */
+    uint64_t oom_kills; /* the cgroup's OOM kill count after the last command */
+    bool broken;        /* the init died or misbehaved: only sbx_free is allowed */
 };
 
-/* Messages on the control socket (SOCK_SEQPACKET: one message per send). */
+/* Messages on the control socket (SOCK_SEQPACKET: one message per send). A command costs
+ * two: EXEC, and EXITED when it has ended (or FAIL when it could not be started). */
 enum sbx_msg_type {
-    SBX_MSG_GO = 1,  /* host -> init: maps written, cgroup joined; fds: [workspace tree] */
-    SBX_MSG_READY,   /* init -> host: root built; fds: [O_PATH of /workspace] */
-    SBX_MSG_FAIL,    /* init -> host: setup failed; payload: message */
-    SBX_MSG_EXEC,    /* host -> init: payload: struct sbx_exec_req + strings; fds: [0, 1, 2] */
-    SBX_MSG_STARTED, /* init -> host: payload: int32 pid inside */
-    SBX_MSG_EXITED,  /* init -> host: payload: struct sbx_exit */
-    SBX_MSG_KILL,    /* host -> init: kill the command's process group */
+    SBX_MSG_GO = 1, /* host -> init: maps written, cgroup joined; fds: [workspace tree] */
+    SBX_MSG_READY,  /* init -> host: root built; fds: [O_PATH of /workspace] */
+    SBX_MSG_FAIL,   /* init -> host: setup failed; payload: message */
+    SBX_MSG_EXEC,   /* host -> init: payload: struct sbx_exec_req + strings; fds: [0, 1, 2] */
+    SBX_MSG_EXITED, /* init -> host: payload: struct sbx_exit */
+    SBX_MSG_KILL,   /* host -> init: kill the command's process group */
 };
 
 struct sbx_msg {

@@ -146,21 +146,34 @@ int sbx_sweep(const char *state_root)
     return swept;
 }
 
-static pthread_once_t sweep_once = PTHREAD_ONCE_INIT;
-static const char *sweep_root;
+/* The seccomp programs are the same for every sandbox: compiled once per process (2 ms) and
+ * shared read-only by all. */
+static pthread_once_t filter_once = PTHREAD_ONCE_INIT;
+static struct sbx_seccomp filter_shared;
+static int filter_rc;
+static char filter_err[CRU_ERR_MAX];
 
-static void sweep_at_start(void)
+static void filter_compile(void)
 {
-    sbx_sweep(sweep_root);
+    filter_rc = sbx_seccomp_compile(&filter_shared);
+    if (filter_rc < 0)
+        snprintf(filter_err, sizeof(filter_err), "%s", cru_err_msg());
 }
 
-/* Claims a free slot, starting from one that depends on the pid so that concurrent crucible
- * processes rarely contend. */
+static int filter_get(const struct sbx_seccomp **out)
+{
+    pthread_once(&filter_once, filter_compile);
+    if (filter_rc < 0)
+        return cru_err_set(filter_rc, "%s", filter_err);
+    *out = &filter_shared;
+    return 0;
+}
+
+/* Claims the lowest free slot: few slots (and lock files) are ever used, and one that a dead
+ * process left is soon claimed again and cleaned. */
 static int slot_claim(struct sbx *sb)
 {
-    unsigned start = (unsigned)getpid() * 7919u;
-    for (unsigned i = 0; i < SBX_SLOTS; i++) {
-        unsigned slot = (start + i) % SBX_SLOTS;
+    for (unsigned slot = 0; slot < SBX_SLOTS; slot++) {
         int fd = slot_try(sb->state_root, slot);
         if (fd < 0)
             continue;
@@ -282,6 +295,11 @@ static int cgroup_prepare(struct sbx *sb)
     char name[32];
     snprintf(name, sizeof(name), "sbx-%u", sb->slot);
     int rc = sbx_cgroup_new(&sb->cg, name, &lim);
+    if (rc == CRU_EEXIST) {
+        /* Left by a dead process that held this slot (we hold its lock now). */
+        sbx_cgroup_sweep(slot_name_stale, sb->state_root);
+        rc = sbx_cgroup_new(&sb->cg, name, &lim);
+    }
     if (rc == 0)
         return 0;
     if (lim.memory_bytes || lim.pids || lim.cpus > 0)
@@ -335,7 +353,7 @@ static int start_init(struct sbx *sb)
         .file_bytes = sb->opts.file_bytes ? sb->opts.file_bytes : 1ull << 30,
         .open_files = sb->opts.open_files ? sb->opts.open_files : 1024,
         .no_caps = sb->no_caps,
-        .filter = sb->filter.n ? &sb->filter : NULL,
+        .filter = sb->filter,
     };
     char *stack = malloc(INIT_STACK_SIZE);
     if (!stack) {
@@ -387,8 +405,6 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
         goto fail;
     if ((rc = cru_mkdir_p(sb->state_root, 0711)) < 0)
         goto fail;
-    sweep_root = sb->state_root;
-    pthread_once(&sweep_once, sweep_at_start);
 
     if ((rc = slot_claim(sb)) < 0 || (rc = state_prepare(sb)) < 0 ||
         (rc = cgroup_prepare(sb)) < 0 || (rc = sbx_plan_build(&sb->plan, opts)) < 0)
@@ -397,7 +413,7 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
         rc = cru_err_set(CRU_ENOMEM, "out of memory for a capability state");
         goto fail;
     }
-    if (!(opts->disable_layers & SBX_LAYER_SECCOMP) && (rc = sbx_seccomp_compile(&sb->filter)) < 0)
+    if (!(opts->disable_layers & SBX_LAYER_SECCOMP) && (rc = filter_get(&sb->filter)) < 0)
         goto fail;
     if ((rc = start_init(sb)) < 0)
         goto fail;
@@ -587,10 +603,6 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
                          cmd->stdout_fd >= 0 ? cmd->stdout_fd : out_p[1],
                          cmd->stderr_fd >= 0 ? cmd->stderr_fd : err_p[1] };
 
-    struct sbx_cgroup_stats before = { 0 }, after = { 0 };
-    if (sb->cg)
-        sbx_cgroup_stats(sb->cg, &before);
-
     uint64_t id = ++sb->next_id;
     struct sbx_msg m = { .type = SBX_MSG_EXEC, .len = (uint32_t)req.len, .id = id };
     uint64_t start = cru_now_ns();
@@ -712,10 +724,13 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
     }
     res->cpu_ms = (uint64_t)(ex.utime_us + ex.stime_us) / 1000;
     res->max_rss_kb = (uint64_t)ex.maxrss_kb;
-    if (sb->cg && sbx_cgroup_stats(sb->cg, &after) == 0)
-        /* The OOM killer may pick any process of the command (a shell's child, say): an
-         * OOM kill in the sandbox while the command ran is the command's. */
-        res->oom = after.oom_kills > before.oom_kills;
+    /* The OOM killer may pick any process of the command (a shell's child, say): an OOM kill
+     * in the sandbox since the last command ended is this command's. */
+    uint64_t kills;
+    if (sb->cg && sbx_cgroup_oom_kills(sb->cg, &kills) == 0) {
+        res->oom = kills > sb->oom_kills;
+        sb->oom_kills = kills;
+    }
     if (res->oom)
         res->timed_out = false;
 done:
@@ -776,7 +791,6 @@ void sbx_free(struct sbx *sb)
     sbx_plan_free(&sb->plan);
     if (sb->no_caps)
         cap_free(sb->no_caps);
-    sbx_seccomp_free(&sb->filter);
     free(sb->workspace);
     free(sb->state_root);
     free(sb->dir);
