@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -334,7 +335,7 @@ static int fs_open_create(const struct sbx_fs *fs, const char *rel, const char *
                        rel);
 }
 
-int sbx_fs_open(const struct sbx_fs *fs, const char *rel, int flags, mode_t mode, int *out_fd)
+static int fs_open(const struct sbx_fs *fs, const char *rel, int flags, mode_t mode, int *out_fd)
 {
     char *clean = NULL;
     int fd = -1, created = 0, rc;
@@ -576,8 +577,8 @@ fail:
     return rc;
 }
 
-int sbx_fs_write(const struct sbx_fs *fs, const char *rel, const void *data, size_t len,
-                 mode_t mode, bool parents)
+static int fs_write(const struct sbx_fs *fs, const char *rel, const void *data, size_t len,
+                    mode_t mode, bool parents)
 {
     char *clean = NULL;
     const char *name;
@@ -616,6 +617,58 @@ done:
     if (dirfd >= 0)
         fs_close(dirfd);
     free(clean);
+    return rc;
+}
+
+/* A live sandbox's workspace is an overlay mounted inside the sandbox's user namespace, which
+ * refuses to create inodes for an owner it cannot map (the host's root): EOVERFLOW. Then the
+ * operation is done again with the file-system ids of the sandbox's root, which the namespace
+ * maps; setfsuid affects only the calling thread and is restored at once. */
+static bool fs_retry_as_owner(int rc)
+{
+    return rc < 0 && errno == EOVERFLOW;
+}
+
+struct fs_ids {
+    int uid, gid;
+};
+
+static struct fs_ids fs_become(const struct sbx_fs *fs)
+{
+    struct fs_ids old;
+    old.gid = setfsgid(fs->gid);
+    old.uid = setfsuid(fs->uid);
+    return old;
+}
+
+static void fs_restore(struct fs_ids old)
+{
+    int saved = errno;
+    setfsuid((uid_t)old.uid);
+    setfsgid((gid_t)old.gid);
+    errno = saved;
+}
+
+int sbx_fs_open(const struct sbx_fs *fs, const char *rel, int flags, mode_t mode, int *out_fd)
+{
+    int rc = fs_open(fs, rel, flags, mode, out_fd);
+    if (fs_retry_as_owner(rc)) {
+        struct fs_ids old = fs_become(fs);
+        rc = fs_open(fs, rel, flags, mode, out_fd);
+        fs_restore(old);
+    }
+    return rc;
+}
+
+int sbx_fs_write(const struct sbx_fs *fs, const char *rel, const void *data, size_t len,
+                 mode_t mode, bool parents)
+{
+    int rc = fs_write(fs, rel, data, len, mode, parents);
+    if (fs_retry_as_owner(rc)) {
+        struct fs_ids old = fs_become(fs);
+        rc = fs_write(fs, rel, data, len, mode, parents);
+        fs_restore(old);
+    }
     return rc;
 }
 

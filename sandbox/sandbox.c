@@ -285,6 +285,11 @@ static int validate(const struct sbx_opts *o)
     return 0;
 }
 
+static bool name_is(const char *name, void *arg)
+{
+    return strcmp(name, arg) == 0;
+}
+
 static int cgroup_prepare(struct sbx *sb)
 {
     struct sbx_cgroup_limits lim = {
@@ -296,8 +301,8 @@ static int cgroup_prepare(struct sbx *sb)
     snprintf(name, sizeof(name), "sbx-%u", sb->slot);
     int rc = sbx_cgroup_new(&sb->cg, name, &lim);
     if (rc == CRU_EEXIST) {
-        /* Left by a dead process that held this slot (we hold its lock now). */
-        sbx_cgroup_sweep(slot_name_stale, sb->state_root);
+        /* Left by a dead process that held this slot: we hold its lock now. */
+        sbx_cgroup_sweep(name_is, name);
         rc = sbx_cgroup_new(&sb->cg, name, &lim);
     }
     if (rc == 0)

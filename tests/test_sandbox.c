@@ -27,6 +27,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "sandbox/fsaccess.h"
 #include "sandbox/sandbox.h"
 
 /* Where the control runs. */
@@ -667,4 +668,46 @@ Test(session, bad_options)
     o.n_binds = 1;
     cr_expect_lt(sbx_new(&sb, &o), 0, "binding over /proc is refused");
     cr_expect_null(sb);
+}
+
+/* ---- the host's file access into a live sandbox ---- */
+
+Test(workspace, planted_symlink_does_not_lead_the_host_out)
+{
+    char ws[128];
+    snprintf(ws, sizeof(ws), "%s/ws", fx.dir);
+    cr_assert_eq(mkdir(ws, 0755), 0);
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    /* The agent plants links at the host's secret, absolute and relative. */
+    sandbox_run(sb, "ln -s \"$SECRET\" abs && ln -s ../../../../../../..\"$SECRET\" rel && ls", &r);
+    cr_expect_eq(r.exit_code, 0, "%s", cru_buf_cstr(&r.err));
+    sbx_result_free(&r);
+
+    /* Positive control: a naive open through the workspace follows the link to the host. */
+    int naive = openat(sbx_workspace_fd(sb), "abs", O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(naive, 0, "the naive open must reach the host file");
+    char got[16] = { 0 };
+    cr_expect_gt(read(naive, got, sizeof(got) - 1), 0);
+    cr_expect_str_eq(got, "s3cret\n");
+    close(naive);
+
+    struct sbx_fs fs = { .rootfd = sbx_workspace_fd(sb),
+                         .uid = sbx_root_uid(sb),
+                         .gid = sbx_root_gid(sb) };
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_expect_lt(sbx_fs_read(&fs, "abs", 1024, &b), 0, "the API must not follow the link out");
+    cr_expect_lt(sbx_fs_read(&fs, "rel", 1024, &b), 0);
+    cr_expect_null(strstr(cru_buf_cstr(&b), "s3cret"));
+
+    /* Files the host writes appear owned by the sandbox's root. */
+    cr_assert_eq(sbx_fs_write(&fs, "from-host/note.txt", "hi\n", 3, 0644, true), 0, "%s",
+                 cru_err_msg());
+    sandbox_run(sb, "stat -c '%u %a' from-host/note.txt && cat from-host/note.txt", &r);
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "0 644\nhi\n");
+    sbx_result_free(&r);
+    cru_buf_free(&b);
+    sbx_free(sb);
 }
