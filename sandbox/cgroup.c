@@ -780,8 +780,12 @@ static int cg_create_v1(struct sbx_cgroup *cg, const struct cg_layout *lay,
                         const struct sbx_cgroup_limits *lim)
 {
     int rc;
+    /* Each hierarchy costs a mkdir, an attach and an rmdir: a lean cgroup has only the limited
+     * controllers, plus memory, whose OOM counter every command's result reads. */
+    unsigned want = lim->lean ? cg_needed(lim) | CG_BIT(CG_MEMORY) : ~0u;
     for (int c = 0; c < CG_NCTRL; c++) {
-        if (lay->v1[c].usable && (rc = cg_add_dir(cg, &lay->v1[c], true, &cg->ctrl_dir[c])) < 0)
+        if (lay->v1[c].usable && (want & CG_BIT(c)) &&
+            (rc = cg_add_dir(cg, &lay->v1[c], true, &cg->ctrl_dir[c])) < 0)
             return rc;
     }
     const char *mem = cg_dir_of(cg, CG_MEMORY), *cpu = cg_dir_of(cg, CG_CPU);
@@ -813,7 +817,7 @@ int sbx_cgroup_new_from(struct sbx_cgroup **out, const char *name,
                         const struct sbx_cgroup_limits *limits,
                         const struct sbx_cgroup_sources *src)
 {
-    static const struct sbx_cgroup_limits none = { 0, 0, 0 };
+    static const struct sbx_cgroup_limits none = { 0, 0, 0, false };
     const struct sbx_cgroup_limits *lim = limits ? limits : &none;
     struct cg_layout *lay = NULL;
     struct sbx_cgroup *cg = NULL;

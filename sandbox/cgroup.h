@@ -18,6 +18,8 @@ struct sbx_cgroup_limits {
     uint64_t memory_bytes; /* hard limit, swap off; 0: none */
     uint64_t pids;         /* most tasks at once; 0: none */
     double cpus;           /* CPU quota in CPUs (1.5 = 150 ms per 100 ms); 0: none */
+    bool lean;             /* v1: only the limited controllers' hierarchies, plus memory (for
+                              the OOM counter); the other stats then read 0 */
 };
 
 /* A controller that the cgroup does not use (none was available and no limit asked for it)

@@ -21,7 +21,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/fs.h"
 #include "lib/path.h"
 #include "lib/str.h"
 #include "sandbox/internal.h"
@@ -68,6 +70,9 @@ static const char *const etc_allow[] = {
     "fonts",
     NULL,
 };
+
+/* Host /etc files up to this size are copied into the sandbox's /etc rather than bound. */
+#define ETC_COPY_MAX (256 * 1024)
 
 static const char etc_passwd[] = "root:x:0:0:root:/root:/bin/bash\n"
                                  "nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n";
@@ -174,6 +179,13 @@ static int plan_etc(struct sbx_plan *p, const struct sbx_opts *o)
         } else if (S_ISDIR(st.st_mode)) {
             if ((rc = add(p, SBX_MNT_MKDIR, NULL, dst, false)) == 0)
                 rc = add(p, SBX_MNT_BIND, host, dst, true);
+        } else if (S_ISREG(st.st_mode) && (uint64_t)st.st_size <= ETC_COPY_MAX) {
+            /* Small files are copied, not bound: a write into the new tmpfs costs a fraction
+             * of a bind and its read-only remount, and the root is made read-only at the end. */
+            struct cru_buf b = CRU_BUF_INIT;
+            if (cru_file_read(host, ETC_COPY_MAX, &b) == 0)
+                rc = plan_add(p, SBX_MNT_FILE, NULL, dst, cru_buf_cstr(&b), b.len, false, false);
+            cru_buf_free(&b);
         } else if (S_ISREG(st.st_mode)) {
             if ((rc = add_text(p, SBX_MNT_FILE, dst, "")) == 0)
                 rc = add(p, SBX_MNT_BIND, host, dst, true);

@@ -296,6 +296,7 @@ static int cgroup_prepare(struct sbx *sb)
         .memory_bytes = sb->opts.memory_bytes,
         .pids = sb->opts.pids,
         .cpus = sb->opts.cpus,
+        .lean = true,
     };
     char name[32];
     snprintf(name, sizeof(name), "sbx-%u", sb->slot);

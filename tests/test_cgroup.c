@@ -110,7 +110,7 @@ static const char *test_name(const char *tag)
 static struct sbx_cgroup *make_from(const char *tag, uint64_t memory, uint64_t pids, double cpus,
                                     const struct sbx_cgroup_sources *src)
 {
-    struct sbx_cgroup_limits lim = { memory, pids, cpus };
+    struct sbx_cgroup_limits lim = { memory, pids, cpus, false };
     struct sbx_cgroup *cg = NULL;
     int rc = sbx_cgroup_new_from(&cg, test_name(tag), &lim, src);
     cr_assert_eq(rc, 0, "creating %s: %s", tag, cru_err_msg());
@@ -538,7 +538,7 @@ Test(cgroup, no_permission_is_eperm_naming_the_path)
     /* Reversible (seteuid), so that .fini runs as root again; root itself is the control. */
     cr_assert_eq(seteuid(65534), 0);
     struct sbx_cgroup *cg = NULL;
-    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0 };
+    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0, false };
     int rc = sbx_cgroup_new(&cg, test_name("perm"), &lim);
     char msg[CRU_ERR_MAX];
     snprintf(msg, sizeof(msg), "%s", cru_err_msg());
@@ -589,7 +589,7 @@ Test(cgroup, invalid_names_are_rejected)
     longname[65] = '\0';
     cr_assert_eq(sbx_cgroup_new(&cg, longname, NULL), CRU_ELIMIT);
     cr_assert(strstr(cru_err_msg(), "64") != NULL, "%s", cru_err_msg());
-    struct sbx_cgroup_limits lim = { 0, 0, 0.001 };
+    struct sbx_cgroup_limits lim = { 0, 0, 0.001, false };
     cr_assert_eq(sbx_cgroup_new(&cg, "x", &lim), CRU_ELIMIT);
     lim.cpus = -1;
     cr_assert_eq(sbx_cgroup_new(&cg, "x", &lim), CRU_EINVAL);
@@ -674,7 +674,7 @@ Test(cgroup, missing_memory_controller_is_unsupported)
         fake(V1_LINE(31, "cpu", "cpu") V1_LINE(32, "pids", "pids") V2_LINE("unified"),
              "3:pids:/\n2:cpu:/\n0::/\n");
     struct sbx_cgroup *cg = NULL;
-    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0 };
+    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0, false };
     cr_assert_eq(sbx_cgroup_new_from(&cg, "x", &lim, &src), CRU_EUNSUPPORTED);
     cr_assert_null(cg);
     const char *msg = cru_err_msg();
@@ -686,7 +686,7 @@ Test(cgroup, missing_memory_controller_is_unsupported)
 
     /* Positive control: the limits those hierarchies do have are accepted, in v1 (these are
      * plain directories, so only a pids limit, written to a file that is missing, fails). */
-    lim = (struct sbx_cgroup_limits){ 0, 0, 0 };
+    lim = (struct sbx_cgroup_limits){ 0, 0, 0, false };
     cr_assert_eq(sbx_cgroup_new_from(&cg, "x", &lim, &src), 0, "%s", cru_err_msg());
     cr_assert_str_eq(sbx_cgroup_version(cg), "v1");
     cr_assert(exists(in_tmp("cpu/crucible-x")) && exists(in_tmp("pids/crucible-x")));
@@ -699,11 +699,11 @@ Test(cgroup, missing_controllers_in_pure_v2_are_unsupported)
     fake_dir("v2/svc", "cpu io\n");
     struct sbx_cgroup_sources src = fake(V2_LINE("v2"), "0::/svc\n");
     struct sbx_cgroup *cg = NULL;
-    struct sbx_cgroup_limits lim = { 0, 100, 0 };
+    struct sbx_cgroup_limits lim = { 0, 100, 0, false };
     cr_assert_eq(sbx_cgroup_new_from(&cg, "x", &lim, &src), CRU_EUNSUPPORTED);
     cr_assert(strstr(cru_err_msg(), "cannot limit pids") != NULL, "%s", cru_err_msg());
     cr_assert(strstr(cru_err_msg(), in_tmp("v2/svc")) != NULL, "%s", cru_err_msg());
-    lim = (struct sbx_cgroup_limits){ 0, 0, 0 };
+    lim = (struct sbx_cgroup_limits){ 0, 0, 0, false };
     struct sbx_cgroup_sources none = fake("", "0::/\n");
     cr_assert_eq(sbx_cgroup_new_from(&cg, "x", &lim, &none), CRU_EUNSUPPORTED);
     cr_assert(strstr(cru_err_msg(), "no usable cgroup hierarchy") != NULL, "%s", cru_err_msg());
@@ -716,7 +716,7 @@ Test(cgroup, limits_split_across_hierarchies_are_unsupported)
     struct sbx_cgroup_sources src =
         fake(V1_LINE(31, "memory", "memory") V2_LINE("v2"), "4:memory:/\n0::/\n");
     struct sbx_cgroup *cg = NULL;
-    struct sbx_cgroup_limits lim = { 64 * MIB, 100, 0 };
+    struct sbx_cgroup_limits lim = { 64 * MIB, 100, 0, false };
     cr_assert_eq(sbx_cgroup_new_from(&cg, "x", &lim, &src), CRU_EUNSUPPORTED);
     cr_assert(strstr(cru_err_msg(), "in one cgroup hierarchy") != NULL, "%s", cru_err_msg());
 }
@@ -742,7 +742,7 @@ Test(cgroup, v2_is_preferred_when_it_has_the_controllers)
 
     /* And v1 when v2 lacks a controller that is asked for and v1 has it. */
     fake_dir("v2", "cpu\n");
-    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0 };
+    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0, false };
     cr_assert_eq(sbx_cgroup_new_from(&cg, "x", &lim, &src), CRU_ENOENT,
                  "v1 chosen: the fake memory.limit_in_bytes is missing (%s)", cru_err_msg());
     cr_assert(strstr(cru_err_msg(), in_tmp("memory/crucible-x/memory.limit_in_bytes")) != NULL,
@@ -766,7 +766,7 @@ Test(cgroup, mountinfo_escapes_and_subtree_mounts)
     /* Crucible's cgroup outside the mounted subtree: that hierarchy is unusable. */
     src = fake("31 20 0:31 /outer %s/mem\\040dir rw - cgroup cgroup rw,memory\n",
                "4:memory:/elsewhere\n");
-    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0 };
+    struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0, false };
     cr_assert_eq(sbx_cgroup_new_from(&cg, "x", &lim, &src), CRU_EUNSUPPORTED);
     cr_assert(strstr(cru_err_msg(), "does not hold crucible's cgroup /elsewhere") != NULL, "%s",
               cru_err_msg());
@@ -820,8 +820,34 @@ Test(cgroup, real_v2_mount_alone)
     snprintf(avail, sizeof(avail), "%s", read_text(d, "cgroup.controllers"));
     if (strstr(avail, "memory") == NULL) {
         struct sbx_cgroup *limited = NULL;
-        struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0 };
+        struct sbx_cgroup_limits lim = { 64 * MIB, 0, 0, false };
         cr_assert_eq(sbx_cgroup_new_from(&limited, "x", &lim, &src), CRU_EUNSUPPORTED);
         cr_assert(strstr(cru_err_msg(), "memory") != NULL, "%s", cru_err_msg());
     }
+}
+
+Test(cgroup, lean_cgroup_has_only_the_needed_hierarchies)
+{
+    need_root();
+    struct sbx_cgroup_limits lim = { 0, 0, 0, true };
+    struct sbx_cgroup *cg = NULL;
+    cr_assert_eq(sbx_cgroup_new(&cg, test_name("lean"), &lim), 0, "%s", cru_err_msg());
+    keep(cg);
+    if (strcmp(sbx_cgroup_version(cg), "v1") == 0) {
+        cr_expect_not_null(sbx_cgroup_dir(cg, "memory"), "memory stays for the OOM counter");
+        cr_expect_null(sbx_cgroup_dir(cg, "pids"), "no pids limit: no pids hierarchy");
+        cr_expect_null(sbx_cgroup_dir(cg, "cpu"));
+    }
+    uint64_t kills = 99;
+    cr_expect_eq(sbx_cgroup_oom_kills(cg, &kills), 0);
+    cr_expect_eq(kills, 0);
+    forget(cg);
+    sbx_cgroup_free(cg);
+
+    /* Control: the same without lean has every usable hierarchy. */
+    lim.lean = false;
+    cr_assert_eq(sbx_cgroup_new(&cg, test_name("lean"), &lim), 0, "%s", cru_err_msg());
+    keep(cg);
+    if (strcmp(sbx_cgroup_version(cg), "v1") == 0)
+        cr_expect_not_null(sbx_cgroup_dir(cg, "pids"));
 }
