@@ -825,3 +825,41 @@ Test(cgroup, real_v2_mount_alone)
         cr_assert(strstr(cru_err_msg(), "memory") != NULL, "%s", cru_err_msg());
     }
 }
+
+/* ---- the description of discovery (what the fuzz target checks) ---- */
+
+Test(cgroup, describe_names_every_hierarchy_and_creates_nothing)
+{
+    fake_dir("memory/svc", NULL);
+    fake_dir("v2/svc", "cpu memory pids\n");
+    struct sbx_cgroup_sources src =
+        fake(V1_LINE(31, "memory", "memory") V1_LINE(32, "cpu", "cpu,cpuacct") V2_LINE("v2"),
+             "5:cpu,cpuacct:/elsewhere\n4:memory:/svc\n0::/svc/crucible-supervisor\n");
+    char out[4096], want[4096];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    snprintf(want, sizeof(want),
+             "v2: %s/v2/svc (mount %s/v2, root /, own /svc) in the supervisor leaf offers 'cpu "
+             "memory pids'; memory: %s/memory/svc (mount %s/memory, root /, own /svc); pids: "
+             "none (the cgroup v1 pids hierarchy is not mounted (%s)); cpu: %s/cpu/elsewhere "
+             "(mount %s/cpu, root /, own /elsewhere); cpuacct: %s/cpu/elsewhere (mount %s/cpu, "
+             "root /, own /elsewhere)",
+             tmp, tmp, tmp, tmp, src.mountinfo, tmp, tmp, tmp, tmp);
+    cr_assert_str_eq(out, want);
+    cr_assert(!exists(in_tmp("v2/svc/crucible-supervisor")), "describe creates nothing");
+    cr_assert_str_eq(read_text(in_tmp("v2/svc"), "cgroup.subtree_control"), "");
+
+    /* A buffer too small: CRU_ELIMIT, and the line's start with "...". */
+    char small[32];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, small, sizeof(small)), CRU_ELIMIT);
+    cr_assert_eq(strlen(small), sizeof(small) - 1);
+    cr_assert_eq(memcmp(small, out, sizeof(small) - 4), 0);
+    cr_assert_str_eq(small + sizeof(small) - 4, "...");
+}
+
+Test(cgroup, describe_the_real_machine)
+{
+    const struct sbx_cgroup_sources src = SBX_CGROUP_SOURCES_PROC;
+    char out[1 << 16];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    cr_assert(strncmp(out, "v2: ", 4) == 0 && strstr(out, "; cpuacct: ") != NULL, "%s", out);
+}
