@@ -223,11 +223,13 @@ struct cg_mount_line {
 };
 
 /* Splits a mountinfo line in place: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] -
- * FSTYPE SOURCE SUPEROPTIONS" (proc(5)). */
+ * FSTYPE SOURCE SUPEROPTIONS" (proc(5)). A line that is refused is left as it was, for the
+ * caller's message. */
 static int cg_split_mount_line(char *line, struct cg_mount_line *m)
 {
     char *save = NULL;
     int i = 0, after_dash = -1;
+    size_t len = strlen(line);
     memset(m, 0, sizeof(*m));
     for (char *t = strtok_r(line, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save), i++) {
         if (after_dash >= 0) {
@@ -244,8 +246,14 @@ static int cg_split_mount_line(char *line, struct cg_mount_line *m)
             after_dash = 0;
         }
     }
-    if (m->root == NULL || m->mountpoint == NULL || m->superopts == NULL)
+    if (m->root == NULL || m->mountpoint == NULL || m->superopts == NULL) {
+        /* strtok_r cut the line at single spaces; the line held no NUL before it. */
+        for (size_t k = 0; k < len; k++) {
+            if (line[k] == '\0')
+                line[k] = ' ';
+        }
         return CRU_EPARSE;
+    }
     cg_unescape(m->root);
     cg_unescape(m->mountpoint);
     return 0;
@@ -263,10 +271,23 @@ static int cg_note_mount(struct cg_hier *h, const struct cg_mount_line *m, const
     return 0;
 }
 
+/* Reads a text file of at most MAX bytes. A NUL would end the line parsers' view of it early
+ * and hide the rest, so it is refused. */
+static int cg_read_text(const char *path, size_t max, struct cru_buf *b)
+{
+    int rc = cru_file_read(path, max, b);
+    if (rc < 0)
+        return rc;
+    const char *nul = memchr(b->data, '\0', b->len);
+    if (nul != NULL)
+        return cru_err_set(CRU_EPARSE, "%s: NUL byte at offset %zu", path, (size_t)(nul - b->data));
+    return 0;
+}
+
 static int cg_read_mounts(const char *path, struct cg_layout *lay)
 {
     struct cru_buf b = CRU_BUF_INIT;
-    int rc = cru_file_read(path, CG_MOUNTINFO_MAX, &b);
+    int rc = cg_read_text(path, CG_MOUNTINFO_MAX, &b);
     if (rc < 0)
         goto done;
     char *save = NULL;
@@ -308,7 +329,7 @@ static int cg_note_own(struct cg_hier *h, const char *own, const char *src)
 static int cg_read_own(const char *path, struct cg_layout *lay)
 {
     struct cru_buf b = CRU_BUF_INIT;
-    int rc = cru_file_read(path, CG_FILE_MAX, &b);
+    int rc = cg_read_text(path, CG_FILE_MAX, &b);
     if (rc < 0)
         goto done;
     char *save = NULL;

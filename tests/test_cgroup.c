@@ -863,3 +863,47 @@ Test(cgroup, describe_the_real_machine)
     cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
     cr_assert(strncmp(out, "v2: ", 4) == 0 && strstr(out, "; cpuacct: ") != NULL, "%s", out);
 }
+
+static void write_bytes(const char *path, const char *data, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(cru_write_all(fd, data, n), 0);
+    close(fd);
+}
+
+Test(cgroup, describe_escapes_control_bytes_and_refuses_nul)
+{
+    /* A mount point with a newline (\012) and a backslash (\134), both decoded by discovery,
+     * come out escaped again: the description stays one line. */
+    struct sbx_cgroup_sources src =
+        fake("31 20 0:31 / /a\\012b\\134c rw - cgroup cgroup rw,pids\n", "1:pids:/\n");
+    char out[4096];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    cr_assert(strstr(out, "pids: /a\\012b\\134c (mount /a\\012b\\134c, root /, own /)") != NULL,
+              "%s", out);
+    cr_assert_null(strchr(out, '\n'));
+
+    /* A NUL after a complete line used to hide the rest of the file; now it is refused, in
+     * either file. Positive control: the same bytes without the NUL. */
+    static const char cg_nul[] = "1:pids:/\n\0003:memory:/\n";
+    write_bytes(src.cgroup, cg_nul, sizeof(cg_nul) - 1);
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
+    cr_assert(strstr(cru_err_msg(), "NUL byte at offset 9") != NULL, "%s", cru_err_msg());
+    write_bytes(src.cgroup, cg_nul, 9);
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    static const char mi_nul[] = "31 20 0:31 / /m rw - cgroup cgroup rw,pids\n\0";
+    write_bytes(src.mountinfo, mi_nul, sizeof(mi_nul) - 1);
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
+    cr_assert(strstr(cru_err_msg(), "NUL byte at offset 43") != NULL, "%s", cru_err_msg());
+}
+
+Test(cgroup, malformed_mountinfo_line_is_quoted_whole)
+{
+    /* The split cuts the line at its spaces; the message must still show all of it. */
+    struct sbx_cgroup_sources src = fake("31 20 0:31 / /m rw cgroup cgroup rw,memory\n", "");
+    char out[256];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
+    cr_assert(strstr(cru_err_msg(), "malformed line '31 20 0:31 / /m rw cgroup cgroup rw,memory'"),
+              "%s", cru_err_msg());
+}
