@@ -223,11 +223,13 @@ struct cg_mount_line {
 };
 
 /* Splits a mountinfo line in place: "ID PARENT MAJ:MIN ROOT MOUNTPOINT OPTIONS [OPTIONAL...] -
- * FSTYPE SOURCE SUPEROPTIONS" (proc(5)). */
+ * FSTYPE SOURCE SUPEROPTIONS" (proc(5)). A line that is refused is left as it was, for the
+ * caller's message. */
 static int cg_split_mount_line(char *line, struct cg_mount_line *m)
 {
     char *save = NULL;
     int i = 0, after_dash = -1;
+    size_t len = strlen(line);
     memset(m, 0, sizeof(*m));
     for (char *t = strtok_r(line, " ", &save); t != NULL; t = strtok_r(NULL, " ", &save), i++) {
         if (after_dash >= 0) {
@@ -244,8 +246,14 @@ static int cg_split_mount_line(char *line, struct cg_mount_line *m)
             after_dash = 0;
         }
     }
-    if (m->root == NULL || m->mountpoint == NULL || m->superopts == NULL)
+    if (m->root == NULL || m->mountpoint == NULL || m->superopts == NULL) {
+        /* strtok_r cut the line at single spaces; the line held no NUL before it. */
+        for (size_t k = 0; k < len; k++) {
+            if (line[k] == '\0')
+                line[k] = ' ';
+        }
         return CRU_EPARSE;
+    }
     cg_unescape(m->root);
     cg_unescape(m->mountpoint);
     return 0;
@@ -263,10 +271,23 @@ static int cg_note_mount(struct cg_hier *h, const struct cg_mount_line *m, const
     return 0;
 }
 
+/* Reads a text file of at most MAX bytes. A NUL would end the line parsers' view of it early
+ * and hide the rest, so it is refused. */
+static int cg_read_text(const char *path, size_t max, struct cru_buf *b)
+{
+    int rc = cru_file_read(path, max, b);
+    if (rc < 0)
+        return rc;
+    const char *nul = memchr(b->data, '\0', b->len);
+    if (nul != NULL)
+        return cru_err_set(CRU_EPARSE, "%s: NUL byte at offset %zu", path, (size_t)(nul - b->data));
+    return 0;
+}
+
 static int cg_read_mounts(const char *path, struct cg_layout *lay)
 {
     struct cru_buf b = CRU_BUF_INIT;
-    int rc = cru_file_read(path, CG_MOUNTINFO_MAX, &b);
+    int rc = cg_read_text(path, CG_MOUNTINFO_MAX, &b);
     if (rc < 0)
         goto done;
     char *save = NULL;
@@ -308,7 +329,7 @@ static int cg_note_own(struct cg_hier *h, const char *own, const char *src)
 static int cg_read_own(const char *path, struct cg_layout *lay)
 {
     struct cru_buf b = CRU_BUF_INIT;
-    int rc = cru_file_read(path, CG_FILE_MAX, &b);
+    int rc = cg_read_text(path, CG_FILE_MAX, &b);
     if (rc < 0)
         goto done;
     char *save = NULL;
@@ -484,6 +505,94 @@ static int cg_choose(const struct cg_layout *lay, unsigned needed, bool *use_v2)
                        "cannot apply these limits in one cgroup hierarchy: %s, without %s; and "
                        "%s",
                        v2_desc, cg_ctrl_names[c2], lay->v1[c1].why);
+}
+
+/* ---- description (for tests) ---- */
+
+/* A line being written into a caller's fixed buffer; CUT once something did not fit. */
+struct cg_text {
+    char *out;
+    size_t cap, len;
+    bool cut;
+};
+
+static void cg_text_byte(struct cg_text *t, char c)
+{
+    if (t->len + 1 < t->cap)
+        t->out[t->len++] = c;
+    else
+        t->cut = true;
+}
+
+/* Appends S; with ESCAPE, control bytes and '\' as \ooo, so that a path decoded from mountinfo
+ * (which may hold a newline) keeps the description on one line and unambiguous. */
+static void cg_text_put(struct cg_text *t, const char *s, bool escape)
+{
+    for (; *s != '\0'; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (escape && (c < 0x20 || c == 0x7f || c == '\\')) {
+            cg_text_byte(t, '\\');
+            cg_text_byte(t, (char)('0' + (c >> 6)));
+            cg_text_byte(t, (char)('0' + ((c >> 3) & 7)));
+            cg_text_byte(t, (char)('0' + (c & 7)));
+        } else {
+            cg_text_byte(t, (char)c);
+        }
+    }
+}
+
+static void cg_text_hier(struct cg_text *t, const char *name, const struct cg_hier *h)
+{
+    cg_text_put(t, name, false);
+    if (!h->usable) {
+        cg_text_put(t, ": none (", false);
+        cg_text_put(t, h->why, true);
+        cg_text_put(t, ")", false);
+        return;
+    }
+    cg_text_put(t, ": ", false);
+    cg_text_put(t, h->base, true);
+    cg_text_put(t, " (mount ", false);
+    cg_text_put(t, h->mount, true);
+    cg_text_put(t, ", root ", false);
+    cg_text_put(t, h->root, true);
+    cg_text_put(t, ", own ", false);
+    cg_text_put(t, h->own, true);
+    cg_text_put(t, ")", false);
+}
+
+int sbx_cgroup_describe_from(const struct sbx_cgroup_sources *src, char *out, size_t cap)
+{
+    if (cap < 4)
+        return cru_err_set(CRU_EINVAL, "no room for a cgroup description in %zu bytes", cap);
+    out[0] = '\0';
+    struct cg_layout *lay = malloc(sizeof(*lay));
+    if (lay == NULL)
+        return cru_err_set(CRU_ENOMEM, "out of memory for the cgroup layout");
+    int rc = cg_discover(src, lay);
+    if (rc < 0)
+        goto done;
+
+    struct cg_text t = { out, cap, 0, false };
+    cg_text_hier(&t, "v2", &lay->v2);
+    if (lay->v2.usable) {
+        cg_text_put(&t, lay->v2_in_leaf ? " in the supervisor leaf" : "", false);
+        cg_text_put(&t, " offers '", false);
+        cg_text_put(&t, lay->v2_controllers, true);
+        cg_text_put(&t, "'", false);
+    }
+    for (int c = 0; c < CG_NCTRL; c++) {
+        cg_text_put(&t, "; ", false);
+        cg_text_hier(&t, cg_ctrl_names[c], &lay->v1[c]);
+    }
+    out[t.len] = '\0';
+    if (t.cut) {
+        memcpy(out + cap - 4, "...", 4);
+        rc = cru_err_set(CRU_ELIMIT, "the cgroup description does not fit in %zu bytes", cap);
+    }
+done:
+    free(lay);
+    return rc;
 }
 
 /* ---- control files ---- */

@@ -32,4 +32,13 @@ int sbx_cgroup_sweep_from(bool (*is_stale)(const char *name, void *arg), void *a
  * or NULL when that controller is not in use. Borrowed: valid until sbx_cgroup_free(). */
 const char *sbx_cgroup_dir(const struct sbx_cgroup *cg, const char *controller);
 
+/* Runs discovery on SRC and writes into OUT (CAP bytes, at least 4) one line saying what it
+ * found: for cgroup v2 and then each v1 controller (memory, pids, cpu, cpuacct), the directory
+ * sandboxes would be created in, with the mount point, the mounted root and crucible's own
+ * path, or "none" and why. Control bytes and '\' in paths and reasons are written as \ooo, so
+ * the line holds no newline. Creates and writes nothing; reads only SRC and v2's
+ * cgroup.controllers. Returns 0; discovery's negative code, with OUT ""; or CRU_ELIMIT when the
+ * line does not fit, with OUT holding its start and "...". */
+int sbx_cgroup_describe_from(const struct sbx_cgroup_sources *src, char *out, size_t cap);
+
 #endif

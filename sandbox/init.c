@@ -239,35 +239,6 @@ static pid_t spawn_command(const struct sbx_init_args *a, const int fds[3], cons
     return clone(command_main, stack + sizeof(stack), CLONE_VM | CLONE_VFORK | SIGCHLD, &sp);
 }
 
-/* Splits an EXEC payload into cwd, argv and envp, pointing into the message buffer. */
-static int parse_exec(char *payload, size_t len, const char **cwd, char **argv, size_t argv_cap,
-                      char **envp, size_t envp_cap)
-{
-    struct sbx_exec_req req;
-    if (len < sizeof(req))
-        return -1;
-    memcpy(&req, payload, sizeof(req));
-    if (req.argc == 0 || req.argc >= argv_cap || req.envc >= envp_cap)
-        return -1;
-    char *p = payload + sizeof(req), *end = payload + len;
-    size_t want = 1 + req.argc + req.envc;
-    for (size_t i = 0; i < want; i++) {
-        char *z = memchr(p, '\0', (size_t)(end - p));
-        if (!z)
-            return -1;
-        if (i == 0)
-            *cwd = p;
-        else if (i <= req.argc)
-            argv[i - 1] = p;
-        else
-            envp[i - 1 - req.argc] = p;
-        p = z + 1;
-    }
-    argv[req.argc] = NULL;
-    envp[req.envc] = NULL;
-    return 0;
-}
-
 static void report_exit(int ctl, uint64_t id, int status, const struct rusage *ru)
 {
     struct sbx_exit e = {
@@ -282,7 +253,7 @@ static void report_exit(int ctl, uint64_t id, int status, const struct rusage *r
 
 static void serve(const struct sbx_init_args *a, int sig_fd)
 {
-    static char *argv[4096], *envp[4096];
+    static char *argv[SBX_EXEC_ARGS_MAX], *envp[SBX_EXEC_ARGS_MAX];
     pid_t cmd_pid = 0;
     uint64_t cmd_id = 0;
 
@@ -325,8 +296,8 @@ static void serve(const struct sbx_init_args *a, int sig_fd)
                 kill(-cmd_pid, SIGKILL);
         } else if (m.type == SBX_MSG_EXEC && n_fds == 3 && cmd_pid == 0) {
             const char *cwd = NULL;
-            if (parse_exec(init_buf + sizeof(m), (size_t)n - sizeof(m), &cwd, argv, 4096, envp,
-                           4096) < 0) {
+            if (sbx_exec_req_parse(init_buf + sizeof(m), (size_t)n - sizeof(m), &cwd, argv,
+                                   SBX_EXEC_ARGS_MAX, envp, SBX_EXEC_ARGS_MAX) < 0) {
                 send_fail(a->ctl_fd, "malformed request", EPROTO);
             } else {
                 pid_t pid = spawn_command(a, fds, cwd, argv, envp);

@@ -1,5 +1,6 @@
-/* sandbox/internal: what the sandbox's modules share and nothing outside sandbox/ may use:
- * the context struct, the mount plan, the messages between the host and the sandbox's init.
+/* sandbox/internal: what the sandbox's modules share and nothing outside sandbox/ may use
+ * (but its tests): the context struct, the mount plan, the messages between the host and the
+ * sandbox's init.
  *
  * The sandbox's init starts as a clone() of the host process, which may have other threads:
  * its heap can hold a lock another thread owned at the moment of the clone. So everything the
@@ -18,6 +19,8 @@
 
 #include "sandbox/sandbox.h"
 #include "sandbox/seccomp.h"
+
+struct cru_buf;
 
 /* The uid range each sandbox maps: sandbox uid 0..SBX_ID_RANGE-1 is host uid base + same. */
 #define SBX_ID_RANGE 65536u
@@ -119,8 +122,13 @@ struct sbx_msg {
 struct sbx_exec_req {
     uint32_t argc;
     uint32_t envc;
-    /* then: cwd '\0', argc strings each '\0'-terminated, envc strings likewise */
+    /* then: cwd '\0', argc strings each '\0'-terminated, envc strings likewise, and nothing
+     * after them */
 };
+
+/* The init's argv and envp arrays: a command has at most SBX_EXEC_ARGS_MAX - 1 arguments and
+ * as many environment entries, each array ending in NULL. */
+#define SBX_EXEC_ARGS_MAX 4096u
 
 struct sbx_exit {
     int32_t status; /* as from wait4 */
@@ -147,5 +155,20 @@ int sbx_msg_send(int fd, const struct sbx_msg *m, const void *payload, const int
  * length, 0 at end of stream, -1 with errno on error; *n_fds descriptors land in FDS (at most
  * 3, the rest closed). */
 ssize_t sbx_msg_recv(int fd, void *buf, size_t cap, int *fds, size_t *n_fds);
+
+/* msg.c, host side: appends an EXEC payload to B: the header, CWD, ARGV and ENV (both
+ * NULL-terminated). Fails with CRU_EINVAL for an empty command or an environment entry without
+ * '=', CRU_ELIMIT when a count reaches SBX_EXEC_ARGS_MAX or the payload is over SBX_MSG_MAX;
+ * B may then hold part of the payload. */
+int sbx_exec_req_pack(struct cru_buf *b, const char *cwd, const char *const *argv,
+                      const char *const *env);
+/* msg.c, init side: splits the LEN bytes of PAYLOAD into *CWD, ARGV and ENVP (arrays of
+ * ARGV_CAP and ENVP_CAP pointers, NULL-terminated), pointing into PAYLOAD, which is not
+ * changed. Accepts exactly what sbx_exec_req_pack writes: at least one argument, counts below
+ * the caps, every string terminated, every environment entry with a '=', nothing after the last
+ * string. Returns 0, or -1 for anything else (the arrays' contents are then undefined). No
+ * allocation, no stdio, no last error: it runs in the init. */
+int sbx_exec_req_parse(char *payload, size_t len, const char **cwd, char **argv, size_t argv_cap,
+                       char **envp, size_t envp_cap);
 
 #endif

@@ -469,42 +469,6 @@ fail:
 
 /* ---- commands ---- */
 
-/* Packs cwd, argv and env after a struct sbx_exec_req. */
-static int pack_request(struct cru_buf *b, const char *cwd, const char *const *argv,
-                        const char *const *env)
-{
-    struct sbx_exec_req req = { 0 };
-    int rc;
-    while (argv[req.argc])
-        req.argc++;
-    while (env[req.envc])
-        req.envc++;
-    if (req.argc == 0)
-        return cru_err_set(CRU_EINVAL, "empty command");
-    if (req.argc >= 4096 || req.envc >= 4096)
-        return cru_err_set(CRU_ELIMIT, "a command may have at most 4095 arguments and 4095 "
-                                       "environment entries");
-    if ((rc = cru_buf_append(b, &req, sizeof(req))) < 0 ||
-        (rc = cru_buf_append(b, cwd, strlen(cwd) + 1)) < 0)
-        return rc;
-    for (uint32_t i = 0; i < req.argc; i++) {
-        if ((rc = cru_buf_append(b, argv[i], strlen(argv[i]) + 1)) < 0)
-            return rc;
-    }
-    for (uint32_t i = 0; i < req.envc; i++) {
-        if (!strchr(env[i], '='))
-            return cru_err_set(CRU_EINVAL, "environment entry '%s' has no '='", env[i]);
-        if ((rc = cru_buf_append(b, env[i], strlen(env[i]) + 1)) < 0)
-            return rc;
-    }
-    if (b->len > SBX_MSG_MAX)
-        return cru_err_set(CRU_ELIMIT,
-                           "command and environment take %zu bytes, over the limit "
-                           "of %u",
-                           b->len, SBX_MSG_MAX);
-    return 0;
-}
-
 struct stream {
     int fd; /* our end; -1 when closed */
     struct cru_buf *buf;
@@ -594,8 +558,8 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
         argv_sh[2] = cmd->shell;
         argv = argv_sh;
     }
-    if ((rc = pack_request(&req, cmd->cwd ? cmd->cwd : "/workspace", argv,
-                           cmd->env ? cmd->env : default_env)) < 0)
+    if ((rc = sbx_exec_req_pack(&req, cmd->cwd ? cmd->cwd : "/workspace", argv,
+                                cmd->env ? cmd->env : default_env)) < 0)
         goto done;
 
     /* stdin: the caller's fd, or the data through a pipe, or an empty pipe (EOF at once). */
