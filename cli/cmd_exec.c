@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/str.h"
 #include "sandbox/sandbox.h"
 
@@ -185,6 +186,9 @@ static int exec_run(int argc, char **argv)
     if (rc != 0)
         return rc < 0 ? CLI_EXIT_OK : rc;
 
+    /* What sandboxes of crucible processes that were killed left behind goes first. */
+    if (sbx_sweep(a.opts.state_root) < 0)
+        cru_warn("sweeping dead sandboxes: %s", cru_err_msg());
     if (sbx_new(&sb, &a.opts) < 0)
         return cli_fail("exec");
     struct sbx_cmd cmd = SBX_CMD_INIT;
