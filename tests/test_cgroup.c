@@ -850,86 +850,86 @@ Test(cgroup, lean_cgroup_has_only_the_needed_hierarchies)
     keep(cg);
     if (strcmp(sbx_cgroup_version(cg), "v1") == 0)
         cr_expect_not_null(sbx_cgroup_dir(cg, "pids"));
+}
 
-    /* ---- the description of discovery (what the fuzz target checks) ---- */
+/* ---- the description of discovery (what the fuzz target checks) ---- */
 
-    Test(cgroup, describe_names_every_hierarchy_and_creates_nothing)
-    {
-        fake_dir("memory/svc", NULL);
-        fake_dir("v2/svc", "cpu memory pids\n");
-        struct sbx_cgroup_sources src =
-            fake(V1_LINE(31, "memory", "memory") V1_LINE(32, "cpu", "cpu,cpuacct") V2_LINE("v2"),
-                 "5:cpu,cpuacct:/elsewhere\n4:memory:/svc\n0::/svc/crucible-supervisor\n");
-        char out[4096], want[4096];
-        cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
-        snprintf(want, sizeof(want),
-                 "v2: %s/v2/svc (mount %s/v2, root /, own /svc) in the supervisor leaf offers 'cpu "
-                 "memory pids'; memory: %s/memory/svc (mount %s/memory, root /, own /svc); pids: "
-                 "none (the cgroup v1 pids hierarchy is not mounted (%s)); cpu: %s/cpu/elsewhere "
-                 "(mount %s/cpu, root /, own /elsewhere); cpuacct: %s/cpu/elsewhere (mount %s/cpu, "
-                 "root /, own /elsewhere)",
-                 tmp, tmp, tmp, tmp, src.mountinfo, tmp, tmp, tmp, tmp);
-        cr_assert_str_eq(out, want);
-        cr_assert(!exists(in_tmp("v2/svc/crucible-supervisor")), "describe creates nothing");
-        cr_assert_str_eq(read_text(in_tmp("v2/svc"), "cgroup.subtree_control"), "");
+Test(cgroup, describe_names_every_hierarchy_and_creates_nothing)
+{
+    fake_dir("memory/svc", NULL);
+    fake_dir("v2/svc", "cpu memory pids\n");
+    struct sbx_cgroup_sources src =
+        fake(V1_LINE(31, "memory", "memory") V1_LINE(32, "cpu", "cpu,cpuacct") V2_LINE("v2"),
+             "5:cpu,cpuacct:/elsewhere\n4:memory:/svc\n0::/svc/crucible-supervisor\n");
+    char out[4096], want[4096];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    snprintf(want, sizeof(want),
+             "v2: %s/v2/svc (mount %s/v2, root /, own /svc) in the supervisor leaf offers 'cpu "
+             "memory pids'; memory: %s/memory/svc (mount %s/memory, root /, own /svc); pids: "
+             "none (the cgroup v1 pids hierarchy is not mounted (%s)); cpu: %s/cpu/elsewhere "
+             "(mount %s/cpu, root /, own /elsewhere); cpuacct: %s/cpu/elsewhere (mount %s/cpu, "
+             "root /, own /elsewhere)",
+             tmp, tmp, tmp, tmp, src.mountinfo, tmp, tmp, tmp, tmp);
+    cr_assert_str_eq(out, want);
+    cr_assert(!exists(in_tmp("v2/svc/crucible-supervisor")), "describe creates nothing");
+    cr_assert_str_eq(read_text(in_tmp("v2/svc"), "cgroup.subtree_control"), "");
 
-        /* A buffer too small: CRU_ELIMIT, and the line's start with "...". */
-        char small[32];
-        cr_assert_eq(sbx_cgroup_describe_from(&src, small, sizeof(small)), CRU_ELIMIT);
-        cr_assert_eq(strlen(small), sizeof(small) - 1);
-        cr_assert_eq(memcmp(small, out, sizeof(small) - 4), 0);
-        cr_assert_str_eq(small + sizeof(small) - 4, "...");
-    }
+    /* A buffer too small: CRU_ELIMIT, and the line's start with "...". */
+    char small[32];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, small, sizeof(small)), CRU_ELIMIT);
+    cr_assert_eq(strlen(small), sizeof(small) - 1);
+    cr_assert_eq(memcmp(small, out, sizeof(small) - 4), 0);
+    cr_assert_str_eq(small + sizeof(small) - 4, "...");
+}
 
-    Test(cgroup, describe_the_real_machine)
-    {
-        const struct sbx_cgroup_sources src = SBX_CGROUP_SOURCES_PROC;
-        char out[1 << 16];
-        cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
-        cr_assert(strncmp(out, "v2: ", 4) == 0 && strstr(out, "; cpuacct: ") != NULL, "%s", out);
-    }
+Test(cgroup, describe_the_real_machine)
+{
+    const struct sbx_cgroup_sources src = SBX_CGROUP_SOURCES_PROC;
+    char out[1 << 16];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    cr_assert(strncmp(out, "v2: ", 4) == 0 && strstr(out, "; cpuacct: ") != NULL, "%s", out);
+}
 
-    static void write_bytes(const char *path, const char *data, size_t n)
-    {
-        int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
-        cr_assert_eq(cru_write_all(fd, data, n), 0);
-        close(fd);
-    }
+static void write_bytes(const char *path, const char *data, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    cr_assert_geq(fd, 0, "%s: %s", path, strerror(errno));
+    cr_assert_eq(cru_write_all(fd, data, n), 0);
+    close(fd);
+}
 
-    Test(cgroup, describe_escapes_control_bytes_and_refuses_nul)
-    {
-        /* A mount point with a newline (\012) and a backslash (\134), both decoded by discovery,
-         * come out escaped again: the description stays one line. */
-        struct sbx_cgroup_sources src =
-            fake("31 20 0:31 / /a\\012b\\134c rw - cgroup cgroup rw,pids\n", "1:pids:/\n");
-        char out[4096];
-        cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
-        cr_assert(strstr(out, "pids: /a\\012b\\134c (mount /a\\012b\\134c, root /, own /)") != NULL,
-                  "%s", out);
-        cr_assert_null(strchr(out, '\n'));
+Test(cgroup, describe_escapes_control_bytes_and_refuses_nul)
+{
+    /* A mount point with a newline (\012) and a backslash (\134), both decoded by discovery,
+     * come out escaped again: the description stays one line. */
+    struct sbx_cgroup_sources src =
+        fake("31 20 0:31 / /a\\012b\\134c rw - cgroup cgroup rw,pids\n", "1:pids:/\n");
+    char out[4096];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    cr_assert(strstr(out, "pids: /a\\012b\\134c (mount /a\\012b\\134c, root /, own /)") != NULL,
+              "%s", out);
+    cr_assert_null(strchr(out, '\n'));
 
-        /* A NUL after a complete line used to hide the rest of the file; now it is refused, in
-         * either file. Positive control: the same bytes without the NUL. */
-        static const char cg_nul[] = "1:pids:/\n\0003:memory:/\n";
-        write_bytes(src.cgroup, cg_nul, sizeof(cg_nul) - 1);
-        cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
-        cr_assert(strstr(cru_err_msg(), "NUL byte at offset 9") != NULL, "%s", cru_err_msg());
-        write_bytes(src.cgroup, cg_nul, 9);
-        cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
-        static const char mi_nul[] = "31 20 0:31 / /m rw - cgroup cgroup rw,pids\n\0";
-        write_bytes(src.mountinfo, mi_nul, sizeof(mi_nul) - 1);
-        cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
-        cr_assert(strstr(cru_err_msg(), "NUL byte at offset 43") != NULL, "%s", cru_err_msg());
-    }
+    /* A NUL after a complete line used to hide the rest of the file; now it is refused, in
+     * either file. Positive control: the same bytes without the NUL. */
+    static const char cg_nul[] = "1:pids:/\n\0003:memory:/\n";
+    write_bytes(src.cgroup, cg_nul, sizeof(cg_nul) - 1);
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
+    cr_assert(strstr(cru_err_msg(), "NUL byte at offset 9") != NULL, "%s", cru_err_msg());
+    write_bytes(src.cgroup, cg_nul, 9);
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), 0, "%s", cru_err_msg());
+    static const char mi_nul[] = "31 20 0:31 / /m rw - cgroup cgroup rw,pids\n\0";
+    write_bytes(src.mountinfo, mi_nul, sizeof(mi_nul) - 1);
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
+    cr_assert(strstr(cru_err_msg(), "NUL byte at offset 43") != NULL, "%s", cru_err_msg());
+}
 
-    Test(cgroup, malformed_mountinfo_line_is_quoted_whole)
-    {
-        /* The split cuts the line at its spaces; the message must still show all of it. */
-        struct sbx_cgroup_sources src = fake("31 20 0:31 / /m rw cgroup cgroup rw,memory\n", "");
-        char out[256];
-        cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
-        cr_assert(
-            strstr(cru_err_msg(), "malformed line '31 20 0:31 / /m rw cgroup cgroup rw,memory'"),
-            "%s", cru_err_msg());
-    }
+Test(cgroup, malformed_mountinfo_line_is_quoted_whole)
+{
+    /* The split cuts the line at its spaces; the message must still show all of it. */
+    struct sbx_cgroup_sources src = fake("31 20 0:31 / /m rw cgroup cgroup rw,memory\n", "");
+    char out[256];
+    cr_assert_eq(sbx_cgroup_describe_from(&src, out, sizeof(out)), CRU_EPARSE);
+    cr_assert(strstr(cru_err_msg(), "malformed line '31 20 0:31 / /m rw cgroup cgroup rw,memory'"),
+              "%s", cru_err_msg());
+}
