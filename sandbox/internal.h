@@ -30,7 +30,8 @@ struct cru_buf;
 /* One step of assembling the root, executed in order by the init (mount.c). */
 enum sbx_mnt_op {
     SBX_MNT_MKDIR,    /* dst: mkdir */
-    SBX_MNT_FILE,     /* dst: create a file holding data (then bound read-only with the root) */
+    SBX_MNT_FILE,     /* dst: create a file holding data (read-only with the root) */
+    SBX_MNT_COPY,     /* dst: a copy of the host's small file src (read-only with the root) */
     SBX_MNT_SYMLINK,  /* dst -> src */
     SBX_MNT_TMPFS,    /* dst: tmpfs with data as options */
     SBX_MNT_BIND,     /* host src on dst, recursive; readonly */

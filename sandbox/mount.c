@@ -16,14 +16,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "lib/buf.h"
 #include "lib/err.h"
-#include "lib/fs.h"
 #include "lib/path.h"
 #include "lib/str.h"
 #include "sandbox/internal.h"
@@ -180,12 +179,9 @@ static int plan_etc(struct sbx_plan *p, const struct sbx_opts *o)
             if ((rc = add(p, SBX_MNT_MKDIR, NULL, dst, false)) == 0)
                 rc = add(p, SBX_MNT_BIND, host, dst, true);
         } else if (S_ISREG(st.st_mode) && (uint64_t)st.st_size <= ETC_COPY_MAX) {
-            /* Small files are copied, not bound: a write into the new tmpfs costs a fraction
-             * of a bind and its read-only remount, and the root is made read-only at the end. */
-            struct cru_buf b = CRU_BUF_INIT;
-            if (cru_file_read(host, ETC_COPY_MAX, &b) == 0)
-                rc = plan_add(p, SBX_MNT_FILE, NULL, dst, cru_buf_cstr(&b), b.len, false, false);
-            cru_buf_free(&b);
+            /* Small files are copied, not bound: a copy into the new tmpfs costs a fraction of
+             * a bind and its read-only remount, and the root is made read-only at the end. */
+            rc = plan_add(p, SBX_MNT_COPY, host, dst, NULL, 0, false, true);
         } else if (S_ISREG(st.st_mode)) {
             if ((rc = add_text(p, SBX_MNT_FILE, dst, "")) == 0)
                 rc = add(p, SBX_MNT_BIND, host, dst, true);
@@ -417,6 +413,31 @@ static int write_file(const char *path, const char *data, size_t len)
     return close(fd);
 }
 
+/* Copies the host file SRC (at most ETC_COPY_MAX bytes: a file that grew is cut there, which
+ * only a racing host administrator could cause) into DST, by the kernel, without a buffer. */
+static int copy_file(const char *src, const char *dst, bool optional)
+{
+    int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (in < 0)
+        return optional && errno == ENOENT ? 0 : -1;
+    int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (out < 0) {
+        int e = errno;
+        close(in);
+        errno = e;
+        return -1;
+    }
+    size_t left = ETC_COPY_MAX;
+    ssize_t n = 0;
+    while (left > 0 && (n = sendfile(out, in, NULL, left)) > 0)
+        left -= (size_t)n;
+    int e = errno;
+    close(in);
+    close(out);
+    errno = e;
+    return n < 0 ? -1 : 0;
+}
+
 static int mount_workspace(const struct sbx_init_args *a, int ws_fd, const char *dst,
                            const char **what)
 {
@@ -485,6 +506,9 @@ static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws
     case SBX_MNT_FILE:
         *what = step("create the file", dst);
         return write_file(dst, m->data, m->data_len);
+    case SBX_MNT_COPY:
+        *what = step("copy", m->src);
+        return copy_file(m->src, dst, m->optional);
     case SBX_MNT_SYMLINK:
         *what = step("create the link", dst);
         return symlink(m->src, dst);
