@@ -39,6 +39,11 @@ int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(print
  * CLI_EXIT_USAGE. Commands use an optstring that starts with ':' so both cases reach here. */
 int cli_bad_option(const char *cmd, int ret, char **argv);
 
+/* Prints V (a new reference, consumed; NULL means it could not be built) as one line of
+ * compact JSON on stdout. Returns 0 or a negative CRU_E* code with the error set. */
+struct json_t;
+int cli_print_json(struct json_t *v);
+
 /* Resets getopt_long() for a subcommand's own argv. */
 void cli_getopt_reset(void);
 

@@ -1,13 +1,11 @@
 /* cli/exec: `crucible exec [options] -- CMD [ARGS...]`: one command in a fresh sandbox. */
 #include <getopt.h>
 #include <jansson.h>
-#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
 #include "lib/err.h"
-#include "lib/json.h"
 #include "lib/log.h"
 #include "lib/str.h"
 #include "sandbox/sandbox.h"
@@ -163,18 +161,10 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
 
 static int print_json(const struct sbx_result *r)
 {
-    json_t *v = json_pack("{s:i, s:i, s:b, s:b, s:I, s:I, s:I}", "exit_code", r->exit_code,
-                          "signal", r->signal, "timed_out", r->timed_out, "oom", r->oom, "wall_ms",
-                          (json_int_t)r->wall_ms, "cpu_ms", (json_int_t)r->cpu_ms, "max_rss_kb",
-                          (json_int_t)r->max_rss_kb);
-    char *text = NULL;
-    int rc = v ? cru_json_dump(&text, v, false) : cru_err_set(CRU_ENOMEM, "out of memory");
-    json_decref(v);
-    if (rc < 0)
-        return rc;
-    printf("%s\n", text);
-    free(text);
-    return 0;
+    return cli_print_json(json_pack(
+        "{s:i, s:i, s:b, s:b, s:I, s:I, s:I}", "exit_code", r->exit_code, "signal", r->signal,
+        "timed_out", r->timed_out, "oom", r->oom, "wall_ms", (json_int_t)r->wall_ms, "cpu_ms",
+        (json_int_t)r->cpu_ms, "max_rss_kb", (json_int_t)r->max_rss_kb));
 }
 
 static int exec_run(int argc, char **argv)

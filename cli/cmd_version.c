@@ -1,11 +1,8 @@
 /* cli/version: `crucible version [--json]`. */
 #include <getopt.h>
 #include <jansson.h>
-#include <stdlib.h>
 
 #include "cli/cli.h"
-#include "lib/err.h"
-#include "lib/json.h"
 
 static int version_run(int argc, char **argv)
 {
@@ -36,14 +33,8 @@ static int version_run(int argc, char **argv)
         printf("crucible %s\n", CRU_VERSION);
         return CLI_EXIT_OK;
     }
-    char *text = NULL;
-    json_t *v = json_pack("{s:s}", "version", CRU_VERSION);
-    int rc = v ? cru_json_dump(&text, v, false) : cru_err_set(CRU_ENOMEM, "out of memory");
-    json_decref(v);
-    if (rc < 0)
+    if (cli_print_json(json_pack("{s:s}", "version", CRU_VERSION)) < 0)
         return cli_fail("version");
-    printf("%s\n", text);
-    free(text);
     return CLI_EXIT_OK;
 }
 

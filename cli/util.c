@@ -2,11 +2,14 @@
 #include "cli/cli.h"
 
 #include <getopt.h>
+#include <jansson.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/err.h"
+#include "lib/json.h"
 
 int cli_exit_code(int err)
 {
@@ -74,4 +77,16 @@ void cli_getopt_reset(void)
 void cli_print_help(const struct cli_command *cmd, FILE *out)
 {
     fputs(cmd->help, out);
+}
+
+int cli_print_json(json_t *v)
+{
+    char *text = NULL;
+    int rc = v ? cru_json_dump(&text, v, false) : cru_err_set(CRU_ENOMEM, "out of memory");
+    json_decref(v);
+    if (rc < 0)
+        return rc;
+    printf("%s\n", text);
+    free(text);
+    return 0;
 }
