@@ -13,11 +13,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/str.h"
+
+/* Random temporary names tried before giving up (a collision is astronomically unlikely). */
+#define TMP_TRIES 16
 
 int cru_file_read(const char *path, size_t max, struct cru_buf *out)
 {
@@ -120,61 +124,101 @@ static int split_dir(const char *path, char *dir, size_t cap, const char **base)
     return 0;
 }
 
-int cru_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+/* Creates ".NAME.XXXXXX" in DIRFD with random X's and O_EXCL, which never follows a link: a
+ * name planted in the directory cannot redirect the write. NAME is shortened to fit. */
+static int tmp_create(int dirfd, const char *name, const char *label, char *tmp, size_t cap,
+                      int *out_fd)
 {
-    char dir[PATH_MAX];
-    char tmp[PATH_MAX];
-    const char *base = NULL;
-    int fd = -1, dfd = -1, rc;
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    for (int i = 0; i < TMP_TRIES; i++) {
+        unsigned char r[6];
+        char suffix[sizeof(r) + 1];
+        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
+            return cru_err_sys("cannot get random bytes for a temporary name");
+        for (size_t j = 0; j < sizeof(r); j++)
+            suffix[j] = alphabet[r[j] % (sizeof(alphabet) - 1)];
+        suffix[sizeof(r)] = '\0';
+        snprintf(tmp, cap, ".%.*s.%s", NAME_MAX - 8, name, suffix);
+        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd >= 0) {
+            *out_fd = fd;
+            return 0;
+        }
+        if (errno != EEXIST)
+            return cru_err_sys("cannot create a temporary file beside %s", label);
+    }
+    return cru_err_set(CRU_EEXIST,
+                       "cannot create a temporary file beside %s: %d random names were taken",
+                       label, TMP_TRIES);
+}
 
-    if ((rc = split_dir(path, dir, sizeof(dir), &base)) < 0)
+int cru_file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
+                             uid_t uid, gid_t gid, const char *label)
+{
+    char tmp[NAME_MAX + 1];
+    int fd = -1, rc;
+
+    if ((rc = tmp_create(dirfd, name, label, tmp, sizeof(tmp), &fd)) < 0)
         return rc;
-    int n = snprintf(tmp, sizeof(tmp), "%s/.%s.XXXXXX", dir, base);
-    if (n < 0 || (size_t)n >= sizeof(tmp))
-        return cru_err_set(CRU_ELIMIT, "path %s is too long for a temporary name", path);
-
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0)
-        return cru_err_sys("cannot create a temporary file beside %s", path);
     if ((rc = cru_write_all(fd, data, len)) < 0) {
-        cru_err_wrap(rc, "writing %s", tmp);
+        cru_err_wrap(rc, "writing %s", label);
         goto fail;
     }
     if (fchmod(fd, mode) < 0) {
-        rc = cru_err_sys("cannot set the mode of %s", tmp);
+        rc = cru_err_sys("cannot set the mode of %s", label);
+        goto fail;
+    }
+    if (uid != (uid_t)-1 && fchown(fd, uid, gid) < 0) {
+        rc = cru_err_sys("cannot give %s to its owner", label);
         goto fail;
     }
     if (fsync(fd) < 0) {
-        rc = cru_err_sys("cannot flush %s to disk", tmp);
+        rc = cru_err_sys("cannot flush %s to disk", label);
         goto fail;
     }
     if (close(fd) < 0) {
         fd = -1;
-        rc = cru_err_sys("cannot close %s", tmp);
+        rc = cru_err_sys("cannot close the temporary file of %s", label);
         goto fail;
     }
     fd = -1;
-    if (rename(tmp, path) < 0) {
-        rc = cru_err_sys("cannot rename %s to %s", tmp, path);
+    /* Relative to DIRFD on both sides: NAME itself is replaced (a link there too, its target
+     * untouched), and nothing can land outside the directory. */
+    if (renameat(dirfd, tmp, dirfd, name) < 0) {
+        rc = cru_err_sys("cannot rename a temporary file over %s", label);
         goto fail;
     }
-    /* The data is safe; the rename reaches the disk with the directory's fsync. A directory
-     * that cannot be opened or synced (some file systems refuse) leaves the rename done. */
-    dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        if (fsync(dfd) < 0 && errno != EINVAL && errno != EROFS) {
-            rc = cru_err_sys("cannot flush directory %s", dir);
-            close(dfd);
-            return rc;
-        }
-        close(dfd);
-    }
+    /* The data is safe; the rename reaches the disk with the directory, which some file
+     * systems cannot sync. */
+    if (fsync(dirfd) < 0 && errno != EINVAL && errno != EROFS && errno != EBADF)
+        return cru_err_sys("cannot flush the directory of %s", label);
     return 0;
 
 fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
+    /* errno stays the failure's: callers may decide on it. */
+    {
+        int saved = errno;
+        if (fd >= 0)
+            close(fd);
+        unlinkat(dirfd, tmp, 0);
+        errno = saved;
+    }
+    return rc;
+}
+
+int cru_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode)
+{
+    char dir[PATH_MAX];
+    const char *base = NULL;
+    int rc;
+
+    if ((rc = split_dir(path, dir, sizeof(dir), &base)) < 0)
+        return rc;
+    int dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return cru_err_sys("cannot open the directory of %s", path);
+    rc = cru_file_write_atomic_at(dirfd, base, data, len, mode, (uid_t)-1, (gid_t)-1, path);
+    close(dirfd);
     return rc;
 }
 

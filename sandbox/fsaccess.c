@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/fsuid.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -47,8 +46,6 @@
 /* openat2 answers EAGAIN when a rename or mount raced with a ".." step; a file lease answers
  * EAGAIN to an O_NONBLOCK open. Both are transient, but the agent can repeat them forever. */
 #define FS_EAGAIN_TRIES 32
-/* Temporary names are 6 random characters of 62: a collision means someone is guessing. */
-#define FS_TMP_TRIES 16
 /* Rounds of "create exclusively, else open the existing file" before giving up on a name that
  * keeps appearing and disappearing (or that is a symlink to a missing file). */
 #define FS_CREATE_TRIES 8
@@ -113,13 +110,6 @@ static void fs_closedir(DIR *d)
 {
     int saved = errno;
     closedir(d);
-    errno = saved;
-}
-
-static void fs_unlink(int dirfd, const char *name)
-{
-    int saved = errno;
-    unlinkat(dirfd, name, 0);
     errno = saved;
 }
 
@@ -504,77 +494,14 @@ done:
     return rc;
 }
 
-/* Creates ".NAME.XXXXXX" in DIRFD with O_EXCL (which never follows a link) and random X's;
- * TMP receives the name. NAME is shortened in the temporary name to fit NAME_MAX. */
-static int fs_tmp_create(int dirfd, const char *name, const char *rel, char *tmp, size_t cap,
-                         int *out_fd)
-{
-    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    for (int i = 0; i < FS_TMP_TRIES; i++) {
-        unsigned char r[6];
-        char suffix[sizeof(r) + 1];
-        if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r))
-            return cru_err_sys("cannot get random bytes for a temporary name");
-        for (size_t j = 0; j < sizeof(r); j++)
-            suffix[j] = alphabet[r[j] % (sizeof(alphabet) - 1)];
-        suffix[sizeof(r)] = '\0';
-        snprintf(tmp, cap, ".%.*s.%s", CRU_PATH_NAME_MAX - 8, name, suffix);
-        int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-        if (fd >= 0) {
-            *out_fd = fd;
-            return 0;
-        }
-        if (errno != EEXIST)
-            return cru_err_sys("cannot create a temporary file beside '%s'", rel);
-    }
-    return cru_err_set(CRU_EEXIST,
-                       "cannot create a temporary file beside '%s': %d random names "
-                       "were taken",
-                       rel, FS_TMP_TRIES);
-}
-
-/* Writes DATA to a new temporary file in DIRFD and renames it over NAME. The temporary file is
- * the sandbox owner's only after its data is written and synced; the rename is relative to the
- * confined DIRFD on both sides, so it replaces NAME itself (a symlink there is replaced, its
- * target untouched) and cannot land outside. */
+/* Writes DATA to a new temporary file in DIRFD, given to the sandbox's owner, and renames it
+ * over NAME within the confined DIRFD (lib/fs.h). */
 static int fs_replace(const struct sbx_fs *fs, int dirfd, const char *name, const char *rel,
                       const void *data, size_t len, mode_t mode)
 {
-    char tmp[CRU_PATH_NAME_MAX + 1];
-    int fd = -1, rc;
-
-    if ((rc = fs_tmp_create(dirfd, name, rel, tmp, sizeof(tmp), &fd)) < 0)
-        return rc;
-    if ((rc = cru_write_all(fd, data, len)) < 0) {
-        cru_err_wrap(rc, "writing '%s'", rel);
-        goto fail;
-    }
-    if ((rc = fs_give(fs, fd, mode, rel)) < 0)
-        goto fail;
-    if (fsync(fd) < 0) {
-        rc = cru_err_sys("cannot flush '%s' to disk", rel);
-        goto fail;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        rc = cru_err_sys("cannot close the temporary file of '%s'", rel);
-        goto fail;
-    }
-    fd = -1;
-    if (renameat(dirfd, tmp, dirfd, name) < 0) {
-        rc = cru_err_sys("cannot rename a temporary file over '%s'", rel);
-        goto fail;
-    }
-    /* The rename reaches the disk with the directory; some file systems cannot sync one. */
-    if (fsync(dirfd) < 0 && errno != EINVAL && errno != EROFS)
-        return cru_err_sys("cannot flush the directory of '%s'", rel);
-    return 0;
-
-fail:
-    if (fd >= 0)
-        fs_close(fd);
-    fs_unlink(dirfd, tmp);
-    return rc;
+    char label[CRU_PATH_MAX + 2];
+    snprintf(label, sizeof(label), "'%s'", rel);
+    return cru_file_write_atomic_at(dirfd, name, data, len, mode, fs->uid, fs->gid, label);
 }
 
 static int fs_write(const struct sbx_fs *fs, const char *rel, const void *data, size_t len,
