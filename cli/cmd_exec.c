@@ -1,7 +1,9 @@
 /* cli/exec: `crucible exec [options] -- CMD [ARGS...]`: one command in a fresh sandbox. */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -153,6 +155,11 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
     }
     if (a->opts.workspace_bind && !a->opts.workspace)
         return cli_usage("exec", "--bind-workspace needs --workspace");
+    struct stat st;
+    if (a->opts.workspace && stat(a->opts.workspace, &st) < 0)
+        return cli_usage("exec", "--workspace: %s: %s", a->opts.workspace, strerror(errno));
+    if (a->opts.workspace && !S_ISDIR(st.st_mode))
+        return cli_usage("exec", "--workspace: %s is not a directory", a->opts.workspace);
     if (optind >= argc)
         return cli_usage("exec", "no command given (put it after --)");
     a->opts.binds = a->binds;

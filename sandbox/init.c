@@ -196,7 +196,7 @@ static void command_exec(const struct sbx_init_args *a, const int fds[3], const 
         goto fail;
     what = "set resource limits";
     if (set_limit(RLIMIT_NOFILE, a->open_files) < 0 || set_limit(RLIMIT_FSIZE, a->file_bytes) < 0 ||
-        set_limit(RLIMIT_CORE, 0) < 0)
+        set_limit(RLIMIT_CORE, 0) < 0 || set_limit(RLIMIT_STACK, SBX_STACK_BYTES) < 0)
         goto fail;
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);

@@ -27,6 +27,9 @@ struct cru_buf;
 #define SBX_ID_BASE  0x10000000u /* 268435456: far above any user or system account */
 #define SBX_SLOTS    4096u       /* SBX_ID_BASE + SBX_SLOTS * SBX_ID_RANGE < 2^32 */
 
+/* RLIMIT_STACK of every command: the usual 8 MiB, as a hard limit. */
+#define SBX_STACK_BYTES (8u << 20)
+
 /* One step of assembling the root, executed in order by the init (mount.c). */
 enum sbx_mnt_op {
     SBX_MNT_MKDIR,    /* dst: mkdir */

@@ -340,6 +340,20 @@ static int await_msg(struct sbx *sb, uint64_t timeout_ms, char *buf, size_t cap,
     return 0;
 }
 
+/* Why clone() with new namespaces may fail on a machine, for the error message. */
+static const char *userns_hint(void)
+{
+    char buf[32] = { 0 };
+    int fd = open("/proc/sys/user/max_user_namespaces", O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        ssize_t n = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (n > 0 && strtoul(buf, NULL, 10) == 0)
+            return " (user namespaces are disabled: user.max_user_namespaces is 0)";
+    }
+    return "";
+}
+
 static int start_init(struct sbx *sb)
 {
     int sv[2];
@@ -378,7 +392,7 @@ static int start_init(struct sbx *sb)
     if (pid < 0) {
         close(sv[0]);
         errno = saved;
-        return cru_err_sys("cannot create the sandbox's namespaces");
+        return cru_err_sys("cannot create the sandbox's namespaces%s", userns_hint());
     }
     sb->init_pid = pid;
     sb->ctl_fd = sv[0];
@@ -494,6 +508,14 @@ static bool stream_read(struct stream *s)
         if (keep > 0 && cru_buf_append(s->buf, chunk, keep) < 0)
             return false;
     }
+}
+
+/* A capped output ends with a line saying so, so that nobody mistakes it for the whole. */
+static void mark_truncated(struct cru_buf *b, uint64_t total)
+{
+    if (total > b->len)
+        cru_buf_printf(b, "\n[crucible: output truncated: %zu of %llu bytes kept]\n", b->len,
+                       (unsigned long long)total);
 }
 
 static void stream_close(struct stream *s)
@@ -677,6 +699,8 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
     stream_close(&out);
     stream_close(&err);
     close_fd(&in_p[1]);
+    mark_truncated(&res->out, res->out_total);
+    mark_truncated(&res->err, res->err_total);
     {
         struct timespec zero = { 0, 0 };
         while (sigtimedwait(&pipe_set, NULL, &zero) > 0) {

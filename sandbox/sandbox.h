@@ -95,7 +95,8 @@ struct sbx_result {
     uint64_t wall_ms;
     uint64_t cpu_ms; /* user + system time of the command and its waited children */
     uint64_t max_rss_kb;
-    struct cru_buf out; /* captured stdout (up to stdout_cap) */
+    struct cru_buf out; /* captured stdout (up to stdout_cap, then a line saying what was
+                           cut: "[crucible: output truncated: K of N bytes kept]") */
     struct cru_buf err;
     uint64_t out_total; /* bytes the command wrote, kept or not */
     uint64_t err_total;

@@ -544,8 +544,10 @@ Test(exec, bad_input_is_a_clear_error)
     run_free(&r);
 
     run_cli(&r, "exec", "--workspace", "/nonexistent/ws", "--", "true");
-    cr_expect_eq(r.status, 3);
-    cr_expect(strncmp(r.err.data, "crucible: exec: workspace /nonexistent/ws: ", 43) == 0, "%s",
-              r.err.data);
+    expect_usage_error(&r,
+                       "crucible: exec: --workspace: /nonexistent/ws: No such file or directory");
+    run_free(&r);
+    run_cli(&r, "exec", "--workspace", "/etc/hostname", "--", "true");
+    expect_usage_error(&r, "crucible: exec: --workspace: /etc/hostname is not a directory");
     run_free(&r);
 }

@@ -554,8 +554,11 @@ Test(session, many_commands_stdin_caps_and_status)
     c.shell = "head -c 100000 /dev/zero; echo err >&2; exit 3";
     c.stdout_cap = 1000;
     cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
-    cr_expect_eq(r.out.len, 1000, "output is capped");
-    cr_expect_eq(r.out_total, 100000, "and the total is counted");
+    cr_expect_eq(r.out_total, 100000, "the total is counted");
+    cr_expect_str_eq(r.out.data + 1000,
+                     "\n[crucible: output truncated: 1000 of 100000 bytes kept]\n",
+                     "1000 bytes are kept, then a marker");
+    cr_expect_eq(r.out.data[999], '\0', "the kept bytes are the command's (zeros here)");
     cr_expect_str_eq(cru_buf_cstr(&r.err), "err\n");
     cr_expect_eq(r.exit_code, 3);
     sbx_result_free(&r);
@@ -737,5 +740,38 @@ Test(workspace, planted_symlink_does_not_lead_the_host_out)
     cr_expect_str_eq(cru_buf_cstr(&r.out), "0 644\nhi\n");
     sbx_result_free(&r);
     cru_buf_free(&b);
+    sbx_free(sb);
+}
+
+Test(session, init_reaps_orphans_and_relays_signals)
+{
+    struct sbx *sb = sandbox_new(&(struct sbx_opts)SBX_OPTS_INIT);
+    struct sbx_cmd c = SBX_CMD_INIT;
+    struct sbx_result r;
+
+    /* Orphans of a finished command become the init's children; it must reap them. */
+    c.shell = "(sh -c 'exit 0' &) ; (sleep 0.1 &) ; sleep 0.3";
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    sbx_result_free(&r);
+    c.shell = "sleep 0.2; grep -l '^State:.*Z' /proc/[0-9]*/status 2>/dev/null | wc -l";
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "0\n", "zombies left in the sandbox");
+    sbx_result_free(&r);
+
+    /* A signal to the init reaches the running command's process group. */
+    c.shell = "trap 'echo got-term; exit 0' TERM; sleep 10 & wait";
+    pid_t killer = fork();
+    cr_assert_geq(killer, 0);
+    if (killer == 0) {
+        usleep(300000);
+        kill(sbx_init_pid(sb), SIGTERM);
+        _exit(0);
+    }
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    waitpid(killer, NULL, 0);
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "got-term\n");
+    cr_expect_eq(r.exit_code, 0);
+    cr_expect_lt(r.wall_ms, 5000);
+    sbx_result_free(&r);
     sbx_free(sb);
 }
