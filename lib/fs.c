@@ -124,7 +124,7 @@ static int split_dir(const char *path, char *dir, size_t cap, const char **base)
     return 0;
 }
 
-/* Creates ".NAME.XXXXXX" in DIRFD with random X's and O_EXCL, which never follows a link: a
+/* Creates ".NAME.<6 random characters>" in DIRFD with O_EXCL, which never follows a link: a
  * name planted in the directory cannot redirect the write. NAME is shortened to fit. */
 static int tmp_create(int dirfd, const char *name, const char *label, char *tmp, size_t cap,
                       int *out_fd)

@@ -28,10 +28,10 @@ int cru_write_all(int fd, const void *data, size_t len);
  * temporary file is removed. */
 int cru_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode);
 
-/* The same relative to the directory DIRFD: the temporary file is ".NAME.XXXXXX" (random,
- * created with O_EXCL), the rename is renameat() within DIRFD, so a link planted there can
- * neither redirect the write nor take it outside. When UID is not (uid_t)-1 the file is given
- * to UID:GID before it is renamed into place. LABEL names the file in errors. */
+/* The same relative to the directory DIRFD: the temporary file is ".NAME." and 6 random
+ * characters, created with O_EXCL; the rename is renameat() within DIRFD. So a link planted
+ * there can neither redirect the write nor take it outside. When UID is not (uid_t)-1 the file is
+ * given to UID:GID before it is renamed into place. LABEL names the file in errors. */
 int cru_file_write_atomic_at(int dirfd, const char *name, const void *data, size_t len, mode_t mode,
                              uid_t uid, gid_t gid, const char *label);
 

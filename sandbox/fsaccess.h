@@ -61,10 +61,11 @@ int sbx_fs_open(const struct sbx_fs *fs, const char *rel, int flags, mode_t mode
  * is opened without blocking and refused. */
 int sbx_fs_read(const struct sbx_fs *fs, const char *rel, size_t max, struct cru_buf *out);
 
-/* Replaces REL with DATA (atomically: ".NAME.XXXXXX" beside it, then rename), creating missing
- * parent directories (mode 0755, the sandbox owner) when PARENTS. The file gets the sandbox
- * owner and exactly MODE. A symlink at REL is replaced by the file, its target untouched; a
- * directory at REL is CRU_EINVAL. On failure REL is untouched and no temporary file remains. */
+/* Replaces REL with DATA (atomically: a temporary ".NAME.<random>" beside it, then rename),
+ * creating missing parent directories (mode 0755, the sandbox owner) when PARENTS. The file gets
+ * the sandbox owner and exactly MODE. A symlink at REL is replaced by the file, its target
+ * untouched; a directory at REL is CRU_EINVAL. On failure REL is untouched and no temporary file
+ * remains. */
 int sbx_fs_write(const struct sbx_fs *fs, const char *rel, const void *data, size_t len,
                  mode_t mode, bool parents);
 
