@@ -3,11 +3,12 @@
  * Started by the host with clone() in new user, mount, pid, network, uts and ipc namespaces,
  * it waits for the host to write its uid maps and join it to its cgroup, becomes root of its
  * user namespace, enters a new cgroup namespace, builds the root (mount.c), brings up the
- * loopback link, and reports ready. Then it serves the host: for each EXEC request it forks
- * a command, which drops every privilege before execve (see command_exec); it reaps every
- * process that ends in the sandbox (orphans included), reports the command's end with its
- * resource usage, relays signals it receives to the running command, and kills its process
- * group on request. When the host goes away (its end of the control socket closes, or it dies:
+ * loopback link, installs the seccomp filter on itself (every command inherits it), and
+ * reports ready. Then it serves the host: for each EXEC request it spawns a command (sharing
+ * memory until execve, as posix_spawn does), which drops every privilege before execve (see
+ * command_exec); it reaps every process that ends in the sandbox (orphans included), reports
+ * the command's end with its resource usage, relays signals it receives to the running
+ * command, and kills its process group on request. When the host goes away (its end of the control socket closes, or it dies:
  * PR_SET_PDEATHSIG), init exits, and the kernel kills everything left in the pid namespace.
  *
  * System calls only (see internal.h): no malloc, no stdio.
@@ -32,10 +33,6 @@
 #include <unistd.h>
 
 #include "sandbox/internal.h"
-
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 
 /* Room for one request: the header and the largest payload. */
 static _Alignas(8) char init_buf[sizeof(struct sbx_msg) + SBX_MSG_MAX];

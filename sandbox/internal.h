@@ -117,7 +117,7 @@ enum sbx_msg_type {
 struct sbx_msg {
     uint32_t type;
     uint32_t len; /* bytes of payload after this header */
-    uint64_t id;  /* the command's id, for EXEC, STARTED, EXITED and KILL */
+    uint64_t id;  /* the command's id, for EXEC, EXITED and KILL */
 };
 
 /* The largest message: a command's argv, env and cwd must fit. */
