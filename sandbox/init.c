@@ -8,8 +8,9 @@
  * memory until execve, as posix_spawn does), which drops every privilege before execve (see
  * command_exec); it reaps every process that ends in the sandbox (orphans included), reports
  * the command's end with its resource usage, relays signals it receives to the running
- * command, and kills its process group on request. When the host goes away (its end of the control socket closes, or it dies:
- * PR_SET_PDEATHSIG), init exits, and the kernel kills everything left in the pid namespace.
+ * command, and kills its process group on request. When the host goes away (its end of the control
+ * socket closes, or it dies: PR_SET_PDEATHSIG), init exits, and the kernel kills everything left in
+ * the pid namespace.
  *
  * System calls only (see internal.h): no malloc, no stdio.
  */
