@@ -462,7 +462,7 @@ static int mount_workspace(const struct sbx_init_args *a, int ws_fd, const char 
         errno = ENAMETOOLONG;
         return -1;
     }
-    *what = "mount the workspace overlay";
+    *what = "mount the workspace overlay (it needs overlayfs; --bind-workspace does without)";
     if (mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0)
         return -1;
     /* The overlay holds its own reference to the lower tree; the staging mount can go. */
