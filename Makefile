@@ -89,7 +89,7 @@ FLAGS_FILE := $(BUILD)/flags
 all: $(BIN)
 
 help:
-	@sed -n '3,11s/^# \{0,1\}//p' Makefile
+	@sed -n '3,10s/^# \{0,1\}//p' Makefile
 
 setup:
 	@sh deps/setup.sh
