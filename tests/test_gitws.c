@@ -202,11 +202,20 @@ Test(gitws, checkout_branch_and_tag)
 
 Test(gitws, checkout_from_bare)
 {
+    /* A copy of src's .git marked bare: git_clone would do, but libgit2 1.5's clone leaks a
+     * regex match block, which LeakSanitizer would pin on this test. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "cp -r '%s/.git' '%s'", src, in_dir("bare.git"));
+    cr_assert_eq(system(cmd), 0);
     git_repository *bare;
-    git_clone_options co;
-    git_clone_options_init(&co, GIT_CLONE_OPTIONS_VERSION);
-    co.bare = 1;
-    cr_assert_eq(git_clone(&bare, src, in_dir("bare.git"), &co), 0);
+    git_config *cfg;
+    cr_assert_eq(git_repository_open(&bare, in_dir("bare.git")), 0);
+    cr_assert_eq(git_repository_config(&cfg, bare), 0);
+    cr_assert_eq(git_config_set_bool(cfg, "core.bare", 1), 0);
+    git_config_free(cfg);
+    git_repository_free(bare);
+    cr_assert_eq(git_repository_open(&bare, in_dir("bare.git")), 0);
+    cr_assert(git_repository_is_bare(bare));
     git_repository_free(bare);
     cr_assert_eq(agt_git_checkout(in_dir("bare.git"), c1_hex, in_dir("ws")), 0, "%s",
                  cru_err_msg());
