@@ -1,0 +1,414 @@
+/* gitws: coding-task workspaces that are git repositories at a base commit, and the coding
+ * artifact, the diff of the working tree against that commit. A workspace is made from a local
+ * repository with libgit2: only the base commit and its ancestors are packed into the new
+ * repository, so the agent cannot find the task's solution in a later commit, and HEAD is
+ * detached at the base. The diff covers tracked changes, deletions and untracked files that
+ * .gitignore does not exclude, as a bounded unified patch plus the list of changed paths. This
+ * module does not run git, fetch over a network, apply patches, or read git bundles (libgit2
+ * 1.5 has no bundle support; they are refused with CRU_EUNSUPPORTED).
+ */
+#include "agent/gitws.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <git2.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lib/err.h"
+
+/* libgit2's global state is set up once per process and never torn down: workspaces are made
+ * from several threads, and git_libgit2_shutdown() while another thread uses libgit2 is unsafe.
+ * Written only inside pthread_once, read after it. */
+static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+static int git_init_rc;
+
+static void git_init_once(void)
+{
+    git_init_rc = git_libgit2_init();
+}
+
+static int git_init(void)
+{
+    pthread_once(&git_once, git_init_once);
+    if (git_init_rc < 0)
+        return cru_err_set(CRU_EINTERNAL, "cannot initialise libgit2");
+    return 0;
+}
+
+/* libgit2's last message on this thread, for the end of ours. */
+static const char *git_msg(void)
+{
+    const git_error *e = git_error_last();
+    return e && e->message ? e->message : "unknown libgit2 error";
+}
+
+static int git_code(int grc)
+{
+    switch (grc) {
+    case GIT_ENOTFOUND:
+        return CRU_ENOENT;
+    case GIT_EEXISTS:
+        return CRU_EEXIST;
+    case GIT_EAMBIGUOUS:
+    case GIT_EINVALIDSPEC:
+        return CRU_EINVAL;
+    default:
+        return CRU_EIO;
+    }
+}
+
+/* Sets the last error from libgit2's return code GRC: WHAT (printf-style), ": ", its message. */
+static int git_fail(int grc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int git_fail(int grc, const char *fmt, ...)
+{
+    char what[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof(what), fmt, ap);
+    va_end(ap);
+    return cru_err_set(git_code(grc), "%s: %s", what, git_msg());
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st;
+    (void)ftw;
+    /* FTW_PHYS: a link inside the half-made checkout is removed, never followed. */
+    if (flag == FTW_DP)
+        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
+    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+static int remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : cru_err_sys("cannot inspect %s", path);
+    if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
+        return cru_err_sys("cannot remove %s", path);
+    return 0;
+}
+
+/* A git bundle starts with "# v2 git bundle" or "# v3 git bundle". libgit2 1.5 can neither
+ * clone nor fetch from one, so it gets a clear refusal instead of "not a repository". */
+static int refuse_bundle(const char *source)
+{
+    static const char v2[] = "# v2 git bundle\n", v3[] = "# v3 git bundle\n";
+    char head[sizeof(v2) - 1];
+    struct stat st;
+    if (stat(source, &st) < 0 || !S_ISREG(st.st_mode))
+        return 0;
+    int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", source);
+    ssize_t n;
+    do
+        n = read(fd, head, sizeof(head));
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n == (ssize_t)sizeof(head) &&
+        (memcmp(head, v2, sizeof(head)) == 0 || memcmp(head, v3, sizeof(head)) == 0))
+        return cru_err_set(CRU_EUNSUPPORTED,
+                           "%s is a git bundle, which libgit2 1.5 cannot read; unbundle it "
+                           "into a repository first",
+                           source);
+    return 0;
+}
+
+/* Copies COMMIT and everything it reaches (its tree and its ancestors) from SRC into a pack in
+ * DST, and nothing else: later commits, other branches and tags stay behind. */
+static int copy_history(git_repository *src, const git_oid *commit, git_repository *dst)
+{
+    git_packbuilder *pb = NULL;
+    git_revwalk *walk = NULL;
+    git_odb *odb = NULL;
+    int rc = 0, grc;
+    const char *step = "";
+
+    if ((grc = git_packbuilder_new(&pb, src)) < 0) {
+        step = "cannot start a pack";
+        goto fail;
+    }
+    git_packbuilder_set_threads(pb, 0);
+    if ((grc = git_revwalk_new(&walk, src)) < 0 || (grc = git_revwalk_push(walk, commit)) < 0 ||
+        (grc = git_packbuilder_insert_walk(pb, walk)) < 0) {
+        step = "cannot collect the commit's history";
+        goto fail;
+    }
+    char dir[4096];
+    if (snprintf(dir, sizeof(dir), "%sobjects/pack", git_repository_path(dst)) >=
+        (int)sizeof(dir)) {
+        rc = cru_err_set(CRU_ELIMIT, "repository path longer than %zu bytes", sizeof(dir) - 1);
+        goto done;
+    }
+    if ((grc = git_packbuilder_write(pb, dir, 0, NULL, NULL)) < 0) {
+        step = "cannot write the pack";
+        goto fail;
+    }
+    /* The new pack appeared behind the object database's back. */
+    if ((grc = git_repository_odb(&odb, dst)) < 0 || (grc = git_odb_refresh(odb)) < 0) {
+        step = "cannot reload the objects";
+        goto fail;
+    }
+    goto done;
+fail:
+    rc = git_fail(grc, "%s", step);
+done:
+    git_odb_free(odb);
+    git_revwalk_free(walk);
+    git_packbuilder_free(pb);
+    return rc;
+}
+
+/* Resolves NAME in SRC to a commit id (a tag is peeled to the commit it names). */
+static int resolve_commit(git_repository *repo, const char *name, git_oid *out)
+{
+    git_object *obj = NULL, *peeled = NULL;
+    int grc, rc = 0;
+    if ((grc = git_revparse_single(&obj, repo, name)) < 0)
+        return git_fail(grc, "cannot resolve %s", name);
+    if ((grc = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0)
+        rc = git_fail(grc, "%s does not name a commit", name);
+    else
+        git_oid_cpy(out, git_object_id(peeled));
+    git_object_free(peeled);
+    git_object_free(obj);
+    return rc;
+}
+
+static int checkout(const char *source, const char *commit, const char *dest)
+{
+    git_repository *src = NULL, *repo = NULL;
+    git_commit *c = NULL;
+    git_oid oid;
+    int rc, grc;
+
+    if ((rc = refuse_bundle(source)) < 0)
+        return rc;
+    if ((grc = git_repository_open_ext(&src, source, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
+        return git_fail(grc, "cannot open the repository");
+    if ((rc = resolve_commit(src, commit, &oid)) < 0)
+        goto done;
+    if ((grc = git_repository_init(&repo, dest, 0)) < 0) {
+        rc = git_fail(grc, "cannot create a repository");
+        goto done;
+    }
+    if ((rc = copy_history(src, &oid, repo)) < 0)
+        goto done;
+    if ((grc = git_commit_lookup(&c, repo, &oid)) < 0) {
+        rc = git_fail(grc, "the copied commit is missing");
+        goto done;
+    }
+    git_checkout_options co;
+    git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+    co.checkout_strategy = GIT_CHECKOUT_FORCE;
+    if ((grc = git_checkout_tree(repo, (const git_object *)c, &co)) < 0) {
+        rc = git_fail(grc, "cannot check out the tree");
+        goto done;
+    }
+    if ((grc = git_repository_set_head_detached(repo, &oid)) < 0)
+        rc = git_fail(grc, "cannot detach HEAD");
+done:
+    git_commit_free(c);
+    git_repository_free(repo);
+    git_repository_free(src);
+    return rc;
+}
+
+int agt_git_checkout(const char *source, const char *commit, const char *dest)
+{
+    struct stat st;
+    int rc;
+    if ((rc = git_init()) < 0)
+        return rc;
+    if (lstat(dest, &st) == 0)
+        return cru_err_set(CRU_EEXIST, "checking out %s of %s: %s exists already", commit, source,
+                           dest);
+    if (errno != ENOENT)
+        return cru_err_sys("checking out %s of %s: cannot inspect %s", commit, source, dest);
+    if ((rc = checkout(source, commit, dest)) < 0) {
+        /* DEST did not exist, so whatever is there now is this call's half-made checkout. */
+        int saved_rc = rc;
+        char msg[CRU_ERR_MAX];
+        snprintf(msg, sizeof(msg), "%s", cru_err_msg());
+        if (remove_tree(dest) < 0)
+            cru_err_wrap(CRU_EIO, "%s; cleaning up", msg);
+        else
+            cru_err_set(saved_rc, "%s", msg);
+        return cru_err_wrap(saved_rc, "checking out %s of %s into %s", commit, source, dest);
+    }
+    return 0;
+}
+
+void agt_git_files_free(char **files, size_t n)
+{
+    if (!files)
+        return;
+    for (size_t i = 0; i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every path a delta touches, sorted and unique: both sides of each delta, so that a file
+ * replaced by a directory or moved lists both names. */
+static int changed_files(git_diff *diff, char ***out, size_t *n_out)
+{
+    size_t nd = git_diff_num_deltas(diff), n = 0;
+    char **files = NULL;
+    if (nd > 0 && !(files = calloc(2 * nd, sizeof(*files))))
+        return cru_err_set(CRU_ENOMEM, "out of memory listing %zu changed files", nd);
+    for (size_t i = 0; i < nd; i++) {
+        const git_diff_delta *d = git_diff_get_delta(diff, i);
+        const char *paths[2] = { d->old_file.path, d->new_file.path };
+        for (int k = 0; k < 2; k++) {
+            if (!paths[k] || (k == 1 && paths[0] && strcmp(paths[0], paths[1]) == 0))
+                continue;
+            if (!(files[n] = strdup(paths[k]))) {
+                agt_git_files_free(files, n);
+                return cru_err_set(CRU_ENOMEM, "out of memory listing changed files");
+            }
+            n++;
+        }
+    }
+    if (n > 1)
+        qsort(files, n, sizeof(*files), cmp_str);
+    size_t u = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (u > 0 && strcmp(files[u - 1], files[i]) == 0)
+            free(files[i]);
+        else
+            files[u++] = files[i];
+    }
+    *out = files;
+    *n_out = u;
+    return 0;
+}
+
+struct print_ctx {
+    struct cru_buf *patch;
+    size_t start, max;
+    int rc; /* set when the callback stopped the print */
+};
+
+/* Formats like git_diff_to_buf(): diff lines get their origin character, headers and the
+ * binary marker come whole. Stops at the bound, before anything over it is appended. */
+static int print_line(const git_diff_delta *delta, const git_diff_hunk *hunk,
+                      const git_diff_line *line, void *payload)
+{
+    struct print_ctx *ctx = payload;
+    (void)delta;
+    (void)hunk;
+    bool origin = line->origin == GIT_DIFF_LINE_CONTEXT || line->origin == GIT_DIFF_LINE_ADDITION ||
+                  line->origin == GIT_DIFF_LINE_DELETION;
+    size_t used = ctx->patch->len - ctx->start, need = line->content_len + origin;
+    if (need > ctx->max || used > ctx->max - need) {
+        ctx->rc = cru_err_set(CRU_ELIMIT, "the patch is larger than %zu bytes", ctx->max);
+        return -1;
+    }
+    if ((origin && (ctx->rc = cru_buf_putc(ctx->patch, line->origin)) < 0) ||
+        (ctx->rc = cru_buf_append(ctx->patch, line->content, line->content_len)) < 0)
+        return -1;
+    return 0;
+}
+
+/* Opens WORKDIR/.git as the repository and WORKDIR as its working tree, whatever the agent
+ * wrote into .git/config (core.worktree) or put at .git (a "gitdir:" file, a link). */
+static int open_workspace(const char *workdir, git_repository **out)
+{
+    char gitdir[4096];
+    struct stat st;
+    int grc;
+    if (snprintf(gitdir, sizeof(gitdir), "%s/.git", workdir) >= (int)sizeof(gitdir))
+        return cru_err_set(CRU_ELIMIT, "path longer than %zu bytes", sizeof(gitdir) - 1);
+    if (lstat(gitdir, &st) < 0)
+        return cru_err_sys("cannot inspect %s", gitdir);
+    if (!S_ISDIR(st.st_mode))
+        return cru_err_set(CRU_EUNSAFE, "%s is not a directory", gitdir);
+    if ((grc = git_repository_open_bare(out, gitdir)) < 0)
+        return git_fail(grc, "cannot open %s", gitdir);
+    if ((grc = git_repository_set_workdir(*out, workdir, 0)) < 0) {
+        git_repository_free(*out);
+        *out = NULL;
+        return git_fail(grc, "cannot use %s as the working tree", workdir);
+    }
+    return 0;
+}
+
+static int diff(const char *workdir, const char *base, size_t max, struct cru_buf *patch,
+                char ***files, size_t *n_files)
+{
+    git_repository *repo = NULL;
+    git_object *obj = NULL;
+    git_tree *tree = NULL;
+    git_diff *d = NULL;
+    int rc, grc;
+
+    if ((rc = open_workspace(workdir, &repo)) < 0)
+        return rc;
+    if ((grc = git_revparse_single(&obj, repo, base)) < 0) {
+        rc = git_fail(grc, "cannot resolve %s", base);
+        goto done;
+    }
+    if ((grc = git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE)) < 0) {
+        rc = git_fail(grc, "%s does not name a commit", base);
+        goto done;
+    }
+    git_diff_options opts;
+    git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+    opts.flags = GIT_DIFF_INCLUDE_UNTRACKED | GIT_DIFF_RECURSE_UNTRACKED_DIRS |
+                 GIT_DIFF_SHOW_UNTRACKED_CONTENT;
+    if ((grc = git_diff_tree_to_workdir(&d, repo, tree, &opts)) < 0) {
+        rc = git_fail(grc, "cannot compare the working tree with %s", base);
+        goto done;
+    }
+    struct print_ctx ctx = { patch, patch->len, max, 0 };
+    if ((grc = git_diff_print(d, GIT_DIFF_FORMAT_PATCH, print_line, &ctx)) < 0) {
+        rc = ctx.rc < 0 ? ctx.rc : git_fail(grc, "cannot format the patch");
+        goto done;
+    }
+    rc = changed_files(d, files, n_files);
+done:
+    git_diff_free(d);
+    git_tree_free(tree);
+    git_object_free(obj);
+    git_repository_free(repo);
+    return rc;
+}
+
+int agt_git_diff_max(const char *workdir, const char *base, size_t max, struct cru_buf *patch,
+                     char ***files, size_t *n_files)
+{
+    size_t start = patch->len;
+    int rc;
+    *files = NULL;
+    *n_files = 0;
+    if ((rc = git_init()) < 0)
+        return rc;
+    if ((rc = diff(workdir, base, max, patch, files, n_files)) < 0) {
+        /* Nothing half-appended: the patch is as the caller gave it. */
+        patch->len = start;
+        if (patch->data)
+            patch->data[start] = '\0';
+        return cru_err_wrap(rc, "diffing %s against %s", workdir, base);
+    }
+    return 0;
+}
+
+int agt_git_diff(const char *workdir, const char *base, struct cru_buf *patch, char ***files,
+                 size_t *n_files)
+{
+    return agt_git_diff_max(workdir, base, AGT_GIT_PATCH_MAX, patch, files, n_files);
+}

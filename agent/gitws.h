@@ -1,0 +1,51 @@
+/* gitws: coding-task workspaces as git repositories at a base commit, and the coding artifact
+ * (the diff of the working tree against that commit).
+ *
+ *     if (agt_git_checkout(image_repo, "v1.0", ws) < 0) ...      the agent works in ws ...
+ *     struct cru_buf patch = CRU_BUF_INIT;
+ *     char **files; size_t n;
+ *     if (agt_git_diff(ws, base_id, &patch, &files, &n) < 0) ...
+ *     agt_git_files_free(files, n);
+ *     cru_buf_free(&patch);
+ */
+#ifndef CRU_AGENT_GITWS_H
+#define CRU_AGENT_GITWS_H
+
+#include <stddef.h>
+
+#include "lib/buf.h"
+
+/* The largest patch agt_git_diff() produces; a larger one is CRU_ELIMIT, never truncated. */
+#define AGT_GIT_PATCH_MAX ((size_t)64 << 20)
+
+/* Makes DEST, which must not exist, a working tree with its own .git whose HEAD is detached at
+ * COMMIT and whose files are COMMIT's tree. SOURCE is a local repository, bare or not; COMMIT a
+ * full or abbreviated hex id or a name that SOURCE resolves ("main", "v1.0", "HEAD~2"). The
+ * objects are copied, never hard-linked, so the workspace shares no file with SOURCE. Git
+ * bundles are CRU_EUNSUPPORTED: libgit2 1.5 cannot read them. On failure DEST is removed
+ * (when this call created it) and the error names SOURCE, COMMIT and libgit2's reason. */
+int agt_git_checkout(const char *source, const char *commit, const char *dest);
+
+/* Appends to PATCH the unified diff of the working tree WORKDIR against commit BASE: changes
+ * to tracked files, deletions, and untracked files that .gitignore does not exclude (with
+ * their contents); the index is not consulted, so staging changes nothing. Binary changes are
+ * libgit2's "Binary files a/X and b/X differ" line, without content. Renames are not
+ * detected: a moved file is a deletion plus an addition. *FILES (sorted, unique, each path
+ * relative to WORKDIR) lists every changed path, old and new; free it with
+ * agt_git_files_free(). A patch over AGT_GIT_PATCH_MAX bytes is CRU_ELIMIT. On failure PATCH
+ * is as it was and *FILES is NULL.
+ *
+ * WORKDIR is what the agent controls, .git included: its core.worktree and a .git file that
+ * points elsewhere are ignored or refused, so the diff never reads outside WORKDIR. Pass BASE
+ * as a full id: a name would be resolved through refs the agent could have rewritten. */
+int agt_git_diff(const char *workdir, const char *base, struct cru_buf *patch, char ***files,
+                 size_t *n_files);
+
+/* The same with a caller-chosen bound MAX on the patch (tests, tighter budgets). */
+int agt_git_diff_max(const char *workdir, const char *base, size_t max, struct cru_buf *patch,
+                     char ***files, size_t *n_files);
+
+/* Frees a list from agt_git_diff(); accepts NULL. */
+void agt_git_files_free(char **files, size_t n);
+
+#endif
