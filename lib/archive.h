@@ -1,0 +1,52 @@
+/* archive: safe, all-or-nothing extraction of an archive that may be hostile.
+ *
+ * Task workspaces, rootfs tarballs and artifacts arrive as archives that an agent or a task
+ * author made, so every entry is checked before it touches the disk: no absolute paths, no
+ * ".." components, no symlink that points out of the tree, no hardlink to anything but a
+ * regular file extracted earlier, no device nodes, FIFOs, sockets, setuid or setgid bits, and
+ * bounds on the entry count, the path length and the bytes written (counted while copying,
+ * never taken from headers). The tree is built in a fresh sibling of DEST and renamed to DEST
+ * only when the whole archive passed; on any failure it is removed, so DEST either holds the
+ * whole archive or does not exist.
+ */
+#ifndef CRU_LIB_ARCHIVE_H
+#define CRU_LIB_ARCHIVE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CRU_ARCHIVE_LIMITS_VERSION 1
+
+struct cru_archive_limits {
+    int version;          /* CRU_ARCHIVE_LIMITS_VERSION */
+    uint64_t max_bytes;   /* file data written, holes included */
+    uint64_t max_entries; /* entries read, of any type */
+    size_t max_path;      /* bytes in an entry's path or link target; at most CRU_PATH_MAX - 1 */
+};
+
+#define CRU_ARCHIVE_LIMITS_INIT                                                                    \
+    {                                                                                              \
+        CRU_ARCHIVE_LIMITS_VERSION, (uint64_t)4 << 30, 1000000, 4095                               \
+    }
+
+struct cru_archive_stats {
+    uint64_t entries; /* entries extracted, "." included */
+    uint64_t bytes;   /* file data written */
+    uint64_t files;   /* regular files, hardlinks excluded */
+    uint64_t dirs;
+    uint64_t links; /* symlinks and hardlinks */
+};
+
+/* Extracts ARCHIVE (any format and filter libarchive reads) into DEST, which must not exist
+ * (CRU_EEXIST). Files get the archive's permission bits & 0777 and belong to the caller.
+ * A refused entry is CRU_EUNSAFE, a broken bound CRU_ELIMIT, a corrupt or truncated archive
+ * CRU_EPARSE; the message names the entry and the reason. STATS may be NULL; it is filled
+ * only on success.
+ *
+ * It changes the process's working directory while it extracts (libarchive resolves entry
+ * paths from there) and restores it before returning: do not call it while another thread
+ * depends on the working directory. */
+int cru_archive_extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
+                        struct cru_archive_stats *stats);
+
+#endif
