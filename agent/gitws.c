@@ -11,7 +11,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <git2.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/fs.h"
 
 /* libgit2's global state is set up once per process and never torn down: workspaces are made
  * from several threads, and git_libgit2_shutdown() while another thread uses libgit2 is unsafe.
@@ -75,26 +75,6 @@ static int git_fail(int grc, const char *fmt, ...)
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
     return cru_err_set(git_code(grc), "%s: %s", what, git_msg());
-}
-
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    /* FTW_PHYS: a link inside the half-made checkout is removed, never followed. */
-    if (flag == FTW_DP)
-        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : cru_err_sys("cannot inspect %s", path);
-    if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-        return cru_err_sys("cannot remove %s", path);
-    return 0;
 }
 
 /* A git bundle starts with "# v2 git bundle" or "# v3 git bundle". libgit2 1.5 can neither
@@ -239,7 +219,7 @@ int agt_git_checkout(const char *source, const char *commit, const char *dest)
         int saved_rc = rc;
         char msg[CRU_ERR_MAX];
         snprintf(msg, sizeof(msg), "%s", cru_err_msg());
-        if (remove_tree(dest) < 0)
+        if (cru_remove_tree(dest) < 0)
             cru_err_wrap(CRU_EIO, "%s; cleaning up", msg);
         else
             cru_err_set(saved_rc, "%s", msg);

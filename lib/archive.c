@@ -29,6 +29,7 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/fs.h"
 #include "lib/path.h"
 #include "lib/str.h"
 
@@ -447,51 +448,6 @@ static int check_links(int rootfd, struct cru_buf *rel)
     return rc;
 }
 
-/* Empties the directory REL under ROOTFD; a directory without write or search permission is
- * made 0700 first, so that an archive's modes cannot make its tree unremovable. */
-static int remove_contents(int rootfd, struct cru_buf *rel)
-{
-    struct dirent **ents = NULL;
-    int rc = 0;
-    /* A failure shows up as the listing or unlinking failure that follows. */
-    if (fchmodat(rootfd, rel->len ? rel->data : ".", 0700, 0) < 0)
-        errno = 0;
-    int n = list_dir(rootfd, rel, &ents);
-    if (n < 0)
-        return n;
-    for (int i = 0; i < n; i++) {
-        size_t len = rel->len;
-        if (rc == 0 && !is_dot(ents[i]->d_name) && (rc = push(rel, ents[i]->d_name)) == 0) {
-            if (unlinkat(rootfd, rel->data, 0) < 0) {
-                if (errno != EISDIR)
-                    rc = cru_err_sys("cannot remove %s", rel->data);
-                else if ((rc = remove_contents(rootfd, rel)) == 0 &&
-                         unlinkat(rootfd, rel->data, AT_REMOVEDIR) < 0)
-                    rc = cru_err_sys("cannot remove %s", rel->data);
-            }
-            pop(rel, len);
-        }
-        free(ents[i]);
-    }
-    free(ents);
-    return rc;
-}
-
-static int remove_tree(const char *dir)
-{
-    struct cru_buf rel = CRU_BUF_INIT;
-    int rc = 0;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return cru_err_sys("cannot open %s", dir);
-    rc = remove_contents(fd, &rel);
-    close(fd);
-    cru_buf_free(&rel);
-    if (rc == 0 && rmdir(dir) < 0)
-        rc = cru_err_sys("cannot remove %s", dir);
-    return rc;
-}
-
 static int check_tree(const char *dir)
 {
     struct cru_buf rel = CRU_BUF_INIT;
@@ -601,7 +557,7 @@ done:
         char msg[CRU_ERR_MAX];
         int code = cru_err_code();
         snprintf(msg, sizeof(msg), "%s", cru_err_msg());
-        if (remove_tree(tmp) < 0) {
+        if (cru_remove_tree(tmp) < 0) {
             char why[CRU_ERR_MAX];
             snprintf(why, sizeof(why), "%s", cru_err_msg());
             cru_err_set(code, "%s (and %s could not be removed: %s)", msg, tmp, why);

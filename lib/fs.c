@@ -7,6 +7,7 @@
  */
 #include "lib/fs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -20,6 +21,8 @@
 #include "lib/err.h"
 #include "lib/str.h"
 
+/* How deep cru_remove_tree descends before it calls a tree hostile. */
+#define REMOVE_DEPTH_MAX 4096
 /* Random temporary names tried before giving up (a collision is astronomically unlikely). */
 #define TMP_TRIES 16
 
@@ -248,4 +251,69 @@ int cru_mkdir_p(const char *path, mode_t mode)
     if (!S_ISDIR(st.st_mode))
         return cru_err_set(CRU_EEXIST, "%s exists and is not a directory", path);
     return 0;
+}
+
+/* Empties the directory DIRFD (closed here). Every step is relative to a descriptor opened
+ * with O_NOFOLLOW, so a link in the tree is removed, never followed, and a directory is never
+ * reached through a path that could have changed. */
+static int remove_contents(int dirfd, const char *path, int depth)
+{
+    if (depth > REMOVE_DEPTH_MAX) {
+        close(dirfd);
+        return cru_err_set(CRU_ELIMIT, "%s is nested deeper than %d levels", path,
+                           REMOVE_DEPTH_MAX);
+    }
+    DIR *d = fdopendir(dirfd);
+    if (!d) {
+        int rc = cru_err_sys("cannot list %s", path);
+        close(dirfd);
+        return rc;
+    }
+    int rc = 0;
+    struct dirent *e;
+    while (rc == 0 && (errno = 0, e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        if (unlinkat(dirfd, e->d_name, 0) == 0 || errno == ENOENT)
+            continue;
+        if (errno != EISDIR) {
+            rc = cru_err_sys("cannot remove %s/%s", path, e->d_name);
+            break;
+        }
+        /* A directory without write or search permission (an archive's modes, overlayfs's
+         * work dir) is opened up first. */
+        (void)!fchmodat(dirfd, e->d_name, 0700, 0);
+        int sub = openat(dirfd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (sub < 0) {
+            rc = cru_err_sys("cannot open %s/%s", path, e->d_name);
+            break;
+        }
+        if ((rc = remove_contents(sub, path, depth + 1)) == 0 &&
+            unlinkat(dirfd, e->d_name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+            rc = cru_err_sys("cannot remove %s/%s", path, e->d_name);
+    }
+    if (rc == 0 && errno != 0)
+        rc = cru_err_sys("cannot list %s", path);
+    closedir(d);
+    return rc;
+}
+
+int cru_remove_tree(const char *path)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return errno == ENOENT ? 0 : cru_err_sys("cannot inspect %s", path);
+    if (!S_ISDIR(st.st_mode)) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return cru_err_sys("cannot remove %s", path);
+        return 0;
+    }
+    (void)!chmod(path, 0700);
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", path);
+    int rc = remove_contents(fd, path, 0);
+    if (rc == 0 && rmdir(path) < 0 && errno != ENOENT)
+        rc = cru_err_sys("cannot remove %s", path);
+    return rc;
 }

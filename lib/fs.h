@@ -39,4 +39,9 @@ int cru_file_write_atomic_at(int dirfd, const char *name, const void *data, size
  * an existing non-directory is CRU_EEXIST. */
 int cru_mkdir_p(const char *path, mode_t mode);
 
+/* Removes PATH and, for a directory, everything below it (like rm -rf, but never following a
+ * link, and opening up directories whose modes forbid their removal). A missing PATH is
+ * success. */
+int cru_remove_tree(const char *path);
+
 #endif

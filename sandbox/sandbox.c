@@ -17,7 +17,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <linux/mount.h>
 #include <poll.h>
 #include <pthread.h>
@@ -81,27 +80,6 @@ static int slot_try(const char *root, unsigned slot)
     return fd;
 }
 
-static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-    (void)st;
-    (void)ftw;
-    /* The sandbox is dead when this runs, so nothing can swap a component for a link; FTW_PHYS
-     * never follows one anyway. */
-    if (flag == FTW_DP)
-        return rmdir(path) < 0 && errno != ENOENT ? -1 : 0;
-    return unlink(path) < 0 && errno != ENOENT ? -1 : 0;
-}
-
-static int remove_tree(const char *path)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0)
-        return errno == ENOENT ? 0 : cru_err_sys("cannot inspect %s", path);
-    if (nftw(path, remove_entry, 32, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) < 0)
-        return cru_err_sys("cannot remove %s", path);
-    return 0;
-}
-
 static bool slot_name_stale(const char *name, void *arg)
 {
     const char *root = arg;
@@ -133,7 +111,7 @@ int sbx_sweep(const char *state_root)
             continue;
         char path[4096];
         snprintf(path, sizeof(path), "%s/%s", root, e->d_name);
-        if (remove_tree(path) == 0)
+        if (cru_remove_tree(path) == 0)
             swept++;
         else
             cru_warn("sweeping a dead sandbox: %s", cru_err_msg());
@@ -194,7 +172,7 @@ static int state_prepare(struct sbx *sb)
         (rc = cru_str_printf(&sb->ws_lower_dir, "%s/root/.lower", sb->dir)) < 0)
         return rc;
     /* Leftovers of a dead process that held this slot. */
-    if ((rc = remove_tree(sb->dir)) < 0)
+    if ((rc = cru_remove_tree(sb->dir)) < 0)
         return rc;
     /* 0711: the sandbox's root (an unprivileged uid) must reach its upper and work dirs
      * through here when it mounts the overlay, but may not list anything. */
@@ -779,7 +757,7 @@ void sbx_free(struct sbx *sb)
     close_fd(&sb->ctl_fd);
     close_fd(&sb->ws_fd);
     sbx_cgroup_free(sb->cg);
-    if (sb->dir && remove_tree(sb->dir) < 0)
+    if (sb->dir && cru_remove_tree(sb->dir) < 0)
         cru_warn("destroying a sandbox: %s", cru_err_msg());
     close_fd(&sb->slot_fd);
     sbx_plan_free(&sb->plan);

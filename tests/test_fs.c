@@ -161,3 +161,25 @@ Test(fs, write_all_to_pipe)
     cr_assert_lt(cru_write_all(fds[1], "abc", 3), 0, "a closed pipe is an error");
     close(fds[1]);
 }
+
+Test(fs, remove_tree_never_follows_links_and_opens_locked_dirs)
+{
+    char outside[128];
+    snprintf(outside, sizeof(outside), "%s/outside.txt", dir);
+    cr_assert_eq(cru_file_write_atomic(outside, "keep", 4, 0600), 0);
+    cr_assert_eq(cru_mkdir_p(in_dir("t/a/b"), 0755), 0);
+    cr_assert_eq(cru_file_write_atomic(in_dir("t/a/b/f"), "x", 1, 0600), 0);
+    cr_assert_eq(symlink(outside, in_dir("t/link")), 0);
+    cr_assert_eq(symlink(dir, in_dir("t/a/dirlink")), 0);
+    cr_assert_eq(cru_mkdir_p(in_dir("t/locked/inner"), 0755), 0);
+    cr_assert_eq(chmod(in_dir("t/locked"), 0), 0);
+
+    cr_assert_eq(cru_remove_tree(in_dir("t")), 0, "%s", cru_err_msg());
+    cr_expect_neq(access(in_dir("t"), F_OK), 0, "the tree is gone");
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_expect_eq(cru_file_read(outside, 16, &b), 0, "a link's target is never removed");
+    cr_expect_str_eq(cru_buf_cstr(&b), "keep");
+    cru_buf_free(&b);
+    cr_expect_eq(access(dir, F_OK), 0, "a directory link's target stays");
+    cr_expect_eq(cru_remove_tree(in_dir("missing")), 0, "a missing path is success");
+}
