@@ -16,6 +16,8 @@
 #include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <search.h>
@@ -473,8 +475,8 @@ static int check_args(const char *archive, const char *dest, const struct cru_ar
     return 0;
 }
 
-int cru_archive_extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
-                        struct cru_archive_stats *stats)
+static int extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
+                   struct cru_archive_stats *stats)
 {
     struct ax x = { .lim = lim };
     char *target = NULL, *tmp = NULL;
@@ -570,4 +572,43 @@ done:
     if (rc < 0)
         cru_err_wrap(rc, "extracting %s", archive);
     return rc;
+}
+
+struct extract_job {
+    const char *archive, *dest;
+    const struct cru_archive_limits *lim;
+    struct cru_archive_stats *stats;
+    int rc;
+    char msg[CRU_ERR_MAX];
+};
+
+/* Runs in a thread of its own that first stops sharing the working directory with the rest of
+ * the process (unshare(CLONE_FS) is per thread), so extract() may chdir into the tree without
+ * moving any other thread. The thread's error is handed back to the caller's. */
+static void *extract_thread(void *arg)
+{
+    struct extract_job *job = arg;
+    if (unshare(CLONE_FS) < 0)
+        job->rc = cru_err_sys("cannot give the extraction its own working directory");
+    else
+        job->rc = extract(job->archive, job->dest, job->lim, job->stats);
+    if (job->rc < 0)
+        snprintf(job->msg, sizeof(job->msg), "%s", cru_err_msg());
+    return NULL;
+}
+
+int cru_archive_extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
+                        struct cru_archive_stats *stats)
+{
+    struct extract_job job = { archive, dest, lim, stats, 0, "" };
+    pthread_t t;
+    int e = pthread_create(&t, NULL, extract_thread, &job);
+    if (e != 0) {
+        errno = e;
+        return cru_err_sys("cannot start the extraction of %s", archive);
+    }
+    pthread_join(t, NULL);
+    if (job.rc < 0)
+        return cru_err_set(job.rc, "%s", job.msg);
+    return 0;
 }

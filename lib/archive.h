@@ -43,9 +43,9 @@ struct cru_archive_stats {
  * CRU_EPARSE; the message names the entry and the reason. STATS may be NULL; it is filled
  * only on success.
  *
- * It changes the process's working directory while it extracts (libarchive resolves entry
- * paths from there) and restores it before returning: do not call it while another thread
- * depends on the working directory. */
+ * libarchive resolves entry paths from the working directory, so the extraction runs in a
+ * thread of its own with its own working directory (unshare(CLONE_FS)): the caller's and other
+ * threads' working directories never change. */
 int cru_archive_extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
                         struct cru_archive_stats *stats);
 

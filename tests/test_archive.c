@@ -4,6 +4,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <criterion/criterion.h>
+#include <pthread.h>
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -504,4 +505,53 @@ Test(archive, good_zip_and_cpio_extract)
     cr_assert_eq(cru_archive_extract(at("good.cpio"), at("work/dest2"), &lim, &s), 0, "%s",
                  cru_err_msg());
     expect_file(at("work/dest2/a/f.txt"), "hello\n", 0644);
+}
+
+/* Watches the process's working directory while an extraction runs in another thread. */
+struct cwd_watch {
+    const char *start;
+    volatile int done;
+    int moved;
+    long samples;
+};
+
+static void *watch_cwd(void *arg)
+{
+    struct cwd_watch *w = arg;
+    char now[4096];
+    while (!w->done) {
+        if (getcwd(now, sizeof(now)) && strcmp(now, w->start) != 0)
+            w->moved = 1;
+        w->samples++;
+    }
+    return NULL;
+}
+
+Test(archive, working_directory_of_other_threads_never_moves)
+{
+    char *path = strdup(at("many.tar"));
+    struct archive *a = arc_new(path, PAX);
+    char name[32];
+    for (int i = 0; i < 3000; i++) {
+        snprintf(name, sizeof(name), "d%d/f%d", i % 50, i);
+        arc_file(a, name, "content\n", 0644);
+    }
+    arc_close(a);
+
+    char start[4096];
+    cr_assert_not_null(getcwd(start, sizeof(start)));
+    struct cwd_watch w = { start, 0, 0, 0 };
+    pthread_t t;
+    cr_assert_eq(pthread_create(&t, NULL, watch_cwd, &w), 0);
+    struct cru_archive_limits lim = CRU_ARCHIVE_LIMITS_INIT;
+    int rc = cru_archive_extract(path, at("many"), &lim, NULL);
+    w.done = 1;
+    pthread_join(t, NULL);
+    cr_assert_eq(rc, 0, "%s", cru_err_msg());
+    cr_expect_gt(w.samples, 0);
+    cr_expect_not(w.moved, "another thread saw the working directory move during extraction");
+    char after[4096];
+    cr_assert_not_null(getcwd(after, sizeof(after)));
+    cr_expect_str_eq(after, start);
+    free(path);
 }
