@@ -318,15 +318,13 @@ static int read_until(int fd, struct cru_buf *b, size_t max, int stop)
         if (n == 0)
             return cru_err_set(CRU_ETIMEDOUT, "bwrap did not answer within %d ms", SPAWN_WAIT_MS);
         size_t want = max - b->len < sizeof(chunk) ? max - b->len : sizeof(chunk);
-        ssize_t got = read(fd, chunk, want);
-        if (got < 0 && errno == EINTR)
-            continue;
-        if (got < 0)
-            return cru_err_sys("reading from bwrap");
+        size_t got;
+        int rc = cru_read_some(fd, chunk, want, &got, "bwrap's output");
+        if (rc < 0)
+            return rc;
         if (got == 0)
             break;
-        int rc = cru_buf_append(b, chunk, (size_t)got);
-        if (rc < 0)
+        if ((rc = cru_buf_append(b, chunk, got)) < 0)
             return rc;
     }
     return 0;
