@@ -214,10 +214,19 @@ $(CUDA_BUILD)/libcrucible-cuda.a: $(CUDA_OBJS)
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(CUDA_BUILD)/cuda-info: tests/gpu/cuda_info.c lib/err.c $(CUDA_BUILD)/libcrucible-cuda.a
-	$(call say,LD,$@)
+# Host C objects for the CUDA programs, compiled with the CUDA headers on the path.
+$(CUDA_BUILD)/host/%.o: %.c $(CUDA_FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(call say,CC,$<)
 	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -I. -Iinclude -I$(CUDA_HOME)/include \
-	  -o $@ $^ -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+	  -MMD -MP -c $< -o $@
+
+# nvcc links: it knows where its own toolkit keeps the runtime (lib, lib64 or
+# targets/<arch>/lib), and links it statically, so the binary runs wherever a driver is.
+$(CUDA_BUILD)/cuda-info: $(CUDA_BUILD)/host/tests/gpu/cuda_info.o $(CUDA_BUILD)/host/lib/err.o \
+		$(CUDA_BUILD)/libcrucible-cuda.a
+	$(call say,LD,$@)
+	$(Q)$(NVCC) -o $@ $^ -cudart static
 endif
 
 C_FILES = $(shell git ls-files '*.c' '*.h' '*.cu' '*.cuh' 2>/dev/null)
@@ -231,4 +240,5 @@ clean:
 	rm -rf build crucible
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) \
-	$(FUZZ_SRCS:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/driver.d $(CUDA_OBJS:.o=.d)
+	$(FUZZ_SRCS:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/driver.d $(CUDA_OBJS:.o=.d) \
+	$(wildcard $(CUDA_BUILD)/host/*/*.d $(CUDA_BUILD)/host/*/*/*.d)
