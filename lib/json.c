@@ -5,6 +5,7 @@
  */
 #include "lib/json.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,13 +83,18 @@ const char *cru_json_type_name(const json_t *v)
     return "an unknown value";
 }
 
-/* "path.key", or "key" at the root; into a fixed buffer, since paths in messages are short. */
-static const char *field_name(char *buf, size_t cap, const char *path, const char *key)
+const char *cru_json_path_key(char *buf, size_t cap, const char *path, const char *key)
 {
     if (path && *path)
         snprintf(buf, cap, "%s.%s", path, key);
     else
         snprintf(buf, cap, "%s", key);
+    return buf;
+}
+
+const char *cru_json_path_index(char *buf, size_t cap, const char *path, size_t i)
+{
+    snprintf(buf, cap, "%s[%zu]", path ? path : "", i);
     return buf;
 }
 
@@ -105,7 +111,7 @@ static int field_lookup(const json_t *obj, const char *path, const char *key, bo
         return 1;
     if (required)
         return cru_err_set(CRU_ENOENT, "%s: required field is missing",
-                           field_name(name, sizeof(name), path, key));
+                           cru_json_path_key(name, sizeof(name), path, key));
     return 0;
 }
 
@@ -113,7 +119,8 @@ static int field_type_error(const char *path, const char *key, const char *want,
 {
     char name[512];
     return cru_err_set(CRU_EINVAL, "%s: expected %s, got %s",
-                       field_name(name, sizeof(name), path, key), want, cru_json_type_name(v));
+                       cru_json_path_key(name, sizeof(name), path, key), want,
+                       cru_json_type_name(v));
 }
 
 int cru_json_get_str(const json_t *obj, const char *path, const char *key, bool required,
@@ -155,7 +162,7 @@ int cru_json_get_u64(const json_t *obj, const char *path, const char *key, bool 
     json_int_t i = json_integer_value(v);
     if (i < 0 || (uint64_t)i < min || (uint64_t)i > max)
         return cru_err_set(CRU_EINVAL, "%s: %lld is out of range [%llu, %llu]",
-                           field_name(name, sizeof(name), path, key), (long long)i,
+                           cru_json_path_key(name, sizeof(name), path, key), (long long)i,
                            (unsigned long long)min, (unsigned long long)max);
     *out = (uint64_t)i;
     return 0;
@@ -174,7 +181,7 @@ int cru_json_get_double(const json_t *obj, const char *path, const char *key, bo
     double d = json_number_value(v);
     if (!(d >= min && d <= max))
         return cru_err_set(CRU_EINVAL, "%s: %g is out of range [%g, %g]",
-                           field_name(name, sizeof(name), path, key), d, min, max);
+                           cru_json_path_key(name, sizeof(name), path, key), d, min, max);
     *out = d;
     return 0;
 }
@@ -222,7 +229,273 @@ int cru_json_check_keys(const json_t *obj, const char *path, const char *const a
             known = strcmp(key, allowed[i]) == 0;
         if (!known)
             return cru_err_set(CRU_EINVAL, "%s: unknown field",
-                               field_name(name, sizeof(name), path, key));
+                               cru_json_path_key(name, sizeof(name), path, key));
     }
     return 0;
+}
+
+/* The position index. The scan trusts nothing: jansson has accepted the text, but if the scan
+ * and the tree ever disagree the scan stops, and the fields it did not reach are reported at
+ * an enclosing field. */
+struct scan {
+    const char *p, *end;
+    unsigned line, col;
+    struct cru_buf path;
+    struct cru_json_at *at;
+    size_t n_at, cap_at;
+    bool stop; /* a disagreement, or out of memory: index no further */
+};
+
+static void scan_adv(struct scan *s)
+{
+    unsigned char c = (unsigned char)*s->p++;
+    if (c == '\n') {
+        s->line++;
+        s->col = 1;
+    } else if ((c & 0xC0) != 0x80) {
+        s->col++;
+    }
+}
+
+static void scan_ws(struct scan *s)
+{
+    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
+        scan_adv(s);
+}
+
+static bool scan_expect(struct scan *s, char c)
+{
+    scan_ws(s);
+    if (s->p >= s->end || *s->p != c) {
+        s->stop = true;
+        return false;
+    }
+    scan_adv(s);
+    return true;
+}
+
+static void scan_record(struct scan *s, unsigned line, unsigned col)
+{
+    if (s->n_at >= CRU_JSON_POS_MAX)
+        return;
+    if (s->n_at == s->cap_at) {
+        size_t cap = s->cap_at ? s->cap_at * 2 : 32;
+        struct cru_json_at *at = realloc(s->at, cap * sizeof(*at));
+        if (!at) {
+            s->stop = true;
+            return;
+        }
+        s->at = at;
+        s->cap_at = cap;
+    }
+    char *path = strdup(cru_buf_cstr(&s->path));
+    if (!path) {
+        s->stop = true;
+        return;
+    }
+    s->at[s->n_at++] = (struct cru_json_at){ path, line, col };
+}
+
+/* Skips a string, its quotes included (escapes are two characters or \uXXXX: skipping the
+ * backslash's successor is enough, since hex digits need no care). */
+static void scan_string(struct scan *s)
+{
+    scan_adv(s);
+    while (s->p < s->end && *s->p != '"') {
+        if (*s->p == '\\' && s->p + 1 < s->end)
+            scan_adv(s);
+        scan_adv(s);
+    }
+    if (s->p >= s->end)
+        s->stop = true;
+    else
+        scan_adv(s);
+}
+
+static void scan_value(struct scan *s, json_t *v, unsigned depth);
+
+static void scan_member(struct scan *s, const char *key, json_t *child, unsigned depth)
+{
+    size_t mark = s->path.len;
+    unsigned line = s->line, col = s->col;
+    scan_string(s);
+    if (s->stop || !scan_expect(s, ':'))
+        return;
+    if (depth < CRU_JSON_POS_DEPTH) {
+        if ((mark ? cru_buf_putc(&s->path, '.') : 0) < 0 || cru_buf_puts(&s->path, key) < 0) {
+            s->stop = true;
+            return;
+        }
+        scan_record(s, line, col);
+    }
+    scan_value(s, child, depth + 1);
+    s->path.len = mark;
+    if (s->path.data)
+        s->path.data[mark] = '\0';
+}
+
+static void scan_value(struct scan *s, json_t *v, unsigned depth)
+{
+    scan_ws(s);
+    if (s->stop || s->p >= s->end) {
+        s->stop = true;
+        return;
+    }
+    if (json_is_object(v)) {
+        if (!scan_expect(s, '{'))
+            return;
+        bool first = true;
+        for (void *it = json_object_iter(v); it && !s->stop;
+             it = json_object_iter_next(v, it), first = false) {
+            if (!first && !scan_expect(s, ','))
+                return;
+            scan_ws(s);
+            if (s->p >= s->end || *s->p != '"') {
+                s->stop = true;
+                return;
+            }
+            scan_member(s, json_object_iter_key(it), json_object_iter_value(it), depth);
+        }
+        scan_expect(s, '}');
+    } else if (json_is_array(v)) {
+        if (!scan_expect(s, '['))
+            return;
+        for (size_t i = 0; i < json_array_size(v) && !s->stop; i++) {
+            if (i > 0 && !scan_expect(s, ','))
+                return;
+            scan_ws(s);
+            size_t mark = s->path.len;
+            if (depth < CRU_JSON_POS_DEPTH) {
+                if (cru_buf_printf(&s->path, "[%zu]", i) < 0) {
+                    s->stop = true;
+                    return;
+                }
+                scan_record(s, s->line, s->col);
+            }
+            scan_value(s, json_array_get(v, i), depth + 1);
+            s->path.len = mark;
+            if (s->path.data)
+                s->path.data[mark] = '\0';
+        }
+        scan_expect(s, ']');
+    } else if (json_is_string(v)) {
+        if (*s->p != '"')
+            s->stop = true;
+        else
+            scan_string(s);
+    } else {
+        /* A number or a literal: up to the next delimiter. */
+        while (s->p < s->end && !strchr(",]}: \t\r\n", *s->p))
+            scan_adv(s);
+    }
+}
+
+static int at_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cru_json_at *)a)->path, ((const struct cru_json_at *)b)->path);
+}
+
+int cru_json_doc_parse(struct cru_json_doc *doc, const char *text, size_t len, const char *name)
+{
+    *doc = (struct cru_json_doc)CRU_JSON_DOC_INIT;
+    doc->name = strdup(name);
+    if (!doc->name)
+        return cru_err_set(CRU_ENOMEM, "%s: out of memory", name);
+    int rc = cru_json_parse(&doc->root, text, len, name);
+    if (rc < 0) {
+        cru_json_doc_free(doc);
+        return rc;
+    }
+    struct scan s = { .p = text, .end = text + len, .line = 1, .col = 1, .path = CRU_BUF_INIT };
+    if (cru_buf_puts(&s.path, "") == 0) {
+        scan_ws(&s);
+        scan_record(&s, s.line, s.col);
+        scan_value(&s, doc->root, 0);
+    }
+    cru_buf_free(&s.path);
+    doc->at = s.at;
+    doc->n_at = s.n_at;
+    if (doc->n_at > 1)
+        qsort(doc->at, doc->n_at, sizeof(*doc->at), at_cmp);
+    return 0;
+}
+
+int cru_json_doc_load(struct cru_json_doc *doc, const char *path, size_t max)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    int rc = cru_file_read(path, max ? max : CRU_JSON_MAX_BYTES, &b);
+    if (rc == 0)
+        rc = cru_json_doc_parse(doc, cru_buf_cstr(&b), b.len, path);
+    else
+        *doc = (struct cru_json_doc)CRU_JSON_DOC_INIT;
+    cru_buf_free(&b);
+    return rc;
+}
+
+void cru_json_doc_free(struct cru_json_doc *doc)
+{
+    if (!doc)
+        return;
+    for (size_t i = 0; i < doc->n_at; i++)
+        free(doc->at[i].path);
+    free(doc->at);
+    free(doc->name);
+    json_decref(doc->root);
+    *doc = (struct cru_json_doc)CRU_JSON_DOC_INIT;
+}
+
+void cru_json_doc_where(const struct cru_json_doc *doc, const char *path, unsigned *line,
+                        unsigned *col)
+{
+    char buf[1024];
+    snprintf(buf, sizeof(buf), "%s", path ? path : "");
+    *line = 1;
+    *col = 1;
+    for (;;) {
+        struct cru_json_at key = { .path = buf };
+        const struct cru_json_at *hit =
+            doc->n_at ? bsearch(&key, doc->at, doc->n_at, sizeof(*doc->at), at_cmp) : NULL;
+        if (hit) {
+            *line = hit->line;
+            *col = hit->col;
+            return;
+        }
+        if (!buf[0])
+            return;
+        /* Up one level: drop the last ".key" or "[i]". */
+        char *cut = strrchr(buf, '.');
+        char *br = strrchr(buf, '[');
+        if (br && (!cut || br > cut))
+            cut = br;
+        if (cut)
+            *cut = '\0';
+        else
+            buf[0] = '\0';
+    }
+}
+
+static void report_line(struct cru_json_report *r, const char *path, const char *msg)
+{
+    unsigned line, col;
+    cru_json_doc_where(r->doc, path, &line, &col);
+    r->count++;
+    /* An allocation failure loses the line, but the count still says the document failed. */
+    (void)cru_buf_printf(r->out, "%s:%u:%u: %s\n", r->doc->name, line, col, msg);
+}
+
+void cru_json_report_add(struct cru_json_report *r, const char *path, const char *fmt, ...)
+{
+    char msg[1024];
+    int n = snprintf(msg, sizeof(msg), "%s: ", path && *path ? path : "(root)");
+    va_list ap;
+    va_start(ap, fmt);
+    if (n >= 0 && (size_t)n < sizeof(msg))
+        vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    va_end(ap);
+    report_line(r, path, msg);
+}
+
+void cru_json_report_err(struct cru_json_report *r, const char *path)
+{
+    report_line(r, path, cru_err_msg());
 }

@@ -15,6 +15,8 @@
 
 #include <jansson.h>
 
+#include "lib/buf.h"
+
 /* The largest JSON document read by default (64 MiB). */
 #define CRU_JSON_MAX_BYTES ((size_t)64 << 20)
 
@@ -56,5 +58,69 @@ int cru_json_get_array(const json_t *obj, const char *path, const char *key, boo
 /* Fails with CRU_EINVAL naming the first key of OBJ that is not in ALLOWED (a NULL-terminated
  * list) and does not start with "x-". */
 int cru_json_check_keys(const json_t *obj, const char *path, const char *const allowed[]);
+
+/* A parsed document that remembers where each field is, for messages that point at the
+ * problem ("image.json:12:5: limits.memory: ..."). jansson keeps no positions, so after it has
+ * parsed (and validated) the text, a scan of the same text in step with jansson's tree (whose
+ * objects keep their keys in document order) records the line and column of every field.
+ *
+ * Field paths are written as in the getters above: "limits.memory" for members, "checks[2]"
+ * for array elements, "" for the root. A member's position is that of its key; an element's,
+ * that of its value. Fields nested deeper than CRU_JSON_POS_DEPTH, or beyond the first
+ * CRU_JSON_POS_MAX fields, are not indexed: they are reported at their nearest indexed
+ * enclosing field. */
+#define CRU_JSON_POS_DEPTH 64
+#define CRU_JSON_POS_MAX   100000
+
+struct cru_json_at {
+    char *path;
+    unsigned line, col; /* from 1; col counts characters, as jansson's do */
+};
+
+struct cru_json_doc {
+    json_t *root;           /* owned */
+    char *name;             /* what errors call the document (a file name) */
+    struct cru_json_at *at; /* sorted by path */
+    size_t n_at;
+};
+
+#define CRU_JSON_DOC_INIT                                                                          \
+    {                                                                                              \
+        NULL, NULL, NULL, 0                                                                        \
+    }
+
+/* Parses TEXT as cru_json_parse() does and indexes it. On failure DOC is empty. */
+int cru_json_doc_parse(struct cru_json_doc *doc, const char *text, size_t len, const char *name);
+
+/* Reads PATH (at most MAX bytes; 0: CRU_JSON_MAX_BYTES) into DOC, named PATH. */
+int cru_json_doc_load(struct cru_json_doc *doc, const char *path, size_t max);
+
+void cru_json_doc_free(struct cru_json_doc *doc);
+
+/* The position of the field at PATH, or of the nearest enclosing field that is indexed (a
+ * missing field is reported at its parent object). */
+void cru_json_doc_where(const struct cru_json_doc *doc, const char *path, unsigned *line,
+                        unsigned *col);
+
+/* A list of problems found in a document, one line each: "NAME:LINE:COL: FIELD: what". A
+ * loader that validates a document collects every problem here instead of stopping at the
+ * first, so that an author fixes them all in one round. */
+struct cru_json_report {
+    const struct cru_json_doc *doc;
+    struct cru_buf *out; /* the lines, each ending in '\n' */
+    size_t count;
+};
+
+/* Adds a problem about the field at PATH: "FIELD: " and the formatted text. */
+void cru_json_report_add(struct cru_json_report *r, const char *path, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Adds the current error message (from a getter above, which already names the field) as a
+ * problem positioned at PATH. */
+void cru_json_report_err(struct cru_json_report *r, const char *path);
+
+/* "PATH.KEY" (or "KEY" at the root) and "PATH[I]", into BUF of CAP bytes; returns BUF. */
+const char *cru_json_path_key(char *buf, size_t cap, const char *path, const char *key);
+const char *cru_json_path_index(char *buf, size_t cap, const char *path, size_t i);
 
 #endif

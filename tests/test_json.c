@@ -168,3 +168,87 @@ Test(json, unknown_keys)
     cr_assert_str_eq(cru_err_msg(), "limits.kidn: unknown field");
     json_decref(v);
 }
+
+static void expect_at(const struct cru_json_doc *d, const char *path, unsigned line, unsigned col)
+{
+    unsigned l = 0, c = 0;
+    cru_json_doc_where(d, path, &l, &c);
+    cr_expect(l == line && c == col, "%s: expected %u:%u, got %u:%u", path, line, col, l, c);
+}
+
+Test(json, doc_positions_of_every_field)
+{
+    const char *text = "{\n"
+                       "  \"id\": \"x\",\n"
+                       "  \"t\\u00e9\": 1,\n"
+                       "  \"limits\": {\"wall\": \"10m\", \"memory\": 5},\n"
+                       "  \"list\": [1, {\"k\": [true, null]}],\n"
+                       "  \"\xc3\xa9\xc3\xa9\": 2, \"after\": 3\n"
+                       "}\n";
+    struct cru_json_doc d;
+    cr_assert_eq(cru_json_doc_parse(&d, text, strlen(text), "img.json"), 0, "%s", cru_err_msg());
+    expect_at(&d, "", 1, 1);
+    expect_at(&d, "id", 2, 3);
+    expect_at(&d, "t\xc3\xa9", 3, 3); /* an escaped key is matched by its decoded name */
+    expect_at(&d, "limits", 4, 3);
+    expect_at(&d, "limits.wall", 4, 14);
+    expect_at(&d, "limits.memory", 4, 29);
+    expect_at(&d, "list[0]", 5, 12);
+    expect_at(&d, "list[1]", 5, 15);
+    expect_at(&d, "list[1].k[1]", 5, 28);
+    expect_at(&d, "after", 6, 12); /* columns count characters, not bytes */
+    /* Missing fields are placed at the nearest enclosing one. */
+    expect_at(&d, "limits.turns", 4, 3);
+    expect_at(&d, "list[1].k[7].z", 5, 16);
+    expect_at(&d, "nothing.here", 1, 1);
+    cru_json_doc_free(&d);
+}
+
+Test(json, doc_report_collects_every_problem)
+{
+    const char *text = "{\"a\": 1,\n \"b\": {\"c\": \"x\"}}";
+    struct cru_json_doc d;
+    struct cru_buf out = CRU_BUF_INIT;
+    cr_assert_eq(cru_json_doc_parse(&d, text, strlen(text), "f.json"), 0);
+    struct cru_json_report r = { &d, &out, 0 };
+    const char *s = NULL;
+    cr_assert_lt(cru_json_get_str(d.root, "", "a", true, &s), 0);
+    cru_json_report_err(&r, "a");
+    cru_json_report_add(&r, "b.c", "must be %s", "\"y\"");
+    cr_assert_lt(cru_json_get_str(json_object_get(d.root, "b"), "b", "d", true, &s), 0);
+    cru_json_report_err(&r, "b.d");
+    cr_expect_eq(r.count, 3);
+    cr_expect_str_eq(cru_buf_cstr(&out), "f.json:1:2: a: expected a string, got an integer\n"
+                                         "f.json:2:8: b.c: must be \"y\"\n"
+                                         "f.json:2:2: b.d: required field is missing\n");
+    cru_buf_free(&out);
+    cru_json_doc_free(&d);
+}
+
+Test(json, doc_bad_text_is_a_positioned_parse_error)
+{
+    struct cru_json_doc d;
+    cr_assert_eq(cru_json_doc_parse(&d, "{\"a\": }", 7, "f.json"), CRU_EPARSE);
+    cr_expect(strstr(cru_err_msg(), "f.json:1:") != NULL, "%s", cru_err_msg());
+    cr_expect_null(d.root);
+    cru_json_doc_free(&d);
+}
+
+Test(json, doc_deep_fields_fall_back_to_an_indexed_ancestor)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    for (int i = 0; i < 100; i++)
+        cru_buf_puts(&b, "[");
+    for (int i = 0; i < 100; i++)
+        cru_buf_puts(&b, "]");
+    struct cru_json_doc d;
+    cr_assert_eq(cru_json_doc_parse(&d, b.data, b.len, "deep"), 0);
+    cr_expect_eq(d.n_at, 1 + CRU_JSON_POS_DEPTH);
+    struct cru_buf p = CRU_BUF_INIT;
+    for (int i = 0; i < 99; i++)
+        cru_buf_puts(&p, "[0]");
+    expect_at(&d, cru_buf_cstr(&p), 1, 1 + CRU_JSON_POS_DEPTH);
+    cru_buf_free(&p);
+    cru_buf_free(&b);
+    cru_json_doc_free(&d);
+}

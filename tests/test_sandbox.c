@@ -199,8 +199,10 @@ static struct fixtures fx;
 
 static void fixtures_up(void)
 {
-    snprintf(fx.dir, sizeof(fx.dir), "/tmp/crucible-probe-%d", (int)getpid());
-    cr_assert_eq(mkdir(fx.dir, 0700), 0);
+    /* A unique name: a leftover of an earlier run (whose pid came round again) must not stop
+     * this one. */
+    snprintf(fx.dir, sizeof(fx.dir), "/tmp/crucible-probe-XXXXXX");
+    cr_assert_not_null(mkdtemp(fx.dir));
     snprintf(fx.secret, sizeof(fx.secret), "%s/secret", fx.dir);
     FILE *f = fopen(fx.secret, "w");
     cr_assert_not_null(f);
