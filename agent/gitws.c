@@ -3,9 +3,10 @@
  * repository with libgit2: only the base commit and its ancestors are packed into the new
  * repository, so the agent cannot find the task's solution in a later commit, and HEAD is
  * detached at the base. The diff covers tracked changes, deletions and untracked files that
- * .gitignore does not exclude, as a bounded unified patch plus the list of changed paths. This
- * module does not run git, fetch over a network, apply patches, or read git bundles (libgit2
- * 1.5 has no bundle support; they are refused with CRU_EUNSUPPORTED).
+ * .gitignore does not exclude, as a bounded unified patch plus the list of changed paths. Git
+ * bundles are read here (libgit2 1.5 cannot clone one): the header is parsed, and the pack goes
+ * through libgit2's pack writer into a private repository. This module does not run git,
+ * fetch over a network, or apply patches.
  */
 #include "agent/gitws.h"
 
@@ -77,30 +78,136 @@ static int git_fail(int grc, const char *fmt, ...)
     return cru_err_set(git_code(grc), "%s: %s", what, git_msg());
 }
 
-/* A git bundle starts with "# v2 git bundle" or "# v3 git bundle". libgit2 1.5 can neither
- * clone nor fetch from one, so it gets a clear refusal instead of "not a repository". */
-static int refuse_bundle(const char *source)
+int agt_git_bundle_header(const void *data, size_t len, struct agt_git_bundle *out)
 {
-    static const char v2[] = "# v2 git bundle\n", v3[] = "# v3 git bundle\n";
-    char head[sizeof(v2) - 1];
+    const char *p = data, *end = p + len;
+    size_t line_no = 0;
+    bool v3 = false;
+
+    memset(out, 0, sizeof(*out));
+    for (;;) {
+        const char *nl = memchr(p, '\n', (size_t)(end - p));
+        if (!nl)
+            return cru_err_set(CRU_EPARSE, "git bundle: the header has no end (a blank line)");
+        size_t n = (size_t)(nl - p);
+        line_no++;
+        if (n > AGT_GIT_BUNDLE_LINE_MAX)
+            return cru_err_set(CRU_ELIMIT, "git bundle: header line %zu is over %d bytes",
+                               line_no, AGT_GIT_BUNDLE_LINE_MAX);
+        if (line_no == 1) {
+            if (n == 15 && memcmp(p, "# v3 git bundle", 15) == 0)
+                v3 = true;
+            else if (n != 15 || memcmp(p, "# v2 git bundle", 15) != 0)
+                return cru_err_set(CRU_EPARSE, "not a git bundle (no \"# v2 git bundle\" or "
+                                               "\"# v3 git bundle\" line)");
+        } else if (n == 0) {
+            break;
+        } else if (p[0] == '@') {
+            if (!v3)
+                return cru_err_set(CRU_EPARSE, "git bundle: a capability in a v2 bundle (line %zu)",
+                                   line_no);
+            if (!(n == 19 && memcmp(p, "@object-format=sha1", 19) == 0))
+                return cru_err_set(CRU_EUNSUPPORTED,
+                                   "git bundle: capability \"%.*s\" is not supported (line %zu)",
+                                   (int)n, p, line_no);
+        } else if (p[0] == '-') {
+            return cru_err_set(CRU_EUNSUPPORTED,
+                               "git bundle: it needs commits it does not contain (a "
+                               "prerequisite on line %zu); a workspace needs a complete bundle",
+                               line_no);
+        } else {
+            if (n < 42 || p[40] != ' ' || strspn(p, "0123456789abcdef") < 40)
+                return cru_err_set(CRU_EPARSE,
+                                   "git bundle: line %zu is not \"<40 hex digits> <ref>\"",
+                                   line_no);
+            if (out->n_refs == AGT_GIT_BUNDLE_REFS_MAX)
+                return cru_err_set(CRU_ELIMIT, "git bundle: more than %d refs",
+                                   AGT_GIT_BUNDLE_REFS_MAX);
+            struct agt_git_bundle_ref *r = &out->refs[out->n_refs++];
+            memcpy(r->oid, p, 40);
+            r->oid[40] = '\0';
+            size_t name_len = n - 41;
+            memcpy(r->name, p + 41, name_len);
+            r->name[name_len] = '\0';
+            if (memchr(r->name, '\0', name_len) || memchr(r->name, ' ', name_len))
+                return cru_err_set(CRU_EPARSE, "git bundle: a bad ref name on line %zu", line_no);
+        }
+        p = nl + 1;
+    }
+    out->pack_offset = (size_t)(p + 1 - (const char *)data);
+    if ((size_t)(end - (p + 1)) < 4 || memcmp(p + 1, "PACK", 4) != 0)
+        return cru_err_set(CRU_EPARSE, "git bundle: no pack follows the header");
+    return 0;
+}
+
+/* Whether SOURCE is a regular file that starts like a git bundle. */
+static bool is_bundle(const char *source)
+{
+    char head[15];
     struct stat st;
     if (stat(source, &st) < 0 || !S_ISREG(st.st_mode))
-        return 0;
+        return false;
     int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
     if (fd < 0)
-        return cru_err_sys("cannot open %s", source);
-    ssize_t n;
-    do
-        n = read(fd, head, sizeof(head));
-    while (n < 0 && errno == EINTR);
+        return false;
+    size_t n = 0;
+    int rc = cru_read_some(fd, head, sizeof(head), &n, source);
     close(fd);
-    if (n == (ssize_t)sizeof(head) &&
-        (memcmp(head, v2, sizeof(head)) == 0 || memcmp(head, v3, sizeof(head)) == 0))
-        return cru_err_set(CRU_EUNSUPPORTED,
-                           "%s is a git bundle, which libgit2 1.5 cannot read; unbundle it "
-                           "into a repository first",
-                           source);
-    return 0;
+    return rc == 0 && n == sizeof(head) && (memcmp(head, "# v2 git bundle", 15) == 0 ||
+                                          memcmp(head, "# v3 git bundle", 15) == 0);
+}
+
+/* Unbundles BUNDLE into a new bare repository at REPO: its pack goes into the object database
+ * through libgit2's pack writer (which checks every object) and its refs are created. */
+static int unbundle(const char *bundle, const char *repo_dir)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    struct agt_git_bundle *hdr = NULL;
+    git_repository *repo = NULL;
+    git_odb *odb = NULL;
+    git_odb_writepack *wp = NULL;
+    git_indexer_progress stats = {0};
+    int rc, grc;
+
+    if ((rc = cru_file_read(bundle, AGT_GIT_BUNDLE_MAX, &b)) < 0)
+        return rc;
+    if (!(hdr = malloc(sizeof(*hdr)))) {
+        rc = cru_err_set(CRU_ENOMEM, "out of memory");
+        goto done;
+    }
+    if ((rc = agt_git_bundle_header(b.data, b.len, hdr)) < 0)
+        goto done;
+    if ((grc = git_repository_init(&repo, repo_dir, 1)) < 0 ||
+        (grc = git_repository_odb(&odb, repo)) < 0 ||
+        (grc = git_odb_write_pack(&wp, odb, NULL, NULL)) < 0) {
+        rc = git_fail(grc, "cannot prepare a repository for the bundle");
+        goto done;
+    }
+    if ((grc = wp->append(wp, b.data + hdr->pack_offset, b.len - hdr->pack_offset, &stats)) < 0 ||
+        (grc = wp->commit(wp, &stats)) < 0) {
+        rc = git_fail(grc, "the bundle's pack is broken");
+        goto done;
+    }
+    for (size_t i = 0; i < hdr->n_refs; i++) {
+        git_oid oid;
+        git_reference *ref = NULL;
+        if (strncmp(hdr->refs[i].name, "refs/", 5) != 0)
+            continue; /* HEAD: the commit is given by id or by a refs/ name */
+        if ((grc = git_oid_fromstr(&oid, hdr->refs[i].oid)) < 0 ||
+            (grc = git_reference_create(&ref, repo, hdr->refs[i].name, &oid, 1, "unbundle")) < 0) {
+            rc = git_fail(grc, "cannot create %s from the bundle", hdr->refs[i].name);
+            goto done;
+        }
+        git_reference_free(ref);
+    }
+done:
+    if (wp)
+        wp->free(wp);
+    git_odb_free(odb);
+    git_repository_free(repo);
+    free(hdr);
+    cru_buf_free(&b);
+    return rc;
 }
 
 /* Copies COMMIT and everything it reaches (its tree and its ancestors) from SRC into a pack in
@@ -171,8 +278,6 @@ static int checkout(const char *source, const char *commit, const char *dest)
     git_oid oid;
     int rc, grc;
 
-    if ((rc = refuse_bundle(source)) < 0)
-        return rc;
     if ((grc = git_repository_open_ext(&src, source, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
         return git_fail(grc, "cannot open the repository");
     if ((rc = resolve_commit(src, commit, &oid)) < 0)
@@ -214,7 +319,28 @@ int agt_git_checkout(const char *source, const char *commit, const char *dest)
                            dest);
     if (errno != ENOENT)
         return cru_err_sys("checking out %s of %s: cannot inspect %s", commit, source, dest);
-    if ((rc = checkout(source, commit, dest)) < 0) {
+    /* A bundle is unbundled into a private repository first; the checkout then copies only
+     * the commit's history from there, as from any repository. */
+    char tmp[] = "/tmp/crucible-unbundle-XXXXXX";
+    const char *from = source;
+    if (is_bundle(source)) {
+        if (!mkdtemp(tmp))
+            return cru_err_sys("checking out %s of %s: cannot make a temporary folder", commit,
+                               source);
+        char repo_dir[sizeof(tmp) + 8];
+        snprintf(repo_dir, sizeof(repo_dir), "%s/repo", tmp);
+        if ((rc = unbundle(source, repo_dir)) < 0) {
+            cru_remove_tree(tmp);
+            return cru_err_wrap(rc, "checking out %s of %s", commit, source);
+        }
+        from = repo_dir;
+        rc = checkout(from, commit, dest);
+    } else {
+        rc = checkout(from, commit, dest);
+    }
+    if (from != source)
+        cru_remove_tree(tmp);
+    if (rc < 0) {
         /* DEST did not exist, so whatever is there now is this call's half-made checkout. */
         int saved_rc = rc;
         char msg[CRU_ERR_MAX];

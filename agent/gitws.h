@@ -21,10 +21,33 @@
 /* Makes DEST, which must not exist, a working tree with its own .git whose HEAD is detached at
  * COMMIT and whose files are COMMIT's tree. SOURCE is a local repository, bare or not; COMMIT a
  * full or abbreviated hex id or a name that SOURCE resolves ("main", "v1.0", "HEAD~2"). The
- * objects are copied, never hard-linked, so the workspace shares no file with SOURCE. Git
- * bundles are CRU_EUNSUPPORTED: libgit2 1.5 cannot read them. On failure DEST is removed
- * (when this call created it) and the error names SOURCE, COMMIT and libgit2's reason. */
+ * objects are copied, never hard-linked, so the workspace shares no file with SOURCE. On
+ * failure DEST is removed
+ * (when this call created it) and the error names SOURCE, COMMIT and libgit2's reason.
+ * SOURCE may also be a git bundle file ("git bundle create"; v2, or v3 with SHA-1) without
+ * prerequisites. */
 int agt_git_checkout(const char *source, const char *commit, const char *dest);
+
+/* A git bundle's header: the refs it carries and where its pack starts. */
+#define AGT_GIT_BUNDLE_MAX ((size_t)1 << 30) /* the largest bundle read */
+#define AGT_GIT_BUNDLE_LINE_MAX 1024
+#define AGT_GIT_BUNDLE_REFS_MAX 256
+
+struct agt_git_bundle_ref {
+    char oid[41];
+    char name[AGT_GIT_BUNDLE_LINE_MAX];
+};
+
+struct agt_git_bundle {
+    struct agt_git_bundle_ref refs[AGT_GIT_BUNDLE_REFS_MAX];
+    size_t n_refs;
+    size_t pack_offset; /* of "PACK" */
+};
+
+/* Parses the header of a bundle (DATA, LEN: the whole file or its start). A bundle with
+ * prerequisites (a thin bundle) or with capabilities other than SHA-1 objects is
+ * CRU_EUNSUPPORTED; anything malformed CRU_EPARSE, too many or too long lines CRU_ELIMIT. */
+int agt_git_bundle_header(const void *data, size_t len, struct agt_git_bundle *out);
 
 /* Appends to PATCH the unified diff of the working tree WORKDIR against commit BASE: changes
  * to tracked files, deletions, and untracked files that .gitignore does not exclude (with

@@ -213,6 +213,16 @@ int cru_json_get_array(const json_t *obj, const char *path, const char *key, boo
     return get_container(obj, path, key, required, JSON_ARRAY, "an array", out);
 }
 
+static bool key_allowed(const char *key, const char *const allowed[])
+{
+    if (strncmp(key, "x-", 2) == 0)
+        return true;
+    for (size_t i = 0; allowed[i]; i++)
+        if (strcmp(key, allowed[i]) == 0)
+            return true;
+    return false;
+}
+
 int cru_json_check_keys(const json_t *obj, const char *path, const char *const allowed[])
 {
     char name[512];
@@ -224,10 +234,7 @@ int cru_json_check_keys(const json_t *obj, const char *path, const char *const a
                            path && *path ? path : "(root)", cru_json_type_name(obj));
     json_object_foreach((json_t *)(uintptr_t)obj, key, v)
     {
-        bool known = strncmp(key, "x-", 2) == 0;
-        for (size_t i = 0; !known && allowed[i]; i++)
-            known = strcmp(key, allowed[i]) == 0;
-        if (!known)
+        if (!key_allowed(key, allowed))
             return cru_err_set(CRU_EINVAL, "%s: unknown field",
                                cru_json_path_key(name, sizeof(name), path, key));
     }
@@ -489,8 +496,9 @@ void cru_json_report_add(struct cru_json_report *r, const char *path, const char
     int n = snprintf(msg, sizeof(msg), "%s: ", path && *path ? path : "(root)");
     va_list ap;
     va_start(ap, fmt);
-    if (n >= 0 && (size_t)n < sizeof(msg))
-        vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
+    if (n >= 0 && (size_t)n < sizeof(msg) &&
+        vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap) >= (int)(sizeof(msg) - (size_t)n))
+        memcpy(msg + sizeof(msg) - 4, "...", 4); /* never cut silently */
     va_end(ap);
     report_line(r, path, msg);
 }
@@ -498,4 +506,23 @@ void cru_json_report_add(struct cru_json_report *r, const char *path, const char
 void cru_json_report_err(struct cru_json_report *r, const char *path)
 {
     report_line(r, path, cru_err_msg());
+}
+
+size_t cru_json_report_unknown(struct cru_json_report *r, const json_t *obj, const char *path,
+                               const char *const allowed[])
+{
+    char name[512];
+    const char *key;
+    json_t *v;
+    size_t n = 0;
+
+    json_object_foreach((json_t *)(uintptr_t)obj, key, v)
+    {
+        if (key_allowed(key, allowed))
+            continue;
+        cru_json_report_add(r, cru_json_path_key(name, sizeof(name), path, key), "%s",
+                            "unknown field");
+        n++;
+    }
+    return n;
 }

@@ -119,6 +119,11 @@ void cru_json_report_add(struct cru_json_report *r, const char *path, const char
  * problem positioned at PATH. */
 void cru_json_report_err(struct cru_json_report *r, const char *path);
 
+/* Adds a problem for every key of OBJ (an object at PATH) that is not in ALLOWED (a
+ * NULL-terminated list) and does not start with "x-". Returns how many there were. */
+size_t cru_json_report_unknown(struct cru_json_report *r, const json_t *obj, const char *path,
+                               const char *const allowed[]);
+
 /* "PATH.KEY" (or "KEY" at the root) and "PATH[I]", into BUF of CAP bytes; returns BUF. */
 const char *cru_json_path_key(char *buf, size_t cap, const char *path, const char *key);
 const char *cru_json_path_index(char *buf, size_t cap, const char *path, size_t i);

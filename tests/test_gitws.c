@@ -243,15 +243,80 @@ Test(gitws, existing_dest_refused_and_kept)
     cr_assert(!exists(in_dir("ws/.git")));
 }
 
-Test(gitws, bundle_unsupported)
+Test(gitws, checkout_from_bundle_copies_only_the_history)
 {
-    /* A bundle's header; libgit2 1.5 cannot read what follows, so the content does not matter. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "git -C %s bundle create -q %s --all 2>/dev/null", src,
+             in_dir("repo.bundle"));
+    /* The git CLI makes the bundle, as a user would. */
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    cr_assert_eq(agt_git_checkout(in_dir("repo.bundle"), c1_hex, in_dir("ws")), 0, "%s",
+                 cru_err_msg());
+    char *a = get(in_dir("ws"), "a.txt");
+    cr_assert_not_null(a);
+    free(a);
+    /* The later commit stayed in the bundle; a name from the bundle's refs also resolves. */
+    git_repository *repo;
+    git_commit *c;
+    cr_assert_eq(git_repository_open(&repo, in_dir("ws")), 0);
+    cr_expect_neq(git_commit_lookup(&c, repo, &c2), 0, "the later commit leaked");
+    git_repository_free(repo);
+    cr_assert_eq(agt_git_checkout(in_dir("repo.bundle"), "main", in_dir("ws2")), 0, "%s",
+                 cru_err_msg());
+    cr_assert_eq(git_repository_open(&repo, in_dir("ws2")), 0);
+    cr_expect_eq(git_commit_lookup(&c, repo, &c2), 0);
+    git_commit_free(c);
+    git_repository_free(repo);
+}
+
+Test(gitws, broken_bundles_are_refused_and_leave_nothing)
+{
     char text[256];
-    snprintf(text, sizeof(text), "# v2 git bundle\n%s refs/heads/main\n\nPACK", c2_hex);
-    put_s(dir, "repo.bundle", text);
-    cr_assert_eq(agt_git_checkout(in_dir("repo.bundle"), c1_hex, in_dir("ws")), CRU_EUNSUPPORTED);
-    cr_assert(strstr(cru_err_msg(), "bundle"), "%s", cru_err_msg());
+    /* A pack that is not one. */
+    snprintf(text, sizeof(text), "# v2 git bundle\n%s refs/heads/main\n\nPACKgarbage", c2_hex);
+    put_s(dir, "bad.bundle", text);
+    cr_assert_lt(agt_git_checkout(in_dir("bad.bundle"), c1_hex, in_dir("ws")), 0);
+    cr_assert(strstr(cru_err_msg(), "pack"), "%s", cru_err_msg());
     cr_assert(!exists(in_dir("ws")));
+    /* A thin bundle (with a prerequisite) cannot be a whole workspace. */
+    snprintf(text, sizeof(text), "# v2 git bundle\n-%s\n%s refs/heads/main\n\nPACK", c1_hex,
+             c2_hex);
+    put_s(dir, "thin.bundle", text);
+    cr_assert_eq(agt_git_checkout(in_dir("thin.bundle"), c2_hex, in_dir("ws")), CRU_EUNSUPPORTED);
+    cr_assert(strstr(cru_err_msg(), "prerequisite"), "%s", cru_err_msg());
+    cr_assert(!exists(in_dir("ws")));
+}
+
+Test(gitws, bundle_header)
+{
+    struct agt_git_bundle *h = malloc(sizeof(*h));
+    char text[512];
+    snprintf(text, sizeof(text),
+             "# v3 git bundle\n@object-format=sha1\n%s refs/heads/main\n%s HEAD\n\nPACK....",
+             c2_hex, c1_hex);
+    cr_assert_eq(agt_git_bundle_header(text, strlen(text), h), 0, "%s", cru_err_msg());
+    cr_expect_eq(h->n_refs, 2);
+    cr_expect_str_eq(h->refs[0].oid, c2_hex);
+    cr_expect_str_eq(h->refs[0].name, "refs/heads/main");
+    cr_expect_str_eq(h->refs[1].name, "HEAD");
+    cr_expect_eq(memcmp(text + h->pack_offset, "PACK", 4), 0);
+
+    static const struct {
+        const char *text;
+        int rc;
+    } bad[] = {
+        {"# v4 git bundle\n\nPACK", CRU_EPARSE},
+        {"# v2 git bundle\n@object-format=sha1\n\nPACK", CRU_EPARSE},
+        {"# v3 git bundle\n@object-format=sha256\n\nPACK", CRU_EUNSUPPORTED},
+        {"# v3 git bundle\n@filter=blob:none\n\nPACK", CRU_EUNSUPPORTED},
+        {"# v2 git bundle\nxyz refs/heads/main\n\nPACK", CRU_EPARSE},
+        {"# v2 git bundle\n\nNOPE", CRU_EPARSE},
+        {"# v2 git bundle\n", CRU_EPARSE},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(agt_git_bundle_header(bad[i].text, strlen(bad[i].text), h), bad[i].rc,
+                     "case %zu: %s", i, cru_err_msg());
+    free(h);
 }
 
 /* Diffs the workspace ws against c1, asserting success. */

@@ -3,7 +3,9 @@
  * Any input must parse or fail with a negative code and a message, never crash. A value that
  * parses must survive cru_json_dump and a second parse unchanged (json_equal), compact and
  * pretty: otherwise what crucible writes (summaries, configs) would not read back as what it
- * meant. Numbers compare by value, so "1E2" and "100.0" are the same real.
+ * meant. Numbers compare by value, so "1E2" and "100.0" are the same real. The position index
+ * (cru_json_doc_parse) must place every field of the tree within its bounds exactly where
+ * the field is: the index and the tree must never disagree.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,6 +36,54 @@ static void check_round_trip(const json_t *v, bool pretty)
     free(text);
 }
 
+/* Each field of V (at PATH, DEPTH) is indexed, at a position that lies inside TEXT. */
+static void check_indexed(const struct cru_json_doc *d, const json_t *v, const char *path,
+                          unsigned depth, size_t *seen)
+{
+    if (depth > CRU_JSON_POS_DEPTH || *seen >= CRU_JSON_POS_MAX)
+        return;
+    (*seen)++;
+    bool found = false;
+    for (size_t i = 0; i < d->n_at && !found; i++)
+        found = strcmp(d->at[i].path, path) == 0;
+    if (!found) {
+        fprintf(stderr, "fuzz_json: field \"%s\" is not indexed\n", path);
+        abort();
+    }
+    char child[4096];
+    if (json_is_object(v)) {
+        const char *key;
+        json_t *c;
+        json_object_foreach((json_t *)(uintptr_t)v, key, c)
+        {
+            if ((size_t)snprintf(child, sizeof(child), "%s%s%s", path, *path ? "." : "", key) >= sizeof(child))
+                return;
+            check_indexed(d, c, child, depth + 1, seen);
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++) {
+            if ((size_t)snprintf(child, sizeof(child), "%s[%zu]", path, i) >= sizeof(child))
+                return;
+            check_indexed(d, json_array_get(v, i), child, depth + 1, seen);
+        }
+    }
+}
+
+static void check_positions(const uint8_t *data, size_t size)
+{
+    struct cru_json_doc d;
+    if (cru_json_doc_parse(&d, (const char *)data, size, "<fuzz>") < 0) {
+        fprintf(stderr, "fuzz_json: the text parses, but not as a document: %s\n", cru_err_msg());
+        abort();
+    }
+    /* Quadratic lookups: only small documents, which is where a disagreement would show. */
+    if (d.n_at <= 512) {
+        size_t seen = 0;
+        check_indexed(&d, d.root, "", 0, &seen);
+    }
+    cru_json_doc_free(&d);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *v = NULL;
@@ -53,6 +103,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     check_round_trip(v, false);
     check_round_trip(v, true);
+    check_positions(data, size);
     json_decref(v);
     return 0;
 }
