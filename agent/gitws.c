@@ -92,8 +92,8 @@ int agt_git_bundle_header(const void *data, size_t len, struct agt_git_bundle *o
         size_t n = (size_t)(nl - p);
         line_no++;
         if (n > AGT_GIT_BUNDLE_LINE_MAX)
-            return cru_err_set(CRU_ELIMIT, "git bundle: header line %zu is over %d bytes",
-                               line_no, AGT_GIT_BUNDLE_LINE_MAX);
+            return cru_err_set(CRU_ELIMIT, "git bundle: header line %zu is over %d bytes", line_no,
+                               AGT_GIT_BUNDLE_LINE_MAX);
         if (line_no == 1) {
             if (n == 15 && memcmp(p, "# v3 git bundle", 15) == 0)
                 v3 = true;
@@ -117,9 +117,8 @@ int agt_git_bundle_header(const void *data, size_t len, struct agt_git_bundle *o
                                line_no);
         } else {
             if (n < 42 || p[40] != ' ' || strspn(p, "0123456789abcdef") < 40)
-                return cru_err_set(CRU_EPARSE,
-                                   "git bundle: line %zu is not \"<40 hex digits> <ref>\"",
-                                   line_no);
+                return cru_err_set(
+                    CRU_EPARSE, "git bundle: line %zu is not \"<40 hex digits> <ref>\"", line_no);
             if (out->n_refs == AGT_GIT_BUNDLE_REFS_MAX)
                 return cru_err_set(CRU_ELIMIT, "git bundle: more than %d refs",
                                    AGT_GIT_BUNDLE_REFS_MAX);
@@ -153,8 +152,8 @@ static bool is_bundle(const char *source)
     size_t n = 0;
     int rc = cru_read_some(fd, head, sizeof(head), &n, source);
     close(fd);
-    return rc == 0 && n == sizeof(head) && (memcmp(head, "# v2 git bundle", 15) == 0 ||
-                                          memcmp(head, "# v3 git bundle", 15) == 0);
+    return rc == 0 && n == sizeof(head) &&
+           (memcmp(head, "# v2 git bundle", 15) == 0 || memcmp(head, "# v3 git bundle", 15) == 0);
 }
 
 /* Unbundles BUNDLE into a new bare repository at REPO: its pack goes into the object database
@@ -166,7 +165,7 @@ static int unbundle(const char *bundle, const char *repo_dir)
     git_repository *repo = NULL;
     git_odb *odb = NULL;
     git_odb_writepack *wp = NULL;
-    git_indexer_progress stats = {0};
+    git_indexer_progress stats = { 0 };
     int rc, grc;
 
     if ((rc = cru_file_read(bundle, AGT_GIT_BUNDLE_MAX, &b)) < 0)

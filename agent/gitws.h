@@ -29,7 +29,7 @@
 int agt_git_checkout(const char *source, const char *commit, const char *dest);
 
 /* A git bundle's header: the refs it carries and where its pack starts. */
-#define AGT_GIT_BUNDLE_MAX ((size_t)1 << 30) /* the largest bundle read */
+#define AGT_GIT_BUNDLE_MAX      ((size_t)1 << 30) /* the largest bundle read */
 #define AGT_GIT_BUNDLE_LINE_MAX 1024
 #define AGT_GIT_BUNDLE_REFS_MAX 256
 

@@ -51,6 +51,7 @@ void cli_getopt_reset(void);
 void cli_print_help(const struct cli_command *cmd, FILE *out);
 
 extern const struct cli_command cli_cmd_exec;
+extern const struct cli_command cli_cmd_images;
 extern const struct cli_command cli_cmd_version;
 
 #endif

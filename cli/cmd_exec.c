@@ -78,6 +78,7 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
     static const struct option opts[] = {
         { "workspace", required_argument, NULL, 'w' },
         { "bind-workspace", no_argument, NULL, 'W' },
+        { "rootfs", required_argument, NULL, 'R' },
         { "bind", required_argument, NULL, 'b' },
         { "ro-bind", required_argument, NULL, 'r' },
         { "env", required_argument, NULL, 'e' },
@@ -103,6 +104,9 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
         switch (c) {
         case 'w':
             a->opts.workspace = optarg;
+            break;
+        case 'R':
+            a->opts.rootfs = optarg;
             break;
         case 'W':
             a->opts.workspace_bind = true;
@@ -156,6 +160,8 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
     if (a->opts.workspace_bind && !a->opts.workspace)
         return cli_usage("exec", "--bind-workspace needs --workspace");
     struct stat st;
+    if (a->opts.rootfs && (stat(a->opts.rootfs, &st) < 0 || !S_ISDIR(st.st_mode)))
+        return cli_usage("exec", "--rootfs: %s is not a folder", a->opts.rootfs);
     if (a->opts.workspace && stat(a->opts.workspace, &st) < 0)
         return cli_usage("exec", "--workspace: %s: %s", a->opts.workspace, strerror(errno));
     if (a->opts.workspace && !S_ISDIR(st.st_mode))
@@ -228,6 +234,8 @@ const struct cli_command cli_cmd_exec = {
             "  -w, --workspace DIR    show DIR at /workspace as an overlay: changes stay in the\n"
             "                         sandbox (default: an empty /workspace)\n"
             "      --bind-workspace   bind DIR writable instead: changes reach DIR\n"
+            "      --rootfs DIR       use the root filesystem in DIR (its top-level folders\n"
+            "                         read-only, its /etc) instead of the host's system folders\n"
             "      --bind SRC:DST     bind host SRC at DST, writable\n"
             "      --ro-bind SRC:DST  bind host SRC at DST, read-only\n"
             "  -e, --env K=V          set an environment variable (the environment is otherwise\n"

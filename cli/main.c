@@ -14,6 +14,7 @@ static const struct cli_command cmd_help;
 static const struct cli_command *const commands[] = {
     &cmd_help,
     &cli_cmd_exec,
+    &cli_cmd_images,
     &cli_cmd_version,
 };
 

@@ -12,6 +12,7 @@
 #ifndef CRU_LIB_ARCHIVE_H
 #define CRU_LIB_ARCHIVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,11 +23,13 @@ struct cru_archive_limits {
     uint64_t max_bytes;   /* file data written, holes included */
     uint64_t max_entries; /* entries read, of any type */
     size_t max_path;      /* bytes in an entry's path or link target; at most CRU_PATH_MAX - 1 */
+    bool rootfs;          /* a root filesystem: absolute symlinks are allowed (they resolve in
+                             the sandbox's root; the host never follows links in the tree) */
 };
 
 #define CRU_ARCHIVE_LIMITS_INIT                                                                    \
     {                                                                                              \
-        CRU_ARCHIVE_LIMITS_VERSION, (uint64_t)4 << 30, 1000000, 4095                               \
+        CRU_ARCHIVE_LIMITS_VERSION, (uint64_t)4 << 30, 1000000, 4095, false                        \
     }
 
 struct cru_archive_stats {

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/path.h"
 #include "lib/str.h"
 
 /* How deep cru_remove_tree descends before it calls a tree hostile. */
@@ -315,5 +316,121 @@ int cru_remove_tree(const char *path)
     int rc = remove_contents(fd, path, 0);
     if (rc == 0 && rmdir(path) < 0 && errno != ENOENT)
         rc = cru_err_sys("cannot remove %s", path);
+    return rc;
+}
+
+/* Copies the contents of folder SFD into folder DFD, PATH naming SFD in messages. */
+static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t *budget)
+{
+    if (depth > 256)
+        return cru_err_set(CRU_ELIMIT, "%s: folders nested more than 256 deep", path);
+    int lfd = dup(sfd);
+    DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (!d) {
+        if (lfd >= 0)
+            close(lfd);
+        return cru_err_sys("cannot list %s", path);
+    }
+    int rc = 0;
+    struct dirent *e;
+    errno = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        const char *n = e->d_name;
+        if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0)
+            continue;
+        char sub[CRU_PATH_MAX];
+        snprintf(sub, sizeof(sub), "%s/%s", path, n);
+        struct stat st;
+        if (fstatat(sfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            rc = cru_err_sys("cannot inspect %s", sub);
+        } else if (S_ISDIR(st.st_mode)) {
+            int s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2 = -1;
+            if (s2 < 0)
+                rc = cru_err_sys("cannot open %s", sub);
+            else if (mkdirat(dfd, n, 0700) < 0 ||
+                     (d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+                rc = cru_err_sys("cannot create the copy of %s", sub);
+            else if ((rc = copy_dir(s2, d2, sub, depth + 1, budget)) == 0 &&
+                     fchmod(d2, st.st_mode & 0777) < 0)
+                rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
+            if (s2 >= 0)
+                close(s2);
+            if (d2 >= 0)
+                close(d2);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[CRU_PATH_MAX];
+            ssize_t len = readlinkat(sfd, n, target, sizeof(target));
+            if (len < 0 || (size_t)len >= sizeof(target))
+                rc = len < 0 ? cru_err_sys("cannot read the link %s", sub)
+                             : cru_err_set(CRU_ELIMIT, "%s: link target too long", sub);
+            else if ((target[len] = '\0', symlinkat(target, dfd, n)) < 0)
+                rc = cru_err_sys("cannot create the copy of %s", sub);
+        } else if (S_ISREG(st.st_mode)) {
+            if ((uint64_t)st.st_size > *budget) {
+                rc = cru_err_set(CRU_ELIMIT, "%s: the tree holds more than the bytes allowed", sub);
+                continue;
+            }
+            *budget -= (uint64_t)st.st_size;
+            int in = openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
+            if (in < 0)
+                rc = cru_err_sys("cannot open %s", sub);
+            else if ((out = openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                   st.st_mode & 0777)) < 0)
+                rc = cru_err_sys("cannot create the copy of %s", sub);
+            else
+                for (off_t left = st.st_size; rc == 0 && left > 0;) {
+                    ssize_t k = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+                    if (k < 0 && errno == EINTR)
+                        continue;
+                    if (k <= 0)
+                        rc = k < 0 ? cru_err_sys("cannot copy %s", sub)
+                                   : cru_err_set(CRU_EIO, "%s shrank while being copied", sub);
+                    else
+                        left -= k;
+                }
+            if (rc == 0 && out >= 0 && fchmod(out, st.st_mode & 0777) < 0)
+                rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
+            if (in >= 0)
+                close(in);
+            if (out >= 0 && close(out) < 0 && rc == 0)
+                rc = cru_err_sys("cannot write the copy of %s", sub);
+        } else {
+            rc = cru_err_set(CRU_EUNSAFE, "%s is not a file, folder or link; not copied", sub);
+        }
+        errno = 0;
+    }
+    if (rc == 0 && errno != 0)
+        rc = cru_err_sys("cannot list %s", path);
+    closedir(d);
+    return rc;
+}
+
+int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes)
+{
+    struct stat st;
+    if (lstat(dest, &st) == 0)
+        return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", src, dest);
+    int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0)
+        return cru_err_sys("cannot open the folder %s", src);
+    int dfd = -1, rc = 0;
+    if (fstat(sfd, &st) < 0 || mkdir(dest, 0700) < 0) {
+        close(sfd);
+        return cru_err_sys("copying %s: cannot create %s", src, dest);
+    }
+    uint64_t budget = max_bytes;
+    if ((dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = cru_err_sys("cannot open %s", dest);
+    else if ((rc = copy_dir(sfd, dfd, src, 0, &budget)) == 0 && fchmod(dfd, st.st_mode & 0777) < 0)
+        rc = cru_err_sys("cannot set the mode of %s", dest);
+    close(sfd);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc < 0) {
+        char msg[CRU_ERR_MAX];
+        snprintf(msg, sizeof(msg), "%s", cru_err_msg());
+        cru_remove_tree(dest);
+        cru_err_set(rc, "%s", msg);
+    }
     return rc;
 }

@@ -8,6 +8,7 @@
 #define CRU_LIB_FS_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "lib/buf.h"
@@ -43,5 +44,11 @@ int cru_mkdir_p(const char *path, mode_t mode);
  * link, and opening up directories whose modes forbid their removal). A missing PATH is
  * success. */
 int cru_remove_tree(const char *path);
+
+/* Copies the tree at SRC to DEST, which must not exist (CRU_EEXIST): folders, regular files
+ * (permission bits & 0777) and symlinks (as links, never followed). Anything else (a device,
+ * a FIFO, a socket) is CRU_EUNSAFE; more than MAX_BYTES of file data is CRU_ELIMIT. On any
+ * failure DEST is removed, so it holds the whole copy or does not exist. */
+int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes);
 
 #endif

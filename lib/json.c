@@ -505,7 +505,14 @@ void cru_json_report_add(struct cru_json_report *r, const char *path, const char
 
 void cru_json_report_err(struct cru_json_report *r, const char *path)
 {
-    report_line(r, path, cru_err_msg());
+    /* The getters' messages start with the field; others (a parser's) get it put in front. */
+    const char *msg = cru_err_msg();
+    const char *field = path && *path ? path : "(root)";
+    size_t n = strlen(field);
+    if (strncmp(msg, field, n) == 0 && msg[n] == ':')
+        report_line(r, path, msg);
+    else
+        cru_json_report_add(r, path, "%s", msg);
 }
 
 size_t cru_json_report_unknown(struct cru_json_report *r, const json_t *obj, const char *path,

@@ -115,8 +115,8 @@ struct cru_json_report {
 void cru_json_report_add(struct cru_json_report *r, const char *path, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Adds the current error message (from a getter above, which already names the field) as a
- * problem positioned at PATH. */
+/* Adds the current error message as a problem positioned at PATH, with "FIELD: " in front
+ * unless it starts so already (as the getters' messages do). */
 void cru_json_report_err(struct cru_json_report *r, const char *path);
 
 /* Adds a problem for every key of OBJ (an object at PATH) that is not in ALLOWED (a

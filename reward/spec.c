@@ -20,24 +20,30 @@
 #include "lib/str.h"
 
 static const char *const kind_names[] = {
-    [RWD_TESTS] = "tests", [RWD_FILE_EXISTS] = "file_exists", [RWD_FILE_SHA256] = "file_sha256",
-    [RWD_TEXT] = "text",   [RWD_JSON] = "json",               [RWD_CSV] = "csv",
-    [RWD_XLSX] = "xlsx",   [RWD_DOCX] = "docx",               [RWD_COMMAND] = "command",
+    [RWD_TESTS] = "tests",
+    [RWD_FILE_EXISTS] = "file_exists",
+    [RWD_FILE_SHA256] = "file_sha256",
+    [RWD_TEXT] = "text",
+    [RWD_JSON] = "json",
+    [RWD_CSV] = "csv",
+    [RWD_XLSX] = "xlsx",
+    [RWD_DOCX] = "docx",
+    [RWD_COMMAND] = "command",
 };
 #define N_KINDS (sizeof(kind_names) / sizeof(kind_names[0]))
 
 /* The fields each kind accepts besides kind, name, weight and timeout. */
 static const char *const kind_keys[N_KINDS][12] = {
-    [RWD_TESTS] = {"command", "results", "fail_to_pass", "pass_to_pass"},
-    [RWD_FILE_EXISTS] = {"path"},
-    [RWD_FILE_SHA256] = {"path", "sha256"},
-    [RWD_TEXT] = {"path", "contains", "not_contains", "regex"},
-    [RWD_JSON] = {"path", "pointer", "equals", "tolerance"},
-    [RWD_CSV] = {"path", "header", "delimiter", "tolerance", "unordered", "cells", "rows",
-                 "columns", "row_count"},
-    [RWD_XLSX] = {"path", "cells", "tolerance"},
-    [RWD_DOCX] = {"path", "contains", "headings", "tables"},
-    [RWD_COMMAND] = {"command"},
+    [RWD_TESTS] = { "command", "results", "fail_to_pass", "pass_to_pass" },
+    [RWD_FILE_EXISTS] = { "path" },
+    [RWD_FILE_SHA256] = { "path", "sha256" },
+    [RWD_TEXT] = { "path", "contains", "not_contains", "regex" },
+    [RWD_JSON] = { "path", "pointer", "equals", "tolerance" },
+    [RWD_CSV] = { "path", "header", "delimiter", "tolerance", "unordered", "cells", "rows",
+                  "columns", "row_count" },
+    [RWD_XLSX] = { "path", "cells", "tolerance" },
+    [RWD_DOCX] = { "path", "contains", "headings", "tables" },
+    [RWD_COMMAND] = { "command" },
 };
 
 const char *rwd_kind_name(enum rwd_kind kind)
@@ -219,8 +225,7 @@ static void need_scalar(struct ctx *c, const json_t *obj, const char *path, cons
     if (!v && required)
         bad(c, field, "%s", "required field is missing");
     else if (v && !is_scalar(v))
-        bad(c, field, "expected a string, number, boolean or null, got %s",
-            cru_json_type_name(v));
+        bad(c, field, "expected a string, number, boolean or null, got %s", cru_json_type_name(v));
 }
 
 static void csv_cell(struct ctx *c, const json_t *it, const char *path, const json_t *check)
@@ -237,8 +242,7 @@ static void csv_cell(struct ctx *c, const json_t *it, const char *path, const js
     else if (json_is_string(col) && json_is_false(header))
         bad(c, field, "a column named \"%s\" needs a header row", json_string_value(col));
     else if (!json_is_string(col) && !(json_is_integer(col) && json_integer_value(col) >= 0))
-        bad(c, field, "expected a column name or a number from 0, got %s",
-            cru_json_type_name(col));
+        bad(c, field, "expected a column name or a number from 0, got %s", cru_json_type_name(col));
     need_scalar(c, it, path, "equals", true);
 }
 
@@ -292,7 +296,7 @@ static void docx_cell(struct ctx *c, const json_t *it, const char *path, const j
 
 static void docx_table(struct ctx *c, const json_t *it, const char *path, const json_t *check)
 {
-    static const char *const cell_keys[] = {"row", "column", "equals", NULL};
+    static const char *const cell_keys[] = { "row", "column", "equals", NULL };
     char field[600];
     if (!json_object_get(it, "cells"))
         bad(c, cru_json_path_key(field, sizeof(field), path, "cells"), "%s",
@@ -313,10 +317,10 @@ static void need_one_of(struct ctx *c, const json_t *obj, const char *path,
 static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path,
                               struct rwd_check *ck)
 {
-    static const char *const csv_cell_keys[] = {"row", "column", "equals", NULL};
-    static const char *const xlsx_cell_keys[] = {"sheet", "ref", "equals", "formula", NULL};
-    static const char *const heading_keys[] = {"text", "level", NULL};
-    static const char *const table_keys[] = {"cells", NULL};
+    static const char *const csv_cell_keys[] = { "row", "column", "equals", NULL };
+    static const char *const xlsx_cell_keys[] = { "sheet", "ref", "equals", "formula", NULL };
+    static const char *const heading_keys[] = { "text", "level", NULL };
+    static const char *const table_keys[] = { "cells", NULL };
     char field[512];
     double tol;
     bool flag;
@@ -338,8 +342,10 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
     switch (ck->kind) {
     case RWD_TESTS: {
         const char *results = "exit";
+        bool known = false;
         cru_json_path_key(field, sizeof(field), path, "results");
         if (ok(c, cru_json_get_str(obj, path, "results", false, &results), field)) {
+            known = true;
             if (strcmp(results, "exit") == 0) {
                 ck->results = RWD_RESULTS_EXIT;
             } else if (strcmp(results, "tap") == 0) {
@@ -350,13 +356,13 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
             } else {
                 bad(c, field, "expected \"exit\", \"tap\" or \"junit:/ABSOLUTE/PATH\", got \"%s\"",
                     results);
+                known = false;
             }
         }
         str_list(c, obj, path, "fail_to_pass", &ck->fail_to_pass, &ck->n_fail_to_pass);
         str_list(c, obj, path, "pass_to_pass", &ck->pass_to_pass, &ck->n_pass_to_pass);
-        if ((ck->n_fail_to_pass || ck->n_pass_to_pass) && ck->results == RWD_RESULTS_EXIT)
-            bad(c, field, "%s",
-                "test id lists need per-test results: \"tap\" or \"junit:PATH\"");
+        if (known && (ck->n_fail_to_pass || ck->n_pass_to_pass) && ck->results == RWD_RESULTS_EXIT)
+            bad(c, field, "%s", "test id lists need per-test results: \"tap\" or \"junit:PATH\"");
         break;
     }
     case RWD_FILE_SHA256: {
@@ -370,7 +376,7 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
         break;
     }
     case RWD_TEXT: {
-        static const char *const any[] = {"contains", "not_contains", "regex", NULL};
+        static const char *const any[] = { "contains", "not_contains", "regex", NULL };
         str_list(c, obj, path, "contains", NULL, NULL);
         str_list(c, obj, path, "not_contains", NULL, NULL);
         str_list(c, obj, path, "regex", NULL, NULL);
@@ -389,7 +395,7 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
         break;
     }
     case RWD_CSV: {
-        static const char *const any[] = {"cells", "rows", "columns", "row_count", NULL};
+        static const char *const any[] = { "cells", "rows", "columns", "row_count", NULL };
         const char *delim = ",";
         uint64_t n;
         ok(c, cru_json_get_bool(obj, path, "header", false, &flag),
@@ -433,7 +439,7 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
         obj_list(c, obj, path, "cells", xlsx_cell_keys, xlsx_cell);
         break;
     case RWD_DOCX: {
-        static const char *const any[] = {"contains", "headings", "tables", NULL};
+        static const char *const any[] = { "contains", "headings", "tables", NULL };
         str_list(c, obj, path, "contains", NULL, NULL);
         obj_list(c, obj, path, "headings", heading_keys, docx_heading);
         obj_list(c, obj, path, "tables", table_keys, docx_table);
@@ -474,7 +480,7 @@ static void parse_check(struct ctx *c, const json_t *obj, const char *path, size
     }
     ck->kind = (enum rwd_kind)k;
 
-    const char *allowed[20] = {"kind", "name", "weight", "timeout"};
+    const char *allowed[20] = { "kind", "name", "weight", "timeout" };
     size_t n = 4;
     for (size_t i = 0; kind_keys[k][i]; i++)
         allowed[n++] = kind_keys[k][i];
@@ -504,9 +510,9 @@ static void parse_check(struct ctx *c, const json_t *obj, const char *path, size
 int rwd_spec_parse(const json_t *v, const char *path, struct cru_json_report *report,
                    struct rwd_spec **out)
 {
-    static const char *const keys[] = {"aggregate", "protected", "protected_fail", "checks",
-                                       NULL};
-    struct ctx c = {report, report->count};
+    static const char *const keys[] = { "aggregate", "protected", "protected_fail", "checks",
+                                        NULL };
+    struct ctx c = { report, report->count };
     char field[512], item[544];
     struct rwd_spec *s = calloc(1, sizeof(*s));
     if (!s)

@@ -46,8 +46,8 @@ enum rwd_results {
 
 struct rwd_check {
     enum rwd_kind kind;
-    char *name;       /* given, or "KIND #N" (N from 1) */
-    double weight;    /* > 0 */
+    char *name;    /* given, or "KIND #N" (N from 1) */
+    double weight; /* > 0 */
     uint64_t timeout_ms;
     const json_t *params; /* the check's object in the spec (borrowed from the spec) */
     const char *path;     /* the workspace path a file check reads; NULL for tests, command */

@@ -8,6 +8,7 @@
  * passwd, group, hostname and hosts, and exposes nothing else of the host: no /root, /home,
  * /run, /sys, /var or sockets. It does not decide limits or privileges (init.c, cgroup.c).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mount.h>
@@ -125,11 +126,11 @@ static int add_text(struct sbx_plan *p, enum sbx_mnt_op op, const char *dst, con
 }
 
 /* /bin, /lib, ... are links into /usr on a merged-/usr system and folders elsewhere: mirror
- * whichever the host has. */
-static int plan_system_dir(struct sbx_plan *p, const char *name)
+ * whichever ROOT ("" for the host, or a root filesystem folder) has, read-only. */
+static int plan_system_dir(struct sbx_plan *p, const char *root, const char *name)
 {
-    char host[64], target[256];
-    snprintf(host, sizeof(host), "/%s", name);
+    char host[4096 + 256], target[256];
+    snprintf(host, sizeof(host), "%s/%s", root, name);
     struct stat st;
     if (lstat(host, &st) < 0)
         return 0;
@@ -146,18 +147,77 @@ static int plan_system_dir(struct sbx_plan *p, const char *name)
     return rc < 0 ? rc : add(p, SBX_MNT_BIND, host, name, true);
 }
 
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The entries of ROOTFS/etc, but the files this plan writes itself. */
+static int rootfs_etc_names(const char *rootfs, char ***out, size_t *n)
+{
+    char dir[4096 + 8];
+    snprintf(dir, sizeof(dir), "%s/etc", rootfs);
+    *out = NULL;
+    *n = 0;
+    DIR *d = opendir(dir);
+    if (!d)
+        return errno == ENOENT ? 0 : cru_err_sys("cannot list %s", dir);
+    struct dirent *e;
+    size_t cap = 0;
+    int rc = 0;
+    while (rc == 0 && (e = readdir(d))) {
+        static const char *const ours[] = {
+            ".", "..", "hostname", "hosts", "passwd", "group", NULL
+        };
+        bool skip = false;
+        for (size_t i = 0; ours[i] && !skip; i++)
+            skip = strcmp(e->d_name, ours[i]) == 0;
+        if (skip)
+            continue;
+        if (*n + 2 > cap) {
+            cap = cap ? cap * 2 : 64;
+            char **grown = realloc(*out, cap * sizeof(char *));
+            if (!grown) {
+                rc = cru_err_set(CRU_ENOMEM, "out of memory");
+                break;
+            }
+            *out = grown;
+        }
+        if (!((*out)[*n] = strdup(e->d_name)))
+            rc = cru_err_set(CRU_ENOMEM, "out of memory");
+        else
+            (*out)[++*n] = NULL;
+    }
+    closedir(d);
+    if (rc == 0 && *n > 1)
+        qsort(*out, *n, sizeof(char *), cmp_names);
+    return rc;
+}
+
 static int plan_etc(struct sbx_plan *p, const struct sbx_opts *o)
 {
     char buf[512];
+    char **names = NULL;
+    size_t n_names = 0;
+    const char *root = o->rootfs ? o->rootfs : "";
     int rc;
 
-    if ((rc = add(p, SBX_MNT_MKDIR, NULL, "etc", false)) < 0)
+    /* A root filesystem brings its whole /etc; the host lends only a curated part of its own. */
+    if (o->rootfs && (rc = rootfs_etc_names(o->rootfs, &names, &n_names)) < 0) {
+        for (size_t i = 0; i < n_names; i++)
+            free(names[i]);
+        free(names);
         return rc;
-    for (size_t i = 0; etc_allow[i]; i++) {
-        char host[256], dst[256];
+    }
+    const char *const *allow = names ? (const char *const *)names : etc_allow;
+    if (o->rootfs && !names)
+        allow = (const char *const[]){ NULL };
+    rc = add(p, SBX_MNT_MKDIR, NULL, "etc", false);
+    for (size_t i = 0; rc == 0 && allow[i]; i++) {
+        char host[4096 + 256], dst[256];
         struct stat st;
-        snprintf(host, sizeof(host), "/etc/%s", etc_allow[i]);
-        snprintf(dst, sizeof(dst), "etc/%s", etc_allow[i]);
+        snprintf(host, sizeof(host), "%s/etc/%s", root, allow[i]);
+        snprintf(dst, sizeof(dst), "etc/%s", allow[i]);
         if (lstat(host, &st) < 0)
             continue;
         if (S_ISLNK(st.st_mode)) {
@@ -177,9 +237,12 @@ static int plan_etc(struct sbx_plan *p, const struct sbx_opts *o)
             if ((rc = add_text(p, SBX_MNT_FILE, dst, "")) == 0)
                 rc = add(p, SBX_MNT_BIND, host, dst, true);
         }
-        if (rc < 0)
-            return rc;
     }
+    for (size_t i = 0; i < n_names; i++)
+        free(names[i]);
+    free(names);
+    if (rc < 0)
+        return rc;
     const char *hostname = o->hostname ? o->hostname : "sandbox";
     snprintf(buf, sizeof(buf), "%s\n", hostname);
     if ((rc = add_text(p, SBX_MNT_FILE, "etc/hostname", buf)) < 0)
@@ -276,6 +339,47 @@ done:
     return rc;
 }
 
+/* A root filesystem folder: each top-level folder bound read-only and each top-level link
+ * mirrored, except what the sandbox makes itself. */
+static int plan_rootfs(struct sbx_plan *p, const char *rootfs)
+{
+    static const char *const ours[] = { "proc", "dev", "sys",  "tmp",       "run",
+                                        "root", "etc", "boot", "workspace", NULL };
+    DIR *d = opendir(rootfs);
+    if (!d)
+        return cru_err_sys("cannot open the root filesystem %s", rootfs);
+    int rc = 0;
+    struct dirent *e;
+    /* readdir's order is the file system's; the plan must not depend on it, so sort. */
+    char *names[256];
+    size_t n = 0;
+    while ((e = readdir(d))) {
+        bool skip = e->d_name[0] == '.';
+        for (size_t i = 0; ours[i] && !skip; i++)
+            skip = strcmp(e->d_name, ours[i]) == 0;
+        if (skip)
+            continue;
+        if (n == sizeof(names) / sizeof(names[0])) {
+            rc = cru_err_set(CRU_ELIMIT, "%s: more than %zu top-level entries", rootfs, n);
+            break;
+        }
+        if (!(names[n++] = strdup(e->d_name))) {
+            n--;
+            rc = cru_err_set(CRU_ENOMEM, "out of memory");
+            break;
+        }
+    }
+    closedir(d);
+    if (rc == 0)
+        qsort(names, n, sizeof(names[0]), cmp_names);
+    for (size_t i = 0; i < n; i++) {
+        if (rc == 0)
+            rc = plan_system_dir(p, rootfs, names[i]);
+        free(names[i]);
+    }
+    return rc;
+}
+
 int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o)
 {
     static const char *const system_dirs[] = { "bin",   "sbin",   "lib", "lib32",
@@ -284,12 +388,17 @@ int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o)
     int rc;
 
     memset(p, 0, sizeof(*p));
-    if ((rc = add(p, SBX_MNT_MKDIR, NULL, "usr", false)) < 0 ||
-        (rc = add(p, SBX_MNT_BIND, "/usr", "usr", true)) < 0)
-        goto fail;
-    for (size_t i = 0; system_dirs[i]; i++) {
-        if ((rc = plan_system_dir(p, system_dirs[i])) < 0)
+    if (o->rootfs) {
+        if ((rc = plan_rootfs(p, o->rootfs)) < 0)
             goto fail;
+    } else {
+        if ((rc = add(p, SBX_MNT_MKDIR, NULL, "usr", false)) < 0 ||
+            (rc = add(p, SBX_MNT_BIND, "/usr", "usr", true)) < 0)
+            goto fail;
+        for (size_t i = 0; system_dirs[i]; i++) {
+            if ((rc = plan_system_dir(p, "", system_dirs[i])) < 0)
+                goto fail;
+        }
     }
     if ((rc = plan_etc(p, o)) < 0 || (rc = plan_dev(p)) < 0 ||
         (rc = add(p, SBX_MNT_MKDIR, NULL, "proc", false)) < 0 ||
@@ -300,12 +409,14 @@ int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o)
              (unsigned long long)(o->tmp_bytes ? o->tmp_bytes : 256ull << 20));
     static const char *const writable[] = { "tmp", "root", "run", "var", NULL };
     for (size_t i = 0; writable[i]; i++) {
+        if (o->rootfs && strcmp(writable[i], "var") == 0)
+            continue; /* the root filesystem's own /var, read-only */
         if ((rc = add(p, SBX_MNT_MKDIR, NULL, writable[i], false)) < 0 ||
             (rc = add_text(p, SBX_MNT_TMPFS, writable[i],
                            strcmp(writable[i], "tmp") == 0 ? opts : "mode=0755,size=64m")) < 0)
             goto fail;
     }
-    if ((rc = add(p, SBX_MNT_MKDIR, NULL, "var/tmp", false)) < 0 ||
+    if ((!o->rootfs && (rc = add(p, SBX_MNT_MKDIR, NULL, "var/tmp", false)) < 0) ||
         (rc = add(p, SBX_MNT_MKDIR, NULL, "workspace", false)) < 0 ||
         (rc = add(p, SBX_MNT_WS, NULL, "workspace", false)) < 0)
         goto fail;

@@ -45,6 +45,8 @@ enum sbx_layer {
 
 struct sbx_opts {
     int version;           /* SBX_OPTS_VERSION */
+    const char *rootfs;    /* a root filesystem folder whose top-level folders are shown
+                              read-only (and whose /etc is used); NULL: the host profile */
     const char *workspace; /* host folder shown at /workspace; NULL: an empty tmpfs */
     bool workspace_bind;   /* bind it writable instead of an overlay (changes reach it) */
     const struct sbx_bind *binds;
