@@ -24,6 +24,8 @@
 
 #include "lib/buf.h"
 #include "lib/clock.h"
+#include "lib/err.h"
+#include "lib/fs.h"
 
 /* A child that has not finished after this long is killed and the test fails. */
 #define RUN_TIMEOUT_MS 20000
@@ -549,5 +551,84 @@ Test(exec, bad_input_is_a_clear_error)
     run_free(&r);
     run_cli(&r, "exec", "--workspace", "/etc/hostname", "--", "true");
     expect_usage_error(&r, "crucible: exec: --workspace: /etc/hostname is not a directory");
+    run_free(&r);
+}
+
+/* `crucible images`: the bundled suite through --images, and a broken image. */
+static const char *bundled_images(char *buf, size_t cap)
+{
+    const char *src = getenv("CRUCIBLE_SRC");
+    cr_assert(src && *src, "CRUCIBLE_SRC is not set: run the tests with `make test`");
+    snprintf(buf, cap, "%s/images", src);
+    return buf;
+}
+
+Test(cli, images_list_json_names_every_image)
+{
+    char images[512];
+    struct run r;
+    run_cli(&r, "images", "list", "--json", "--images", bundled_images(images, sizeof(images)));
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err.data);
+    json_error_t e;
+    json_t *v = json_loads(r.out.data, 0, &e);
+    cr_assert(json_is_array(v), "not a JSON array: %s", r.out.data);
+    cr_expect_geq(json_array_size(v), 24);
+    size_t i;
+    json_t *it;
+    json_array_foreach(v, i, it)
+    {
+        const char *kind = json_string_value(json_object_get(it, "kind"));
+        cr_expect(json_is_string(json_object_get(it, "id")), "item %zu has no id", i);
+        cr_expect(kind && (strcmp(kind, "coding") == 0 || strcmp(kind, "office") == 0));
+    }
+    json_decref(v);
+    run_free(&r);
+
+    run_cli(&r, "images", "list", "--images", images);
+    cr_assert_eq(r.status, 0);
+    cr_expect(strstr(r.out.data, "py-median-even") != NULL, "%s", r.out.data);
+    run_free(&r);
+}
+
+Test(cli, images_show_and_its_errors)
+{
+    char images[512];
+    struct run r;
+    run_cli(&r, "images", "show", "py-median-even", "--images",
+            bundled_images(images, sizeof(images)));
+    cr_assert_eq(r.status, 0, "stderr: %s", r.err.data);
+    cr_expect(strstr(r.out.data, "id:         py-median-even\n") != NULL, "%s", r.out.data);
+    run_free(&r);
+    run_cli(&r, "images", "show", "py-median-even", "--json", "--images", images);
+    cr_assert_eq(r.status, 0);
+    json_t *v = json_loads(r.out.data, 0, NULL);
+    cr_expect_str_eq(json_string_value(json_object_get(v, "id")), "py-median-even");
+    cr_expect(json_is_object(json_object_get(v, "reward")));
+    json_decref(v);
+    run_free(&r);
+
+    /* A broken image: exit 1, every problem on stderr with its position. */
+    char dir[] = "/tmp/crucible-cli-image-XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/image.json", dir);
+    const char *bad = "{\"id\": \"x\",\n \"kind\": \"coding\", \"titel\": \"t\"}";
+    cr_assert_eq(cru_file_write_atomic(path, bad, strlen(bad), 0644), 0);
+    run_cli(&r, "images", "show", dir);
+    cr_expect_eq(r.status, 1, "stderr: %s", r.err.data);
+    cr_expect(strstr(r.err.data, "image.json:2:20: titel: unknown field") != NULL, "%s",
+              r.err.data);
+    cr_expect(strstr(r.err.data, "crucible: images show: image ") != NULL, "%s", r.err.data);
+    run_free(&r);
+    cru_remove_tree(dir);
+
+    run_cli(&r, "images", "show", "no-such-image", "--images", images);
+    cr_expect_eq(r.status, 3);
+    cr_expect(strstr(r.err.data, "no image no-such-image") != NULL, "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "images", "frobnicate");
+    expect_usage_error(&r, "crucible: images: unknown subcommand 'frobnicate'");
+    run_free(&r);
+    run_cli(&r, "images", "list", "--images", "/nonexistent");
+    cr_expect_eq(r.status, 3);
     run_free(&r);
 }

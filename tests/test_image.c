@@ -1,0 +1,532 @@
+/* Tests for agent/image (the task image loader, workspaces, the rootfs cache) and
+ * reward/spec (the reward spec it validates), and a load of every bundled image. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "agent/image.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "reward/spec.h"
+
+static char root[64];  /* a fresh folder per test */
+static char img[128];  /* root/img-a: the image under test */
+
+static void put(const char *rel, const char *text)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", img, rel);
+    char *slash = strrchr(p, '/');
+    *slash = '\0';
+    cr_assert_eq(cru_mkdir_p(p, 0755), 0, "%s", cru_err_msg());
+    *slash = '/';
+    cr_assert_eq(cru_file_write_atomic(p, text, strlen(text), 0644), 0, "%s", cru_err_msg());
+}
+
+static void setup(void)
+{
+    snprintf(root, sizeof(root), "/tmp/crucible-image-XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+    snprintf(img, sizeof(img), "%s/img-a", root);
+    put("workspace/main.py", "print('hi')\n");
+    put("workspace/sub/data.txt", "data\n");
+    put("hidden/test_main.py", "def test_x():\n    assert True\n");
+    put("solution/solve.sh", "true\n");
+}
+
+static void teardown(void)
+{
+    cru_remove_tree(root);
+}
+
+TestSuite(image, .init = setup, .fini = teardown);
+
+static const char minimal[] =
+    "{\n"
+    "  \"id\": \"img-a\",\n"
+    "  \"kind\": \"coding\",\n"
+    "  \"title\": \"A task\",\n"
+    "  \"prompt\": \"Do it.\",\n"
+    "  \"reward\": {\"checks\": [{\"kind\": \"command\", \"command\": \"true\"}]}\n"
+    "}\n";
+
+/* Loads TEXT as img/image.json; returns the code and leaves the problems in *problems. */
+static int load_text(const char *text, struct agt_image **out, struct cru_buf *problems)
+{
+    put("image.json", text);
+    return agt_image_load(img, out, problems);
+}
+
+Test(image, minimal_image_gets_the_defaults)
+{
+    struct agt_image *im;
+    struct cru_buf pr = CRU_BUF_INIT;
+    cr_assert_eq(load_text(minimal, &im, &pr), 0, "%s\n%s", cru_err_msg(), cru_buf_cstr(&pr));
+    cr_expect_str_eq(im->id, "img-a");
+    cr_expect_eq(im->kind, AGT_IMAGE_CODING);
+    cr_expect_null(im->rootfs_tar, "host profile by default");
+    cr_expect_eq(im->ws_kind, AGT_WS_DIR);
+    cr_expect(strstr(im->ws_path, "img-a/workspace") != NULL, "%s", im->ws_path);
+    cr_expect_eq(im->wall_ms, 30 * 60 * 1000);
+    cr_expect_eq(im->turns, 50);
+    cr_expect_eq(im->memory_bytes, (uint64_t)2 << 30);
+    cr_expect_eq(im->reward->aggregate, RWD_AGG_ALL);
+    cr_expect_eq(im->reward->n_checks, 1);
+    cr_expect_str_eq(im->reward->checks[0].name, "command #1");
+    cr_expect_eq(im->reward->checks[0].weight, 1.0);
+    cr_expect_eq(im->reward->checks[0].timeout_ms, RWD_TIMEOUT_DEFAULT_MS);
+    cr_expect_eq(im->solution_kind, AGT_SOLUTION_SCRIPT);
+    cr_expect_not_null(im->hidden_dir);
+    cr_expect_eq(pr.len, 0);
+    agt_image_free(im);
+    cru_buf_free(&pr);
+}
+
+Test(image, every_field_parsed)
+{
+    put("rootfs.tar", "not read by the loader");
+    put("ws.tar", "x");
+    const char *text =
+        "{\"id\": \"img-a\", \"kind\": \"office\", \"title\": \"T\", \"prompt\": \"P\",\n"
+        " \"rootfs\": \"tar:rootfs.tar\", \"workspace\": {\"kind\": \"tar\", \"path\": \"ws.tar\"},\n"
+        " \"setup\": [\"echo a\", \"echo b\"], \"x-author\": \"me\",\n"
+        " \"limits\": {\"wall\": \"90s\", \"turns\": 7, \"memory\": \"512M\"},\n"
+        " \"reward\": {\"aggregate\": \"partial\", \"protected\": [\"./tests/\"], "
+        "\"protected_fail\": true, \"checks\": [\n"
+        "  {\"kind\": \"tests\", \"name\": \"t\", \"weight\": 2, \"timeout\": \"2m\", \"command\": "
+        "\"pytest\", \"results\": \"junit:/tmp/j.xml\", \"fail_to_pass\": [\"a.b\"], "
+        "\"pass_to_pass\": [\"a.c\", \"a.d\"]},\n"
+        "  {\"kind\": \"file_exists\", \"path\": \"out.csv\"},\n"
+        "  {\"kind\": \"file_sha256\", \"path\": \"o\", \"sha256\": "
+        "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"},\n"
+        "  {\"kind\": \"text\", \"path\": \"r.md\", \"contains\": [\"# R\"], \"regex\": [\"\\\\d+\"]},\n"
+        "  {\"kind\": \"json\", \"path\": \"r.json\", \"pointer\": \"/a/0\", \"equals\": {\"k\": 1}, "
+        "\"tolerance\": 0.5},\n"
+        "  {\"kind\": \"csv\", \"path\": \"o.csv\", \"unordered\": true, \"cells\": [{\"row\": 0, "
+        "\"column\": \"total\", \"equals\": 3}], \"rows\": [[1, \"a\"]], \"columns\": [\"n\", "
+        "\"s\"], \"row_count\": 1},\n"
+        "  {\"kind\": \"xlsx\", \"path\": \"b.xlsx\", \"cells\": [{\"sheet\": \"S\", \"ref\": "
+        "\"XFD1048576\", \"equals\": 1, \"formula\": true}]},\n"
+        "  {\"kind\": \"docx\", \"path\": \"d.docx\", \"headings\": [{\"text\": \"H\", \"level\": "
+        "2}], \"tables\": [{\"cells\": [{\"row\": 0, \"column\": 1, \"equals\": \"x\"}]}]},\n"
+        "  {\"kind\": \"command\", \"command\": \"true\"}\n"
+        " ]}}\n";
+    struct agt_image *im;
+    struct cru_buf pr = CRU_BUF_INIT;
+    cr_assert_eq(load_text(text, &im, &pr), 0, "%s\n%s", cru_err_msg(), cru_buf_cstr(&pr));
+    cr_expect_eq(im->kind, AGT_IMAGE_OFFICE);
+    cr_expect(strstr(im->rootfs_tar, "img-a/rootfs.tar") != NULL);
+    cr_expect_eq(im->ws_kind, AGT_WS_TAR);
+    cr_expect_eq(im->n_setup, 2);
+    cr_expect_str_eq(im->setup[1], "echo b");
+    cr_expect_eq(im->wall_ms, 90000);
+    cr_expect_eq(im->turns, 7);
+    cr_expect_eq(im->memory_bytes, (uint64_t)512 << 20);
+    const struct rwd_spec *r = im->reward;
+    cr_expect_eq(r->aggregate, RWD_AGG_PARTIAL);
+    cr_assert_eq(r->n_protected, 1);
+    cr_expect_str_eq(r->protected_paths[0], "tests");
+    cr_expect(r->protected_fail);
+    cr_assert_eq(r->n_checks, 9);
+    const struct rwd_check *t = &r->checks[0];
+    cr_expect_eq(t->kind, RWD_TESTS);
+    cr_expect_str_eq(t->name, "t");
+    cr_expect_eq(t->weight, 2.0);
+    cr_expect_eq(t->timeout_ms, 120000);
+    cr_expect_eq(t->results, RWD_RESULTS_JUNIT);
+    cr_expect_str_eq(t->junit_path, "/tmp/j.xml");
+    cr_expect_eq(t->n_fail_to_pass, 1);
+    cr_expect_eq(t->n_pass_to_pass, 2);
+    cr_expect_str_eq(t->pass_to_pass[1], "a.d");
+    cr_expect_str_eq(r->checks[5].path, "o.csv");
+    cr_expect_eq(r->checks[7].kind, RWD_DOCX);
+    agt_image_free(im);
+    cru_buf_free(&pr);
+}
+
+/* Each bad image: a replacement applied to the minimal one, and what the problem must say. */
+static const struct {
+    const char *from, *to; /* replace FROM with TO in minimal */
+    const char *want;      /* a part of the problem line */
+} bad_cases[] = {
+    {"\"kind\": \"coding\"", "\"kind\": \"codign\"", "3:3: kind: expected \"coding\" or"},
+    {"\"kind\": \"coding\",\n", "", "1:1: kind: required field is missing"},
+    {"\"title\": \"A task\"", "\"titel\": \"A task\"", "4:3: titel: unknown field"},
+    {"\"id\": \"img-a\"", "\"id\": \"img-b\"", "2:3: id: \"img-b\" differs from the folder"},
+    {"\"id\": \"img-a\"", "\"id\": \"Img A\"", "id: \"Img A\" is not an id"},
+    {"\"prompt\": \"Do it.\"", "\"prompt\": \"\"", "5:3: prompt: must not be empty"},
+    {"\"prompt\": \"Do it.\"", "\"prompt\": 5", "prompt: expected a string, got an integer"},
+    {"\"title\": \"A task\"", "\"title\": \"two\\nlines\"", "title: must be one line"},
+    {"\"prompt\"", "\"rootfs\": \"docker\", \"prompt\"", "rootfs: expected \"host\" or \"tar:PATH\""},
+    {"\"prompt\"", "\"rootfs\": \"tar:../x.tar\", \"prompt\"", "rootfs: \"../x.tar\""},
+    {"\"prompt\"", "\"rootfs\": \"tar:missing.tar\", \"prompt\"", "missing.tar: No such file"},
+    {"\"prompt\"", "\"workspace\": {\"kind\": \"svn\", \"path\": \"w\"}, \"prompt\"",
+     "workspace.kind: expected \"dir\", \"tar\" or \"git\""},
+    {"\"prompt\"", "\"workspace\": {\"kind\": \"dir\", \"path\": \"/etc\"}, \"prompt\"",
+     "workspace.path: \"/etc\""},
+    {"\"prompt\"", "\"workspace\": {\"kind\": \"tar\", \"path\": \"workspace\"}, \"prompt\"",
+     "is not a regular file"},
+    {"\"prompt\"", "\"workspace\": {\"kind\": \"git\", \"path\": \"workspace\"}, \"prompt\"",
+     "workspace.commit: a git workspace needs the base commit"},
+    {"\"prompt\"", "\"workspace\": {\"kind\": \"git\", \"path\": \"workspace\", \"commit\": "
+                   "\"main\"}, \"prompt\"",
+     "workspace.commit: expected a full commit id"},
+    {"\"prompt\"", "\"workspace\": {\"kind\": \"dir\", \"path\": \"workspace\", \"commit\": "
+                   "\"0000000000000000000000000000000000000000\"}, \"prompt\"",
+     "only a git workspace has a commit"},
+    {"\"prompt\"", "\"setup\": [\"ok\", 3], \"prompt\"", "setup[1]: expected a shell command"},
+    {"\"prompt\"", "\"limits\": {\"wall\": \"soon\"}, \"prompt\"", "limits.wall: invalid duration"},
+    {"\"prompt\"", "\"limits\": {\"wall\": \"48h\"}, \"prompt\"", "limits.wall: \"48h\" is out of"},
+    {"\"prompt\"", "\"limits\": {\"turns\": 0}, \"prompt\"", "limits.turns: 0 is out of range"},
+    {"\"prompt\"", "\"limits\": {\"memory\": \"1K\"}, \"prompt\"", "limits.memory: \"1K\" is out"},
+    {"\"prompt\"", "\"limits\": {\"mem\": \"1G\"}, \"prompt\"", "limits.mem: unknown field"},
+    {"\"reward\"", "\"rewards\"", "reward: required field is missing"},
+    {"{\"checks\"", "{\"aggregate\": \"max\", \"checks\"", "reward.aggregate: expected \"all\""},
+    {"{\"checks\"", "{\"protected\": [\"../up\"], \"checks\"", "reward.protected[0]: \"../up\""},
+    {"[{\"kind\": \"command\", \"command\": \"true\"}]", "[]", "at least one check"},
+    {"\"kind\": \"command\",", "\"kind\": \"cmd\",", "reward.checks[0].kind: unknown check kind"},
+    {"\"command\": \"true\"}", "\"command\": \"true\", \"path\": \"x\"}",
+     "6:64: reward.checks[0].path: unknown field"},
+    {"\"command\": \"true\"}", "\"command\": \"true\", \"weight\": 0}",
+     "reward.checks[0].weight: 0 is out of range"},
+    {"\"command\": \"true\"}", "\"command\": \"true\", \"timeout\": \"2h\"}",
+     "reward.checks[0].timeout: \"2h\" is out of range"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"xml\"",
+     "results: expected \"exit\", \"tap\" or \"junit:/ABSOLUTE/PATH\""},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"tests\", \"command\": \"t\", \"fail_to_pass\": [\"a\"]",
+     "test id lists need per-test results"},
+    {"\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"file_exists\"",
+     "reward.checks[0].path: required field is missing"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"file_sha256\", \"path\": \"f\", \"sha256\": \"abc\"",
+     "sha256: expected 64 hex digits"},
+    {"\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"text\", \"path\": \"f\"",
+     "give at least one of \"contains\""},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"text\", \"path\": \"f\", \"regex\": [\"a(\"]", "regex[0]: the regex does not"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"json\", \"path\": \"f\", \"pointer\": \"a\", \"equals\": 1",
+     "pointer: a JSON pointer is \"\" or starts with '/'"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"csv\", \"path\": \"f\", \"delimiter\": \";;\", \"row_count\": 1",
+     "delimiter: expected one character"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"csv\", \"path\": \"f\", \"rows\": [[{\"a\": 1}]]",
+     "rows[0][0]: expected a string, number"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"xlsx\", \"path\": \"f\", \"cells\": [{\"sheet\": \"S\", \"ref\": \"A0\", "
+     "\"equals\": 1}]",
+     "cells[0].ref: \"A0\" is not an A1 cell reference"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"xlsx\", \"path\": \"f\", \"cells\": [{\"sheet\": \"S\", \"ref\": \"A1\"}]",
+     "give \"equals\", \"formula\": true, or both"},
+    {"\"kind\": \"command\", \"command\": \"true\"",
+     "\"kind\": \"docx\", \"path\": \"f\", \"headings\": [{\"text\": \"H\", \"level\": 10}]",
+     "headings[0].level: 10 is out of range"},
+};
+
+Test(image, each_problem_is_named_and_placed)
+{
+    for (size_t i = 0; i < sizeof(bad_cases) / sizeof(bad_cases[0]); i++) {
+        const char *at = strstr(minimal, bad_cases[i].from);
+        cr_assert_not_null(at, "case %zu: the replacement does not apply", i);
+        char text[2048];
+        snprintf(text, sizeof(text), "%.*s%s%s", (int)(at - minimal), minimal, bad_cases[i].to,
+                 at + strlen(bad_cases[i].from));
+        struct agt_image *im = (struct agt_image *)1;
+        struct cru_buf pr = CRU_BUF_INIT;
+        int rc = load_text(text, &im, &pr);
+        cr_expect_eq(rc, CRU_EINVAL, "case %zu: rc %d: %s", i, rc, cru_err_msg());
+        cr_expect_null(im, "case %zu", i);
+        cr_expect(strstr(cru_buf_cstr(&pr), bad_cases[i].want) != NULL,
+                  "case %zu: wanted \"%s\" in:\n%s", i, bad_cases[i].want, cru_buf_cstr(&pr));
+        /* Every line names the file and a position. */
+        char prefix[256];
+        snprintf(prefix, sizeof(prefix), "%s/image.json:", img);
+        cr_expect_eq(strncmp(cru_buf_cstr(&pr), prefix, strlen(prefix)), 0, "case %zu: %s", i,
+                     cru_buf_cstr(&pr));
+        cru_buf_free(&pr);
+    }
+}
+
+Test(image, all_problems_are_reported_not_only_the_first)
+{
+    const char *text = "{\"id\": \"img-a\", \"kind\": \"x\", \"title\": \"\", \"prompt\": \"p\",\n"
+                       " \"typo\": 1, \"limits\": {\"turns\": -1},\n"
+                       " \"reward\": {\"checks\": [{\"kind\": \"nope\"}, {\"kind\": \"json\"}]}}";
+    struct agt_image *im;
+    struct cru_buf pr = CRU_BUF_INIT;
+    cr_assert_eq(load_text(text, &im, &pr), CRU_EINVAL);
+    size_t lines = 0;
+    for (const char *p = cru_buf_cstr(&pr); (p = strchr(p, '\n')); p++)
+        lines++;
+    /* kind, title, typo, turns, checks[0].kind, checks[1].path, .pointer, .equals */
+    cr_expect_eq(lines, 8, "%s", cru_buf_cstr(&pr));
+    cr_expect(strstr(cru_err_msg(), "8 problems") != NULL, "%s", cru_err_msg());
+    cru_buf_free(&pr);
+}
+
+Test(image, not_json_is_a_positioned_parse_error)
+{
+    struct agt_image *im;
+    struct cru_buf pr = CRU_BUF_INIT;
+    cr_assert_eq(load_text("{\"id\": \"img-a\",\n  \"kind\" \"coding\"}", &im, &pr), CRU_EPARSE);
+    cr_expect(strstr(cru_err_msg(), "image.json:2:") != NULL, "%s", cru_err_msg());
+    cru_buf_free(&pr);
+}
+
+Test(image, folder_problems)
+{
+    struct agt_image *im;
+    struct cru_buf pr = CRU_BUF_INIT;
+    char p[256];
+    /* No image.json at all. */
+    cr_assert_eq(agt_image_load(img, &im, &pr), CRU_ENOENT);
+    cr_expect(strstr(cru_err_msg(), "no image.json") != NULL, "%s", cru_err_msg());
+    /* Both solutions. */
+    put("solution/solution.patch", "");
+    cr_assert_eq(load_text(minimal, &im, &pr), CRU_EINVAL);
+    cr_expect(strstr(cru_buf_cstr(&pr), "solution: holds both") != NULL, "%s", cru_buf_cstr(&pr));
+    /* Neither. */
+    snprintf(p, sizeof(p), "%s/solution", img);
+    cru_remove_tree(p);
+    cru_buf_reset(&pr);
+    cr_assert_eq(load_text(minimal, &im, &pr), CRU_EINVAL);
+    cr_expect(strstr(cru_buf_cstr(&pr), "solution: needs solution.patch or solve.sh") != NULL);
+    /* No default workspace folder. */
+    snprintf(p, sizeof(p), "%s/workspace", img);
+    cru_remove_tree(p);
+    put("solution/solution.patch", "");
+    cru_buf_reset(&pr);
+    cr_assert_eq(load_text(minimal, &im, &pr), CRU_EINVAL);
+    cr_expect(strstr(cru_buf_cstr(&pr), "workspace: ") != NULL, "%s", cru_buf_cstr(&pr));
+    cru_buf_free(&pr);
+}
+
+static void expect_file(const char *dir, const char *rel, const char *want)
+{
+    char p[512];
+    struct cru_buf b = CRU_BUF_INIT;
+    snprintf(p, sizeof(p), "%s/%s", dir, rel);
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0, "%s", cru_err_msg());
+    cr_expect_str_eq(cru_buf_cstr(&b), want);
+    cru_buf_free(&b);
+}
+
+static struct agt_image *load_ok(const char *text)
+{
+    struct agt_image *im;
+    struct cru_buf pr = CRU_BUF_INIT;
+    cr_assert_eq(load_text(text, &im, &pr), 0, "%s\n%s", cru_err_msg(), cru_buf_cstr(&pr));
+    cru_buf_free(&pr);
+    return im;
+}
+
+Test(image, workspace_from_a_folder_and_a_tarball)
+{
+    struct agt_image *im = load_ok(minimal);
+    char ws[256], cmd[768];
+    snprintf(ws, sizeof(ws), "%s/ep1", root);
+    cr_assert_eq(agt_workspace_make(im, ws), 0, "%s", cru_err_msg());
+    expect_file(ws, "main.py", "print('hi')\n");
+    expect_file(ws, "sub/data.txt", "data\n");
+    cr_expect_eq(agt_workspace_make(im, ws), CRU_EEXIST, "an existing workspace is kept");
+    agt_image_free(im);
+
+    snprintf(cmd, sizeof(cmd), "tar -C %s/workspace -czf %s/ws.tar.gz .", img, img);
+    cr_assert_eq(system(cmd), 0);
+    char text[1024];
+    const char *at = strstr(minimal, "\"prompt\"");
+    snprintf(text, sizeof(text), "%.*s\"workspace\": {\"kind\": \"tar\", \"path\": "
+             "\"ws.tar.gz\"}, %s", (int)(at - minimal), minimal, at);
+    im = load_ok(text);
+    snprintf(ws, sizeof(ws), "%s/ep2", root);
+    cr_assert_eq(agt_workspace_make(im, ws), 0, "%s", cru_err_msg());
+    expect_file(ws, "sub/data.txt", "data\n");
+    agt_image_free(im);
+
+    /* A hostile tarball leaves no workspace behind. */
+    snprintf(cmd, sizeof(cmd), "cd %s && ln -s /etc/passwd evil && tar -czf %s/ws.tar.gz evil",
+             root, img);
+    cr_assert_eq(system(cmd), 0);
+    im = load_ok(text);
+    snprintf(ws, sizeof(ws), "%s/ep3", root);
+    cr_expect_eq(agt_workspace_make(im, ws), CRU_EUNSAFE, "%s", cru_err_msg());
+    struct stat st;
+    cr_expect_lt(lstat(ws, &st), 0);
+    agt_image_free(im);
+}
+
+Test(image, workspace_from_a_git_bundle_at_its_base_commit)
+{
+    char cmd[2048], text[1024], ws[256], base[64] = "";
+    snprintf(cmd, sizeof(cmd),
+             "set -e; cd %s; git init -q r; cd r; git config user.email t@t; git config "
+             "user.name t; echo one > f; git add f; git commit -qm one; git rev-parse HEAD > "
+             "../base; echo two > f; git commit -qam two; git bundle create -q %s/repo.bundle "
+             "--all 2>/dev/null",
+             root, img);
+    cr_assert_eq(system(cmd), 0);
+    snprintf(cmd, sizeof(cmd), "%s/base", root);
+    FILE *f = fopen(cmd, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(base, sizeof(base), f));
+    fclose(f);
+    base[strcspn(base, "\n")] = '\0';
+    const char *at = strstr(minimal, "\"prompt\"");
+    snprintf(text, sizeof(text), "%.*s\"workspace\": {\"kind\": \"git\", \"path\": "
+             "\"repo.bundle\", \"commit\": \"%s\"}, %s", (int)(at - minimal), minimal, base, at);
+    struct agt_image *im = load_ok(text);
+    cr_expect_str_eq(im->ws_commit, base);
+    snprintf(ws, sizeof(ws), "%s/ep", root);
+    cr_assert_eq(agt_workspace_make(im, ws), 0, "%s", cru_err_msg());
+    expect_file(ws, "f", "one\n");
+    agt_image_free(im);
+}
+
+/* A rootfs tarball with an absolute symlink, as real ones have. */
+static struct agt_image *rootfs_image(void)
+{
+    char cmd[1024], text[1024];
+    snprintf(cmd, sizeof(cmd),
+             "set -e; mkdir -p %s/rfs/usr/bin %s/rfs/etc; echo motd > %s/rfs/etc/motd; "
+             "ln -s /usr/bin %s/rfs/bin; tar -C %s/rfs -czf %s/rootfs.tar.gz .",
+             root, root, root, root, root, img);
+    cr_assert_eq(system(cmd), 0);
+    const char *at = strstr(minimal, "\"prompt\"");
+    snprintf(text, sizeof(text), "%.*s\"rootfs\": \"tar:rootfs.tar.gz\", %s",
+             (int)(at - minimal), minimal, at);
+    return load_ok(text);
+}
+
+Test(image, rootfs_is_unpacked_once_and_reused)
+{
+    struct agt_image *im = rootfs_image();
+    char cache[256], *dir = NULL, *again = NULL;
+    snprintf(cache, sizeof(cache), "%s/cache", root);
+    cr_assert_eq(agt_rootfs_prepare(im, cache, &dir), 0, "%s", cru_err_msg());
+    cr_expect(strstr(dir, "/cache/rootfs/") != NULL, "%s", dir);
+    expect_file(dir, "etc/motd", "motd\n");
+    char link[256], target[64] = "";
+    snprintf(link, sizeof(link), "%s/bin", dir);
+    cr_expect_gt(readlink(link, target, sizeof(target) - 1), 0);
+    cr_expect_str_eq(target, "/usr/bin");
+    /* A mark left in the cache survives the second use: it was not unpacked again. */
+    char mark[512];
+    snprintf(mark, sizeof(mark), "%s/mark", dir);
+    cr_assert_eq(cru_file_write_atomic(mark, "m", 1, 0644), 0);
+    cr_assert_eq(agt_rootfs_prepare(im, cache, &again), 0, "%s", cru_err_msg());
+    cr_expect_str_eq(again, dir);
+    cr_expect_eq(access(mark, F_OK), 0);
+    free(dir);
+    free(again);
+    /* The host profile has no rootfs folder. */
+    free(im->rootfs_tar);
+    im->rootfs_tar = NULL;
+    cr_expect_eq(agt_rootfs_prepare(im, cache, &dir), 0);
+    cr_expect_null(dir);
+    agt_image_free(im);
+}
+
+Test(image, rootfs_concurrent_first_use_unpacks_once)
+{
+    struct agt_image *im = rootfs_image();
+    char cache[256];
+    snprintf(cache, sizeof(cache), "%s/cache", root);
+    enum { N = 6 };
+    pid_t pids[N];
+    for (int i = 0; i < N; i++) {
+        pids[i] = fork();
+        cr_assert_geq(pids[i], 0);
+        if (pids[i] == 0) {
+            char *dir = NULL;
+            _exit(agt_rootfs_prepare(im, cache, &dir) == 0 && dir ? 0 : 1);
+        }
+    }
+    for (int i = 0; i < N; i++) {
+        int st;
+        cr_assert_eq(waitpid(pids[i], &st, 0), pids[i]);
+        cr_expect(WIFEXITED(st) && WEXITSTATUS(st) == 0, "process %d failed", i);
+    }
+    /* One tree and its lock; no temporary half-trees left behind. */
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "test $(ls -A %s/rootfs | wc -l) -eq 2", cache);
+    cr_expect_eq(system(cmd), 0, "the cache holds more than the tree and its lock");
+    agt_image_free(im);
+}
+
+Test(image, find_and_list)
+{
+    char *dir = NULL, **ids = NULL;
+    size_t n = 0;
+    put("image.json", minimal);
+    char other[256];
+    snprintf(other, sizeof(other), "%s/not-an-image", root);
+    cr_assert_eq(mkdir(other, 0755), 0);
+    cr_assert_eq(agt_images_list(root, &ids, &n), 0, "%s", cru_err_msg());
+    cr_assert_eq(n, 1);
+    cr_expect_str_eq(ids[0], "img-a");
+    agt_images_list_free(ids, n);
+    cr_assert_eq(agt_image_find(root, "img-a", &dir), 0);
+    cr_expect_str_eq(dir, img);
+    free(dir);
+    dir = NULL;
+    cr_expect_eq(agt_image_find(root, "img-b", &dir), CRU_ENOENT);
+    cr_assert_eq(agt_image_find("/nonexistent", img, &dir), 0, "a path is taken as a path");
+    cr_expect_str_eq(dir, img);
+    free(dir);
+    cr_expect_eq(agt_image_find(root, "Bad Id", &dir), CRU_EINVAL);
+}
+
+Test(spec, cell_refs)
+{
+    uint32_t c, r;
+    cr_assert_eq(rwd_cell_ref("A1", &c, &r), 0);
+    cr_expect(c == 0 && r == 0);
+    cr_assert_eq(rwd_cell_ref("ab12", &c, &r), 0);
+    cr_expect(c == 27 && r == 11, "%u %u", c, r);
+    cr_assert_eq(rwd_cell_ref("XFD1048576", &c, &r), 0);
+    cr_expect(c == 16383 && r == 1048575);
+    const char *bad[] = {"", "A", "1", "A0", "XFE1", "A1048577", "A01", "A1B", "ABCDE1", "A-1"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        cr_expect_eq(rwd_cell_ref(bad[i], &c, &r), CRU_EINVAL, "\"%s\"", bad[i]);
+}
+
+/* Every image of the bundled suite loads, and the suite has what it promises. */
+Test(image, bundled_suite_loads)
+{
+    const char *src = getenv("CRUCIBLE_SRC");
+    cr_assert(src && *src, "CRUCIBLE_SRC is not set: run the tests with `make test`");
+    char images[512];
+    snprintf(images, sizeof(images), "%s/images", src);
+    char **ids = NULL;
+    size_t n = 0, coding = 0, office = 0, git = 0;
+    cr_assert_eq(agt_images_list(images, &ids, &n), 0, "%s", cru_err_msg());
+    for (size_t i = 0; i < n; i++) {
+        char dir[1024];
+        struct agt_image *im = NULL;
+        struct cru_buf pr = CRU_BUF_INIT;
+        snprintf(dir, sizeof(dir), "%s/%s", images, ids[i]);
+        cr_expect_eq(agt_image_load(dir, &im, &pr), 0, "%s: %s\n%s", ids[i], cru_err_msg(),
+                     cru_buf_cstr(&pr));
+        if (im) {
+            coding += im->kind == AGT_IMAGE_CODING;
+            office += im->kind == AGT_IMAGE_OFFICE;
+            git += im->ws_kind == AGT_WS_GIT;
+            cr_expect_not_null(im->hidden_dir, "%s has no hidden checks", ids[i]);
+        }
+        agt_image_free(im);
+        cru_buf_free(&pr);
+    }
+    agt_images_list_free(ids, n);
+    cr_expect_geq(coding, 16, "%zu coding images", coding);
+    cr_expect_geq(office, 8, "%zu office images", office);
+    cr_expect_geq(git, 1, "no image has a git workspace");
+}
