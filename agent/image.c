@@ -180,7 +180,7 @@ static void load_rootfs(struct load *l, const json_t *root)
 
 static void load_workspace(struct load *l, const json_t *root)
 {
-    static const char *const keys[] = {"kind", "path", "commit", NULL};
+    static const char *const keys[] = { "kind", "path", "commit", NULL };
     json_t *ws = NULL;
     const char *kind = "dir", *path = "workspace", *commit = NULL;
     struct agt_image *img = l->img;
@@ -255,7 +255,7 @@ static void load_setup(struct load *l, const json_t *root)
 
 static void load_limits(struct load *l, const json_t *root)
 {
-    static const char *const keys[] = {"wall", "turns", "memory", NULL};
+    static const char *const keys[] = { "wall", "turns", "memory", NULL };
     json_t *lim = NULL;
     const char *wall = NULL, *memory = NULL;
     struct agt_image *img = l->img;
@@ -277,7 +277,8 @@ static void load_limits(struct load *l, const json_t *root)
         memory) {
         if (cru_parse_size(memory, &img->memory_bytes) < 0)
             cru_json_report_err(l->rep, "limits.memory");
-        else if (img->memory_bytes < ((uint64_t)16 << 20) || img->memory_bytes > ((uint64_t)1 << 40))
+        else if (img->memory_bytes < ((uint64_t)16 << 20) ||
+                 img->memory_bytes > ((uint64_t)1 << 40))
             bad(l, "limits.memory", "\"%s\" is out of range (16M to 1T)", memory);
     }
 }
@@ -330,8 +331,8 @@ static void load_folders(struct load *l)
 int agt_image_parse(const char *dir, const char *text, size_t len, struct agt_image **out,
                     struct cru_buf *problems)
 {
-    static const char *const keys[] = {"id",     "kind",      "title", "prompt", "rootfs",
-                                       "workspace", "setup", "limits", "reward", NULL};
+    static const char *const keys[] = { "id",        "kind",  "title",  "prompt", "rootfs",
+                                        "workspace", "setup", "limits", "reward", NULL };
     struct cru_json_doc doc;
     char name[PATH_MAX + 16], base[256];
     int rc;
@@ -340,9 +341,9 @@ int agt_image_parse(const char *dir, const char *text, size_t len, struct agt_im
     snprintf(name, sizeof(name), "%s/image.json", dir);
     if ((rc = cru_json_doc_parse(&doc, text, len, name)) < 0)
         return rc;
-    struct cru_json_report rep = {&doc, problems, 0};
+    struct cru_json_report rep = { &doc, problems, 0 };
     struct agt_image *img = calloc(1, sizeof(*img));
-    struct load l = {dir, &rep, img, false};
+    struct load l = { dir, &rep, img, false };
     if (!img || !(img->dir = strdup(dir))) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
@@ -371,8 +372,7 @@ int agt_image_parse(const char *dir, const char *text, size_t len, struct agt_im
             bad(&l, "kind", "expected \"coding\" or \"office\", got \"%s\"", kind);
     }
     img->title = dup_or_oom(&l, text_field(&l, root, "title", true, AGT_IMAGE_TITLE_MAX, true));
-    img->prompt =
-        dup_or_oom(&l, text_field(&l, root, "prompt", true, AGT_IMAGE_PROMPT_MAX, false));
+    img->prompt = dup_or_oom(&l, text_field(&l, root, "prompt", true, AGT_IMAGE_PROMPT_MAX, false));
     load_rootfs(&l, root);
     load_workspace(&l, root);
     load_setup(&l, root);
@@ -523,7 +523,7 @@ int agt_workspace_make(const struct agt_image *img, const char *dest)
     struct cru_archive_limits lim = CRU_ARCHIVE_LIMITS_INIT;
     switch (img->ws_kind) {
     case AGT_WS_DIR:
-        rc = cru_copy_tree(img->ws_path, dest, WORKSPACE_MAX_BYTES);
+        rc = cru_copy_tree(img->ws_path, dest, WORKSPACE_MAX_BYTES, 0);
         break;
     case AGT_WS_TAR:
         lim.max_bytes = WORKSPACE_MAX_BYTES;
@@ -552,7 +552,7 @@ int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **ou
         return 0;
     if (!cache)
         cache = getenv("CRUCIBLE_CACHE") && *getenv("CRUCIBLE_CACHE") ? getenv("CRUCIBLE_CACHE")
-                                                                       : "/var/cache/crucible";
+                                                                      : "/var/cache/crucible";
     if ((rc = cru_sha256_file(img->rootfs_tar, sum)) < 0)
         return cru_err_wrap(rc, "image %s: hashing the rootfs", img->id);
     cru_hex(hex, sum, sizeof(sum));

@@ -319,8 +319,77 @@ int cru_remove_tree(const char *path)
     return rc;
 }
 
+static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t *budget,
+                    unsigned flags);
+
+/* Copies entry SN of folder SFD (a path when SFD is AT_FDCWD) to DN of folder DFD, never
+ * following a link; SUB names it in messages. */
+static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const char *sub,
+                      unsigned depth, uint64_t *budget, unsigned flags)
+{
+    int rc = 0;
+    struct stat st;
+    if (fstatat(sfd, sn, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+        rc = cru_err_sys("cannot inspect %s", sub);
+    } else if (S_ISDIR(st.st_mode)) {
+        int s2 = openat(sfd, sn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2 = -1;
+        if (s2 < 0)
+            rc = cru_err_sys("cannot open %s", sub);
+        else if (mkdirat(dfd, dn, 0700) < 0 ||
+                 (d2 = openat(dfd, dn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+            rc = cru_err_sys("cannot create the copy of %s", sub);
+        else if ((rc = copy_dir(s2, d2, sub, depth + 1, budget, flags)) == 0 &&
+                 fchmod(d2, st.st_mode & 0777) < 0)
+            rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
+        if (s2 >= 0)
+            close(s2);
+        if (d2 >= 0)
+            close(d2);
+    } else if (S_ISLNK(st.st_mode)) {
+        char target[CRU_PATH_MAX];
+        ssize_t len = readlinkat(sfd, sn, target, sizeof(target));
+        if (len < 0 || (size_t)len >= sizeof(target))
+            rc = len < 0 ? cru_err_sys("cannot read the link %s", sub)
+                         : cru_err_set(CRU_ELIMIT, "%s: link target too long", sub);
+        else if ((target[len] = '\0', symlinkat(target, dfd, dn)) < 0)
+            rc = cru_err_sys("cannot create the copy of %s", sub);
+    } else if (S_ISREG(st.st_mode)) {
+        if ((uint64_t)st.st_size > *budget) {
+            return cru_err_set(CRU_ELIMIT, "%s: the tree holds more than the bytes allowed", sub);
+        }
+        *budget -= (uint64_t)st.st_size;
+        int in = openat(sfd, sn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
+        if (in < 0)
+            rc = cru_err_sys("cannot open %s", sub);
+        else if ((out = openat(dfd, dn, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                               st.st_mode & 0777)) < 0)
+            rc = cru_err_sys("cannot create the copy of %s", sub);
+        else
+            for (off_t left = st.st_size; rc == 0 && left > 0;) {
+                ssize_t k = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+                if (k < 0 && errno == EINTR)
+                    continue;
+                if (k <= 0)
+                    rc = k < 0 ? cru_err_sys("cannot copy %s", sub)
+                               : cru_err_set(CRU_EIO, "%s shrank while being copied", sub);
+                else
+                    left -= k;
+            }
+        if (rc == 0 && out >= 0 && fchmod(out, st.st_mode & 0777) < 0)
+            rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
+        if (in >= 0)
+            close(in);
+        if (out >= 0 && close(out) < 0 && rc == 0)
+            rc = cru_err_sys("cannot write the copy of %s", sub);
+    } else if (!(flags & CRU_COPY_SKIP_SPECIAL)) {
+        rc = cru_err_set(CRU_EUNSAFE, "%s is not a file, folder or link; not copied", sub);
+    }
+    return rc;
+}
+
 /* Copies the contents of folder SFD into folder DFD, PATH naming SFD in messages. */
-static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t *budget)
+static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t *budget,
+                    unsigned flags)
 {
     if (depth > 256)
         return cru_err_set(CRU_ELIMIT, "%s: folders nested more than 256 deep", path);
@@ -340,63 +409,7 @@ static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t
             continue;
         char sub[CRU_PATH_MAX];
         snprintf(sub, sizeof(sub), "%s/%s", path, n);
-        struct stat st;
-        if (fstatat(sfd, n, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-            rc = cru_err_sys("cannot inspect %s", sub);
-        } else if (S_ISDIR(st.st_mode)) {
-            int s2 = openat(sfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2 = -1;
-            if (s2 < 0)
-                rc = cru_err_sys("cannot open %s", sub);
-            else if (mkdirat(dfd, n, 0700) < 0 ||
-                     (d2 = openat(dfd, n, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-                rc = cru_err_sys("cannot create the copy of %s", sub);
-            else if ((rc = copy_dir(s2, d2, sub, depth + 1, budget)) == 0 &&
-                     fchmod(d2, st.st_mode & 0777) < 0)
-                rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
-            if (s2 >= 0)
-                close(s2);
-            if (d2 >= 0)
-                close(d2);
-        } else if (S_ISLNK(st.st_mode)) {
-            char target[CRU_PATH_MAX];
-            ssize_t len = readlinkat(sfd, n, target, sizeof(target));
-            if (len < 0 || (size_t)len >= sizeof(target))
-                rc = len < 0 ? cru_err_sys("cannot read the link %s", sub)
-                             : cru_err_set(CRU_ELIMIT, "%s: link target too long", sub);
-            else if ((target[len] = '\0', symlinkat(target, dfd, n)) < 0)
-                rc = cru_err_sys("cannot create the copy of %s", sub);
-        } else if (S_ISREG(st.st_mode)) {
-            if ((uint64_t)st.st_size > *budget) {
-                rc = cru_err_set(CRU_ELIMIT, "%s: the tree holds more than the bytes allowed", sub);
-                continue;
-            }
-            *budget -= (uint64_t)st.st_size;
-            int in = openat(sfd, n, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
-            if (in < 0)
-                rc = cru_err_sys("cannot open %s", sub);
-            else if ((out = openat(dfd, n, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                   st.st_mode & 0777)) < 0)
-                rc = cru_err_sys("cannot create the copy of %s", sub);
-            else
-                for (off_t left = st.st_size; rc == 0 && left > 0;) {
-                    ssize_t k = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-                    if (k < 0 && errno == EINTR)
-                        continue;
-                    if (k <= 0)
-                        rc = k < 0 ? cru_err_sys("cannot copy %s", sub)
-                                   : cru_err_set(CRU_EIO, "%s shrank while being copied", sub);
-                    else
-                        left -= k;
-                }
-            if (rc == 0 && out >= 0 && fchmod(out, st.st_mode & 0777) < 0)
-                rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
-            if (in >= 0)
-                close(in);
-            if (out >= 0 && close(out) < 0 && rc == 0)
-                rc = cru_err_sys("cannot write the copy of %s", sub);
-        } else {
-            rc = cru_err_set(CRU_EUNSAFE, "%s is not a file, folder or link; not copied", sub);
-        }
+        rc = copy_entry(sfd, n, dfd, n, sub, depth, budget, flags);
         errno = 0;
     }
     if (rc == 0 && errno != 0)
@@ -405,11 +418,23 @@ static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t
     return rc;
 }
 
-int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes)
+int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags)
 {
     struct stat st;
+    uint64_t budget = max_bytes;
     if (lstat(dest, &st) == 0)
         return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", src, dest);
+    if (stat(src, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        /* One file or link. */
+        int rc = copy_entry(AT_FDCWD, src, AT_FDCWD, dest, src, 0, &budget, flags);
+        if (rc < 0) {
+            char msg[CRU_ERR_MAX];
+            snprintf(msg, sizeof(msg), "%s", cru_err_msg());
+            unlink(dest);
+            cru_err_set(rc, "%s", msg);
+        }
+        return rc;
+    }
     int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd < 0)
         return cru_err_sys("cannot open the folder %s", src);
@@ -418,10 +443,10 @@ int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes)
         close(sfd);
         return cru_err_sys("copying %s: cannot create %s", src, dest);
     }
-    uint64_t budget = max_bytes;
     if ((dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
         rc = cru_err_sys("cannot open %s", dest);
-    else if ((rc = copy_dir(sfd, dfd, src, 0, &budget)) == 0 && fchmod(dfd, st.st_mode & 0777) < 0)
+    else if ((rc = copy_dir(sfd, dfd, src, 0, &budget, flags)) == 0 &&
+             fchmod(dfd, st.st_mode & 0777) < 0)
         rc = cru_err_sys("cannot set the mode of %s", dest);
     close(sfd);
     if (dfd >= 0)

@@ -45,10 +45,17 @@ int cru_mkdir_p(const char *path, mode_t mode);
  * success. */
 int cru_remove_tree(const char *path);
 
-/* Copies the tree at SRC to DEST, which must not exist (CRU_EEXIST): folders, regular files
+/* Flags of cru_copy_tree(). */
+enum cru_copy_flags {
+    CRU_COPY_SKIP_SPECIAL = 1u << 0, /* leave devices, FIFOs and sockets out instead of failing */
+};
+
+/* Copies the tree at SRC (a folder, or a single file or link) to DEST, which must not exist
+ * (CRU_EEXIST): folders, regular files
  * (permission bits & 0777) and symlinks (as links, never followed). Anything else (a device,
- * a FIFO, a socket) is CRU_EUNSAFE; more than MAX_BYTES of file data is CRU_ELIMIT. On any
- * failure DEST is removed, so it holds the whole copy or does not exist. */
-int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes);
+ * a FIFO, a socket) is CRU_EUNSAFE, or left out with CRU_COPY_SKIP_SPECIAL; more than
+ * MAX_BYTES of file data is CRU_ELIMIT. On any failure DEST is removed, so it holds the whole
+ * copy or does not exist. */
+int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags);
 
 #endif

@@ -17,6 +17,20 @@
 int cru_json_parse(json_t **out, const char *text, size_t len, const char *name)
 {
     json_error_t e;
+    /* No JSON text holds a raw NUL byte, and jansson silently drops one that follows a number
+     * ("[1\0,2]" reads as [1,2]), so it is refused here, where it is. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1, col = 1;
+        for (const char *p = text; p < nul; p++) {
+            if (*p == '\n')
+                line++, col = 1;
+            else if ((*p & 0xC0) != 0x80)
+                col++;
+        }
+        return cru_err_set(CRU_EPARSE, "%s:%d:%d: a NUL byte, which JSON text cannot hold", name,
+                           line, col);
+    }
     json_t *v = json_loadb(text, len, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, &e);
     if (!v) {
         if (json_error_code(&e) == json_error_out_of_memory)

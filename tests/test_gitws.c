@@ -305,13 +305,13 @@ Test(gitws, bundle_header)
         const char *text;
         int rc;
     } bad[] = {
-        {"# v4 git bundle\n\nPACK", CRU_EPARSE},
-        {"# v2 git bundle\n@object-format=sha1\n\nPACK", CRU_EPARSE},
-        {"# v3 git bundle\n@object-format=sha256\n\nPACK", CRU_EUNSUPPORTED},
-        {"# v3 git bundle\n@filter=blob:none\n\nPACK", CRU_EUNSUPPORTED},
-        {"# v2 git bundle\nxyz refs/heads/main\n\nPACK", CRU_EPARSE},
-        {"# v2 git bundle\n\nNOPE", CRU_EPARSE},
-        {"# v2 git bundle\n", CRU_EPARSE},
+        { "# v4 git bundle\n\nPACK", CRU_EPARSE },
+        { "# v2 git bundle\n@object-format=sha1\n\nPACK", CRU_EPARSE },
+        { "# v3 git bundle\n@object-format=sha256\n\nPACK", CRU_EUNSUPPORTED },
+        { "# v3 git bundle\n@filter=blob:none\n\nPACK", CRU_EUNSUPPORTED },
+        { "# v2 git bundle\nxyz refs/heads/main\n\nPACK", CRU_EPARSE },
+        { "# v2 git bundle\n\nNOPE", CRU_EPARSE },
+        { "# v2 git bundle\n", CRU_EPARSE },
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_expect_eq(agt_git_bundle_header(bad[i].text, strlen(bad[i].text), h), bad[i].rc,

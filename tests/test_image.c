@@ -14,8 +14,8 @@
 #include "lib/fs.h"
 #include "reward/spec.h"
 
-static char root[64];  /* a fresh folder per test */
-static char img[128];  /* root/img-a: the image under test */
+static char root[64]; /* a fresh folder per test */
+static char img[128]; /* root/img-a: the image under test */
 
 static void put(const char *rel, const char *text)
 {
@@ -93,7 +93,8 @@ Test(image, every_field_parsed)
     put("ws.tar", "x");
     const char *text =
         "{\"id\": \"img-a\", \"kind\": \"office\", \"title\": \"T\", \"prompt\": \"P\",\n"
-        " \"rootfs\": \"tar:rootfs.tar\", \"workspace\": {\"kind\": \"tar\", \"path\": \"ws.tar\"},\n"
+        " \"rootfs\": \"tar:rootfs.tar\", \"workspace\": {\"kind\": \"tar\", \"path\": "
+        "\"ws.tar\"},\n"
         " \"setup\": [\"echo a\", \"echo b\"], \"x-author\": \"me\",\n"
         " \"limits\": {\"wall\": \"90s\", \"turns\": 7, \"memory\": \"512M\"},\n"
         " \"reward\": {\"aggregate\": \"partial\", \"protected\": [\"./tests/\"], "
@@ -104,8 +105,10 @@ Test(image, every_field_parsed)
         "  {\"kind\": \"file_exists\", \"path\": \"out.csv\"},\n"
         "  {\"kind\": \"file_sha256\", \"path\": \"o\", \"sha256\": "
         "\"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855\"},\n"
-        "  {\"kind\": \"text\", \"path\": \"r.md\", \"contains\": [\"# R\"], \"regex\": [\"\\\\d+\"]},\n"
-        "  {\"kind\": \"json\", \"path\": \"r.json\", \"pointer\": \"/a/0\", \"equals\": {\"k\": 1}, "
+        "  {\"kind\": \"text\", \"path\": \"r.md\", \"contains\": [\"# R\"], \"regex\": "
+        "[\"\\\\d+\"]},\n"
+        "  {\"kind\": \"json\", \"path\": \"r.json\", \"pointer\": \"/a/0\", \"equals\": {\"k\": "
+        "1}, "
         "\"tolerance\": 0.5},\n"
         "  {\"kind\": \"csv\", \"path\": \"o.csv\", \"unordered\": true, \"cells\": [{\"row\": 0, "
         "\"column\": \"total\", \"equals\": 3}], \"rows\": [[1, \"a\"]], \"columns\": [\"n\", "
@@ -154,82 +157,88 @@ static const struct {
     const char *from, *to; /* replace FROM with TO in minimal */
     const char *want;      /* a part of the problem line */
 } bad_cases[] = {
-    {"\"kind\": \"coding\"", "\"kind\": \"codign\"", "3:3: kind: expected \"coding\" or"},
-    {"\"kind\": \"coding\",\n", "", "1:1: kind: required field is missing"},
-    {"\"title\": \"A task\"", "\"titel\": \"A task\"", "4:3: titel: unknown field"},
-    {"\"id\": \"img-a\"", "\"id\": \"img-b\"", "2:3: id: \"img-b\" differs from the folder"},
-    {"\"id\": \"img-a\"", "\"id\": \"Img A\"", "id: \"Img A\" is not an id"},
-    {"\"prompt\": \"Do it.\"", "\"prompt\": \"\"", "5:3: prompt: must not be empty"},
-    {"\"prompt\": \"Do it.\"", "\"prompt\": 5", "prompt: expected a string, got an integer"},
-    {"\"title\": \"A task\"", "\"title\": \"two\\nlines\"", "title: must be one line"},
-    {"\"prompt\"", "\"rootfs\": \"docker\", \"prompt\"", "rootfs: expected \"host\" or \"tar:PATH\""},
-    {"\"prompt\"", "\"rootfs\": \"tar:../x.tar\", \"prompt\"", "rootfs: \"../x.tar\""},
-    {"\"prompt\"", "\"rootfs\": \"tar:missing.tar\", \"prompt\"", "missing.tar: No such file"},
-    {"\"prompt\"", "\"workspace\": {\"kind\": \"svn\", \"path\": \"w\"}, \"prompt\"",
-     "workspace.kind: expected \"dir\", \"tar\" or \"git\""},
-    {"\"prompt\"", "\"workspace\": {\"kind\": \"dir\", \"path\": \"/etc\"}, \"prompt\"",
-     "workspace.path: \"/etc\""},
-    {"\"prompt\"", "\"workspace\": {\"kind\": \"tar\", \"path\": \"workspace\"}, \"prompt\"",
-     "is not a regular file"},
-    {"\"prompt\"", "\"workspace\": {\"kind\": \"git\", \"path\": \"workspace\"}, \"prompt\"",
-     "workspace.commit: a git workspace needs the base commit"},
-    {"\"prompt\"", "\"workspace\": {\"kind\": \"git\", \"path\": \"workspace\", \"commit\": "
-                   "\"main\"}, \"prompt\"",
-     "workspace.commit: expected a full commit id"},
-    {"\"prompt\"", "\"workspace\": {\"kind\": \"dir\", \"path\": \"workspace\", \"commit\": "
-                   "\"0000000000000000000000000000000000000000\"}, \"prompt\"",
-     "only a git workspace has a commit"},
-    {"\"prompt\"", "\"setup\": [\"ok\", 3], \"prompt\"", "setup[1]: expected a shell command"},
-    {"\"prompt\"", "\"limits\": {\"wall\": \"soon\"}, \"prompt\"", "limits.wall: invalid duration"},
-    {"\"prompt\"", "\"limits\": {\"wall\": \"48h\"}, \"prompt\"", "limits.wall: \"48h\" is out of"},
-    {"\"prompt\"", "\"limits\": {\"turns\": 0}, \"prompt\"", "limits.turns: 0 is out of range"},
-    {"\"prompt\"", "\"limits\": {\"memory\": \"1K\"}, \"prompt\"", "limits.memory: \"1K\" is out"},
-    {"\"prompt\"", "\"limits\": {\"mem\": \"1G\"}, \"prompt\"", "limits.mem: unknown field"},
-    {"\"reward\"", "\"rewards\"", "reward: required field is missing"},
-    {"{\"checks\"", "{\"aggregate\": \"max\", \"checks\"", "reward.aggregate: expected \"all\""},
-    {"{\"checks\"", "{\"protected\": [\"../up\"], \"checks\"", "reward.protected[0]: \"../up\""},
-    {"[{\"kind\": \"command\", \"command\": \"true\"}]", "[]", "at least one check"},
-    {"\"kind\": \"command\",", "\"kind\": \"cmd\",", "reward.checks[0].kind: unknown check kind"},
-    {"\"command\": \"true\"}", "\"command\": \"true\", \"path\": \"x\"}",
-     "6:64: reward.checks[0].path: unknown field"},
-    {"\"command\": \"true\"}", "\"command\": \"true\", \"weight\": 0}",
-     "reward.checks[0].weight: 0 is out of range"},
-    {"\"command\": \"true\"}", "\"command\": \"true\", \"timeout\": \"2h\"}",
-     "reward.checks[0].timeout: \"2h\" is out of range"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"xml\"",
-     "results: expected \"exit\", \"tap\" or \"junit:/ABSOLUTE/PATH\""},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"tests\", \"command\": \"t\", \"fail_to_pass\": [\"a\"]",
-     "test id lists need per-test results"},
-    {"\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"file_exists\"",
-     "reward.checks[0].path: required field is missing"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"file_sha256\", \"path\": \"f\", \"sha256\": \"abc\"",
-     "sha256: expected 64 hex digits"},
-    {"\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"text\", \"path\": \"f\"",
-     "give at least one of \"contains\""},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"text\", \"path\": \"f\", \"regex\": [\"a(\"]", "regex[0]: the regex does not"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"json\", \"path\": \"f\", \"pointer\": \"a\", \"equals\": 1",
-     "pointer: a JSON pointer is \"\" or starts with '/'"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"csv\", \"path\": \"f\", \"delimiter\": \";;\", \"row_count\": 1",
-     "delimiter: expected one character"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"csv\", \"path\": \"f\", \"rows\": [[{\"a\": 1}]]",
-     "rows[0][0]: expected a string, number"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"xlsx\", \"path\": \"f\", \"cells\": [{\"sheet\": \"S\", \"ref\": \"A0\", "
-     "\"equals\": 1}]",
-     "cells[0].ref: \"A0\" is not an A1 cell reference"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"xlsx\", \"path\": \"f\", \"cells\": [{\"sheet\": \"S\", \"ref\": \"A1\"}]",
-     "give \"equals\", \"formula\": true, or both"},
-    {"\"kind\": \"command\", \"command\": \"true\"",
-     "\"kind\": \"docx\", \"path\": \"f\", \"headings\": [{\"text\": \"H\", \"level\": 10}]",
-     "headings[0].level: 10 is out of range"},
+    { "\"kind\": \"coding\"", "\"kind\": \"codign\"", "3:3: kind: expected \"coding\" or" },
+    { "\"kind\": \"coding\",\n", "", "1:1: kind: required field is missing" },
+    { "\"title\": \"A task\"", "\"titel\": \"A task\"", "4:3: titel: unknown field" },
+    { "\"id\": \"img-a\"", "\"id\": \"img-b\"", "2:3: id: \"img-b\" differs from the folder" },
+    { "\"id\": \"img-a\"", "\"id\": \"Img A\"", "id: \"Img A\" is not an id" },
+    { "\"prompt\": \"Do it.\"", "\"prompt\": \"\"", "5:3: prompt: must not be empty" },
+    { "\"prompt\": \"Do it.\"", "\"prompt\": 5", "prompt: expected a string, got an integer" },
+    { "\"title\": \"A task\"", "\"title\": \"two\\nlines\"", "title: must be one line" },
+    { "\"prompt\"", "\"rootfs\": \"docker\", \"prompt\"",
+      "rootfs: expected \"host\" or \"tar:PATH\"" },
+    { "\"prompt\"", "\"rootfs\": \"tar:../x.tar\", \"prompt\"", "rootfs: \"../x.tar\"" },
+    { "\"prompt\"", "\"rootfs\": \"tar:missing.tar\", \"prompt\"", "missing.tar: No such file" },
+    { "\"prompt\"", "\"workspace\": {\"kind\": \"svn\", \"path\": \"w\"}, \"prompt\"",
+      "workspace.kind: expected \"dir\", \"tar\" or \"git\"" },
+    { "\"prompt\"", "\"workspace\": {\"kind\": \"dir\", \"path\": \"/etc\"}, \"prompt\"",
+      "workspace.path: \"/etc\"" },
+    { "\"prompt\"", "\"workspace\": {\"kind\": \"tar\", \"path\": \"workspace\"}, \"prompt\"",
+      "is not a regular file" },
+    { "\"prompt\"", "\"workspace\": {\"kind\": \"git\", \"path\": \"workspace\"}, \"prompt\"",
+      "workspace.commit: a git workspace needs the base commit" },
+    { "\"prompt\"",
+      "\"workspace\": {\"kind\": \"git\", \"path\": \"workspace\", \"commit\": "
+      "\"main\"}, \"prompt\"",
+      "workspace.commit: expected a full commit id" },
+    { "\"prompt\"",
+      "\"workspace\": {\"kind\": \"dir\", \"path\": \"workspace\", \"commit\": "
+      "\"0000000000000000000000000000000000000000\"}, \"prompt\"",
+      "only a git workspace has a commit" },
+    { "\"prompt\"", "\"setup\": [\"ok\", 3], \"prompt\"", "setup[1]: expected a shell command" },
+    { "\"prompt\"", "\"limits\": {\"wall\": \"soon\"}, \"prompt\"",
+      "limits.wall: invalid duration" },
+    { "\"prompt\"", "\"limits\": {\"wall\": \"48h\"}, \"prompt\"",
+      "limits.wall: \"48h\" is out of" },
+    { "\"prompt\"", "\"limits\": {\"turns\": 0}, \"prompt\"", "limits.turns: 0 is out of range" },
+    { "\"prompt\"", "\"limits\": {\"memory\": \"1K\"}, \"prompt\"",
+      "limits.memory: \"1K\" is out" },
+    { "\"prompt\"", "\"limits\": {\"mem\": \"1G\"}, \"prompt\"", "limits.mem: unknown field" },
+    { "\"reward\"", "\"rewards\"", "reward: required field is missing" },
+    { "{\"checks\"", "{\"aggregate\": \"max\", \"checks\"", "reward.aggregate: expected \"all\"" },
+    { "{\"checks\"", "{\"protected\": [\"../up\"], \"checks\"", "reward.protected[0]: \"../up\"" },
+    { "[{\"kind\": \"command\", \"command\": \"true\"}]", "[]", "at least one check" },
+    { "\"kind\": \"command\",", "\"kind\": \"cmd\",", "reward.checks[0].kind: unknown check kind" },
+    { "\"command\": \"true\"}", "\"command\": \"true\", \"path\": \"x\"}",
+      "6:64: reward.checks[0].path: unknown field" },
+    { "\"command\": \"true\"}", "\"command\": \"true\", \"weight\": 0}",
+      "reward.checks[0].weight: 0 is out of range" },
+    { "\"command\": \"true\"}", "\"command\": \"true\", \"timeout\": \"2h\"}",
+      "reward.checks[0].timeout: \"2h\" is out of range" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"xml\"",
+      "results: expected \"exit\", \"tap\" or \"junit:/ABSOLUTE/PATH\"" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"tests\", \"command\": \"t\", \"fail_to_pass\": [\"a\"]",
+      "test id lists need per-test results" },
+    { "\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"file_exists\"",
+      "reward.checks[0].path: required field is missing" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"file_sha256\", \"path\": \"f\", \"sha256\": \"abc\"",
+      "sha256: expected 64 hex digits" },
+    { "\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"text\", \"path\": \"f\"",
+      "give at least one of \"contains\"" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"text\", \"path\": \"f\", \"regex\": [\"a(\"]", "regex[0]: the regex does not" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"json\", \"path\": \"f\", \"pointer\": \"a\", \"equals\": 1",
+      "pointer: a JSON pointer is \"\" or starts with '/'" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"csv\", \"path\": \"f\", \"delimiter\": \";;\", \"row_count\": 1",
+      "delimiter: expected one character" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"csv\", \"path\": \"f\", \"rows\": [[{\"a\": 1}]]",
+      "rows[0][0]: expected a string, number" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"xlsx\", \"path\": \"f\", \"cells\": [{\"sheet\": \"S\", \"ref\": \"A0\", "
+      "\"equals\": 1}]",
+      "cells[0].ref: \"A0\" is not an A1 cell reference" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"xlsx\", \"path\": \"f\", \"cells\": [{\"sheet\": \"S\", \"ref\": \"A1\"}]",
+      "give \"equals\", \"formula\": true, or both" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"docx\", \"path\": \"f\", \"headings\": [{\"text\": \"H\", \"level\": 10}]",
+      "headings[0].level: 10 is out of range" },
 };
 
 Test(image, each_problem_is_named_and_placed)
@@ -344,8 +353,10 @@ Test(image, workspace_from_a_folder_and_a_tarball)
     cr_assert_eq(system(cmd), 0);
     char text[1024];
     const char *at = strstr(minimal, "\"prompt\"");
-    snprintf(text, sizeof(text), "%.*s\"workspace\": {\"kind\": \"tar\", \"path\": "
-             "\"ws.tar.gz\"}, %s", (int)(at - minimal), minimal, at);
+    snprintf(text, sizeof(text),
+             "%.*s\"workspace\": {\"kind\": \"tar\", \"path\": "
+             "\"ws.tar.gz\"}, %s",
+             (int)(at - minimal), minimal, at);
     im = load_ok(text);
     snprintf(ws, sizeof(ws), "%s/ep2", root);
     cr_assert_eq(agt_workspace_make(im, ws), 0, "%s", cru_err_msg());
@@ -381,8 +392,10 @@ Test(image, workspace_from_a_git_bundle_at_its_base_commit)
     fclose(f);
     base[strcspn(base, "\n")] = '\0';
     const char *at = strstr(minimal, "\"prompt\"");
-    snprintf(text, sizeof(text), "%.*s\"workspace\": {\"kind\": \"git\", \"path\": "
-             "\"repo.bundle\", \"commit\": \"%s\"}, %s", (int)(at - minimal), minimal, base, at);
+    snprintf(text, sizeof(text),
+             "%.*s\"workspace\": {\"kind\": \"git\", \"path\": "
+             "\"repo.bundle\", \"commit\": \"%s\"}, %s",
+             (int)(at - minimal), minimal, base, at);
     struct agt_image *im = load_ok(text);
     cr_expect_str_eq(im->ws_commit, base);
     snprintf(ws, sizeof(ws), "%s/ep", root);
@@ -401,8 +414,8 @@ static struct agt_image *rootfs_image(void)
              root, root, root, root, root, img);
     cr_assert_eq(system(cmd), 0);
     const char *at = strstr(minimal, "\"prompt\"");
-    snprintf(text, sizeof(text), "%.*s\"rootfs\": \"tar:rootfs.tar.gz\", %s",
-             (int)(at - minimal), minimal, at);
+    snprintf(text, sizeof(text), "%.*s\"rootfs\": \"tar:rootfs.tar.gz\", %s", (int)(at - minimal),
+             minimal, at);
     return load_ok(text);
 }
 
@@ -494,7 +507,7 @@ Test(spec, cell_refs)
     cr_expect(c == 27 && r == 11, "%u %u", c, r);
     cr_assert_eq(rwd_cell_ref("XFD1048576", &c, &r), 0);
     cr_expect(c == 16383 && r == 1048575);
-    const char *bad[] = {"", "A", "1", "A0", "XFE1", "A1048577", "A01", "A1B", "ABCDE1", "A-1"};
+    const char *bad[] = { "", "A", "1", "A0", "XFE1", "A1048577", "A01", "A1B", "ABCDE1", "A-1" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         cr_expect_eq(rwd_cell_ref(bad[i], &c, &r), CRU_EINVAL, "\"%s\"", bad[i]);
 }

@@ -56,7 +56,8 @@ static void check_indexed(const struct cru_json_doc *d, const json_t *v, const c
         json_t *c;
         json_object_foreach((json_t *)(uintptr_t)v, key, c)
         {
-            if ((size_t)snprintf(child, sizeof(child), "%s%s%s", path, *path ? "." : "", key) >= sizeof(child))
+            if ((size_t)snprintf(child, sizeof(child), "%s%s%s", path, *path ? "." : "", key) >=
+                sizeof(child))
                 return;
             check_indexed(d, c, child, depth + 1, seen);
         }

@@ -1,0 +1,17 @@
+from datetime import date
+
+from workdays import business_days
+
+MON = date(2024, 3, 4)
+
+
+def test_monday_to_sunday():
+    assert business_days(MON, date(2024, 3, 10)) == 5
+
+
+def test_two_weeks_from_saturday():
+    assert business_days(date(2024, 3, 2), date(2024, 3, 16)) == 10
+
+
+def test_same_weekend_day():
+    assert business_days(date(2024, 3, 9), date(2024, 3, 9)) == 0
