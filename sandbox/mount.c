@@ -209,9 +209,11 @@ static int plan_etc(struct sbx_plan *p, const struct sbx_opts *o)
         free(names);
         return rc;
     }
+    /* Static: a compound literal in the if below would end with the if (C11 6.8.4p3). */
+    static const char *const none[] = { NULL };
     const char *const *allow = names ? (const char *const *)names : etc_allow;
     if (o->rootfs && !names)
-        allow = (const char *const[]){ NULL };
+        allow = none;
     rc = add(p, SBX_MNT_MKDIR, NULL, "etc", false);
     for (size_t i = 0; rc == 0 && allow[i]; i++) {
         char host[4096 + 256], dst[256];

@@ -1,6 +1,7 @@
 /* Tests for lib/archive: hostile archives built here with libarchive's writer are refused with
  * nothing left behind and nothing written outside, and the attacks that aim outside do work
- * against a naive extraction (the positive controls); good archives extract completely. */
+ * against a naive extraction (the positive controls); good archives extract completely. The
+ * rootfs flag lets absolute symlinks through, and nothing else. */
 #include <archive.h>
 #include <archive_entry.h>
 #include <criterion/criterion.h>
@@ -554,4 +555,165 @@ Test(archive, working_directory_of_other_threads_never_moves)
     cr_assert_not_null(getcwd(after, sizeof(after)));
     cr_expect_str_eq(after, start);
     free(path);
+}
+
+/* ---- root filesystems: absolute symlinks allowed, nothing else relaxed ---- */
+
+static struct cru_archive_limits rootfs_limits(void)
+{
+    struct cru_archive_limits lim = CRU_ARCHIVE_LIMITS_INIT;
+    lim.rootfs = true;
+    return lim;
+}
+
+static void expect_symlink(const char *path, const char *target)
+{
+    struct stat st;
+    char got[512];
+    cr_assert_eq(lstat(path, &st), 0, "%s is missing", path);
+    cr_assert(S_ISLNK(st.st_mode), "%s is not a symlink (mode %o)", path, st.st_mode);
+    ssize_t n = readlink(path, got, sizeof(got) - 1);
+    cr_assert_geq(n, 0);
+    got[n] = '\0';
+    cr_expect_str_eq(got, target, "%s", path);
+}
+
+/* A merged-/usr layout as distribution tarballs have it, with absolute links. */
+static void rootfs_tree(const char *name)
+{
+    struct archive *a = arc_new(at(name), PAX_GZ);
+    arc_add(a, "./", AE_IFDIR, 0755, NULL, 0, NULL, NULL);
+    arc_add(a, "usr", AE_IFDIR, 0755, NULL, 0, NULL, NULL);
+    arc_add(a, "usr/bin", AE_IFDIR, 0755, NULL, 0, NULL, NULL);
+    arc_file(a, "usr/bin/y", "#!/bin/sh\necho y\n", 0755);
+    arc_add(a, "usr/bin/x", AE_IFLNK, 0777, NULL, 0, "/usr/bin/y", NULL);
+    arc_add(a, "bin", AE_IFLNK, 0777, NULL, 0, "/usr/bin", NULL);
+    arc_add(a, "lib", AE_IFLNK, 0777, NULL, 0, "usr/lib", NULL);
+    arc_add(a, "etc", AE_IFDIR, 0755, NULL, 0, NULL, NULL);
+    arc_add(a, "etc/mtab", AE_IFLNK, 0777, NULL, 0, "/proc/self/mounts", NULL);
+    arc_close(a);
+}
+
+Test(archive, rootfs_allows_absolute_symlinks_unchanged)
+{
+    rootfs_tree("rootfs.tar.gz");
+
+    /* The default limits refuse the tarball, at its first absolute link, leaving nothing. */
+    expect_refused(at("rootfs.tar.gz"), NULL, CRU_EUNSAFE);
+    cr_assert(strstr(cru_err_msg(), "absolute") != NULL, "%s", cru_err_msg());
+    cr_assert(strstr(cru_err_msg(), "usr/bin/x") != NULL, "%s", cru_err_msg());
+
+    struct cru_archive_limits lim = rootfs_limits();
+    struct cru_archive_stats s;
+    cr_assert_eq(cru_archive_extract(at("rootfs.tar.gz"), at("work/dest"), &lim, &s), 0, "%s",
+                 cru_err_msg());
+    cr_assert_eq(partials(), 0);
+    expect_file(at("work/dest/usr/bin/y"), "#!/bin/sh\necho y\n", 0755);
+    expect_symlink(at("work/dest/usr/bin/x"), "/usr/bin/y");
+    expect_symlink(at("work/dest/bin"), "/usr/bin");
+    expect_symlink(at("work/dest/lib"), "usr/lib");
+    expect_symlink(at("work/dest/etc/mtab"), "/proc/self/mounts");
+    cr_expect_eq(s.links, 4);
+    cr_expect_eq(s.files, 1);
+    cr_expect_eq(s.dirs, 3);
+}
+
+/* rootfs allows absolute links to exist, not to be written through: an entry below an
+ * absolute link that names a host folder is still refused, and nothing reaches that folder.
+ * The control: a naive extraction does write through it. */
+Test(archive, rootfs_never_writes_through_an_absolute_symlink)
+{
+    char outside[512];
+    snprintf(outside, sizeof(outside), "%s", at("outside"));
+    cr_assert_eq(mkdir(outside, 0755), 0);
+    struct archive *a = arc_new(at("through.tar"), PAX);
+    arc_add(a, "bin", AE_IFLNK, 0777, NULL, 0, outside, NULL);
+    arc_file(a, "bin/evil", "pwned", 0644);
+    arc_close(a);
+
+    struct cru_archive_limits lim = rootfs_limits();
+    expect_refused(at("through.tar"), &lim, CRU_EUNSAFE);
+    cr_assert(strstr(cru_err_msg(), "bin/evil") != NULL, "%s", cru_err_msg());
+    cr_assert(!exists(at("outside/evil")), "written through the link on the host");
+
+    naive_extract(at("through.tar"));
+    cr_assert(exists(at("outside/evil")), "control: the naive extraction writes through the link");
+}
+
+/* The flag relaxes absolute symlinks only: every other refusal stands. Each archive is first
+ * shown to pass without its one bad entry (the control), then refused with it. */
+static void rootfs_refuses(const char *name, void (*bad)(struct archive *), const char *why)
+{
+    struct cru_archive_limits lim = rootfs_limits();
+    char good[64], dest[64];
+    snprintf(good, sizeof(good), "good-%s", name);
+    snprintf(dest, sizeof(dest), "work/good-%s", name);
+    struct archive *a = arc_new(at(good), PAX);
+    arc_file(a, "ok", "fine", 0644);
+    arc_add(a, "abs", AE_IFLNK, 0777, NULL, 0, "/usr/bin/y", NULL);
+    arc_close(a);
+    cr_assert_eq(cru_archive_extract(at(good), at(dest), &lim, NULL), 0, "control %s: %s", name,
+                 cru_err_msg());
+
+    a = arc_new(at(name), PAX);
+    arc_file(a, "ok", "fine", 0644);
+    arc_add(a, "abs", AE_IFLNK, 0777, NULL, 0, "/usr/bin/y", NULL);
+    bad(a);
+    arc_close(a);
+    expect_refused(at(name), &lim, CRU_EUNSAFE);
+    cr_assert(strstr(cru_err_msg(), why) != NULL, "%s: %s", name, cru_err_msg());
+}
+
+static void bad_dotdot(struct archive *a)
+{
+    arc_file(a, "../evil", "pwned", 0644);
+}
+
+static void bad_dotdot_inside(struct archive *a)
+{
+    arc_file(a, "usr/../../evil", "pwned", 0644);
+}
+
+static void bad_absolute_path(struct archive *a)
+{
+    arc_file(a, "/tmp/crucible-test-archive-rootfs-evil", "pwned", 0644);
+}
+
+static void bad_device(struct archive *a)
+{
+    arc_add(a, "dev/null", AE_IFCHR, 0666, NULL, 0, NULL, NULL);
+}
+
+static void bad_fifo(struct archive *a)
+{
+    arc_add(a, "run/fifo", AE_IFIFO, 0644, NULL, 0, NULL, NULL);
+}
+
+static void bad_setuid(struct archive *a)
+{
+    arc_file(a, "usr/bin/su", "#!/bin/sh\n", 04755);
+}
+
+static void bad_relative_escape(struct archive *a)
+{
+    arc_add(a, "usr/up", AE_IFLNK, 0777, NULL, 0, "../../..", NULL);
+}
+
+static void bad_absolute_hardlink(struct archive *a)
+{
+    arc_add(a, "pw", AE_IFREG, 0644, NULL, 0, NULL, "/etc/passwd");
+}
+
+Test(archive, rootfs_still_refuses_dotdot_devices_and_the_rest)
+{
+    rootfs_refuses("dotdot.tar", bad_dotdot, "../evil");
+    cr_assert(!exists(at("work/evil")) && !exists(at("evil")));
+    rootfs_refuses("dotdot-inside.tar", bad_dotdot_inside, "evil");
+    rootfs_refuses("absolute.tar", bad_absolute_path, "absolute");
+    cr_assert(!exists("/tmp/crucible-test-archive-rootfs-evil"));
+    rootfs_refuses("device.tar", bad_device, "device");
+    rootfs_refuses("fifo.tar", bad_fifo, "FIFO");
+    rootfs_refuses("setuid.tar", bad_setuid, "setuid");
+    rootfs_refuses("escape.tar", bad_relative_escape, "leaves the tree");
+    rootfs_refuses("hardlink.tar", bad_absolute_hardlink, "hardlink");
 }
