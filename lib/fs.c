@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -322,6 +323,43 @@ int cru_remove_tree(const char *path)
 static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t *budget,
                     unsigned flags);
 
+/* Copies SIZE bytes from IN to OUT: copy_file_range() (reflinks, in-kernel copies), or read and
+ * write where the kernel refuses the pair (across file systems, EXDEV; some file systems,
+ * EINVAL or EOPNOTSUPP). */
+static int copy_data(int in, int out, off_t size, const char *name)
+{
+    bool fallback = false;
+    char buf[65536];
+    for (off_t left = size; left > 0;) {
+        ssize_t k;
+        if (!fallback) {
+            k = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+            if (k < 0 &&
+                (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOSYS) &&
+                left == size) {
+                fallback = true;
+                continue;
+            }
+        } else {
+            size_t got = 0;
+            int rc = cru_read_some(in, buf, (size_t)left < sizeof(buf) ? (size_t)left : sizeof(buf),
+                                   &got, name);
+            if (rc < 0)
+                return rc;
+            if (got && (rc = cru_write_all(out, buf, got)) < 0)
+                return cru_err_wrap(rc, "copying %s", name);
+            k = (ssize_t)got;
+        }
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return k < 0 ? cru_err_sys("cannot copy %s", name)
+                         : cru_err_set(CRU_EIO, "%s shrank while being copied", name);
+        left -= k;
+    }
+    return 0;
+}
+
 /* Copies entry SN of folder SFD (a path when SFD is AT_FDCWD) to DN of folder DFD, never
  * following a link; SUB names it in messages. */
 static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const char *sub,
@@ -365,16 +403,7 @@ static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const ch
                                st.st_mode & 0777)) < 0)
             rc = cru_err_sys("cannot create the copy of %s", sub);
         else
-            for (off_t left = st.st_size; rc == 0 && left > 0;) {
-                ssize_t k = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-                if (k < 0 && errno == EINTR)
-                    continue;
-                if (k <= 0)
-                    rc = k < 0 ? cru_err_sys("cannot copy %s", sub)
-                               : cru_err_set(CRU_EIO, "%s shrank while being copied", sub);
-                else
-                    left -= k;
-            }
+            rc = copy_data(in, out, st.st_size, sub);
         if (rc == 0 && out >= 0 && fchmod(out, st.st_mode & 0777) < 0)
             rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
         if (in >= 0)

@@ -500,8 +500,19 @@ static void report_line(struct cru_json_report *r, const char *path, const char 
     unsigned line, col;
     cru_json_doc_where(r->doc, path, &line, &col);
     r->count++;
-    /* An allocation failure loses the line, but the count still says the document failed. */
-    (void)cru_buf_printf(r->out, "%s:%u:%u: %s\n", r->doc->name, line, col, msg);
+    /* A problem is one line: control characters from the document (a key holding a newline)
+     * are escaped, so that no value can split a line or forge another. An allocation failure
+     * loses the line, but the count still says the document failed. */
+    (void)cru_buf_printf(r->out, "%s:%u:%u: ", r->doc->name, line, col);
+    for (const unsigned char *p = (const unsigned char *)msg; *p; p++) {
+        if (*p == '\n')
+            (void)cru_buf_puts(r->out, "\\n");
+        else if (*p < 0x20 || *p == 0x7f)
+            (void)cru_buf_printf(r->out, "\\x%02x", *p);
+        else
+            (void)cru_buf_putc(r->out, (char)*p);
+    }
+    (void)cru_buf_putc(r->out, '\n');
 }
 
 void cru_json_report_add(struct cru_json_report *r, const char *path, const char *fmt, ...)

@@ -210,8 +210,11 @@ static void obj_list(struct ctx *c, const json_t *obj, const char *path, const c
     for (size_t i = 0; i < json_array_size(arr); i++) {
         json_t *it = json_array_get(arr, i);
         cru_json_path_index(item, sizeof(item), field, i);
-        if (!ok(c, cru_json_check_keys(it, item, allowed), item))
+        if (!json_is_object(it)) {
+            bad(c, item, "expected an object, got %s", cru_json_type_name(it));
             continue;
+        }
+        cru_json_report_unknown(c->rep, it, item, allowed);
         each(c, it, item, obj);
     }
 }

@@ -152,16 +152,24 @@ static int cmp_names(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-/* The entries of ROOTFS/etc, but the files this plan writes itself. */
+/* The entries of ROOTFS/etc, but the files this plan writes itself. An etc that is not a real
+ * folder (a link, which the host would follow out of the root) counts as none. */
 static int rootfs_etc_names(const char *rootfs, char ***out, size_t *n)
 {
     char dir[4096 + 8];
     snprintf(dir, sizeof(dir), "%s/etc", rootfs);
     *out = NULL;
     *n = 0;
-    DIR *d = opendir(dir);
-    if (!d)
-        return errno == ENOENT ? 0 : cru_err_sys("cannot list %s", dir);
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT || errno == ELOOP || errno == ENOTDIR
+                   ? 0
+                   : cru_err_sys("cannot open %s", dir);
+    DIR *d = fdopendir(fd);
+    if (!d) {
+        close(fd);
+        return cru_err_sys("cannot list %s", dir);
+    }
     struct dirent *e;
     size_t cap = 0;
     int rc = 0;
@@ -496,6 +504,17 @@ static int remount(const char *path, unsigned long flags)
     return mount(NULL, path, NULL, MS_REMOUNT | MS_BIND | locked_flags(path) | flags, NULL);
 }
 
+/* Sets ATTRS (MOUNT_ATTR_*) on the mount at PATH and every mount below it: a bind with
+ * MS_REC brings the source's submounts along, and a remount changes only the top one, so a
+ * read-only bind of a folder holding, say, a tmpfs would leave that tmpfs writable. */
+static int setattr_tree(const char *path, uint64_t attrs)
+{
+    struct mount_attr a = { .attr_set = attrs };
+    if (syscall(SYS_mount_setattr, AT_FDCWD, path, AT_RECURSIVE, &a, sizeof(a)) < 0)
+        return -1;
+    return 0;
+}
+
 static int write_file(const char *path, const char *data, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
@@ -624,9 +643,12 @@ static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws
         if (mount(m->src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
             return m->optional && errno == ENOENT ? 0 : -1;
         /* Host binds never carry setuid bits into the sandbox, nor device semantics except
-         * for the device nodes bound on purpose. */
-        return remount(dst, (m->readonly ? MS_RDONLY : 0) | MS_NOSUID |
-                                (m->device ? MS_NOEXEC : MS_NODEV));
+         * for the device nodes bound on purpose; and the same holds for every mount below. */
+        if (remount(dst, (m->readonly ? MS_RDONLY : 0) | MS_NOSUID |
+                             (m->device ? MS_NOEXEC : MS_NODEV)) < 0)
+            return -1;
+        return setattr_tree(dst, (m->readonly ? MOUNT_ATTR_RDONLY : 0) | MOUNT_ATTR_NOSUID |
+                                     (m->device ? MOUNT_ATTR_NOEXEC : MOUNT_ATTR_NODEV));
     case SBX_MNT_PROC:
         *what = "mount /proc";
         return mount("proc", dst, "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
@@ -649,7 +671,10 @@ static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws
         *what = step("make read-only", m->dst);
         if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
             return m->optional && errno == ENOENT ? 0 : -1;
-        return remount(dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC);
+        if (remount(dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
+            return -1;
+        return setattr_tree(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
+                                     MOUNT_ATTR_NOEXEC);
     case SBX_MNT_WS:
         return mount_workspace(a, ws_fd, dst, what);
     }

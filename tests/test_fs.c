@@ -270,7 +270,7 @@ Test(fs, copy_tree_copies_files_modes_folders_and_links)
     put_file("src/shared", "for all\n", 0666);
     /* Modes must be set, not left to the umask: a strict one shows the difference. */
     umask(077);
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20), 0, "%s", cru_err_msg());
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, 0), 0, "%s", cru_err_msg());
 
     expect_dir("dest", 0751);
     expect_dir("dest/sub", 0750);
@@ -318,7 +318,7 @@ Test(fs, copy_tree_refuses_an_existing_destination_and_leaves_it)
     cr_assert_eq(mkdir(in_dir("dest"), 0700), 0);
     put_file("dest/keep", "mine\n", 0600);
     cru_err_clear();
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20), CRU_EEXIST, "%s",
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, 0), CRU_EEXIST, "%s",
                  cru_err_msg());
     cr_expect_neq(cru_err_msg()[0], '\0');
     expect_copy("dest/keep", "mine\n", 0600);
@@ -327,15 +327,15 @@ Test(fs, copy_tree_refuses_an_existing_destination_and_leaves_it)
 
     /* A file, and a dangling link (which mkdir would not follow, but which is still there). */
     put_file("file", "f\n", 0644);
-    cr_expect_eq(cru_copy_tree(in_dir("src"), in_dir("file"), 1 << 20), CRU_EEXIST);
+    cr_expect_eq(cru_copy_tree(in_dir("src"), in_dir("file"), 1 << 20, 0), CRU_EEXIST);
     expect_copy("file", "f\n", 0644);
     cr_assert_eq(symlink("nowhere", in_dir("link")), 0);
-    cr_expect_eq(cru_copy_tree(in_dir("src"), in_dir("link"), 1 << 20), CRU_EEXIST);
+    cr_expect_eq(cru_copy_tree(in_dir("src"), in_dir("link"), 1 << 20, 0), CRU_EEXIST);
     expect_link("link", "nowhere");
     cr_expect(!present("nowhere"), "the link was not followed");
 
     /* The control: a fresh name works. */
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("fresh"), 1 << 20), 0, "%s", cru_err_msg());
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("fresh"), 1 << 20, 0), 0, "%s", cru_err_msg());
     expect_copy("fresh/a.txt", "alpha\n", 0640);
 }
 
@@ -346,7 +346,7 @@ Test(fs, copy_tree_refuses_a_fifo_and_leaves_nothing)
     make_src_tree();
     cr_assert_eq(mkfifo(in_dir("src/sub/deeper/deepest/pipe"), 0644), 0);
     cru_err_clear();
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20), CRU_EUNSAFE, "%s",
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, 0), CRU_EUNSAFE, "%s",
                  cru_err_msg());
     cr_expect(strstr(cru_err_msg(), "pipe") != NULL, "the message names the entry: %s",
               cru_err_msg());
@@ -356,13 +356,13 @@ Test(fs, copy_tree_refuses_a_fifo_and_leaves_nothing)
     /* A character device (made on the host, so root: tests run as root). */
     cr_assert_eq(unlink(in_dir("src/sub/deeper/deepest/pipe")), 0);
     cr_assert_eq(mknod(in_dir("src/sub/null"), S_IFCHR | 0666, makedev(1, 3)), 0);
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20), CRU_EUNSAFE, "%s",
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, 0), CRU_EUNSAFE, "%s",
                  cru_err_msg());
     cr_expect(!present("dest"));
 
     /* The control: the same tree without them copies. */
     cr_assert_eq(unlink(in_dir("src/sub/null")), 0);
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20), 0, "%s", cru_err_msg());
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, 0), 0, "%s", cru_err_msg());
     expect_copy("dest/sub/deeper/deepest/c.txt", "charlie\n", 0604);
 }
 
@@ -377,18 +377,18 @@ Test(fs, copy_tree_bounds_the_bytes_and_leaves_nothing)
     put_file("src/a/three", "12", 0644); /* 599 + 599 + 2 = 1200 bytes in all */
 
     cru_err_clear();
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1199), CRU_ELIMIT, "%s",
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1199, 0), CRU_ELIMIT, "%s",
                  cru_err_msg());
     cr_expect_neq(cru_err_msg()[0], '\0');
     cr_expect(!present("dest"), "no partial copy may remain");
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1000), CRU_ELIMIT);
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1000, 0), CRU_ELIMIT);
     cr_expect(!present("dest"));
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 0), CRU_ELIMIT);
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 0, 0), CRU_ELIMIT);
     cr_expect(!present("dest"));
     cr_expect_eq(count_entries(), 1, "nothing but src in the test directory");
 
     /* Exactly the bound is fine. */
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1200), 0, "%s", cru_err_msg());
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1200, 0), 0, "%s", cru_err_msg());
     expect_copy("dest/a/b/two", block, 0644);
     expect_copy("dest/a/three", "12", 0644);
 }
@@ -401,25 +401,29 @@ Test(fs, copy_tree_bounds_the_depth)
         strcat(rel, "/d");
         cr_assert_eq(mkdir(in_dir(rel), 0755), 0);
     }
-    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20), CRU_ELIMIT, "%s",
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, 0), CRU_ELIMIT, "%s",
                  cru_err_msg());
     cr_expect(!present("dest"), "no partial copy may remain");
 }
 
-Test(fs, copy_tree_needs_a_folder)
+Test(fs, copy_tree_of_a_single_file_or_nothing)
 {
-    put_file("file", "f\n", 0644);
-    cr_expect_lt(cru_copy_tree(in_dir("file"), in_dir("dest"), 1 << 20), 0);
-    cr_expect(!present("dest"));
-    cr_expect_eq(cru_copy_tree(in_dir("missing"), in_dir("dest"), 1 << 20), CRU_ENOENT);
-    cr_expect(!present("dest"));
+    put_file("file", "f\n", 0640);
+    cr_assert_eq(cru_copy_tree(in_dir("file"), in_dir("dest"), 1 << 20, 0), 0, "%s", cru_err_msg());
+    struct stat st;
+    cr_assert_eq(lstat(in_dir("dest"), &st), 0);
+    cr_expect(S_ISREG(st.st_mode) && (st.st_mode & 0777) == 0640);
+    cr_expect_eq(cru_copy_tree(in_dir("file"), in_dir("dest2"), 1, 0), CRU_ELIMIT);
+    cr_expect(!present("dest2"));
+    cr_expect_eq(cru_copy_tree(in_dir("missing"), in_dir("dest3"), 1 << 20, 0), CRU_ENOENT);
+    cr_expect(!present("dest3"));
 }
 
 /* The copy crosses file systems: an image's workspace lives with the images, an episode's
  * workspace on a tmpfs (/run, /dev/shm) or another disk. copy_file_range() refuses some such
- * pairs (EXDEV, e.g. ext4 to tmpfs on Linux 5.19 and later), and cru_copy_tree has no fallback
- * for it: disabled until it has (see the branch's report). */
-Test(fs, copy_tree_across_file_systems, .disabled = true)
+ * pairs (EXDEV, e.g. ext4 to tmpfs on Linux 5.19 and later), where it falls back to read and
+ * write. */
+Test(fs, copy_tree_across_file_systems)
 {
     char other[] = "/dev/shm/crucible-test-fs-XXXXXX";
     cr_assert_not_null(mkdtemp(other));
@@ -434,7 +438,7 @@ Test(fs, copy_tree_across_file_systems, .disabled = true)
     put_file("src/a.txt", "alpha\n", 0640);
     char dest[128];
     snprintf(dest, sizeof(dest), "%s/dest", other);
-    int rc = cru_copy_tree(in_dir("src"), dest, 1 << 20);
+    int rc = cru_copy_tree(in_dir("src"), dest, 1 << 20, 0);
     char msg[512];
     snprintf(msg, sizeof(msg), "%s", cru_err_msg());
     struct cru_buf got = CRU_BUF_INIT;
@@ -446,4 +450,16 @@ Test(fs, copy_tree_across_file_systems, .disabled = true)
     cr_assert_eq(read_rc, 0);
     cr_expect_str_eq(cru_buf_cstr(&got), "alpha\n");
     cru_buf_free(&got);
+}
+
+Test(fs, copy_tree_can_leave_special_files_out)
+{
+    cr_assert_eq(mkdir(in_dir("src"), 0755), 0);
+    put_file("src/a.txt", "alpha\n", 0644);
+    cr_assert_eq(mkfifo(in_dir("src/pipe"), 0644), 0);
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, 0), CRU_EUNSAFE);
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, CRU_COPY_SKIP_SPECIAL), 0,
+                 "%s", cru_err_msg());
+    cr_expect(present("dest/a.txt"));
+    cr_expect(!present("dest/pipe"));
 }

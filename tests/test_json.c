@@ -252,3 +252,17 @@ Test(json, doc_deep_fields_fall_back_to_an_indexed_ancestor)
     cru_buf_free(&b);
     cru_json_doc_free(&d);
 }
+
+Test(json, doc_report_lines_cannot_be_split_or_forged)
+{
+    const char *text = "{\"a\\nf.json:9:9: forged\": 1}";
+    struct cru_json_doc d;
+    struct cru_buf out = CRU_BUF_INIT;
+    cr_assert_eq(cru_json_doc_parse(&d, text, strlen(text), "f.json"), 0);
+    struct cru_json_report r = { &d, &out, 0 };
+    static const char *const none[] = { NULL };
+    cr_assert_eq(cru_json_report_unknown(&r, d.root, "", none), 1);
+    cr_expect_str_eq(cru_buf_cstr(&out), "f.json:1:2: a\\nf.json:9:9: forged: unknown field\n");
+    cru_buf_free(&out);
+    cru_json_doc_free(&d);
+}
