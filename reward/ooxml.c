@@ -52,8 +52,9 @@ static const char *const NS_R[] = {
     "http://schemas.openxmlformats.org/officeDocument/2006/relationships",
     "http://purl.oclc.org/ooxml/officeDocument/relationships", NULL
 };
-static const char *const NS_PKG[] = { "http://schemas.openxmlformats.org/package/2006/relationships",
-                                      NULL };
+static const char *const NS_PKG[] = {
+    "http://schemas.openxmlformats.org/package/2006/relationships", NULL
+};
 
 /* ---- small helpers ---- */
 
@@ -242,7 +243,7 @@ static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *external_i
 }
 
 struct zip {
-    const char *kind; /* "XLSX" or "DOCX", for messages */
+    const char *kind;   /* "XLSX" or "DOCX", for messages */
     const char *a_kind; /* "an XLSX" or "a DOCX" */
     const void *data;
     size_t len;
@@ -268,8 +269,8 @@ static int xml_parse(const struct zip *z, const char *part, const char *data, si
     xmlDoc *doc = xmlCtxtReadMemory(p, data, (int)len, part, NULL, XML_OPTIONS);
     int rc = 0;
     if (p->_private == &dtd_seen || (doc && (doc->intSubset || doc->extSubset))) {
-        rc = cru_err_set(CRU_EPARSE, "%s part %s: has a DOCTYPE (a DTD), which is refused",
-                         z->kind, SHOWN(part));
+        rc = cru_err_set(CRU_EPARSE, "%s part %s: has a DOCTYPE (a DTD), which is refused", z->kind,
+                         SHOWN(part));
     } else if (!doc) {
         const xmlError *e = xmlCtxtGetLastError(p);
         char msg[512] = "malformed XML";
@@ -736,9 +737,8 @@ static const char *cell_name(char buf[16], uint32_t col, uint32_t row)
 }
 #define CELL_NAME(col, row) cell_name((char[16]){ 0 }, (col), (row))
 
-__attribute__((format(printf, 4, 5))) static int sheet_err(const struct xctx *c,
-                                                           const struct xsheet *sh, int code,
-                                                           const char *fmt, ...)
+__attribute__((format(printf, 4, 5))) static int
+sheet_err(const struct xctx *c, const struct xsheet *sh, int code, const char *fmt, ...)
 {
     char why[1024];
     va_list ap;
@@ -1053,8 +1053,8 @@ static int workbook_sheets(struct xctx *c, const char *wb, xmlDoc *doc, const st
         if ((rc = resolve(c->z, wb, rel->target, &part)) < 0)
             return rc;
         if (!zip_has(c->z, part)) {
-            rc = cru_err_set(CRU_EPARSE, "not %s file: missing part %s (sheet '%s')",
-                             c->z->a_kind, SHOWN(part), SHOWN(name));
+            rc = cru_err_set(CRU_EPARSE, "not %s file: missing part %s (sheet '%s')", c->z->a_kind,
+                             SHOWN(part), SHOWN(name));
             free(part);
             return rc;
         }
@@ -1127,10 +1127,9 @@ static int link_shared(struct xctx *c)
                                  "strings part",
                                  CELL_NAME(cell->col, cell->row));
             if (cell->sst >= x->n_sst)
-                return sheet_err(c, sh, CRU_EPARSE,
-                                 "cell %s: shared string %zu does not exist (%s has %zu)",
-                                 CELL_NAME(cell->col, cell->row), cell->sst, SHOWN(x->sst_part),
-                                 x->n_sst);
+                return sheet_err(
+                    c, sh, CRU_EPARSE, "cell %s: shared string %zu does not exist (%s has %zu)",
+                    CELL_NAME(cell->col, cell->row), cell->sst, SHOWN(x->sst_part), x->n_sst);
             cell->text = x->sst[cell->sst];
             cell->shared = false;
         }
@@ -1259,8 +1258,8 @@ static int no_sheet(const struct rwd_xlsx *x, const char *name)
         }
         cru_buf_printf(&b, "%s'%s'", i ? ", " : "", SHOWN(x->sheets[i].name));
     }
-    int rc = cru_err_set(CRU_ENOENT, "XLSX: no sheet named '%s' (the sheets are: %s)",
-                         SHOWN(name), x->n_sheets ? cru_buf_cstr(&b) : "none");
+    int rc = cru_err_set(CRU_ENOENT, "XLSX: no sheet named '%s' (the sheets are: %s)", SHOWN(name),
+                         x->n_sheets ? cru_buf_cstr(&b) : "none");
     cru_buf_free(&b);
     return rc;
 }
@@ -1344,10 +1343,9 @@ static bool w_named(const xmlNode *n, const char *name)
 /* Appends the text of the inline content of N (a paragraph, or a run container inside one). */
 static int inline_text(struct cru_buf *b, const xmlNode *n)
 {
-    static const char *const containers[] = { "r",         "hyperlink", "ins", "smartTag",
-                                              "fldSimple", "sdt",       "sdtContent",
-                                              "customXml", "moveTo",    "dir", "bdo",
-                                              NULL };
+    static const char *const containers[] = { "r",         "hyperlink", "ins",        "smartTag",
+                                              "fldSimple", "sdt",       "sdtContent", "customXml",
+                                              "moveTo",    "dir",       "bdo",        NULL };
     int rc = 0;
     for (const xmlNode *k = n->children; k && rc == 0; k = k->next) {
         if (k->type != XML_ELEMENT_NODE || !in_ns(k, NS_W))
@@ -1465,8 +1463,8 @@ static int table_cell(struct dctx *c, struct grid *g, const xmlNode *tc)
         if (cru_parse_u64(v, 0, UINT64_MAX, &span) < 0) {
             char why[CRU_ERR_MAX];
             snprintf(why, sizeof(why), "%s", cru_err_msg());
-            return cru_err_set(CRU_EPARSE, "%s part %s: table %zu: gridSpan \"%s\": %s",
-                               c->z->kind, SHOWN(c->part), g->index + 1, SHOWN(v), why);
+            return cru_err_set(CRU_EPARSE, "%s part %s: table %zu: gridSpan \"%s\": %s", c->z->kind,
+                               SHOWN(c->part), g->index + 1, SHOWN(v), why);
         }
         if (span == 0)
             span = 1;
@@ -1672,8 +1670,7 @@ static int docx_load(struct dctx *c)
     }
     /* The document first, so that a file of another kind fails on its main part. */
     const char *names[] = { main };
-    if ((rc = zip_read(c->z, names, 1, docx_part, c)) < 0 ||
-        (rc = find_styles(c, &styles)) < 0)
+    if ((rc = zip_read(c->z, names, 1, docx_part, c)) < 0 || (rc = find_styles(c, &styles)) < 0)
         goto done;
     if (styles && strcmp(styles, main) != 0) {
         const char *snames[] = { styles };

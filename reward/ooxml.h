@@ -42,11 +42,11 @@
 #include <stdint.h>
 
 /* The bounds on an input; breaking one is CRU_ELIMIT. */
-#define RWD_OOXML_MAX_ENTRIES    ((size_t)10000)        /* zip entries, of any kind */
-#define RWD_OOXML_MAX_PART_BYTES ((size_t)64 << 20)     /* one part, uncompressed */
+#define RWD_OOXML_MAX_ENTRIES     ((size_t)10000)       /* zip entries, of any kind */
+#define RWD_OOXML_MAX_PART_BYTES  ((size_t)64 << 20)    /* one part, uncompressed */
 #define RWD_OOXML_MAX_TOTAL_BYTES ((uint64_t)256 << 20) /* all the parts read, uncompressed */
-#define RWD_DOCX_MAX_COLS        ((size_t)1024)         /* grid columns of a table */
-#define RWD_DOCX_MAX_CELLS       ((size_t)4000000)      /* grid cells of all tables together */
+#define RWD_DOCX_MAX_COLS         ((size_t)1024)        /* grid columns of a table */
+#define RWD_DOCX_MAX_CELLS        ((size_t)4000000)     /* grid cells of all tables together */
 
 /* ---- XLSX ----
  *
@@ -104,10 +104,11 @@ const char *rwd_xlsx_sheet_name(const struct rwd_xlsx *x, size_t i); /* NULL whe
  *  - paragraphs: the body's <w:p>, in order, including those inside content controls
  *    (<w:sdt>) and custom XML at body level, but not those in tables (see tables), text boxes,
  *    headers, footers, footnotes or comments;
- *  - a paragraph's text: its <w:t> texts in order, "\t" for <w:tab/>, "\n" for <w:br/> and
- *    <w:cr/>, through runs, hyperlinks, insertions (tracked changes: the text as it would read
- *    with them accepted; deleted text is left out), smart tags, simple fields and content
- *    controls; field instructions, drawings and text boxes are left out;
+ *  - a paragraph's text: its <w:t> texts in order, "\t" for <w:tab/> and <w:ptab/>, "\n" for
+ *    <w:br/> (any type) and <w:cr/>, "-" for <w:noBreakHyphen/>, through runs, hyperlinks,
+ *    insertions (tracked changes: the text as it would read with them accepted; deleted text
+ *    is left out), smart tags, simple fields and content controls; field instructions,
+ *    drawings and text boxes are left out;
  *  - heading: the level N of a paragraph whose style (<w:pPr><w:pStyle w:val=ID/>) is named
  *    "heading N" in the styles part (<w:style w:styleId=ID><w:name w:val="heading 2"/>, ASCII
  *    case ignored, N 1 to 9; this is how Word localises style ids), else whose style id itself

@@ -39,8 +39,8 @@ static void fixture(const char *name, struct cru_buf *b)
     const char *src = getenv("CRUCIBLE_SRC");
     cr_assert(src && *src, "CRUCIBLE_SRC is not set: run the tests with `make test`");
     char cmd[1024], path[256];
-    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s/tests/ooxml_fixtures.py' '%s' '%s'", src,
-             dir, name);
+    snprintf(cmd, sizeof(cmd), "/usr/bin/python3 '%s/tests/ooxml_fixtures.py' '%s' '%s'", src, dir,
+             name);
     cr_assert_eq(system(cmd), 0, "%s failed", cmd);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
     *b = (struct cru_buf)CRU_BUF_INIT;
@@ -332,8 +332,9 @@ Test(ooxml, xlsx_missing_parts)
                "not an XLSX file: missing part xl/_rels/workbook.xml.rels");
     xlsx_fails("python-docx.docx", CRU_EPARSE,
                "not an XLSX file: part word/document.xml has the root element document");
-    xlsx_fails("escape.xlsx", CRU_EPARSE, "relationship target ../../outside.xml of "
-                                          "xl/workbook.xml leaves the package");
+    xlsx_fails("escape.xlsx", CRU_EPARSE,
+               "relationship target ../../outside.xml of "
+               "xl/workbook.xml leaves the package");
     xlsx_fails("dupentry.xlsx", CRU_EPARSE, "two entries named xl/worksheets/sheet1.xml");
 }
 
@@ -388,8 +389,9 @@ Test(ooxml, xlsx_part_cap)
 
 Test(ooxml, xlsx_total_cap)
 {
-    xlsx_fails("total.xlsx", CRU_ELIMIT,
-               "the parts read come to more than 256 MiB uncompressed (at xl/worksheets/sheet5.xml)");
+    xlsx_fails(
+        "total.xlsx", CRU_ELIMIT,
+        "the parts read come to more than 256 MiB uncompressed (at xl/worksheets/sheet5.xml)");
 }
 
 Test(ooxml, xlsx_entry_cap)
@@ -465,8 +467,8 @@ Test(ooxml, docx_styles_runs_and_nesting)
     /* a hyperlink and an insertion read; a deletion and a field instruction not; the tab
      * stops of pPr are not text */
     par_is(d, 3, 0, "link inserted 7");
-    par_is(d, 4, 0, "in a control");     /* inside a body-level content control */
-    par_is(d, 5, 0, "other prefix");     /* namespace, not prefix; x:p of another is skipped */
+    par_is(d, 4, 0, "in a control"); /* inside a body-level content control */
+    par_is(d, 5, 0, "other prefix"); /* namespace, not prefix; x:p of another is skipped */
     par_is(d, 6, 0, "end");
     /* the outer table first, its nested table after; the nested text is not the cell's */
     cr_assert_eq(d->n_tables, 2);

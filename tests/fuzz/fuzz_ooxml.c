@@ -104,8 +104,8 @@ static void check_value(const struct rwd_xlsx_value *v)
 
 static void check_xlsx(const struct rwd_xlsx *x)
 {
-    static const uint32_t cells[][2] = { { 0, 0 }, { 1, 0 }, { 0, 1 }, { 1, 1 }, { 2, 3 },
-                                         { 16383, 1048575 } };
+    static const uint32_t cells[][2] = { { 0, 0 }, { 1, 0 }, { 0, 1 },
+                                         { 1, 1 }, { 2, 3 }, { 16383, 1048575 } };
     struct rwd_xlsx_value v;
     size_t n = rwd_xlsx_sheet_count(x);
     for (size_t i = 0; i < n; i++) {
