@@ -334,7 +334,11 @@ static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
 
     /* The maps are written: become root of the new user namespace. */
     *what = "become root of the user namespace";
-    if (setresgid(0, 0, 0) < 0 || setgroups(0, NULL) < 0 || setresuid(0, 0, 0) < 0)
+    /* Raw system calls: glibc's wrappers broadcast the change to every thread the process
+     * had when it was cloned (nptl's setxid), and wait forever for threads that do not exist
+     * in this copy of a multithreaded host. */
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
+        syscall(SYS_setresuid, 0, 0, 0) < 0)
         return -1;
     /* A change of credentials clears the parent-death signal: set it again. */
     *what = "set the parent-death signal";

@@ -15,6 +15,7 @@
 #include <criterion/parameterized.h>
 #include <dirent.h>
 #include <errno.h>
+#include <pthread.h>
 #include <sched.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -1078,4 +1079,55 @@ Test(workspace, read_only_binds_are_read_only_all_the_way_down, .init = fixtures
     cr_expect_str_eq(cru_buf_cstr(&r.out), "ok\n", "%s", cru_buf_cstr(&r.err));
     sbx_result_free(&ctl);
     sbx_result_free(&r);
+}
+
+/* Sandboxes made from several threads at once: the init is a copy of a multithreaded process,
+ * where glibc's set*id wrappers would wait forever for threads the copy does not have. */
+static void *make_sandboxes(void *arg)
+{
+    int *failures = arg;
+    for (int i = 0; i < 3; i++) {
+        struct sbx *sb = NULL;
+        struct sbx_opts o = SBX_OPTS_INIT;
+        struct sbx_cmd c = SBX_CMD_INIT;
+        struct sbx_result r = { 0 };
+        c.shell = "exit 7";
+        if (sbx_new(&sb, &o) < 0 || sbx_exec(sb, &c, &r) < 0 || r.exit_code != 7)
+            __atomic_add_fetch(failures, 1, __ATOMIC_SEQ_CST);
+        sbx_result_free(&r);
+        sbx_free(sb);
+    }
+    return NULL;
+}
+
+static void *nothing(void *arg)
+{
+    return arg;
+}
+
+/* Starts and ends threads until *stop: glibc's wait is for a thread caught starting or
+ * ending at the moment the init is cloned, which this makes likely. */
+static void *churn(void *arg)
+{
+    int *stop = arg;
+    while (!__atomic_load_n(stop, __ATOMIC_SEQ_CST)) {
+        pthread_t t;
+        if (pthread_create(&t, NULL, nothing, NULL) == 0)
+            pthread_join(t, NULL);
+    }
+    return NULL;
+}
+
+Test(session, sandboxes_from_many_threads_at_once, .timeout = 120)
+{
+    pthread_t t[4], c;
+    int failures = 0, stop = 0;
+    cr_assert_eq(pthread_create(&c, NULL, churn, &stop), 0);
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(pthread_create(&t[i], NULL, make_sandboxes, &failures), 0);
+    for (int i = 0; i < 4; i++)
+        pthread_join(t[i], NULL);
+    __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
+    pthread_join(c, NULL);
+    cr_expect_eq(failures, 0, "%d of 12 sandboxes failed: %s", failures, cru_err_msg());
 }
