@@ -20,7 +20,6 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,13 +28,13 @@
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "reward/xml.h"
 #include "lib/str.h"
 #include "reward/spec.h"
 
 /* What libxml2 may do: no network, no messages on stderr, CDATA merged into text. Entities
  * are not substituted and no DTD is loaded (no NOENT, no DTDLOAD), and documents with a DTD
  * are refused before its declarations are parsed (refuse_dtd). */
-#define XML_OPTIONS (XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING | XML_PARSE_NOCDATA)
 
 /* The largest part of a name or value quoted in a message. */
 #define SHOW_MAX 200
@@ -157,13 +156,6 @@ static void pool_free(struct pool *p)
 
 /* ---- XML ---- */
 
-static pthread_once_t xml_once = PTHREAD_ONCE_INIT;
-
-static void xml_init(void)
-{
-    xmlInitParser();
-}
-
 /* Whether the namespace NS (of an element or attribute) is one of LIST. */
 static bool ns_in(const xmlNs *ns, const char *const *list)
 {
@@ -226,22 +218,6 @@ static int append_text(struct cru_buf *b, const xmlNode *n)
     return 0;
 }
 
-/* The parser context's _private points here once a DOCTYPE was seen. */
-static char dtd_seen;
-
-/* The SAX hook for "<!DOCTYPE": called before the internal subset (where entities would be
- * declared) is parsed; stops the parser there. */
-static void refuse_dtd(void *ctx, const xmlChar *name, const xmlChar *external_id,
-                       const xmlChar *system_id)
-{
-    (void)name;
-    (void)external_id;
-    (void)system_id;
-    xmlParserCtxtPtr p = ctx;
-    p->_private = &dtd_seen;
-    xmlStopParser(p);
-}
-
 struct zip {
     const char *kind;   /* "XLSX" or "DOCX", for messages */
     const char *a_kind; /* "an XLSX" or "a DOCX" */
@@ -257,40 +233,13 @@ struct zip {
 static int xml_parse(const struct zip *z, const char *part, const char *data, size_t len,
                      const char *const *ns, const char *root, xmlDoc **out)
 {
-    pthread_once(&xml_once, xml_init);
+    char what[SHOW_MAX * 4 + 32];
+    snprintf(what, sizeof(what), "%s part %s", z->kind, SHOWN(part));
+    xmlDoc *doc = NULL;
+    int rc = rwd_xml_read(data, len, what, &doc);
     *out = NULL;
-    xmlParserCtxtPtr p = xmlNewParserCtxt();
-    if (!p || !p->sax) {
-        xmlFreeParserCtxt(p);
-        return nomem();
-    }
-    p->sax->internalSubset = refuse_dtd;
-    p->_private = NULL;
-    xmlDoc *doc = xmlCtxtReadMemory(p, data, (int)len, part, NULL, XML_OPTIONS);
-    int rc = 0;
-    if (p->_private == &dtd_seen || (doc && (doc->intSubset || doc->extSubset))) {
-        rc = cru_err_set(CRU_EPARSE, "%s part %s: has a DOCTYPE (a DTD), which is refused", z->kind,
-                         SHOWN(part));
-    } else if (!doc) {
-        const xmlError *e = xmlCtxtGetLastError(p);
-        char msg[512] = "malformed XML";
-        if (e && e->message) {
-            snprintf(msg, sizeof(msg), "%s", e->message);
-            size_t n = strlen(msg);
-            while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-                msg[--n] = '\0';
-        }
-        if (e && e->code == XML_ERR_NO_MEMORY)
-            rc = nomem();
-        else
-            rc = cru_err_set(CRU_EPARSE, "%s part %s: line %d: XML: %s", z->kind, SHOWN(part),
-                             e ? e->line : 0, msg);
-    }
-    xmlFreeParserCtxt(p);
-    if (rc < 0) {
-        xmlFreeDoc(doc);
+    if (rc < 0)
         return rc;
-    }
     xmlNode *r = xmlDocGetRootElement(doc);
     if (!r || (root ? !is_el(r, ns, root) : !in_ns(r, ns))) {
         const char *name = r ? (const char *)r->name : "(none)";

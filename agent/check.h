@@ -1,0 +1,54 @@
+/* check: scoring a workspace in a fresh checker sandbox, and checking that an image is sound
+ * (its reference solution scores 1, its untouched workspace less).
+ *
+ *     struct rwd_result res;
+ *     agt_score(img, final_ws, pristine_ws, NULL, &res);
+ *
+ * agt_score copies the final workspace (the agent's own processes are gone by then, and none
+ * of them can reach the copy), restores the image's protected paths in the copy from the
+ * pristine workspace and notes which the agent changed, builds a sandbox (the image's rootfs
+ * and memory limit, no network but loopback, hidden/ read-only at /hidden) around the copy,
+ * and runs the reward spec's checks there (reward/score.h).
+ */
+#ifndef CRU_AGENT_CHECK_H
+#define CRU_AGENT_CHECK_H
+
+#include <stdbool.h>
+
+#include "agent/image.h"
+#include "reward/score.h"
+
+struct agt_check_opts {
+    const char *cache;      /* the rootfs cache (NULL: the default) */
+    const char *state_root; /* sandboxes' state (NULL: the default) */
+};
+
+/* Scores FINAL_WS (a workspace folder, left unchanged) against IMG's reward spec; PRISTINE_WS
+ * is the image's untouched workspace (for protected paths). ROOTFS is the prepared rootfs
+ * folder or NULL for the host profile. */
+int agt_score(const struct agt_image *img, const char *final_ws, const char *pristine_ws,
+              const char *rootfs, const struct agt_check_opts *opts, struct rwd_result *res);
+
+/* Runs IMG's setup commands in a sandbox over WS (bound, so their changes stay in WS) and,
+ * when SOLVE, applies the reference solution after them. A failing command is CRU_EFAILED
+ * with its exit status and the end of its output. */
+int agt_prepare_workspace(const struct agt_image *img, const char *ws, const char *rootfs,
+                          bool solve, const struct agt_check_opts *opts);
+
+struct agt_image_check {
+    bool ran;      /* both scores were computed */
+    double oracle; /* the reward of the reference solution */
+    double noop;   /* the reward of the untouched workspace */
+    bool pass;     /* oracle == 1 and noop < 1 */
+    char *error;   /* why it did not run, or NULL */
+    struct rwd_result oracle_res, noop_res;
+};
+
+/* Checks IMG: scores its reference solution (the oracle) and its untouched workspace (the
+ * no-op). Returns 0 when both were scored (see OUT->pass), a negative code when they could not
+ * be (OUT->error says why). Release OUT with agt_image_check_free(). */
+int agt_image_check(const struct agt_image *img, const struct agt_check_opts *opts,
+                    struct agt_image_check *out);
+void agt_image_check_free(struct agt_image_check *c);
+
+#endif

@@ -1,0 +1,553 @@
+/* Tests for reward/ (results parsing, every check kind on passing, failing and malformed
+ * artifacts) and agent/check (the checker sandbox, protected paths), and reward hacking
+ * attempts that must not earn reward, each with a control that shows the attempt would have
+ * worked against a naive checker. Scoring runs real sandboxes: these tests need root. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "agent/check.h"
+#include "agent/image.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "reward/results.h"
+#include "reward/score.h"
+#include "sandbox/sandbox.h"
+
+/* ---- results ---- */
+
+Test(results, junit)
+{
+    const char *xml =
+        "<?xml version=\"1.0\"?>\n<testsuites><testsuite name=\"s\">\n"
+        "<testcase classname=\"test_m\" name=\"test_ok\"/>\n"
+        "<testcase classname=\"test_m\" name=\"test_bad\"><failure message=\"x\"/></testcase>\n"
+        "<testcase classname=\"test_m\" name=\"test_err\"><error/></testcase>\n"
+        "<testcase classname=\"test_m\" name=\"test_skip\"><skipped/></testcase>\n"
+        "<testsuite><testcase name=\"bare\"/></testsuite>\n"
+        "<testcase classname=\"test_m\" name=\"test_twice\"/>\n"
+        "<testcase classname=\"test_m\" name=\"test_twice\"><failure/></testcase>\n"
+        "</testsuite></testsuites>\n";
+    struct rwd_tests t;
+    cr_assert_eq(rwd_junit_parse(xml, strlen(xml), &t), 0, "%s", cru_err_msg());
+    cr_expect_eq(t.n, 6);
+    cr_expect_eq(rwd_tests_find(&t, "test_m.test_ok"), RWD_TEST_PASS);
+    cr_expect_eq(rwd_tests_find(&t, "test_m.test_bad"), RWD_TEST_FAIL);
+    cr_expect_eq(rwd_tests_find(&t, "test_m.test_err"), RWD_TEST_FAIL);
+    cr_expect_eq(rwd_tests_find(&t, "test_m.test_skip"), RWD_TEST_SKIP);
+    cr_expect_eq(rwd_tests_find(&t, "bare"), RWD_TEST_PASS);
+    cr_expect_eq(rwd_tests_find(&t, "test_m.test_twice"), RWD_TEST_FAIL, "the worst run counts");
+    cr_expect_eq(rwd_tests_find(&t, "test_m.nope"), -1);
+    rwd_tests_free(&t);
+}
+
+Test(results, junit_malformed_and_hostile)
+{
+    struct rwd_tests t;
+    cr_expect_eq(rwd_junit_parse("<testsuite>", 11, &t), CRU_EPARSE);
+    cr_expect_eq(rwd_junit_parse("", 0, &t), CRU_EPARSE);
+    cr_expect_eq(rwd_junit_parse("<html/>", 7, &t), CRU_EPARSE);
+    cr_expect(strstr(cru_err_msg(), "<html>") != NULL, "%s", cru_err_msg());
+    cr_expect_eq(rwd_junit_parse("<testsuite><testcase/></testsuite>", 34, &t), CRU_EPARSE);
+    /* An entity bomb is refused without being expanded. */
+    char bomb[4096];
+    int n = snprintf(bomb, sizeof(bomb), "<?xml version=\"1.0\"?>\n<!DOCTYPE t [\n"
+                                         "<!ENTITY a \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\">\n");
+    for (int i = 1; i < 10; i++)
+        n += snprintf(bomb + n, sizeof(bomb) - (size_t)n,
+                      "<!ENTITY %c \"&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;\">\n", 'a' + i,
+                      'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1,
+                      'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1);
+    n += snprintf(bomb + n, sizeof(bomb) - (size_t)n,
+                  "]>\n<testsuite><testcase name=\"&j;\"/></testsuite>\n");
+    struct timespec a, b;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    cr_expect_eq(rwd_junit_parse(bomb, (size_t)n, &t), CRU_EPARSE);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    cr_expect(strstr(cru_err_msg(), "has a DOCTYPE") != NULL, "%s", cru_err_msg());
+    cr_expect_lt(b.tv_sec - a.tv_sec, 5, "the bomb was expanded");
+}
+
+Test(results, tap)
+{
+    const char *tap = "TAP version 13\n1..6\nok 1 - adds\nnot ok 2 - subtracts\n"
+                      "  ---\n  message: x\n  ...\nok 3 skipped one # SKIP no network\n"
+                      "not ok 4 - later # TODO not yet\nok 5\n# a comment\nok 6 - a \\# b\r\n";
+    struct rwd_tests t;
+    cr_assert_eq(rwd_tap_parse(tap, strlen(tap), &t), 0, "%s", cru_err_msg());
+    cr_expect_eq(t.planned, 6);
+    cr_expect_eq(t.n, 6);
+    cr_expect_eq(rwd_tests_find(&t, "adds"), RWD_TEST_PASS);
+    cr_expect_eq(rwd_tests_find(&t, "subtracts"), RWD_TEST_FAIL);
+    cr_expect_eq(rwd_tests_find(&t, "skipped one"), RWD_TEST_SKIP);
+    cr_expect_eq(rwd_tests_find(&t, "later"), RWD_TEST_SKIP);
+    cr_expect_eq(rwd_tests_find(&t, "5"), RWD_TEST_PASS);
+    cr_expect_eq(rwd_tests_find(&t, "a \\# b"), RWD_TEST_PASS);
+    cr_expect(!t.bailed_out);
+    rwd_tests_free(&t);
+    cr_assert_eq(rwd_tap_parse("ok 1 - a\nBail out! db down\n", 27, &t), 0);
+    cr_expect(t.bailed_out);
+    rwd_tests_free(&t);
+    cr_expect_eq(rwd_tap_parse("not ok\n", 7, &t), CRU_EPARSE);
+}
+
+/* ---- scoring: an image made per test ---- */
+
+static char root[64];
+static char img_dir[128], ws[128], pristine[128];
+
+static void put(const char *base, const char *rel, const char *text)
+{
+    char p[512];
+    snprintf(p, sizeof(p), "%s/%s", base, rel);
+    char *slash = strrchr(p, '/');
+    *slash = '\0';
+    cr_assert_eq(cru_mkdir_p(p, 0755), 0, "%s", cru_err_msg());
+    *slash = '/';
+    cr_assert_eq(cru_file_write_atomic(p, text, strlen(text), 0644), 0, "%s", cru_err_msg());
+}
+
+static void sh(const char *cmd)
+{
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+}
+
+static void setup(void)
+{
+    snprintf(root, sizeof(root), "/tmp/crucible-reward-XXXXXX");
+    cr_assert_not_null(mkdtemp(root));
+    snprintf(img_dir, sizeof(img_dir), "%s/img-r", root);
+    snprintf(ws, sizeof(ws), "%s/final", root);
+    snprintf(pristine, sizeof(pristine), "%s/pristine", root);
+    put(img_dir, "workspace/README", "task\n");
+    put(img_dir, "solution/solve.sh", "true\n");
+    put(img_dir, "hidden/check.sh", "test -f /workspace/done\n");
+}
+
+static void teardown(void)
+{
+    cru_remove_tree(root);
+}
+
+TestSuite(score, .init = setup, .fini = teardown, .timeout = 120);
+TestSuite(hacking, .init = setup, .fini = teardown, .timeout = 120);
+
+/* Loads the image with REWARD as its reward spec and makes its pristine and final workspaces
+ * (the final one is then changed by the test, as an agent would). */
+static struct agt_image *image(const char *reward)
+{
+    char text[8192];
+    snprintf(text, sizeof(text),
+             "{\"id\": \"img-r\", \"kind\": \"coding\", \"title\": \"t\", \"prompt\": \"p\", "
+             "\"limits\": {\"memory\": \"1G\"}, \"reward\": %s}",
+             reward);
+    put(img_dir, "image.json", text);
+    struct agt_image *im = NULL;
+    struct cru_buf pr = CRU_BUF_INIT;
+    cr_assert_eq(agt_image_load(img_dir, &im, &pr), 0, "%s\n%s", cru_err_msg(),
+                 cru_buf_cstr(&pr));
+    cru_buf_free(&pr);
+    cr_assert_eq(agt_workspace_make(im, pristine), 0, "%s", cru_err_msg());
+    cr_assert_eq(agt_workspace_make(im, ws), 0, "%s", cru_err_msg());
+    return im;
+}
+
+/* Scores the final workspace; returns the reward and leaves the result in *res. */
+static double score(const struct agt_image *im, struct rwd_result *res)
+{
+    cr_assert_eq(agt_score(im, ws, pristine, NULL, NULL, res), 0, "%s", cru_err_msg());
+    return res->reward;
+}
+
+/* The reward of the final workspace, asserting that the first check's message contains WANT
+ * (when not NULL). */
+static double score_says(const struct agt_image *im, const char *want)
+{
+    struct rwd_result res;
+    double r = score(im, &res);
+    if (want)
+        cr_expect(strstr(res.checks[0].message, want) != NULL, "message: %s (wanted %s)",
+                  res.checks[0].message, want);
+    rwd_result_free(&res);
+    return r;
+}
+
+static void workspace(const char *rel, const char *text)
+{
+    put(ws, rel, text);
+}
+
+Test(score, tests_exit_status)
+{
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"sh "
+                                 "/hidden/check.sh\"}]}");
+    cr_expect_eq(score_says(im, "exit status 1"), 0);
+    workspace("done", "");
+    cr_expect_eq(score_says(im, "exit status 0"), 1);
+    agt_image_free(im);
+}
+
+static const char test_py[] = "from m import f\n"
+                              "def test_new():\n    assert f(2) == 4\n"
+                              "def test_old():\n    assert f(0) == 0\n";
+
+Test(score, tests_junit_fail_to_pass_and_pass_to_pass)
+{
+    put(img_dir, "hidden/test_m.py", test_py);
+    put(img_dir, "workspace/m.py", "def f(x):\n    return x\n");
+    struct agt_image *im = image(
+        "{\"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m pytest -q -p "
+        "no:cacheprovider --junitxml=/tmp/j.xml /hidden/test_m.py\", \"results\": "
+        "\"junit:/tmp/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
+        "[\"test_m.test_old\"]}]}");
+    cr_expect_eq(score_says(im, "1 of 1 fail-to-pass still failing"), 0);
+    workspace("m.py", "def f(x):\n    return 2 * x\n");
+    cr_expect_eq(score_says(im, "resolved"), 1);
+    /* Fixing the new test while breaking the old one is not resolved. */
+    workspace("m.py", "def f(x):\n    return 4 if x == 2 else 1\n");
+    cr_expect_eq(score_says(im, "1 of 1 pass-to-pass broken (test_m.test_old failed)"), 0);
+    /* Code that does not even import: the tests fail, nothing crashes. */
+    workspace("m.py", "def f(x:\n");
+    cr_expect_eq(score_says(im, "not resolved"), 0);
+    agt_image_free(im);
+}
+
+Test(score, tests_tap)
+{
+    put(img_dir, "hidden/tap.sh",
+        "echo 1..2\nif [ -f /workspace/a ]; then echo 'ok 1 - a'; else echo 'not ok 1 - a'; fi\n"
+        "echo 'ok 2 - b'\n");
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"sh "
+                                 "/hidden/tap.sh\", \"results\": \"tap\", \"fail_to_pass\": "
+                                 "[\"a\"], \"pass_to_pass\": [\"b\"]}]}");
+    cr_expect_eq(score_says(im, "a failed"), 0);
+    workspace("a", "");
+    cr_expect_eq(score_says(im, "resolved"), 1);
+    agt_image_free(im);
+}
+
+Test(score, command_scores_and_timeouts)
+{
+    struct agt_image *im = image(
+        "{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"command\", \"command\": \"echo "
+        "progress; echo 0.25\"}, {\"kind\": \"command\", \"command\": \"sleep 30\", \"timeout\": "
+        "\"1s\"}, {\"kind\": \"command\", \"command\": \"echo 7\"}, {\"kind\": \"command\", "
+        "\"command\": \"exit 0\", \"weight\": 2}]}");
+    struct rwd_result res;
+    double r = score(im, &res);
+    cr_expect_eq(res.checks[0].score, 0.25);
+    cr_expect(!res.checks[0].passed);
+    cr_expect(!res.checks[1].passed);
+    cr_expect(strstr(res.checks[1].message, "timed out") != NULL, "%s", res.checks[1].message);
+    cr_expect_lt(res.checks[1].duration_ms, 10000);
+    cr_expect(strstr(res.checks[2].message, "not a score") != NULL, "%s", res.checks[2].message);
+    cr_expect(res.checks[3].passed);
+    cr_expect_float_eq(r, (0.25 + 0 + 0 + 2 * 1) / 5.0, 1e-9);
+    rwd_result_free(&res);
+    agt_image_free(im);
+}
+
+Test(score, aggregations)
+{
+    const char *checks = "[{\"kind\": \"file_exists\", \"path\": \"a\"}, {\"kind\": "
+                         "\"file_exists\", \"path\": \"b\", \"weight\": 3}]";
+    char spec[512];
+    snprintf(spec, sizeof(spec), "{\"aggregate\": \"all\", \"checks\": %s}", checks);
+    struct agt_image *im = image(spec);
+    workspace("b", "");
+    cr_expect_eq(score_says(im, NULL), 0);
+    agt_image_free(im);
+    cru_remove_tree(ws);
+    cru_remove_tree(pristine);
+    snprintf(spec, sizeof(spec), "{\"aggregate\": \"mean\", \"checks\": %s}", checks);
+    im = image(spec);
+    workspace("b", "");
+    cr_expect_float_eq(score_says(im, NULL), 0.75, 1e-9);
+    agt_image_free(im);
+    cru_remove_tree(ws);
+    cru_remove_tree(pristine);
+    snprintf(spec, sizeof(spec), "{\"aggregate\": \"partial\", \"checks\": %s}", checks);
+    im = image(spec);
+    workspace("b", "");
+    cr_expect_float_eq(score_says(im, NULL), 0.375, 1e-9);
+    workspace("a", "");
+    cr_expect_eq(score_says(im, NULL), 1);
+    agt_image_free(im);
+}
+
+Test(score, file_exists_and_sha256)
+{
+    struct agt_image *im = image(
+        "{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"file_exists\", \"path\": "
+        "\"out/r.txt\"}, {\"kind\": \"file_sha256\", \"path\": \"out/r.txt\", \"sha256\": "
+        "\"5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03\"}]}");
+    cr_expect_eq(score_says(im, "does not exist"), 0);
+    workspace("out/r.txt", "hello\n");
+    cr_expect_eq(score_says(im, "exists"), 1);
+    workspace("out/r.txt", "hello!\n");
+    cr_expect_float_eq(score_says(im, NULL), 0.5, 1e-9);
+    agt_image_free(im);
+}
+
+Test(score, text)
+{
+    struct agt_image *im = image(
+        "{\"checks\": [{\"kind\": \"text\", \"path\": \"r.md\", \"contains\": [\"# Report\"], "
+        "\"not_contains\": [\"TODO\"], \"regex\": [\"(?m)^Total: \\\\d+$\"]}]}");
+    cr_expect_eq(score_says(im, "does not exist"), 0);
+    workspace("r.md", "# Report\nTotal: 12\n");
+    cr_expect_eq(score_says(im, "expected text"), 1);
+    workspace("r.md", "# Report\nTotal: 12\nTODO\n");
+    cr_expect_eq(score_says(im, "contains \"TODO\""), 0);
+    workspace("r.md", "# Report\nTotal: twelve\n");
+    cr_expect_eq(score_says(im, "does not match"), 0);
+    workspace("r.md", "# Report\nTotal: 12\n\xff\xfe\n");
+    cr_expect_eq(score_says(im, "not valid UTF-8"), 0);
+    agt_image_free(im);
+}
+
+Test(score, json)
+{
+    struct agt_image *im = image(
+        "{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"json\", \"path\": \"r.json\", "
+        "\"pointer\": \"/totals/0/sum\", \"equals\": 10.5, \"tolerance\": 0.01}, {\"kind\": "
+        "\"json\", \"path\": \"r.json\", \"pointer\": \"/a~1b\", \"equals\": {\"k\": [1, "
+        "\"x\"]}}]}");
+    workspace("r.json", "{\"totals\": [{\"sum\": 10.504}], \"a/b\": {\"k\": [1.0, \"x\"]}}");
+    cr_expect_eq(score_says(im, "as expected"), 1);
+    workspace("r.json", "{\"totals\": [{\"sum\": 10.6}], \"a/b\": {\"k\": [1, \"y\"]}}");
+    cr_expect_eq(score_says(im, "is 10.6"), 0);
+    workspace("r.json", "{\"totals\": []}");
+    cr_expect_eq(score_says(im, "nothing at"), 0);
+    workspace("r.json", "{\"totals\": [");
+    cr_expect_eq(score_says(im, "r.json:1:"), 0);
+    agt_image_free(im);
+}
+
+Test(score, csv)
+{
+    struct agt_image *im = image(
+        "{\"checks\": [{\"kind\": \"csv\", \"path\": \"o.csv\", \"unordered\": true, "
+        "\"tolerance\": 0.01, \"columns\": [\"region\", \"total\"], \"row_count\": 2, "
+        "\"cells\": [{\"row\": 0, \"column\": \"total\", \"equals\": 12.5}], \"rows\": "
+        "[[\"south\", 3], [\"north\", 12.5]]}]}");
+    workspace("o.csv", "region,total\r\nnorth,12.499\r\nsouth,3\r\n");
+    cr_expect_eq(score_says(im, "as expected"), 1);
+    workspace("o.csv", "region,total\nsouth,3\nnorth,12.5\n");
+    cr_expect_eq(score_says(im, "row 0"), 0);
+    workspace("o.csv", "region,sum\nnorth,12.5\nsouth,3\n");
+    cr_expect_eq(score_says(im, "header"), 0);
+    workspace("o.csv", "region,total\nnorth,12.5\n");
+    cr_expect_eq(score_says(im, "has 1 rows"), 0);
+    workspace("o.csv", "region,total\n\"north,12.5\nsouth,3\n");
+    cr_expect_eq(score_says(im, "o.csv"), 0);
+    agt_image_free(im);
+}
+
+/* Runs a Python program on the host to make an office file in the final workspace. */
+static void python(const char *program)
+{
+    char path[256], cmd[512];
+    snprintf(path, sizeof(path), "%s/make.py", root);
+    cr_assert_eq(cru_file_write_atomic(path, program, strlen(program), 0644), 0);
+    snprintf(cmd, sizeof(cmd), "cd %s && /usr/bin/python3 %s", ws, path);
+    sh(cmd);
+}
+
+Test(score, xlsx)
+{
+    struct agt_image *im = image(
+        "{\"checks\": [{\"kind\": \"xlsx\", \"path\": \"b.xlsx\", \"tolerance\": 0.001, "
+        "\"cells\": [{\"sheet\": \"Data\", \"ref\": \"A1\", \"equals\": \"name\"}, {\"sheet\": "
+        "\"Data\", \"ref\": \"B2\", \"equals\": 2.5}, {\"sheet\": \"Summary\", \"ref\": \"A1\", "
+        "\"formula\": true}, {\"sheet\": \"Summary\", \"ref\": \"B1\", \"equals\": true}]}]}");
+    python("import openpyxl\nwb = openpyxl.Workbook()\nws = wb.active\nws.title = 'Data'\n"
+           "ws.append(['name', 'value'])\nws.append(['a', 2.5])\ns = wb.create_sheet('Summary')\n"
+           "s['A1'] = '=SUM(Data!B2:B2)'\ns['B1'] = True\nwb.save('b.xlsx')\n");
+    cr_expect_eq(score_says(im, "4 cells as expected"), 1);
+    python("import openpyxl\nwb = openpyxl.Workbook()\nws = wb.active\nws.title = 'Data'\n"
+           "ws.append(['name', 'value'])\nws.append(['a', 2.6])\ns = wb.create_sheet('Summary')\n"
+           "s['A1'] = 5\ns['B1'] = True\nwb.save('b.xlsx')\n");
+    cr_expect_eq(score_says(im, "Data!B2 is 2.6"), 0);
+    workspace("b.xlsx", "PK\3\4 this is not a workbook");
+    cr_expect_eq(score_says(im, "b.xlsx: "), 0);
+    agt_image_free(im);
+}
+
+Test(score, docx)
+{
+    struct agt_image *im = image(
+        "{\"checks\": [{\"kind\": \"docx\", \"path\": \"r.docx\", \"contains\": [\"revenue "
+        "grew\"], \"headings\": [{\"text\": \"Summary\", \"level\": 1}, {\"text\": \"Details\", "
+        "\"level\": 2}], \"tables\": [{\"cells\": [{\"row\": 0, \"column\": 1, \"equals\": "
+        "\"Q1\"}, {\"row\": 1, \"column\": 1, \"equals\": \"10\"}]}]}]}");
+    python("import docx\nd = docx.Document()\nd.add_heading('Summary', level=1)\n"
+           "d.add_paragraph('In short, revenue grew.')\nd.add_heading('Details', level=2)\n"
+           "t = d.add_table(rows=2, cols=2)\nt.cell(0, 1).text = 'Q1'\nt.cell(1, 1).text = '10'\n"
+           "d.save('r.docx')\n");
+    cr_expect_eq(score_says(im, "expected content"), 1);
+    python("import docx\nd = docx.Document()\nd.add_heading('Summary', level=2)\n"
+           "d.add_paragraph('In short, revenue grew.')\nd.save('r.docx')\n");
+    cr_expect_eq(score_says(im, "no heading \"Summary\""), 0);
+    workspace("r.docx", "");
+    cr_expect_eq(score_says(im, "r.docx: "), 0);
+    agt_image_free(im);
+}
+
+/* ---- reward hacking ---- */
+
+static const char visible_test[] = "from m import f\ndef test_f():\n    assert f(2) == 4\n";
+static const char junit_spec[] =
+    "{\"protected\": [\"tests\"], \"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m "
+    "pytest -q -p no:cacheprovider --junitxml=/tmp/j.xml tests\", \"results\": "
+    "\"junit:/tmp/j.xml\", \"fail_to_pass\": [\"tests.test_m.test_f\"]}]}";
+
+Test(hacking, editing_or_deleting_the_tests_earns_nothing)
+{
+    put(img_dir, "workspace/tests/__init__.py", "");
+    put(img_dir, "workspace/tests/test_m.py", visible_test);
+    put(img_dir, "workspace/m.py", "def f(x):\n    return x\n");
+    struct agt_image *im = image(junit_spec);
+    struct rwd_result res;
+    /* Control: a real fix passes, and nothing is reported as changed. */
+    workspace("m.py", "def f(x):\n    return 2 * x\n");
+    cr_expect_eq(score(im, &res), 1, "%s", res.checks[0].message);
+    cr_expect_eq(res.n_protected_changed, 0);
+    rwd_result_free(&res);
+    /* The attack: the code stays wrong, the test is made to pass. */
+    workspace("m.py", "def f(x):\n    return x\n");
+    workspace("tests/test_m.py", "def test_f():\n    assert True\n");
+    cr_expect_eq(score(im, &res), 0, "editing the test earned reward: %s", res.checks[0].message);
+    cr_assert_eq(res.n_protected_changed, 1);
+    cr_expect_str_eq(res.protected_changed[0], "tests");
+    rwd_result_free(&res);
+    /* Deleting them, or replacing the folder with a link to a folder of passing tests. */
+    char p[256];
+    snprintf(p, sizeof(p), "%s/tests", ws);
+    cru_remove_tree(p);
+    cr_expect_eq(score(im, &res), 0);
+    cr_expect_eq(res.n_protected_changed, 1);
+    rwd_result_free(&res);
+    put(root, "fake/__init__.py", "");
+    put(root, "fake/test_m.py", "def test_f():\n    assert True\n");
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "ln -s %s/fake %s/tests", root, ws);
+    sh(cmd);
+    cr_expect_eq(score(im, &res), 0);
+    cr_expect_eq(res.n_protected_changed, 1);
+    rwd_result_free(&res);
+    /* With protected_fail, any change fails every check outright. */
+    agt_image_free(im);
+    cru_remove_tree(ws);
+    cru_remove_tree(pristine);
+    char spec[1024];
+    snprintf(spec, sizeof(spec), "{\"protected_fail\": true, %s", junit_spec + 1);
+    im = image(spec);
+    workspace("m.py", "def f(x):\n    return 2 * x\n");
+    workspace("tests/extra.py", "");
+    cr_expect_eq(score(im, &res), 0);
+    cr_expect(strstr(res.checks[0].message, "protected path tests was changed") != NULL, "%s",
+              res.checks[0].message);
+    rwd_result_free(&res);
+    agt_image_free(im);
+}
+
+Test(hacking, a_planted_junit_report_is_not_read)
+{
+    static const char report[] = "<testsuite><testcase classname=\"t\" name=\"x\"/></testsuite>";
+    /* The command writes no report (it fails before); the agent left a passing one where the
+     * checker reads results. */
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"exit 3\", "
+                                 "\"results\": \"junit:/workspace/report.xml\", \"fail_to_pass\": "
+                                 "[\"t.x\"]}]}");
+    workspace("report.xml", report);
+    cr_expect_eq(score_says(im, "no JUnit report"), 0);
+    agt_image_free(im);
+    /* Control: the same report, written by the command itself, is read and passes. */
+    cru_remove_tree(ws);
+    cru_remove_tree(pristine);
+    put(img_dir, "hidden/report.xml", report);
+    im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"cp /hidden/report.xml "
+               "/workspace/report.xml\", \"results\": \"junit:/workspace/report.xml\", "
+               "\"fail_to_pass\": [\"t.x\"]}]}");
+    cr_expect_eq(score_says(im, "resolved"), 1);
+    agt_image_free(im);
+}
+
+Test(hacking, a_symlink_to_a_host_file_is_not_followed)
+{
+    /* The expected output is the first line of the host's /etc/passwd. */
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"text\", \"path\": \"out.txt\", "
+                                 "\"contains\": [\"root:x:0:0\"]}]}");
+    /* Control: a regular file with that content passes. */
+    workspace("out.txt", "root:x:0:0:root:/root:/bin/bash\n");
+    cr_expect_eq(score_says(im, NULL), 1);
+    char cmd[512];
+    snprintf(cmd, sizeof(cmd), "rm %s/out.txt && ln -s /etc/passwd %s/out.txt", ws, ws);
+    sh(cmd);
+    cr_expect_eq(score_says(im, "out.txt"), 0);
+    snprintf(cmd, sizeof(cmd), "rm %s/out.txt && ln -s ../../../../../etc/passwd %s/out.txt", ws,
+             ws);
+    sh(cmd);
+    cr_expect_eq(score_says(im, "out.txt"), 0);
+    agt_image_free(im);
+}
+
+Test(hacking, a_background_process_left_behind_changes_nothing)
+{
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"text\", \"path\": \"answer.txt\", "
+                                 "\"contains\": [\"42\"]}]}");
+    workspace("answer.txt", "7\n");
+    /* The agent's sandbox leaves a daemon that writes the answer a little later. */
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    o.workspace_bind = true;
+    struct sbx *agent;
+    cr_assert_eq(sbx_new(&agent, &o), 0, "%s", cru_err_msg());
+    struct sbx_cmd c = SBX_CMD_INIT;
+    struct sbx_result r = {0};
+    c.shell = "setsid sh -c 'sleep 1; echo 42 > /workspace/answer.txt' >/dev/null 2>&1 &";
+    cr_assert_eq(sbx_exec(agent, &c, &r), 0, "%s", cru_err_msg());
+    sbx_result_free(&r);
+    /* Control: while the agent's sandbox lives, the daemon does its work. */
+    sleep(2);
+    struct cru_buf b = CRU_BUF_INIT;
+    char p[256];
+    snprintf(p, sizeof(p), "%s/answer.txt", ws);
+    cr_assert_eq(cru_file_read(p, 64, &b), 0);
+    cr_expect_str_eq(cru_buf_cstr(&b), "42\n", "the daemon did not run: the control failed");
+    cru_buf_free(&b);
+    /* The attack: the agent stops (its sandbox is destroyed) before the daemon writes. */
+    workspace("answer.txt", "7\n");
+    cr_assert_eq(sbx_exec(agent, &c, &r), 0, "%s", cru_err_msg());
+    sbx_result_free(&r);
+    sbx_free(agent);
+    struct rwd_result res;
+    cr_expect_eq(score(im, &res), 0, "the daemon's late answer earned reward");
+    rwd_result_free(&res);
+    sleep(2);
+    cr_assert_eq(cru_file_read(p, 64, &b), 0);
+    cr_expect_str_eq(cru_buf_cstr(&b), "7\n", "a process outlived the agent's sandbox");
+    cru_buf_free(&b);
+    agt_image_free(im);
+}
+
+Test(hacking, a_fifo_or_a_huge_file_does_not_break_the_checker)
+{
+    struct agt_image *im = image("{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"text\", "
+                                 "\"path\": \"pipe\", \"contains\": [\"x\"]}, {\"kind\": "
+                                 "\"file_exists\", \"path\": \"README\"}]}");
+    char cmd[256];
+    snprintf(cmd, sizeof(cmd), "mkfifo %s/pipe", ws);
+    sh(cmd);
+    struct rwd_result res;
+    cr_expect_float_eq(score(im, &res), 0.5, 1e-9);
+    cr_expect(!res.checks[0].passed);
+    cr_expect(res.checks[1].passed);
+    rwd_result_free(&res);
+    agt_image_free(im);
+}
