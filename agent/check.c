@@ -216,7 +216,7 @@ static int box_exec(void *ctx, const char *const *argv, const char *shell, uint6
 {
     struct box *b = ctx;
     struct sbx_cmd cmd = SBX_CMD_INIT;
-    struct sbx_result r = {0};
+    struct sbx_result r = { 0 };
     cmd.argv = argv;
     cmd.shell = shell;
     cmd.env = check_env;
@@ -260,9 +260,9 @@ static int open_sandbox(const struct agt_image *img, const char *ws, const char 
     struct sbx_bind binds[2];
     size_t n = 0;
     if (hidden)
-        binds[n++] = (struct sbx_bind){hidden, "/hidden", true};
+        binds[n++] = (struct sbx_bind){ hidden, "/hidden", true };
     if (solution)
-        binds[n++] = (struct sbx_bind){solution, "/solution", true};
+        binds[n++] = (struct sbx_bind){ solution, "/solution", true };
     struct sbx_opts o = SBX_OPTS_INIT;
     o.rootfs = rootfs;
     o.workspace = ws;
@@ -282,7 +282,7 @@ int agt_score(const struct agt_image *img, const char *final_ws, const char *pri
     char tmp[] = "/tmp/crucible-score-XXXXXX", copy[sizeof(tmp) + 4];
     char **changed = NULL;
     size_t n_changed = 0;
-    struct box b = {0};
+    struct box b = { 0 };
     int rc;
 
     char hidden[sizeof(tmp) + 8];
@@ -308,9 +308,9 @@ int agt_score(const struct agt_image *img, const char *final_ws, const char *pri
     if ((rc = open_sandbox(img, copy, rootfs, img->hidden_dir ? hidden : NULL, NULL, wall, opts,
                            &b.sb)) < 0)
         goto done;
-    b.fs = (struct sbx_fs){sbx_workspace_fd(b.sb), sbx_root_uid(b.sb), sbx_root_gid(b.sb),
-                           SBX_FS_AUTO};
-    struct rwd_box box = {&b, box_exec, box_read, box_stat};
+    b.fs = (struct sbx_fs){ sbx_workspace_fd(b.sb), sbx_root_uid(b.sb), sbx_root_gid(b.sb),
+                            SBX_FS_AUTO };
+    struct rwd_box box = { &b, box_exec, box_read, box_stat };
     rc = rwd_score(img->reward, &box, changed, n_changed, res);
 done:
     sbx_free(b.sb);
@@ -329,7 +329,7 @@ static int prepare_step(struct sbx *sb, const char *what, const char *const *arg
                         const char *shell, uint64_t timeout_ms)
 {
     struct sbx_cmd cmd = SBX_CMD_INIT;
-    struct sbx_result r = {0};
+    struct sbx_result r = { 0 };
     char tail[300] = "";
     cmd.argv = argv;
     cmd.shell = shell;
@@ -381,9 +381,9 @@ int agt_prepare_workspace(const struct agt_image *img, const char *ws, const cha
         rc = prepare_step(sb, what, NULL, img->setup[i], img->wall_ms);
     }
     if (rc == 0 && solve) {
-        static const char *const apply[] = {"git", "apply", "--whitespace=nowarn",
-                                            "/solution/solution.patch", NULL};
-        static const char *const script[] = {"/bin/sh", "/solution/solve.sh", NULL};
+        static const char *const apply[] = { "git", "apply", "--whitespace=nowarn",
+                                             "/solution/solution.patch", NULL };
+        static const char *const script[] = { "/bin/sh", "/solution/solve.sh", NULL };
         rc = prepare_step(sb, "the reference solution",
                           img->solution_kind == AGT_SOLUTION_PATCH ? apply : script, NULL,
                           img->wall_ms);

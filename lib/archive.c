@@ -52,23 +52,10 @@ struct ax {
     char name[SHOW_MAX * 4 + 8]; /* the current entry, escaped for messages */
 };
 
-/* Copies S into DST with control and non-ASCII bytes as \xNN, cut with "..." at SHOW_MAX. */
+/* An entry's name for messages: control and non-ASCII bytes as \xNN, cut at SHOW_MAX. */
 static void show(char *dst, const char *s)
 {
-    size_t o = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        if (i == SHOW_MAX) {
-            memcpy(dst + o, "...", 3);
-            o += 3;
-            break;
-        }
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c >= 0x7f || c == '\\')
-            o += (size_t)sprintf(dst + o, "\\x%02x", c);
-        else
-            dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
+    cru_str_show(dst, s, SHOW_MAX, false);
 }
 
 /* Sets CODE with "entry N 'NAME': " and the message. The arguments may point into the current

@@ -239,3 +239,27 @@ int cru_parse_duration_ms(const char *s, uint64_t *out)
     };
     return parse_with_unit(s, "duration", units, "ms, s, m or h", out);
 }
+
+const char *cru_str_show(char *dst, const char *s, size_t max, bool keep_utf8)
+{
+    size_t o = 0;
+    for (size_t i = 0; s[i] != '\0'; i++) {
+        if (i == max) {
+            memcpy(dst + o, "...", 3);
+            o += 3;
+            break;
+        }
+        unsigned char c = (unsigned char)s[i];
+        if (c < 0x20 || c == 0x7f || c == '\\' || (c >= 0x80 && !keep_utf8)) {
+            static const char hex[] = "0123456789abcdef";
+            dst[o++] = '\\';
+            dst[o++] = 'x';
+            dst[o++] = hex[c >> 4];
+            dst[o++] = hex[c & 15];
+        } else {
+            dst[o++] = (char)c;
+        }
+    }
+    dst[o] = '\0';
+    return dst;
+}

@@ -23,6 +23,14 @@ int cru_str_dup(char **out, const char *s);
 int cru_str_ndup(char **out, const char *s, size_t n);
 int cru_str_printf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The bytes cru_str_show() needs for an input cut at MAX bytes. */
+#define CRU_SHOW_CAP(max) ((max)*4 + 4)
+
+/* Writes S into DST (CRU_SHOW_CAP(MAX) bytes) for a message: control bytes, DEL and '\' as
+ * \xNN, and bytes from 0x80 too unless KEEP_UTF8; cut with "..." after MAX bytes of S, so a
+ * name from outside can neither flood a message nor put a line break in it. Returns DST. */
+const char *cru_str_show(char *dst, const char *s, size_t max, bool keep_utf8);
+
 /* Strips leading and trailing ASCII white space in place; returns S advanced past the
  * leading space. */
 char *cru_str_trim(char *s);

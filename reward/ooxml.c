@@ -57,27 +57,8 @@ static const char *const NS_PKG[] = {
 
 /* ---- small helpers ---- */
 
-/* Copies S into DST (SHOW_MAX * 4 + 4 bytes) with control bytes and '\' as \xNN, cut with
- * "..." at SHOW_MAX bytes. UTF-8 passes through. */
-static const char *show(char *dst, const char *s)
-{
-    size_t o = 0;
-    for (size_t i = 0; s[i] != '\0'; i++) {
-        if (i == SHOW_MAX) {
-            memcpy(dst + o, "...", 3);
-            o += 3;
-            break;
-        }
-        unsigned char c = (unsigned char)s[i];
-        if (c < 0x20 || c == 0x7f || c == '\\')
-            o += (size_t)sprintf(dst + o, "\\x%02x", c);
-        else
-            dst[o++] = (char)c;
-    }
-    dst[o] = '\0';
-    return dst;
-}
-#define SHOWN(s) show((char[SHOW_MAX * 4 + 4]){ 0 }, (s))
+/* A name from the file, for messages: control bytes as \xNN, UTF-8 kept, cut at SHOW_MAX. */
+#define SHOWN(s) cru_str_show((char[CRU_SHOW_CAP(SHOW_MAX)]){ 0 }, (s), SHOW_MAX, true)
 
 static int nomem(void)
 {
@@ -694,9 +675,8 @@ sheet_err(const struct xctx *c, const struct xsheet *sh, int code, const char *f
     va_start(ap, fmt);
     vsnprintf(why, sizeof(why), fmt, ap);
     va_end(ap);
-    char name[SHOW_MAX * 4 + 4];
     return cru_err_set(code, "%s part %s (sheet '%s'): %s", c->z->kind, SHOWN(sh->part),
-                       show(name, sh->name), why);
+                       SHOWN(sh->name), why);
 }
 
 /* A decimal number as Excel stores it: [+-]digits[.digits][e[+-]digits], finite; ASCII white

@@ -49,7 +49,7 @@ static int add(struct collect *c, const char *id, size_t id_len, enum rwd_test_s
     char *copy = strndup(id, id_len);
     if (!copy)
         return cru_err_set(CRU_ENOMEM, "out of memory");
-    t->tests[t->n++] = (struct rwd_test){copy, st};
+    t->tests[t->n++] = (struct rwd_test){ copy, st };
     return 0;
 }
 
@@ -79,7 +79,7 @@ static void finish(struct rwd_tests *t)
 
 int rwd_tests_find(const struct rwd_tests *t, const char *id)
 {
-    struct rwd_test key = {(char *)(uintptr_t)id, RWD_TEST_PASS};
+    struct rwd_test key = { (char *)(uintptr_t)id, RWD_TEST_PASS };
     const struct rwd_test *hit =
         t->n ? bsearch(&key, t->tests, t->n, sizeof(*t->tests), cmp_test) : NULL;
     return hit ? (int)hit->status : -1;
@@ -148,7 +148,7 @@ int rwd_junit_parse(const char *xml, size_t len, struct rwd_tests *out)
                            "<testsuite>",
                            root ? (const char *)root->name : "(none)");
     }
-    struct collect c = {out, 0};
+    struct collect c = { out, 0 };
     rc = junit_walk(&c, root, 0);
     xmlFreeDoc(doc);
     if (rc < 0) {
@@ -221,7 +221,7 @@ int rwd_tap_parse(const char *text, size_t len, struct rwd_tests *out)
     memset(out, 0, sizeof(*out));
     if (len > RWD_RESULTS_MAX_BYTES)
         return cru_err_set(CRU_ELIMIT, "TAP output over %zu bytes", RWD_RESULTS_MAX_BYTES);
-    struct collect c = {out, 0};
+    struct collect c = { out, 0 };
     size_t line_no = 0;
     for (const char *p = text, *end = text + len; p < end;) {
         const char *nl = memchr(p, '\n', (size_t)(end - p));

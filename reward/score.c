@@ -103,13 +103,15 @@ static const char *last_line(const struct cru_buf *text, char *buf, size_t cap)
 
 static const char *status_name(int st)
 {
-    return st == RWD_TEST_PASS ? "passed" : st == RWD_TEST_SKIP ? "skipped"
-                                          : st == RWD_TEST_FAIL ? "failed"
-                                                                : "did not run";
+    return st == RWD_TEST_PASS   ? "passed"
+           : st == RWD_TEST_SKIP ? "skipped"
+           : st == RWD_TEST_FAIL ? "failed"
+                                 : "did not run";
 }
 
 /* Appends to BAD (up to three names) each id of IDS whose status is not PASS. */
-static size_t not_passing(const struct rwd_tests *t, const char **ids, size_t n, struct cru_buf *bad)
+static size_t not_passing(const struct rwd_tests *t, const char **ids, size_t n,
+                          struct cru_buf *bad)
 {
     size_t count = 0;
     for (size_t i = 0; i < n; i++) {
@@ -151,8 +153,9 @@ static void judge_tests(const struct rwd_check *ck, const struct rwd_tests *t,
         verdict(r, true, 1, "resolved: %zu fail-to-pass and %zu pass-to-pass tests pass",
                 ck->n_fail_to_pass, ck->n_pass_to_pass);
     else
-        verdict(r, false, 0, "not resolved: %zu of %zu fail-to-pass still failing%s%s%s; %zu of "
-                             "%zu pass-to-pass broken%s%s%s",
+        verdict(r, false, 0,
+                "not resolved: %zu of %zu fail-to-pass still failing%s%s%s; %zu of "
+                "%zu pass-to-pass broken%s%s%s",
                 bad_f, ck->n_fail_to_pass, bad_f ? " (" : "", bad_f ? cru_buf_cstr(&f2p) : "",
                 bad_f ? ")" : "", bad_p, ck->n_pass_to_pass, bad_p ? " (" : "",
                 bad_p ? cru_buf_cstr(&p2p) : "", bad_p ? ")" : "");
@@ -163,13 +166,13 @@ static void judge_tests(const struct rwd_check *ck, const struct rwd_tests *t,
 static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
                        struct rwd_check_result *r)
 {
-    struct rwd_exec ex = {0};
+    struct rwd_exec ex = { 0 };
     char line[256];
     int rc;
 
     /* A report planted beforehand must not stand in for the command's own. */
     if (ck->results == RWD_RESULTS_JUNIT) {
-        const char *rm[] = {"rm", "-rf", "--", ck->junit_path, NULL};
+        const char *rm[] = { "rm", "-rf", "--", ck->junit_path, NULL };
         if ((rc = box->exec(box->ctx, rm, NULL, 10000, 4096, &ex)) < 0)
             return rc;
         rwd_exec_free(&ex);
@@ -187,12 +190,12 @@ static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
         verdict(r, ex.exit_code == 0, ex.exit_code == 0, "exit status %d%s%s", ex.exit_code,
                 ex.exit_code ? ": " : "", ex.exit_code ? last_line(tail, line, sizeof(line)) : "");
     } else {
-        struct rwd_tests t = {0};
-        struct rwd_exec cat = {0};
+        struct rwd_tests t = { 0 };
+        struct rwd_exec cat = { 0 };
         const struct cru_buf *report = &ex.out;
         int prc = 0;
         if (ck->results == RWD_RESULTS_JUNIT) {
-            const char *argv[] = {"cat", "--", ck->junit_path, NULL};
+            const char *argv[] = { "cat", "--", ck->junit_path, NULL };
             if ((rc = box->exec(box->ctx, argv, NULL, 10000, RWD_RESULTS_MAX_BYTES, &cat)) < 0) {
                 rwd_exec_free(&ex);
                 return rc;
@@ -222,7 +225,7 @@ static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
 static int check_command(const struct rwd_check *ck, const struct rwd_box *box,
                          struct rwd_check_result *r)
 {
-    struct rwd_exec ex = {0};
+    struct rwd_exec ex = { 0 };
     char line[256];
     int rc = box->exec(box->ctx, NULL, ck->command, ck->timeout_ms, 64 << 10, &ex);
     if (rc < 0)
@@ -282,7 +285,8 @@ static void check_file_sha256(const struct rwd_check *ck, const struct rwd_box *
         } else {
             cru_hex(hex, sum, sizeof(sum));
             bool ok = strcasecmp(hex, want) == 0;
-            verdict(r, ok, ok, "%s has SHA-256 %s%s", ck->path, hex, ok ? "" : ", not the one expected");
+            verdict(r, ok, ok, "%s has SHA-256 %s%s", ck->path, hex,
+                    ok ? "" : ", not the one expected");
         }
     }
     cru_buf_free(&b);
@@ -320,8 +324,8 @@ static void check_text(const struct rwd_check *ck, const struct rwd_box *box,
         const char *s = json_string_value(json_array_get(arr, i));
         int err;
         PCRE2_SIZE off;
-        pcre2_code *re = pcre2_compile((PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &err,
-                                       &off, NULL);
+        pcre2_code *re =
+            pcre2_compile((PCRE2_SPTR)s, PCRE2_ZERO_TERMINATED, PCRE2_UTF, &err, &off, NULL);
         pcre2_match_data *md = re ? pcre2_match_data_create_from_pattern(re, NULL) : NULL;
         pcre2_match_context *mc = pcre2_match_context_create(NULL);
         int m = PCRE2_ERROR_NOMEMORY;
@@ -404,7 +408,8 @@ static const json_t *json_at(const json_t *root, const char *pointer)
             v = json_object_get(v, tok);
         } else if (json_is_array(v)) {
             uint64_t i;
-            if ((n > 1 && tok[0] == '0') || cru_parse_u64(tok, 0, UINT64_MAX, &i) < 0 || i >= json_array_size(v))
+            if ((n > 1 && tok[0] == '0') || cru_parse_u64(tok, 0, UINT64_MAX, &i) < 0 ||
+                i >= json_array_size(v))
                 return NULL;
             v = json_array_get(v, (size_t)i);
         } else {
@@ -476,7 +481,8 @@ static bool cell_match(const char *cell, const json_t *want, double tol)
             return false;
         memcpy(trimmed, cell + s, n - s);
         trimmed[n - s] = '\0';
-        return cru_parse_double(trimmed, -DBL_MAX, DBL_MAX, &d) == 0 && fabs(d - json_number_value(want)) <= tol;
+        return cru_parse_double(trimmed, -DBL_MAX, DBL_MAX, &d) == 0 &&
+               fabs(d - json_number_value(want)) <= tol;
     }
     return false;
 }
@@ -551,8 +557,8 @@ static void check_csv(const struct rwd_check *ck, const struct rwd_box *box,
             ci = (size_t)json_integer_value(col);
         }
         if ((size_t)row >= n_body || ci >= body[row].n_cells) {
-            verdict(r, false, 0, "%s has no cell at row %lld, column %zu", ck->path,
-                    (long long)row, ci);
+            verdict(r, false, 0, "%s has no cell at row %lld, column %zu", ck->path, (long long)row,
+                    ci);
             goto done;
         }
         if (!cell_match(body[row].cells[ci], json_object_get(c, "equals"), tol)) {
@@ -583,8 +589,9 @@ static void check_csv(const struct rwd_check *ck, const struct rwd_box *box,
                         found = used[k] = true;
             }
             if (!found) {
-                verdict(r, false, 0, unordered ? "%s: expected row %zu is missing"
-                                               : "%s: row %zu is not as expected",
+                verdict(r, false, 0,
+                        unordered ? "%s: expected row %zu is missing"
+                                  : "%s: row %zu is not as expected",
                         ck->path, i);
                 goto done;
             }
@@ -883,13 +890,12 @@ json_t *rwd_result_json(const struct rwd_result *res)
     for (size_t i = 0; checks && i < res->n_checks; i++) {
         const struct rwd_check_result *r = &res->checks[i];
         json_array_append_new(checks, json_pack("{s:s, s:s, s:b, s:f, s:s, s:I}", "name", r->name,
-                                                "kind", rwd_kind_name(r->kind), "passed",
-                                                r->passed, "score", r->score, "message",
-                                                r->message, "duration_ms",
-                                                (json_int_t)r->duration_ms));
+                                                "kind", rwd_kind_name(r->kind), "passed", r->passed,
+                                                "score", r->score, "message", r->message,
+                                                "duration_ms", (json_int_t)r->duration_ms));
     }
     for (size_t i = 0; changed && i < res->n_protected_changed; i++)
         json_array_append_new(changed, json_string(res->protected_changed[i]));
-    return json_pack("{s:f, s:b, s:o, s:o}", "reward", res->reward, "all_passed",
-                     res->all_passed, "protected_changed", changed, "checks", checks);
+    return json_pack("{s:f, s:b, s:o, s:o}", "reward", res->reward, "all_passed", res->all_passed,
+                     "protected_changed", changed, "checks", checks);
 }

@@ -55,13 +55,14 @@ Test(results, junit_malformed_and_hostile)
     cr_expect_eq(rwd_junit_parse("<testsuite><testcase/></testsuite>", 34, &t), CRU_EPARSE);
     /* An entity bomb is refused without being expanded. */
     char bomb[4096];
-    int n = snprintf(bomb, sizeof(bomb), "<?xml version=\"1.0\"?>\n<!DOCTYPE t [\n"
-                                         "<!ENTITY a \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\">\n");
+    int n = snprintf(bomb, sizeof(bomb),
+                     "<?xml version=\"1.0\"?>\n<!DOCTYPE t [\n"
+                     "<!ENTITY a \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\">\n");
     for (int i = 1; i < 10; i++)
         n += snprintf(bomb + n, sizeof(bomb) - (size_t)n,
                       "<!ENTITY %c \"&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;&%c;\">\n", 'a' + i,
-                      'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1,
-                      'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1);
+                      'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1,
+                      'a' + i - 1, 'a' + i - 1, 'a' + i - 1, 'a' + i - 1);
     n += snprintf(bomb + n, sizeof(bomb) - (size_t)n,
                   "]>\n<testsuite><testcase name=\"&j;\"/></testsuite>\n");
     struct timespec a, b;
@@ -148,8 +149,7 @@ static struct agt_image *image(const char *reward)
     put(img_dir, "image.json", text);
     struct agt_image *im = NULL;
     struct cru_buf pr = CRU_BUF_INIT;
-    cr_assert_eq(agt_image_load(img_dir, &im, &pr), 0, "%s\n%s", cru_err_msg(),
-                 cru_buf_cstr(&pr));
+    cr_assert_eq(agt_image_load(img_dir, &im, &pr), 0, "%s\n%s", cru_err_msg(), cru_buf_cstr(&pr));
     cru_buf_free(&pr);
     cr_assert_eq(agt_workspace_make(im, pristine), 0, "%s", cru_err_msg());
     cr_assert_eq(agt_workspace_make(im, ws), 0, "%s", cru_err_msg());
@@ -199,11 +199,11 @@ Test(score, tests_junit_fail_to_pass_and_pass_to_pass)
 {
     put(img_dir, "hidden/test_m.py", test_py);
     put(img_dir, "workspace/m.py", "def f(x):\n    return x\n");
-    struct agt_image *im = image(
-        "{\"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m pytest -q -p "
-        "no:cacheprovider --junitxml=/tmp/j.xml /hidden/test_m.py\", \"results\": "
-        "\"junit:/tmp/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
-        "[\"test_m.test_old\"]}]}");
+    struct agt_image *im =
+        image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m pytest -q -p "
+              "no:cacheprovider --junitxml=/tmp/j.xml /hidden/test_m.py\", \"results\": "
+              "\"junit:/tmp/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
+              "[\"test_m.test_old\"]}]}");
     cr_expect_eq(score_says(im, "1 of 1 fail-to-pass still failing"), 0);
     workspace("m.py", "def f(x):\n    return 2 * x\n");
     cr_expect_eq(score_says(im, "resolved"), 1);
@@ -281,10 +281,10 @@ Test(score, aggregations)
 
 Test(score, file_exists_and_sha256)
 {
-    struct agt_image *im = image(
-        "{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"file_exists\", \"path\": "
-        "\"out/r.txt\"}, {\"kind\": \"file_sha256\", \"path\": \"out/r.txt\", \"sha256\": "
-        "\"5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03\"}]}");
+    struct agt_image *im =
+        image("{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"file_exists\", \"path\": "
+              "\"out/r.txt\"}, {\"kind\": \"file_sha256\", \"path\": \"out/r.txt\", \"sha256\": "
+              "\"5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03\"}]}");
     cr_expect_eq(score_says(im, "does not exist"), 0);
     workspace("out/r.txt", "hello\n");
     cr_expect_eq(score_says(im, "exists"), 1);
@@ -312,11 +312,11 @@ Test(score, text)
 
 Test(score, json)
 {
-    struct agt_image *im = image(
-        "{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"json\", \"path\": \"r.json\", "
-        "\"pointer\": \"/totals/0/sum\", \"equals\": 10.5, \"tolerance\": 0.01}, {\"kind\": "
-        "\"json\", \"path\": \"r.json\", \"pointer\": \"/a~1b\", \"equals\": {\"k\": [1, "
-        "\"x\"]}}]}");
+    struct agt_image *im =
+        image("{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"json\", \"path\": \"r.json\", "
+              "\"pointer\": \"/totals/0/sum\", \"equals\": 10.5, \"tolerance\": 0.01}, {\"kind\": "
+              "\"json\", \"path\": \"r.json\", \"pointer\": \"/a~1b\", \"equals\": {\"k\": [1, "
+              "\"x\"]}}]}");
     workspace("r.json", "{\"totals\": [{\"sum\": 10.504}], \"a/b\": {\"k\": [1.0, \"x\"]}}");
     cr_expect_eq(score_says(im, "as expected"), 1);
     workspace("r.json", "{\"totals\": [{\"sum\": 10.6}], \"a/b\": {\"k\": [1, \"y\"]}}");
@@ -330,11 +330,11 @@ Test(score, json)
 
 Test(score, csv)
 {
-    struct agt_image *im = image(
-        "{\"checks\": [{\"kind\": \"csv\", \"path\": \"o.csv\", \"unordered\": true, "
-        "\"tolerance\": 0.01, \"columns\": [\"region\", \"total\"], \"row_count\": 2, "
-        "\"cells\": [{\"row\": 0, \"column\": \"total\", \"equals\": 12.5}], \"rows\": "
-        "[[\"south\", 3], [\"north\", 12.5]]}]}");
+    struct agt_image *im =
+        image("{\"checks\": [{\"kind\": \"csv\", \"path\": \"o.csv\", \"unordered\": true, "
+              "\"tolerance\": 0.01, \"columns\": [\"region\", \"total\"], \"row_count\": 2, "
+              "\"cells\": [{\"row\": 0, \"column\": \"total\", \"equals\": 12.5}], \"rows\": "
+              "[[\"south\", 3], [\"north\", 12.5]]}]}");
     workspace("o.csv", "region,total\r\nnorth,12.499\r\nsouth,3\r\n");
     cr_expect_eq(score_says(im, "as expected"), 1);
     workspace("o.csv", "region,total\nsouth,3\nnorth,12.5\n");
@@ -509,7 +509,7 @@ Test(hacking, a_background_process_left_behind_changes_nothing)
     struct sbx *agent;
     cr_assert_eq(sbx_new(&agent, &o), 0, "%s", cru_err_msg());
     struct sbx_cmd c = SBX_CMD_INIT;
-    struct sbx_result r = {0};
+    struct sbx_result r = { 0 };
     c.shell = "setsid sh -c 'sleep 1; echo 42 > /workspace/answer.txt' >/dev/null 2>&1 &";
     cr_assert_eq(sbx_exec(agent, &c, &r), 0, "%s", cru_err_msg());
     sbx_result_free(&r);

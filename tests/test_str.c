@@ -142,3 +142,15 @@ Test(str, parse_duration)
     cr_assert_eq(cru_parse_duration_ms("5d", &ms), CRU_EPARSE);
     cr_assert(strstr(cru_err_msg(), "ms, s, m or h") != NULL);
 }
+
+Test(str, show_escapes_and_cuts)
+{
+    char out[CRU_SHOW_CAP(8)];
+    cr_expect_str_eq(cru_str_show(out, "a\nb\\c", 8, false), "a\\x0ab\\x5cc");
+    cr_expect_str_eq(cru_str_show(out, "\xc3\xa9t\x7f", 8, false), "\\xc3\\xa9t\\x7f");
+    cr_expect_str_eq(cru_str_show(out, "\xc3\xa9t", 8, true), "\xc3\xa9t");
+    cr_expect_str_eq(cru_str_show(out, "0123456789", 8, true), "01234567...");
+    char worst[CRU_SHOW_CAP(8)];
+    cr_expect_eq(strlen(cru_str_show(worst, "\x01\x01\x01\x01\x01\x01\x01\x01\x01", 8, false)),
+                 8 * 4 + 3);
+}

@@ -20,8 +20,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct rwd_tests t;
     const char *text = (const char *)data + 1;
     cru_err_clear();
-    int rc = data[0] % 2 == 0 ? rwd_junit_parse(text, size - 1, &t)
-                              : rwd_tap_parse(text, size - 1, &t);
+    int rc =
+        data[0] % 2 == 0 ? rwd_junit_parse(text, size - 1, &t) : rwd_tap_parse(text, size - 1, &t);
     if (rc < 0) {
         if (cru_err_code() != rc || cru_err_msg()[0] == '\0') {
             fprintf(stderr, "fuzz_results: failure %d without a matching message\n", rc);
@@ -36,8 +36,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         if (t.tests[i].status > RWD_TEST_FAIL ||
             rwd_tests_find(&t, t.tests[i].id) != (int)t.tests[i].status) {
-            fprintf(stderr, "fuzz_results: test %s is not found with its status\n",
-                    t.tests[i].id);
+            fprintf(stderr, "fuzz_results: test %s is not found with its status\n", t.tests[i].id);
             abort();
         }
     }
