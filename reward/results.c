@@ -16,6 +16,7 @@
 #include <strings.h>
 
 #include "lib/err.h"
+#include "lib/str.h"
 #include "reward/xml.h"
 
 void rwd_tests_free(struct rwd_tests *t)
@@ -142,11 +143,14 @@ int rwd_junit_parse(const char *xml, size_t len, struct rwd_tests *out)
         return rc;
     const xmlNode *root = xmlDocGetRootElement(doc);
     if (!root || !(named(root, "testsuites") || named(root, "testsuite"))) {
-        xmlFreeDoc(doc);
-        return cru_err_set(CRU_EPARSE,
-                           "not a JUnit report: the root element is <%s>, not <testsuites> or "
-                           "<testsuite>",
-                           root ? (const char *)root->name : "(none)");
+        char shown[CRU_SHOW_CAP(100)];
+        rc =
+            cru_err_set(CRU_EPARSE,
+                        "not a JUnit report: the root element is <%s>, not <testsuites> or "
+                        "<testsuite>",
+                        root ? cru_str_show(shown, (const char *)root->name, 100, true) : "(none)");
+        xmlFreeDoc(doc); /* after the message: the name lives in the document */
+        return rc;
     }
     struct collect c = { out, 0 };
     rc = junit_walk(&c, root, 0);

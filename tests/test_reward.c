@@ -176,6 +176,13 @@ static double score_says(const struct agt_image *im, const char *want)
     return r;
 }
 
+/* Criterion's assertion macros may evaluate their arguments more than once: score first. */
+static void expect_reward(const struct agt_image *im, double want, const char *says)
+{
+    double r = score_says(im, says);
+    cr_expect_float_eq(r, want, 1e-9, "reward %g, expected %g", r, want);
+}
+
 static void workspace(const char *rel, const char *text)
 {
     put(ws, rel, text);
@@ -185,9 +192,9 @@ Test(score, tests_exit_status)
 {
     struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"sh "
                                  "/hidden/check.sh\"}]}");
-    cr_expect_eq(score_says(im, "exit status 1"), 0);
+    expect_reward(im, 0, "exit status 1");
     workspace("done", "");
-    cr_expect_eq(score_says(im, "exit status 0"), 1);
+    expect_reward(im, 1, "exit status 0");
     agt_image_free(im);
 }
 
@@ -204,15 +211,15 @@ Test(score, tests_junit_fail_to_pass_and_pass_to_pass)
               "no:cacheprovider --junitxml=/tmp/j.xml /hidden/test_m.py\", \"results\": "
               "\"junit:/tmp/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
               "[\"test_m.test_old\"]}]}");
-    cr_expect_eq(score_says(im, "1 of 1 fail-to-pass still failing"), 0);
+    expect_reward(im, 0, "1 of 1 fail-to-pass still failing");
     workspace("m.py", "def f(x):\n    return 2 * x\n");
-    cr_expect_eq(score_says(im, "resolved"), 1);
+    expect_reward(im, 1, "resolved");
     /* Fixing the new test while breaking the old one is not resolved. */
     workspace("m.py", "def f(x):\n    return 4 if x == 2 else 1\n");
-    cr_expect_eq(score_says(im, "1 of 1 pass-to-pass broken (test_m.test_old failed)"), 0);
+    expect_reward(im, 0, "1 of 1 pass-to-pass broken (test_m.test_old failed)");
     /* Code that does not even import: the tests fail, nothing crashes. */
     workspace("m.py", "def f(x:\n");
-    cr_expect_eq(score_says(im, "not resolved"), 0);
+    expect_reward(im, 0, "not resolved");
     agt_image_free(im);
 }
 
@@ -224,9 +231,9 @@ Test(score, tests_tap)
     struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"sh "
                                  "/hidden/tap.sh\", \"results\": \"tap\", \"fail_to_pass\": "
                                  "[\"a\"], \"pass_to_pass\": [\"b\"]}]}");
-    cr_expect_eq(score_says(im, "a failed"), 0);
+    expect_reward(im, 0, "a failed");
     workspace("a", "");
-    cr_expect_eq(score_says(im, "resolved"), 1);
+    expect_reward(im, 1, "resolved");
     agt_image_free(im);
 }
 
@@ -259,23 +266,23 @@ Test(score, aggregations)
     snprintf(spec, sizeof(spec), "{\"aggregate\": \"all\", \"checks\": %s}", checks);
     struct agt_image *im = image(spec);
     workspace("b", "");
-    cr_expect_eq(score_says(im, NULL), 0);
+    expect_reward(im, 0, NULL);
     agt_image_free(im);
     cru_remove_tree(ws);
     cru_remove_tree(pristine);
     snprintf(spec, sizeof(spec), "{\"aggregate\": \"mean\", \"checks\": %s}", checks);
     im = image(spec);
     workspace("b", "");
-    cr_expect_float_eq(score_says(im, NULL), 0.75, 1e-9);
+    expect_reward(im, 0.75, NULL);
     agt_image_free(im);
     cru_remove_tree(ws);
     cru_remove_tree(pristine);
     snprintf(spec, sizeof(spec), "{\"aggregate\": \"partial\", \"checks\": %s}", checks);
     im = image(spec);
     workspace("b", "");
-    cr_expect_float_eq(score_says(im, NULL), 0.375, 1e-9);
+    expect_reward(im, 0.375, NULL);
     workspace("a", "");
-    cr_expect_eq(score_says(im, NULL), 1);
+    expect_reward(im, 1, NULL);
     agt_image_free(im);
 }
 
@@ -285,11 +292,11 @@ Test(score, file_exists_and_sha256)
         image("{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"file_exists\", \"path\": "
               "\"out/r.txt\"}, {\"kind\": \"file_sha256\", \"path\": \"out/r.txt\", \"sha256\": "
               "\"5891B5B522D5DF086D0FF0B110FBD9D21BB4FC7163AF34D08286A2E846F6BE03\"}]}");
-    cr_expect_eq(score_says(im, "does not exist"), 0);
+    expect_reward(im, 0, "does not exist");
     workspace("out/r.txt", "hello\n");
-    cr_expect_eq(score_says(im, "exists"), 1);
+    expect_reward(im, 1, "exists");
     workspace("out/r.txt", "hello!\n");
-    cr_expect_float_eq(score_says(im, NULL), 0.5, 1e-9);
+    expect_reward(im, 0.5, NULL);
     agt_image_free(im);
 }
 
@@ -298,15 +305,15 @@ Test(score, text)
     struct agt_image *im = image(
         "{\"checks\": [{\"kind\": \"text\", \"path\": \"r.md\", \"contains\": [\"# Report\"], "
         "\"not_contains\": [\"TODO\"], \"regex\": [\"(?m)^Total: \\\\d+$\"]}]}");
-    cr_expect_eq(score_says(im, "does not exist"), 0);
+    expect_reward(im, 0, "does not exist");
     workspace("r.md", "# Report\nTotal: 12\n");
-    cr_expect_eq(score_says(im, "expected text"), 1);
+    expect_reward(im, 1, "expected text");
     workspace("r.md", "# Report\nTotal: 12\nTODO\n");
-    cr_expect_eq(score_says(im, "contains \"TODO\""), 0);
+    expect_reward(im, 0, "contains \"TODO\"");
     workspace("r.md", "# Report\nTotal: twelve\n");
-    cr_expect_eq(score_says(im, "does not match"), 0);
+    expect_reward(im, 0, "does not match");
     workspace("r.md", "# Report\nTotal: 12\n\xff\xfe\n");
-    cr_expect_eq(score_says(im, "not valid UTF-8"), 0);
+    expect_reward(im, 0, "not valid UTF-8");
     agt_image_free(im);
 }
 
@@ -318,13 +325,13 @@ Test(score, json)
               "\"json\", \"path\": \"r.json\", \"pointer\": \"/a~1b\", \"equals\": {\"k\": [1, "
               "\"x\"]}}]}");
     workspace("r.json", "{\"totals\": [{\"sum\": 10.504}], \"a/b\": {\"k\": [1.0, \"x\"]}}");
-    cr_expect_eq(score_says(im, "as expected"), 1);
+    expect_reward(im, 1, "as expected");
     workspace("r.json", "{\"totals\": [{\"sum\": 10.6}], \"a/b\": {\"k\": [1, \"y\"]}}");
-    cr_expect_eq(score_says(im, "is 10.6"), 0);
+    expect_reward(im, 0, "is 10.6");
     workspace("r.json", "{\"totals\": []}");
-    cr_expect_eq(score_says(im, "nothing at"), 0);
+    expect_reward(im, 0, "nothing at");
     workspace("r.json", "{\"totals\": [");
-    cr_expect_eq(score_says(im, "r.json:1:"), 0);
+    expect_reward(im, 0, "r.json:1:");
     agt_image_free(im);
 }
 
@@ -336,15 +343,15 @@ Test(score, csv)
               "\"cells\": [{\"row\": 0, \"column\": \"total\", \"equals\": 12.5}], \"rows\": "
               "[[\"south\", 3], [\"north\", 12.5]]}]}");
     workspace("o.csv", "region,total\r\nnorth,12.499\r\nsouth,3\r\n");
-    cr_expect_eq(score_says(im, "as expected"), 1);
+    expect_reward(im, 1, "as expected");
     workspace("o.csv", "region,total\nsouth,3\nnorth,12.5\n");
-    cr_expect_eq(score_says(im, "row 0"), 0);
+    expect_reward(im, 0, "row 0");
     workspace("o.csv", "region,sum\nnorth,12.5\nsouth,3\n");
-    cr_expect_eq(score_says(im, "header"), 0);
+    expect_reward(im, 0, "header");
     workspace("o.csv", "region,total\nnorth,12.5\n");
-    cr_expect_eq(score_says(im, "has 1 rows"), 0);
+    expect_reward(im, 0, "has 1 rows");
     workspace("o.csv", "region,total\n\"north,12.5\nsouth,3\n");
-    cr_expect_eq(score_says(im, "o.csv"), 0);
+    expect_reward(im, 0, "o.csv");
     agt_image_free(im);
 }
 
@@ -368,13 +375,13 @@ Test(score, xlsx)
     python("import openpyxl\nwb = openpyxl.Workbook()\nws = wb.active\nws.title = 'Data'\n"
            "ws.append(['name', 'value'])\nws.append(['a', 2.5])\ns = wb.create_sheet('Summary')\n"
            "s['A1'] = '=SUM(Data!B2:B2)'\ns['B1'] = True\nwb.save('b.xlsx')\n");
-    cr_expect_eq(score_says(im, "4 cells as expected"), 1);
+    expect_reward(im, 1, "4 cells as expected");
     python("import openpyxl\nwb = openpyxl.Workbook()\nws = wb.active\nws.title = 'Data'\n"
            "ws.append(['name', 'value'])\nws.append(['a', 2.6])\ns = wb.create_sheet('Summary')\n"
            "s['A1'] = 5\ns['B1'] = True\nwb.save('b.xlsx')\n");
-    cr_expect_eq(score_says(im, "Data!B2 is 2.6"), 0);
+    expect_reward(im, 0, "Data!B2 is 2.6");
     workspace("b.xlsx", "PK\3\4 this is not a workbook");
-    cr_expect_eq(score_says(im, "b.xlsx: "), 0);
+    expect_reward(im, 0, "b.xlsx: ");
     agt_image_free(im);
 }
 
@@ -389,12 +396,12 @@ Test(score, docx)
            "d.add_paragraph('In short, revenue grew.')\nd.add_heading('Details', level=2)\n"
            "t = d.add_table(rows=2, cols=2)\nt.cell(0, 1).text = 'Q1'\nt.cell(1, 1).text = '10'\n"
            "d.save('r.docx')\n");
-    cr_expect_eq(score_says(im, "expected content"), 1);
+    expect_reward(im, 1, "expected content");
     python("import docx\nd = docx.Document()\nd.add_heading('Summary', level=2)\n"
            "d.add_paragraph('In short, revenue grew.')\nd.save('r.docx')\n");
-    cr_expect_eq(score_says(im, "no heading \"Summary\""), 0);
+    expect_reward(im, 0, "no heading \"Summary\"");
     workspace("r.docx", "");
-    cr_expect_eq(score_says(im, "r.docx: "), 0);
+    expect_reward(im, 0, "r.docx: ");
     agt_image_free(im);
 }
 
@@ -413,15 +420,18 @@ Test(hacking, editing_or_deleting_the_tests_earns_nothing)
     put(img_dir, "workspace/m.py", "def f(x):\n    return x\n");
     struct agt_image *im = image(junit_spec);
     struct rwd_result res;
+    double reward;
     /* Control: a real fix passes, and nothing is reported as changed. */
     workspace("m.py", "def f(x):\n    return 2 * x\n");
-    cr_expect_eq(score(im, &res), 1, "%s", res.checks[0].message);
+    reward = score(im, &res);
+    cr_expect_eq(reward, 1, "%s", res.checks[0].message);
     cr_expect_eq(res.n_protected_changed, 0);
     rwd_result_free(&res);
     /* The attack: the code stays wrong, the test is made to pass. */
     workspace("m.py", "def f(x):\n    return x\n");
     workspace("tests/test_m.py", "def test_f():\n    assert True\n");
-    cr_expect_eq(score(im, &res), 0, "editing the test earned reward: %s", res.checks[0].message);
+    reward = score(im, &res);
+    cr_expect_eq(reward, 0, "editing the test earned reward: %s", res.checks[0].message);
     cr_assert_eq(res.n_protected_changed, 1);
     cr_expect_str_eq(res.protected_changed[0], "tests");
     rwd_result_free(&res);
@@ -429,7 +439,8 @@ Test(hacking, editing_or_deleting_the_tests_earns_nothing)
     char p[256];
     snprintf(p, sizeof(p), "%s/tests", ws);
     cru_remove_tree(p);
-    cr_expect_eq(score(im, &res), 0);
+    reward = score(im, &res);
+    cr_expect_eq(reward, 0);
     cr_expect_eq(res.n_protected_changed, 1);
     rwd_result_free(&res);
     put(root, "fake/__init__.py", "");
@@ -437,7 +448,8 @@ Test(hacking, editing_or_deleting_the_tests_earns_nothing)
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "ln -s %s/fake %s/tests", root, ws);
     sh(cmd);
-    cr_expect_eq(score(im, &res), 0);
+    reward = score(im, &res);
+    cr_expect_eq(reward, 0);
     cr_expect_eq(res.n_protected_changed, 1);
     rwd_result_free(&res);
     /* With protected_fail, any change fails every check outright. */
@@ -449,7 +461,8 @@ Test(hacking, editing_or_deleting_the_tests_earns_nothing)
     im = image(spec);
     workspace("m.py", "def f(x):\n    return 2 * x\n");
     workspace("tests/extra.py", "");
-    cr_expect_eq(score(im, &res), 0);
+    reward = score(im, &res);
+    cr_expect_eq(reward, 0);
     cr_expect(strstr(res.checks[0].message, "protected path tests was changed") != NULL, "%s",
               res.checks[0].message);
     rwd_result_free(&res);
@@ -465,7 +478,7 @@ Test(hacking, a_planted_junit_report_is_not_read)
                                  "\"results\": \"junit:/workspace/report.xml\", \"fail_to_pass\": "
                                  "[\"t.x\"]}]}");
     workspace("report.xml", report);
-    cr_expect_eq(score_says(im, "no JUnit report"), 0);
+    expect_reward(im, 0, "no JUnit report");
     agt_image_free(im);
     /* Control: the same report, written by the command itself, is read and passes. */
     cru_remove_tree(ws);
@@ -474,7 +487,7 @@ Test(hacking, a_planted_junit_report_is_not_read)
     im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"cp /hidden/report.xml "
                "/workspace/report.xml\", \"results\": \"junit:/workspace/report.xml\", "
                "\"fail_to_pass\": [\"t.x\"]}]}");
-    cr_expect_eq(score_says(im, "resolved"), 1);
+    expect_reward(im, 1, "resolved");
     agt_image_free(im);
 }
 
@@ -485,15 +498,15 @@ Test(hacking, a_symlink_to_a_host_file_is_not_followed)
                                  "\"contains\": [\"root:x:0:0\"]}]}");
     /* Control: a regular file with that content passes. */
     workspace("out.txt", "root:x:0:0:root:/root:/bin/bash\n");
-    cr_expect_eq(score_says(im, NULL), 1);
+    expect_reward(im, 1, NULL);
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "rm %s/out.txt && ln -s /etc/passwd %s/out.txt", ws, ws);
     sh(cmd);
-    cr_expect_eq(score_says(im, "out.txt"), 0);
+    expect_reward(im, 0, "out.txt");
     snprintf(cmd, sizeof(cmd), "rm %s/out.txt && ln -s ../../../../../etc/passwd %s/out.txt", ws,
              ws);
     sh(cmd);
-    cr_expect_eq(score_says(im, "out.txt"), 0);
+    expect_reward(im, 0, "out.txt");
     agt_image_free(im);
 }
 
@@ -527,7 +540,9 @@ Test(hacking, a_background_process_left_behind_changes_nothing)
     sbx_result_free(&r);
     sbx_free(agent);
     struct rwd_result res;
-    cr_expect_eq(score(im, &res), 0, "the daemon's late answer earned reward");
+    double reward;
+    reward = score(im, &res);
+    cr_expect_eq(reward, 0, "the daemon's late answer earned reward");
     rwd_result_free(&res);
     sleep(2);
     cr_assert_eq(cru_file_read(p, 64, &b), 0);
@@ -545,7 +560,9 @@ Test(hacking, a_fifo_or_a_huge_file_does_not_break_the_checker)
     snprintf(cmd, sizeof(cmd), "mkfifo %s/pipe", ws);
     sh(cmd);
     struct rwd_result res;
-    cr_expect_float_eq(score(im, &res), 0.5, 1e-9);
+    double reward;
+    reward = score(im, &res);
+    cr_expect_float_eq(reward, 0.5, 1e-9);
     cr_expect(!res.checks[0].passed);
     cr_expect(res.checks[1].passed);
     rwd_result_free(&res);
