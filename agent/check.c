@@ -366,9 +366,9 @@ int agt_prepare_workspace(const struct agt_image *img, const char *ws, const cha
         char *slash = strrchr(src, '/');
         if (slash)
             *slash = '\0';
-        snprintf(sol, sizeof(sol), "%s/s", tmp);
         if (!mkdtemp(tmp))
             return cru_err_sys("cannot make a folder for the solution");
+        snprintf(sol, sizeof(sol), "%s/s", tmp);
         if (chmod(tmp, 0711) < 0)
             rc = cru_err_sys("cannot open up %s", tmp);
         else

@@ -568,3 +568,51 @@ Test(hacking, a_fifo_or_a_huge_file_does_not_break_the_checker)
     rwd_result_free(&res);
     agt_image_free(im);
 }
+
+/* ---- the image check: oracle and no-op ---- */
+
+Test(score, image_check_oracle_and_noop)
+{
+    put(img_dir, "workspace/m.py", "def f(x):\n    return x\n");
+    put(img_dir, "hidden/test_m.py", "from m import f\ndef test_f():\n    assert f(2) == 4\n");
+    put(img_dir, "solution/solve.sh", "cp /solution/m.py /workspace/m.py\n");
+    put(img_dir, "solution/m.py", "def f(x):\n    return 2 * x\n");
+    struct agt_image *im =
+        image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m pytest -q -p "
+              "no:cacheprovider /hidden/test_m.py\"}]}");
+    struct agt_image_check c;
+    cr_assert_eq(agt_image_check(im, NULL, &c), 0, "%s", cru_err_msg());
+    cr_expect(c.ran && c.pass, "oracle %g, no-op %g", c.oracle, c.noop);
+    cr_expect_eq(c.oracle, 1);
+    cr_expect_eq(c.noop, 0);
+    agt_image_check_free(&c);
+    agt_image_free(im);
+
+    /* A patch solution, and a setup command that runs before it. */
+    cru_remove_tree(ws);
+    cru_remove_tree(pristine);
+    char p[256];
+    snprintf(p, sizeof(p), "%s/solution/solve.sh", img_dir);
+    cr_assert_eq(unlink(p), 0);
+    put(img_dir, "solution/solution.patch",
+        "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1,2 +1,2 @@\n def f(x):\n"
+        "-    return x\n+    return 2 * x\n");
+    im = image("{\"checks\": [{\"kind\": \"command\", \"command\": \"test -f /workspace/set && "
+               "python3 -m pytest -q -p no:cacheprovider /hidden/test_m.py\"}]}");
+    free(im->setup);
+    im->setup = calloc(1, sizeof(char *));
+    im->setup[0] = strdup("touch set");
+    im->n_setup = 1;
+    cr_assert_eq(agt_image_check(im, NULL, &c), 0, "%s", cru_err_msg());
+    cr_expect(c.ran && c.pass, "oracle %g, no-op %g", c.oracle, c.noop);
+    agt_image_check_free(&c);
+
+    /* A solution that does not apply is an error that says so. */
+    put(img_dir, "solution/solution.patch",
+        "diff --git a/zz b/zz\n--- a/zz\n+++ b/zz\n@@ -1 +1 @@\n-a\n+b\n");
+    cr_assert_lt(agt_image_check(im, NULL, &c), 0);
+    cr_expect(!c.ran && c.error && strstr(c.error, "the reference solution failed"), "%s",
+              c.error ? c.error : "(no error)");
+    agt_image_check_free(&c);
+    agt_image_free(im);
+}
