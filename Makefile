@@ -197,8 +197,19 @@ cuda:
 	@echo "make cuda: nvcc not found (PATH, /usr/local/cuda/bin): the CUDA backend is not built"
 else
 CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+# The CUDA runtime library, wherever this toolkit keeps it (a toolkit of only the compiler has
+# none: then the kernels are compiled, and the programs that need the runtime are not linked).
+CUDART := $(firstword $(wildcard $(foreach d,lib64 lib targets/*/lib,\
+	$(CUDA_HOME)/$(d)/libcudart_static.a $(CUDA_HOME)/$(d)/libcudart.so) \
+	/usr/lib/*-linux-gnu/libcudart_static.a /usr/lib/*-linux-gnu/libcudart.so))
+ifeq ($(CUDART),)
+cuda: $(CUDA_BUILD)/libcrucible-cuda.a
+	@echo "make cuda: kernels built with $(NVCC) for sm_$(CUDA_ARCH); no CUDA runtime library" \
+	  "(libcudart) found with the toolkit ($(CUDA_HOME)), so build/cuda/cuda-info is not linked"
+else
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
 	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
+endif
 
 $(CUDA_FLAGS_FILE): FORCE
 	@mkdir -p $(@D)
