@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/str.h"
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/path.h"
@@ -92,11 +93,6 @@ static bool same_contents(const char *a, const char *b)
     return same;
 }
 
-static int cmp_names(const void *x, const void *y)
-{
-    return strcmp(*(char *const *)x, *(char *const *)y);
-}
-
 /* The sorted entry names of folder PATH; NULL on failure. */
 static char **list_names(const char *path, size_t *n)
 {
@@ -123,7 +119,7 @@ static char **list_names(const char *path, size_t *n)
     }
     closedir(d);
     if (*n > 1)
-        qsort(names, *n, sizeof(*names), cmp_names);
+        qsort(names, *n, sizeof(*names), cru_str_cmp_ptr);
     return names ? names : calloc(1, sizeof(char *));
 }
 
@@ -211,20 +207,28 @@ struct box {
     struct sbx_fs fs;
 };
 
-static int box_exec(void *ctx, const char *const *argv, const char *shell, uint64_t timeout_ms,
-                    size_t out_cap, struct rwd_exec *res)
+/* Runs ARGV (or SHELL) in SB with the checker's environment, keeping OUT_CAP bytes of stdout
+ * and 64 KiB of stderr. */
+static int run(struct sbx *sb, const char *const *argv, const char *shell, uint64_t timeout_ms,
+               size_t out_cap, struct sbx_result *r)
 {
-    struct box *b = ctx;
     struct sbx_cmd cmd = SBX_CMD_INIT;
-    struct sbx_result r = { 0 };
     cmd.argv = argv;
     cmd.shell = shell;
     cmd.env = check_env;
     cmd.timeout_ms = timeout_ms;
     cmd.stdout_cap = out_cap;
     cmd.stderr_cap = 64 << 10;
+    return sbx_exec(sb, &cmd, r);
+}
+
+static int box_exec(void *ctx, const char *const *argv, const char *shell, uint64_t timeout_ms,
+                    size_t out_cap, struct rwd_exec *res)
+{
+    struct box *b = ctx;
+    struct sbx_result r = { 0 };
     memset(res, 0, sizeof(*res));
-    int rc = sbx_exec(b->sb, &cmd, &r);
+    int rc = run(b->sb, argv, shell, timeout_ms, out_cap, &r);
     if (rc == 0) {
         res->exit_code = r.exit_code;
         res->timed_out = r.timed_out;
@@ -328,16 +332,9 @@ done:
 static int prepare_step(struct sbx *sb, const char *what, const char *const *argv,
                         const char *shell, uint64_t timeout_ms)
 {
-    struct sbx_cmd cmd = SBX_CMD_INIT;
     struct sbx_result r = { 0 };
     char tail[300] = "";
-    cmd.argv = argv;
-    cmd.shell = shell;
-    cmd.env = check_env;
-    cmd.timeout_ms = timeout_ms;
-    cmd.stdout_cap = 64 << 10;
-    cmd.stderr_cap = 64 << 10;
-    int rc = sbx_exec(sb, &cmd, &r);
+    int rc = run(sb, argv, shell, timeout_ms, 64 << 10, &r);
     if (rc == 0 && (r.exit_code != 0 || r.timed_out)) {
         const struct cru_buf *o = r.err.len ? &r.err : &r.out;
         size_t n = o->len > 200 ? 200 : o->len;

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/str.h"
 #include "lib/fs.h"
 
 /* libgit2's global state is set up once per process and never torn down: workspaces are made
@@ -362,11 +363,6 @@ void agt_git_files_free(char **files, size_t n)
     free(files);
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* Every path a delta touches, sorted and unique: both sides of each delta, so that a file
  * replaced by a directory or moved lists both names. */
 static int changed_files(git_diff *diff, char ***out, size_t *n_out)
@@ -389,7 +385,7 @@ static int changed_files(git_diff *diff, char ***out, size_t *n_out)
         }
     }
     if (n > 1)
-        qsort(files, n, sizeof(*files), cmp_str);
+        qsort(files, n, sizeof(*files), cru_str_cmp_ptr);
     size_t u = 0;
     for (size_t i = 0; i < n; i++) {
         if (u > 0 && strcmp(files[u - 1], files[i]) == 0)

@@ -79,12 +79,7 @@ struct load {
 
 #define bad(l, path, ...) cru_json_report_add((l)->rep, (path), __VA_ARGS__)
 
-static bool ok(struct load *l, int rc, const char *path)
-{
-    if (rc < 0)
-        cru_json_report_err(l->rep, path);
-    return rc >= 0;
-}
+#define ok(l, rc, path) cru_json_report_ok((l)->rep, (rc), (path))
 
 static char *dup_or_oom(struct load *l, const char *s)
 {
@@ -442,11 +437,6 @@ int agt_images_dir(const char *images, char **out)
     return cru_err_set(CRU_ENOENT, "no images folder: give --images DIR or set CRUCIBLE_IMAGES");
 }
 
-static int cmp_str(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 void agt_images_list_free(char **ids, size_t n)
 {
     for (size_t i = 0; ids && i < n; i++)
@@ -485,7 +475,7 @@ int agt_images_list(const char *images, char ***ids, size_t *n)
     }
     closedir(d);
     if (len > 1)
-        qsort(list, len, sizeof(*list), cmp_str);
+        qsort(list, len, sizeof(*list), cru_str_cmp_ptr);
     *ids = list;
     *n = len;
     return 0;
@@ -550,9 +540,9 @@ int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **ou
     *out = NULL;
     if (!img->rootfs_tar)
         return 0;
+    const char *env = getenv("CRUCIBLE_CACHE");
     if (!cache)
-        cache = getenv("CRUCIBLE_CACHE") && *getenv("CRUCIBLE_CACHE") ? getenv("CRUCIBLE_CACHE")
-                                                                      : "/var/cache/crucible";
+        cache = env && *env ? env : "/var/cache/crucible";
     if ((rc = cru_sha256_file(img->rootfs_tar, sum)) < 0)
         return cru_err_wrap(rc, "image %s: hashing the rootfs", img->id);
     cru_hex(hex, sum, sizeof(sum));

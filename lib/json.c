@@ -558,3 +558,10 @@ size_t cru_json_report_unknown(struct cru_json_report *r, const json_t *obj, con
     }
     return n;
 }
+
+bool cru_json_report_ok(struct cru_json_report *r, int rc, const char *path)
+{
+    if (rc < 0)
+        cru_json_report_err(r, path);
+    return rc >= 0;
+}

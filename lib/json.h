@@ -119,6 +119,11 @@ void cru_json_report_add(struct cru_json_report *r, const char *path, const char
  * unless it starts so already (as the getters' messages do). */
 void cru_json_report_err(struct cru_json_report *r, const char *path);
 
+/* For a getter's return RC: on failure adds its message as a problem at PATH (as
+ * cru_json_report_err does). Returns whether RC is a success, so a loader can write
+ * `if (cru_json_report_ok(r, cru_json_get_str(...), "name") && s) ...`. */
+bool cru_json_report_ok(struct cru_json_report *r, int rc, const char *path);
+
 /* Adds a problem for every key of OBJ (an object at PATH) that is not in ALLOWED (a
  * NULL-terminated list) and does not start with "x-". Returns how many there were. */
 size_t cru_json_report_unknown(struct cru_json_report *r, const json_t *obj, const char *path,

@@ -263,3 +263,8 @@ const char *cru_str_show(char *dst, const char *s, size_t max, bool keep_utf8)
     dst[o] = '\0';
     return dst;
 }
+
+int cru_str_cmp_ptr(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}

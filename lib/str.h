@@ -23,6 +23,9 @@ int cru_str_dup(char **out, const char *s);
 int cru_str_ndup(char **out, const char *s, size_t n);
 int cru_str_printf(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* qsort()/bsearch() comparison of two `char *` elements, by strcmp(). */
+int cru_str_cmp_ptr(const void *a, const void *b);
+
 /* The bytes cru_str_show() needs for an input cut at MAX bytes. */
 #define CRU_SHOW_CAP(max) ((max)*4 + 4)
 

@@ -99,6 +99,26 @@ static const char *last_line(const struct cru_buf *text, char *buf, size_t cap)
     return buf;
 }
 
+/* A command stopped by its time limit or the OOM killer fails its check; returns whether so. */
+static bool stopped(const struct rwd_check *ck, const struct rwd_exec *ex,
+                    struct rwd_check_result *r)
+{
+    if (ex->timed_out)
+        verdict(r, false, 0, "timed out after %llu ms", (unsigned long long)ck->timeout_ms);
+    else if (ex->oom)
+        verdict(r, false, 0, "ran out of memory");
+    return ex->timed_out || ex->oom;
+}
+
+/* Passes on exit status 0; otherwise says the status and the last line of its output. */
+static void exit_verdict(const struct rwd_exec *ex, struct rwd_check_result *r)
+{
+    char line[256];
+    const struct cru_buf *tail = ex->err.len ? &ex->err : &ex->out;
+    verdict(r, ex->exit_code == 0, ex->exit_code == 0, "exit status %d%s%s", ex->exit_code,
+            ex->exit_code ? ": " : "", ex->exit_code ? last_line(tail, line, sizeof(line)) : "");
+}
+
 /* ---- tests ---- */
 
 static const char *status_name(int st)
@@ -167,7 +187,6 @@ static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
                        struct rwd_check_result *r)
 {
     struct rwd_exec ex = { 0 };
-    char line[256];
     int rc;
 
     /* A report planted beforehand must not stand in for the command's own. */
@@ -181,14 +200,10 @@ static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
     size_t cap = ck->results == RWD_RESULTS_TAP ? RWD_RESULTS_MAX_BYTES : 64 << 10;
     if ((rc = box->exec(box->ctx, NULL, ck->command, ck->timeout_ms, cap, &ex)) < 0)
         return rc;
-    if (ex.timed_out) {
-        verdict(r, false, 0, "timed out after %llu ms", (unsigned long long)ck->timeout_ms);
-    } else if (ex.oom) {
-        verdict(r, false, 0, "ran out of memory");
+    if (stopped(ck, &ex, r)) {
+        /* the verdict is given */
     } else if (ck->results == RWD_RESULTS_EXIT) {
-        const struct cru_buf *tail = ex.err.len ? &ex.err : &ex.out;
-        verdict(r, ex.exit_code == 0, ex.exit_code == 0, "exit status %d%s%s", ex.exit_code,
-                ex.exit_code ? ": " : "", ex.exit_code ? last_line(tail, line, sizeof(line)) : "");
+        exit_verdict(&ex, r);
     } else {
         struct rwd_tests t = { 0 };
         struct rwd_exec cat = { 0 };
@@ -232,10 +247,8 @@ static int check_command(const struct rwd_check *ck, const struct rwd_box *box,
         return rc;
     json_t *v = NULL;
     last_line(&ex.out, line, sizeof(line));
-    if (ex.timed_out) {
-        verdict(r, false, 0, "timed out after %llu ms", (unsigned long long)ck->timeout_ms);
-    } else if (ex.oom) {
-        verdict(r, false, 0, "ran out of memory");
+    if (stopped(ck, &ex, r)) {
+        /* the verdict is given */
     } else if (line[0] && cru_json_parse(&v, line, strlen(line), "score") == 0 &&
                json_is_number(v)) {
         double s = json_number_value(v);
@@ -244,9 +257,7 @@ static int check_command(const struct rwd_check *ck, const struct rwd_box *box,
         else
             verdict(r, s >= 1, s, "score %g (exit status %d)", s, ex.exit_code);
     } else {
-        const struct cru_buf *tail = ex.err.len ? &ex.err : &ex.out;
-        verdict(r, ex.exit_code == 0, ex.exit_code == 0, "exit status %d%s%s", ex.exit_code,
-                ex.exit_code ? ": " : "", ex.exit_code ? last_line(tail, line, sizeof(line)) : "");
+        exit_verdict(&ex, r);
     }
     json_decref(v);
     rwd_exec_free(&ex);

@@ -97,13 +97,8 @@ struct ctx {
 
 #define bad(c, path, ...) cru_json_report_add((c)->rep, (path), __VA_ARGS__)
 
-/* A getter's failure goes to the report; returns whether the getter succeeded. */
-static bool ok(struct ctx *c, int rc, const char *path)
-{
-    if (rc < 0)
-        cru_json_report_err(c->rep, path);
-    return rc >= 0;
-}
+/* A getter's failure goes to the report; true when the getter succeeded. */
+#define ok(c, rc, path) cru_json_report_ok((c)->rep, (rc), (path))
 
 static bool check_rel_path(struct ctx *c, const char *field, const char *rel)
 {

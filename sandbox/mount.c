@@ -147,11 +147,6 @@ static int plan_system_dir(struct sbx_plan *p, const char *root, const char *nam
     return rc < 0 ? rc : add(p, SBX_MNT_BIND, host, name, true);
 }
 
-static int cmp_names(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
 /* The entries of ROOTFS/etc, but the files this plan writes itself. An etc that is not a real
  * folder (a link, which the host would follow out of the root) counts as none. */
 static int rootfs_etc_names(const char *rootfs, char ***out, size_t *n)
@@ -198,7 +193,7 @@ static int rootfs_etc_names(const char *rootfs, char ***out, size_t *n)
     }
     closedir(d);
     if (rc == 0 && *n > 1)
-        qsort(*out, *n, sizeof(char *), cmp_names);
+        qsort(*out, *n, sizeof(char *), cru_str_cmp_ptr);
     return rc;
 }
 
@@ -381,7 +376,7 @@ static int plan_rootfs(struct sbx_plan *p, const char *rootfs)
     }
     closedir(d);
     if (rc == 0)
-        qsort(names, n, sizeof(names[0]), cmp_names);
+        qsort(names, n, sizeof(names[0]), cru_str_cmp_ptr);
     for (size_t i = 0; i < n; i++) {
         if (rc == 0)
             rc = plan_system_dir(p, rootfs, names[i]);
