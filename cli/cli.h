@@ -52,6 +52,7 @@ void cli_print_help(const struct cli_command *cmd, FILE *out);
 
 extern const struct cli_command cli_cmd_exec;
 extern const struct cli_command cli_cmd_images;
+extern const struct cli_command cli_cmd_tokenize;
 extern const struct cli_command cli_cmd_version;
 
 #endif

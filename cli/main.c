@@ -15,6 +15,7 @@ static const struct cli_command *const commands[] = {
     &cmd_help,
     &cli_cmd_exec,
     &cli_cmd_images,
+    &cli_cmd_tokenize,
     &cli_cmd_version,
 };
 
