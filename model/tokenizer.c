@@ -351,7 +351,7 @@ struct loader {
 static int unsupported(const struct loader *l, const char *what, const char *type)
 {
     char shown[CRU_SHOW_CAP(64)];
-    return cru_err_set(CRU_EUNSUPPORTED, "%s: %s type '%s' is not supported", l->name, what,
+    return cru_err_set(CRU_EUNSUPPORTED, "%s: %s '%s' is not supported", l->name, what,
                        cru_str_show(shown, type, 64, true));
 }
 
@@ -388,12 +388,12 @@ static int load_normalizer(struct loader *l, const json_t *n)
             if ((rc = get_type(l, v, "normalizer", &type)) < 0)
                 return rc;
             if (strcmp(type, "NFC") != 0)
-                return unsupported(l, "normalizer", type);
+                return unsupported(l, "normalizer type", type);
             l->t->nfc = true;
         }
         return 0;
     }
-    return unsupported(l, "normalizer", type);
+    return unsupported(l, "normalizer type", type);
 }
 
 static int compile_split(struct loader *l, const char *pattern, size_t len, bool literal,
@@ -408,7 +408,7 @@ static int compile_split(struct loader *l, const char *pattern, size_t len, bool
     if (len > TOK_PATTERN_MAX)
         return cru_err_set(CRU_ELIMIT, "%s: a Split pattern of %zu bytes (at most %d)", l->name,
                            len, TOK_PATTERN_MAX);
-    uint32_t opts = PCRE2_UTF | PCRE2_UCP | (literal ? PCRE2_LITERAL : 0);
+    uint32_t opts = PCRE2_UTF | (literal ? PCRE2_LITERAL : PCRE2_UCP);
     pcre2_code *re = pcre2_compile((PCRE2_SPTR)pattern, len, opts, &err, &at, NULL);
     if (!re) {
         PCRE2_UCHAR msg[256];
@@ -471,7 +471,7 @@ static int load_pretok_one(struct loader *l, const json_t *p, bool *byte_level)
                            "{\"String\": ...}",
                            l->name);
     }
-    return unsupported(l, "pre_tokenizer", type);
+    return unsupported(l, "pre_tokenizer type", type);
 }
 
 static int load_pretok(struct loader *l, const json_t *p)
@@ -518,14 +518,14 @@ static int load_decoder(struct loader *l, const json_t *d, const json_t *post)
     if ((rc = get_type(l, d, "decoder", &type)) < 0)
         return rc;
     if (strcmp(type, "ByteLevel") != 0)
-        return unsupported(l, "decoder", type);
+        return unsupported(l, "decoder type", type);
     /* The post-processor only adds tokens around a sequence (which templates do here) or
      * adjusts offsets; ByteLevel's does the latter, which ids do not carry. */
     if (post && !json_is_null(post)) {
         if ((rc = get_type(l, post, "post_processor", &type)) < 0)
             return rc;
         if (strcmp(type, "ByteLevel") != 0)
-            return unsupported(l, "post_processor", type);
+            return unsupported(l, "post_processor type", type);
     }
     return 0;
 }
@@ -765,7 +765,7 @@ static int load_model(struct loader *l, const json_t *model, const json_t *added
     if ((rc = get_type(l, model, "model", &type)) < 0)
         return rc;
     if (strcmp(type, "BPE") != 0)
-        return unsupported(l, "model", type);
+        return unsupported(l, "model type", type);
     json_t *d = json_object_get(model, "dropout");
     if (d && !json_is_null(d) &&
         (rc = cru_json_get_double(model, "model", "dropout", false, 0, 1, &dropout)) < 0)
