@@ -34,6 +34,9 @@
 #define CACHE_PIECE_MAX 30
 #define CACHE_IDS_MAX   8
 
+/* Code points below this have their NFC bit in a table; above, utf8proc is asked. */
+#define NFC_TABLE_END 0x30000
+
 /* Pieces with more symbols than this are merged with a heap instead of repeated scans. */
 #define BPE_SCAN_MAX 48
 
@@ -101,11 +104,15 @@ struct tok {
     struct split splits[TOK_SPLIT_MAX];
     size_t n_splits;
 
+    uint8_t *nfc_unsafe; /* a bit per code point below NFC_TABLE_END: may change under NFC */
+
     struct cache_slot *cache;
     pthread_mutex_t *locks; /* CACHE_STRIPES of them, guarding cache slots i % CACHE_STRIPES */
 };
 
 enum { KIND_NONE, KIND_VOCAB, KIND_ADDED, KIND_SPECIAL };
+
+static int nfc_table(struct tok *t);
 
 /* ---- small helpers ---- */
 
@@ -897,7 +904,7 @@ int tok_load_json(struct tok **out, const char *text, size_t len, const char *na
     }
     struct loader l = { .t = t, .name = name };
     byte_level_tables(l.cp_byte);
-    if ((rc = load_root(&l, root)) < 0)
+    if ((rc = load_root(&l, root)) < 0 || (t->nfc && (rc = nfc_table(t)) < 0))
         goto done;
     t->cache = calloc(CACHE_SLOTS, sizeof(struct cache_slot));
     t->locks = calloc(CACHE_STRIPES, sizeof(pthread_mutex_t));
@@ -957,33 +964,50 @@ void tok_free(struct tok *t)
     free(t->vocab_tab);
     free(t->merges);
     free(t->cache);
+    free(t->nfc_unsafe);
     free(t);
 }
 
 /* ---- BPE ---- */
 
+/* The rank and result of merging symbols A and B: UINT32_MAX when they do not merge. */
+static uint32_t pair_rank(const struct tok *t, int32_t a, int32_t b, int32_t *id)
+{
+    const struct merge_slot *m = merge_find(t, a, b);
+    if (!m)
+        return UINT32_MAX;
+    *id = m->id;
+    return m->rank;
+}
+
 /* Merges the symbols IDS[0..N) in place, lowest rank first and leftmost among equal ranks
- * (HuggingFace's order); returns the new count. Each pass scans every pair: quadratic, and
- * the fastest for the short pieces that make up nearly all text. */
+ * (HuggingFace's order); returns the new count. The rank of each adjacent pair is kept in an
+ * array, so a merge costs a scan for the minimum and two lookups for its new neighbours: the
+ * fastest way for the short pieces that make up nearly all text. */
 static size_t bpe_scan(const struct tok *t, int32_t *ids, size_t n)
 {
+    uint32_t rank[BPE_SCAN_MAX];
+    int32_t to[BPE_SCAN_MAX];
+    for (size_t i = 0; i + 1 < n; i++)
+        rank[i] = pair_rank(t, ids[i], ids[i + 1], &to[i]);
     while (n > 1) {
-        uint32_t best = UINT32_MAX;
         size_t at = 0;
-        int32_t merged = 0;
-        for (size_t i = 0; i + 1 < n; i++) {
-            const struct merge_slot *m = merge_find(t, ids[i], ids[i + 1]);
-            if (m && m->rank < best) {
-                best = m->rank;
+        for (size_t i = 1; i + 1 < n; i++)
+            if (rank[i] < rank[at])
                 at = i;
-                merged = m->id;
-            }
-        }
-        if (best == UINT32_MAX)
+        if (rank[at] == UINT32_MAX)
             break;
-        ids[at] = merged;
+        ids[at] = to[at];
         memmove(ids + at + 1, ids + at + 2, (n - at - 2) * sizeof(int32_t));
+        /* The pairs after the merged one move down by one; its neighbours are recomputed. */
+        size_t tail = at + 3 <= n ? n - at - 3 : 0;
+        memmove(rank + at + 1, rank + at + 2, tail * sizeof(uint32_t));
+        memmove(to + at + 1, to + at + 2, tail * sizeof(int32_t));
         n--;
+        if (at > 0)
+            rank[at - 1] = pair_rank(t, ids[at - 1], ids[at], &to[at - 1]);
+        if (at + 1 < n)
+            rank[at] = pair_rank(t, ids[at], ids[at + 1], &to[at]);
     }
     return n;
 }
@@ -1095,12 +1119,15 @@ static int encode_piece(const struct tok *t, const char *s, size_t n, struct tok
 
     if (n == 0)
         return 0;
+    if (n == 1)
+        return tok_ids_push(out, t->byte_id[(unsigned char)s[0]]);
     if (t->ignore_merges) {
         int id = vocab_find(t, s, n);
         if (id >= 0)
             return tok_ids_push(out, id);
     }
-    if (n <= CACHE_PIECE_MAX) {
+    /* Two or three bytes merge faster than the cache answers. */
+    if (n > 3 && n <= CACHE_PIECE_MAX) {
         hash = hash_bytes(s, n);
         size_t i = hash & (CACHE_SLOTS - 1);
         slot = &t->cache[i];
@@ -1266,29 +1293,117 @@ static int encode_normalized(struct enc *e, const char *s, size_t n)
     return pretokenize(e, s + at, n - at);
 }
 
+/* Whether NFC may change text that holds code point CP: CP has a non-zero combining class,
+ * can be the second half of a canonical composition, is excluded from composition (so NFC
+ * replaces it), or is a conjoining Hangul jamo (composed by algorithm, not by table). Text
+ * made only of other code points is already NFC, and utf8proc is not needed for it. */
+static bool nfc_may_change(utf8proc_int32_t cp)
+{
+    const utf8proc_property_t *p = utf8proc_get_property(cp);
+    if (p->combining_class != 0 || (p->comb_index != UINT16_MAX && (p->comb_index & 0x8000)))
+        return true;
+    if (p->decomp_type == 0 && p->decomp_seqindex != UINT16_MAX && p->comp_exclusion)
+        return true;
+    return cp >= 0x1100 && cp <= 0x11FF;
+}
+
+static int nfc_table(struct tok *t)
+{
+    t->nfc_unsafe = calloc(NFC_TABLE_END / 8, 1);
+    if (!t->nfc_unsafe)
+        return cru_err_set(CRU_ENOMEM, "out of memory for the NFC table");
+    for (utf8proc_int32_t cp = 0x300; cp < NFC_TABLE_END; cp++)
+        if (nfc_may_change(cp))
+            t->nfc_unsafe[cp / 8] |= (uint8_t)(1u << (cp % 8));
+    return 0;
+}
+
+static bool cp_unsafe(const struct tok *t, utf8proc_int32_t cp)
+{
+    return cp >= NFC_TABLE_END ? nfc_may_change(cp) : (t->nfc_unsafe[cp / 8] >> (cp % 8)) & 1;
+}
+
+/* Appends NFC of the valid UTF-8 S to OUT (through a stack buffer when it fits). */
+static int nfc_window(const char *s, size_t n, struct cru_buf *out)
+{
+    const utf8proc_option_t opts = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
+    utf8proc_int32_t buf[256];
+    utf8proc_ssize_t k =
+        utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, buf, 256, opts);
+    if (k >= 0 && k <= 256) {
+        k = utf8proc_reencode(buf, k, opts);
+        if (k >= 0)
+            return cru_buf_append(out, buf, (size_t)k);
+    }
+    utf8proc_uint8_t *norm = NULL;
+    k = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &norm, opts);
+    int rc = k < 0 ? cru_err_set(k == UTF8PROC_ERROR_NOMEM ? CRU_ENOMEM : CRU_EINTERNAL,
+                                 "NFC normalization failed: %s", utf8proc_errmsg(k))
+                   : cru_buf_append(out, norm, (size_t)k);
+    free(norm);
+    return rc;
+}
+
+/* NFC of the valid UTF-8 S, into OUT; *CHANGED says whether anything needed normalizing (if
+ * not, OUT is left empty and S is already NFC).
+ *
+ * NFC is local: a code point that nfc_may_change() clears (a starter that is not the second
+ * half of any composition) blocks reordering and composition across it. So only windows
+ * around the other code points go through utf8proc, each from the code point before the
+ * first of a run (the starter its marks may compose with) to the end of the run; the rest is
+ * copied. Below U+0300 (lead bytes below 0xCC) nothing decomposes or composes, so ASCII and
+ * Latin-1 text is decided by one comparison a byte. */
+static int nfc_apply(const struct tok *t, const char *s, size_t n, struct cru_buf *out,
+                     bool *changed)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, prev = 0, done = 0;
+    int rc;
+    *changed = false;
+    while (i < n) {
+        if (p[i] < 0xCC) {
+            prev = i;
+            i += p[i] < 0x80 ? 1 : 2;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0)
+            return cru_err_set(CRU_EINTERNAL, "invalid UTF-8 reached the normalizer");
+        if (!cp_unsafe(t, cp)) {
+            prev = i;
+            i += (size_t)k;
+            continue;
+        }
+        size_t ws = prev > done ? prev : done, we = i + (size_t)k;
+        while (we < n) {
+            k = utf8proc_iterate(p + we, (utf8proc_ssize_t)(n - we), &cp);
+            if (k <= 0 || !cp_unsafe(t, cp))
+                break;
+            we += (size_t)k;
+        }
+        *changed = true;
+        if ((rc = cru_buf_append(out, s + done, ws - done)) < 0 ||
+            (rc = nfc_window(s + ws, we - ws, out)) < 0)
+            return rc;
+        done = prev = we;
+        i = we;
+    }
+    return *changed ? cru_buf_append(out, s + done, n - done) : 0;
+}
+
 /* Normalizes one segment between added tokens, then encodes it. */
 static int encode_segment(struct enc *e, const char *s, size_t n)
 {
-    bool needs = false;
+    struct cru_buf norm = CRU_BUF_INIT;
+    bool changed = false;
+    int rc;
     if (n == 0)
         return 0;
-    /* Text below U+0300 (lead bytes below 0xCC) is already NFC: nothing there decomposes or
-     * composes. */
-    if (e->t->nfc)
-        for (size_t i = 0; i < n && !needs; i++)
-            needs = (unsigned char)s[i] >= 0xCC;
-    if (!needs)
-        return encode_normalized(e, s, n);
-    utf8proc_uint8_t *norm = NULL;
-    utf8proc_ssize_t k = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &norm,
-                                      UTF8PROC_STABLE | UTF8PROC_COMPOSE);
-    if (k < 0) {
-        free(norm);
-        return cru_err_set(k == UTF8PROC_ERROR_NOMEM ? CRU_ENOMEM : CRU_EINTERNAL,
-                           "NFC normalization failed: %s", utf8proc_errmsg(k));
-    }
-    int rc = encode_normalized(e, (const char *)norm, (size_t)k);
-    free(norm);
+    if (e->t->nfc && (rc = nfc_apply(e->t, s, n, &norm, &changed)) < 0)
+        return rc;
+    rc = changed ? encode_normalized(e, norm.data, norm.len) : encode_normalized(e, s, n);
+    cru_buf_free(&norm);
     return rc;
 }
 
