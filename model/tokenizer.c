@@ -1294,17 +1294,26 @@ static int encode_normalized(struct enc *e, const char *s, size_t n)
 }
 
 /* Whether NFC may change text that holds code point CP: CP has a non-zero combining class,
- * can be the second half of a canonical composition, is excluded from composition (so NFC
- * replaces it), or is a conjoining Hangul jamo (composed by algorithm, not by table). Text
+ * can be the second half of a canonical composition, is a conjoining Hangul jamo (composed by
+ * algorithm, not by table), or is not its own NFC (a singleton or a composition exclusion). Text
  * made only of other code points is already NFC, and utf8proc is not needed for it. */
 static bool nfc_may_change(utf8proc_int32_t cp)
 {
     const utf8proc_property_t *p = utf8proc_get_property(cp);
     if (p->combining_class != 0 || (p->comb_index != UINT16_MAX && (p->comb_index & 0x8000)))
         return true;
-    if (p->decomp_type == 0 && p->decomp_seqindex != UINT16_MAX && p->comp_exclusion)
+    if (cp >= 0x1100 && cp <= 0x11FF)
         return true;
-    return cp >= 0x1100 && cp <= 0x11FF;
+    if (p->decomp_type != 0 || p->decomp_seqindex == UINT16_MAX)
+        return false;
+    /* A canonical decomposition: stable when NFC composes it back (é), not when it is a
+     * singleton or excluded from composition (U+212B ANGSTROM SIGN becomes U+00C5). */
+    utf8proc_uint8_t one[4], *norm = NULL;
+    utf8proc_ssize_t n = utf8proc_encode_char(cp, one);
+    utf8proc_ssize_t k = utf8proc_map(one, n, &norm, UTF8PROC_STABLE | UTF8PROC_COMPOSE);
+    bool same = k == n && memcmp(norm, one, (size_t)n) == 0;
+    free(norm);
+    return !same;
 }
 
 static int nfc_table(struct tok *t)

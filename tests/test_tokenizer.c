@@ -518,6 +518,46 @@ Test(tokenizer, nfc_and_normalized_added_tokens)
     tok_free(t);
 }
 
+/* Encoding normalizes only around the code points NFC may change: that shortcut must give
+ * utf8proc's NFC for every code point, alone, after a starter, before a combining mark, and
+ * next to its neighbours. */
+Test(tokenizer, nfc_on_every_code_point, .timeout = 300)
+{
+    struct small s = { .normalizer = "{\"type\": \"NFC\"}" };
+    struct tok *t = small_load(&s);
+    for (utf8proc_int32_t base = 0; base < 0x110000; base += 256) {
+        for (int form = 0; form < 3; form++) {
+            struct cru_buf in = CRU_BUF_INIT, out = CRU_BUF_INIT;
+            for (utf8proc_int32_t cp = base; cp < base + 256; cp++) {
+                utf8proc_uint8_t u[4];
+                if (!utf8proc_codepoint_valid(cp) || cp == 0)
+                    continue;
+                if (form == 1)
+                    cru_buf_putc(&in, 'a');
+                cru_buf_append(&in, u, (size_t)utf8proc_encode_char(cp, u));
+                if (form == 1)
+                    cru_buf_puts(&in, "\xCC\x81 ");
+                if (form == 2 && cp % 3 == 0)
+                    cru_buf_putc(&in, ' ');
+            }
+            if (in.len == 0)
+                continue;
+            struct tok_ids ids = TOK_IDS_INIT;
+            size_t nl;
+            cr_assert_eq(tok_encode(t, in.data, in.len, &ids), 0);
+            cr_assert_eq(tok_decode(t, ids.v, ids.n, &out), 0);
+            char *want = nfc(in.data, in.len, &nl);
+            cr_assert(out.len == nl && memcmp(out.data, want, nl) == 0,
+                      "NFC differs in the block at U+%04X (form %d)", (unsigned)base, form);
+            free(want);
+            tok_ids_free(&ids);
+            cru_buf_free(&in);
+            cru_buf_free(&out);
+        }
+    }
+    tok_free(t);
+}
+
 Test(tokenizer, split_behaviors)
 {
     struct small s = {
