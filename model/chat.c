@@ -66,6 +66,19 @@ void tok_chat_free(struct tok_chat *c)
     *c = (struct tok_chat)TOK_CHAT_INIT;
 }
 
+/* Copies S as valid UTF-8: text from outside (a tool's output) may hold any bytes, and the
+ * tokenizer would read invalid ones as U+FFFD anyway; stored so, renderings stay valid text
+ * whose byte positions the tokenizer agrees with. */
+static int dup_text(char **out, const char *s)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    int rc = tok_utf8_lossy(s, strlen(s), &b);
+    if (rc == 0 && !(*out = cru_buf_detach(&b, NULL)))
+        rc = cru_err_set(CRU_ENOMEM, "out of memory");
+    cru_buf_free(&b);
+    return rc;
+}
+
 int tok_chat_add(struct tok_chat *c, enum tok_role role, const char *content,
                  const char *reasoning)
 {
@@ -80,9 +93,9 @@ int tok_chat_add(struct tok_chat *c, enum tok_role role, const char *content,
         c->cap = cap;
     }
     struct tok_msg m = { .role = role };
-    int rc = cru_str_dup(&m.content, content ? content : "");
+    int rc = dup_text(&m.content, content ? content : "");
     if (rc == 0 && reasoning)
-        rc = cru_str_dup(&m.reasoning, reasoning);
+        rc = dup_text(&m.reasoning, reasoning);
     if (rc < 0) {
         free(m.content);
         return rc;
@@ -101,9 +114,9 @@ static int add_call(struct tok_msg *m, const char *name, json_t *arguments, cons
         return cru_err_set(CRU_ENOMEM, "out of memory");
     m->calls = p;
     struct tok_call k = { 0 };
-    int rc = cru_str_dup(&k.name, name);
+    int rc = dup_text(&k.name, name);
     if (rc == 0 && text)
-        rc = cru_str_dup(&k.arguments_text, text);
+        rc = dup_text(&k.arguments_text, text);
     if (rc < 0) {
         call_free(&k);
         return rc;

@@ -69,7 +69,8 @@ struct tok_chat {
 
 void tok_chat_free(struct tok_chat *c);
 
-/* Appends a message (copies CONTENT and REASONING, which may be NULL). */
+/* Appends a message (copies CONTENT and REASONING, which may be NULL). Text is stored as
+ * valid UTF-8: invalid bytes become U+FFFD, as tok_encode() would read them. */
 int tok_chat_add(struct tok_chat *c, enum tok_role role, const char *content,
                  const char *reasoning);
 

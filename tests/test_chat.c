@@ -480,6 +480,28 @@ Test(chat, from_json_errors_name_the_field)
     tok_chat_free(&c);
 }
 
+/* A tool's output with bytes that are not UTF-8 is stored as the tokenizer reads it, so an
+ * append after it still works. */
+Test(chat, invalid_utf8_in_a_tool_result)
+{
+    struct tok *t = qwen_load();
+    struct tok_chat c = TOK_CHAT_INIT;
+    cr_assert_eq(tok_chat_add(&c, TOK_ROLE_USER, "cat the file", NULL), 0);
+    cr_assert_eq(tok_chat_add(&c, TOK_ROLE_ASSISTANT, "ok", "r"), 0);
+    cr_assert_eq(tok_chat_add(&c, TOK_ROLE_TOOL, "\x89PNG\r\n\x1a\n\xff", NULL), 0);
+    cr_assert_str_eq(c.msgs[2].content, "\xEF\xBF\xBDPNG\r\n\x1a\n\xEF\xBF\xBD");
+    struct tok_append ap;
+    append_after(t, &c, 2, &ap);
+    cr_assert_not(ap.edit, "%s", ap.reason);
+    struct tok_ids full = TOK_IDS_INIT;
+    cr_assert_eq(tok_chat_encode(t, &c, 3, true, &full), 0);
+    cr_assert_eq(ap.keep + ap.ids.n, full.n);
+    tok_ids_free(&full);
+    tok_append_free(&ap);
+    tok_chat_free(&c);
+    tok_free(t);
+}
+
 Test(chat, tojson_matches_python)
 {
     struct tok_chat c;
