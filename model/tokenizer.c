@@ -1332,24 +1332,104 @@ static bool cp_unsafe(const struct tok *t, utf8proc_int32_t cp)
     return cp >= NFC_TABLE_END ? nfc_may_change(cp) : (t->nfc_unsafe[cp / 8] >> (cp % 8)) & 1;
 }
 
-/* Appends NFC of the valid UTF-8 S to OUT (through a stack buffer when it fits). */
+static int ccc(utf8proc_int32_t cp)
+{
+    return utf8proc_get_property(cp)->combining_class;
+}
+
+/* Puts each run of combining marks (class above 0) of V[0..N) in canonical order: stably by
+ * class. Short runs by insertion, long ones by counting, so the cost is linear. */
+static int order_marks(utf8proc_int32_t *v, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        if (ccc(v[i]) == 0) {
+            i++;
+            continue;
+        }
+        size_t end = i;
+        while (end < n && ccc(v[end]) != 0)
+            end++;
+        size_t len = end - i;
+        if (len <= 32) {
+            for (size_t a = i + 1; a < end; a++) {
+                utf8proc_int32_t x = v[a];
+                int cx = ccc(x);
+                size_t b = a;
+                for (; b > i && ccc(v[b - 1]) > cx; b--)
+                    v[b] = v[b - 1];
+                v[b] = x;
+            }
+        } else {
+            size_t count[257] = { 0 };
+            utf8proc_int32_t *tmp = malloc(len * sizeof(*tmp));
+            if (!tmp)
+                return cru_err_set(CRU_ENOMEM, "out of memory ordering %zu combining marks", len);
+            for (size_t a = i; a < end; a++)
+                count[ccc(v[a]) + 1]++;
+            for (size_t c = 1; c < 257; c++)
+                count[c] += count[c - 1];
+            for (size_t a = i; a < end; a++)
+                tmp[count[ccc(v[a])]++] = v[a];
+            memcpy(v + i, tmp, len * sizeof(*tmp));
+            free(tmp);
+        }
+        i = end;
+    }
+    return 0;
+}
+
+/* Appends NFC of the valid UTF-8 S to OUT. utf8proc decomposes each code point and composes
+ * the result; the canonical ordering in between is done here (order_marks), because
+ * utf8proc's own ordering is quadratic in the length of a run of marks: a tool's output of
+ * 100,000 combining marks took half a minute. */
 static int nfc_window(const char *s, size_t n, struct cru_buf *out)
 {
     const utf8proc_option_t opts = UTF8PROC_STABLE | UTF8PROC_COMPOSE;
-    utf8proc_int32_t buf[256];
-    utf8proc_ssize_t k =
-        utf8proc_decompose((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, buf, 256, opts);
-    if (k >= 0 && k <= 256) {
-        k = utf8proc_reencode(buf, k, opts);
-        if (k >= 0)
-            return cru_buf_append(out, buf, (size_t)k);
+    const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)s;
+    utf8proc_int32_t stack[256], *buf = stack;
+    size_t cap = 256, len = 0;
+    int rc = 0;
+    for (size_t i = 0; i < n && rc == 0;) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t k = utf8proc_iterate(p + i, (utf8proc_ssize_t)(n - i), &cp);
+        if (k <= 0) {
+            rc = cru_err_set(CRU_EINTERNAL, "invalid UTF-8 reached the normalizer");
+            break;
+        }
+        /* One slot stays free: utf8proc_reencode writes a NUL after the text. */
+        utf8proc_ssize_t d = utf8proc_decompose_char(cp, buf + len,
+                                                     (utf8proc_ssize_t)(cap - len - 1), opts, NULL);
+        if (d < 0) {
+            rc = cru_err_set(CRU_EINTERNAL, "NFC normalization failed: %s", utf8proc_errmsg(d));
+            break;
+        }
+        if ((size_t)d >= cap - len) {
+            size_t ncap = cap * 2 + (size_t)d;
+            utf8proc_int32_t *nb = buf == stack ? malloc(ncap * sizeof(*nb))
+                                                : realloc(buf, ncap * sizeof(*nb));
+            if (!nb) {
+                rc = cru_err_set(CRU_ENOMEM, "out of memory normalizing %zu bytes", n);
+                break;
+            }
+            if (buf == stack)
+                memcpy(nb, stack, len * sizeof(*nb));
+            buf = nb;
+            cap = ncap;
+            continue; /* decompose the same code point again, into the larger buffer */
+        }
+        len += (size_t)d;
+        i += (size_t)k;
     }
-    utf8proc_uint8_t *norm = NULL;
-    k = utf8proc_map((const utf8proc_uint8_t *)s, (utf8proc_ssize_t)n, &norm, opts);
-    int rc = k < 0 ? cru_err_set(k == UTF8PROC_ERROR_NOMEM ? CRU_ENOMEM : CRU_EINTERNAL,
-                                 "NFC normalization failed: %s", utf8proc_errmsg(k))
-                   : cru_buf_append(out, norm, (size_t)k);
-    free(norm);
+    if (rc == 0)
+        rc = order_marks(buf, len);
+    if (rc == 0) {
+        utf8proc_ssize_t b = utf8proc_reencode(buf, (utf8proc_ssize_t)len, opts);
+        rc = b < 0 ? cru_err_set(CRU_EINTERNAL, "NFC normalization failed: %s",
+                                 utf8proc_errmsg(b))
+                   : cru_buf_append(out, buf, (size_t)b);
+    }
+    if (buf != stack)
+        free(buf);
     return rc;
 }
 

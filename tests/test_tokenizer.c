@@ -558,6 +558,52 @@ Test(tokenizer, nfc_on_every_code_point, .timeout = 300)
     tok_free(t);
 }
 
+/* A long run of combining marks: canonical ordering must stay linear (utf8proc's own is
+ * quadratic: 100,000 marks took half a minute) and agree with utf8proc. */
+Test(tokenizer, long_runs_of_marks, .timeout = 60)
+{
+    struct small s = { .normalizer = "{\"type\": \"NFC\"}" };
+    struct tok *t = small_load(&s);
+    static const char *const marks[] = { "\xCC\x81", "\xCC\xA3", "\xD6\xB0", "\xCC\x95" };
+    for (size_t count = 10; count <= 400000; count *= 20) {
+        struct cru_buf in = CRU_BUF_INIT, out = CRU_BUF_INIT;
+        cru_buf_putc(&in, 'a');
+        for (size_t i = 0; i < count; i++)
+            cru_buf_puts(&in, marks[(i * 7) % 4]);
+        cru_buf_puts(&in, "e\xCC\x81");
+        struct tok_ids ids = TOK_IDS_INIT;
+        cr_assert_eq(tok_encode(t, in.data, in.len, &ids), 0);
+        cr_assert_eq(tok_decode(t, ids.v, ids.n, &out), 0);
+        if (count <= 4000) {
+            size_t nl;
+            char *want = nfc(in.data, in.len, &nl);
+            cr_assert(out.len == nl && memcmp(out.data, want, nl) == 0, "%zu marks", count);
+            free(want);
+        } else {
+            /* utf8proc's own NFC would take hours here: check the rule instead. Classes
+             * never decrease along the run, a + U+0323 composed (U+05B0, class 10, does not
+             * block it) and so did the final e + U+0301. */
+            const utf8proc_uint8_t *p = (const utf8proc_uint8_t *)out.data;
+            utf8proc_int32_t cp;
+            size_t at = (size_t)utf8proc_iterate(p, (utf8proc_ssize_t)out.len, &cp);
+            cr_assert_eq(cp, 0x1EA1);
+            int last = 0;
+            for (size_t i = 0; i < count - count / 4; i++) {
+                at += (size_t)utf8proc_iterate(p + at, (utf8proc_ssize_t)(out.len - at), &cp);
+                int c = utf8proc_get_property(cp)->combining_class;
+                cr_assert(c > 0 && c >= last, "mark %zu (U+%04X) out of order", i, (unsigned)cp);
+                last = c;
+            }
+            cr_assert_eq(out.len, in.len - 1);
+            cr_assert_str_eq(out.data + out.len - 2, "\xC3\xA9");
+        }
+        tok_ids_free(&ids);
+        cru_buf_free(&in);
+        cru_buf_free(&out);
+    }
+    tok_free(t);
+}
+
 Test(tokenizer, split_behaviors)
 {
     struct small s = {
