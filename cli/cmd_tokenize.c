@@ -215,8 +215,9 @@ static int tokenize_run(int argc, char **argv)
     if (rc == 0)
         rc = read_stdin(&in);
     if (rc == 0)
-        rc = jsonl ? jsonl_all(t, &in, decode)
-                   : decode ? decode_all(t, &in, json) : encode_all(t, &in, json);
+        rc = jsonl    ? jsonl_all(t, &in, decode)
+             : decode ? decode_all(t, &in, json)
+                      : encode_all(t, &in, json);
     tok_free(t);
     cru_buf_free(&in);
     return rc < 0 ? cli_fail("tokenize") : CLI_EXIT_OK;

@@ -79,8 +79,7 @@ static int dup_text(char **out, const char *s)
     return rc;
 }
 
-int tok_chat_add(struct tok_chat *c, enum tok_role role, const char *content,
-                 const char *reasoning)
+int tok_chat_add(struct tok_chat *c, enum tok_role role, const char *content, const char *reasoning)
 {
     if (c->n_msgs >= TOK_CHAT_MSGS_MAX)
         return cru_err_set(CRU_ELIMIT, "more than %d messages", TOK_CHAT_MSGS_MAX);
@@ -474,8 +473,7 @@ static int render_calls(const struct tok_msg *m, struct str content, struct cru_
     return rc;
 }
 
-static int render_assistant(const struct tok_msg *m, bool after_query, bool last,
-                            struct cru_buf *b)
+static int render_assistant(const struct tok_msg *m, bool after_query, bool last, struct cru_buf *b)
 {
     struct str content = str_of(m->content), reasoning = { "", 0 };
     int rc;
@@ -534,8 +532,8 @@ int tok_chat_render(const struct tok_chat *c, size_t n, bool gen, struct cru_buf
             if ((i == 0 || c->msgs[i - 1].role != TOK_ROLE_TOOL) &&
                 (rc = puts_(out, "<|im_start|>user")) < 0)
                 goto fail;
-            if ((rc = puts_(out, "\n<tool_response>\n")) < 0 ||
-                (rc = puts_(out, m->content)) < 0 || (rc = puts_(out, "\n</tool_response>")) < 0)
+            if ((rc = puts_(out, "\n<tool_response>\n")) < 0 || (rc = puts_(out, m->content)) < 0 ||
+                (rc = puts_(out, "\n</tool_response>")) < 0)
                 goto fail;
             if ((i == n - 1 || c->msgs[i + 1].role != TOK_ROLE_TOOL) &&
                 (rc = puts_(out, "<|im_end|>\n")) < 0)
@@ -619,8 +617,8 @@ static void explain(const struct tok_chat *c, const struct tok_span *spans, cons
                  i, tok_role_name(m->role), at);
 }
 
-int tok_chat_append(const struct tok *t, const struct tok_chat *c, const int32_t *ctx,
-                    size_t n_ctx, bool gen, struct tok_append *out)
+int tok_chat_append(const struct tok *t, const struct tok_chat *c, const int32_t *ctx, size_t n_ctx,
+                    bool gen, struct tok_append *out)
 {
     struct cru_buf full = CRU_BUF_INIT, have = CRU_BUF_INIT;
     struct tok_span *spans = NULL;
@@ -707,7 +705,8 @@ static bool type_matches(const char *type, const json_t *v)
     if (strcmp(type, "string") == 0)
         return json_is_string(v);
     if (strcmp(type, "integer") == 0)
-        return json_is_integer(v) || (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
+        return json_is_integer(v) ||
+               (json_is_real(v) && json_real_value(v) == floor(json_real_value(v)));
     if (strcmp(type, "number") == 0)
         return json_is_number(v);
     if (strcmp(type, "boolean") == 0)
@@ -727,7 +726,8 @@ static int check_args(const json_t *decl, const char *name, const json_t *args, 
                       struct cru_buf *err)
 {
     json_t *params = json_object_get(decl, "parameters");
-    json_t *props = json_object_get(params, "properties"), *req = json_object_get(params, "required");
+    json_t *props = json_object_get(params, "properties"),
+           *req = json_object_get(params, "required");
     size_t i;
     json_t *r;
     int rc = 0;
@@ -748,7 +748,8 @@ static int check_args(const json_t *decl, const char *name, const json_t *args, 
         if (!p && closed)
             rc = cru_buf_printf(err, "tool call %zu (%s): unknown argument \"%s\"\n", k, name, key);
         else if (json_is_string(type) && !type_matches(json_string_value(type), v))
-            rc = cru_buf_printf(err, "tool call %zu (%s): argument \"%s\" must be of type %s, "
+            rc = cru_buf_printf(err,
+                                "tool call %zu (%s): argument \"%s\" must be of type %s, "
                                 "not %s\n",
                                 k, name, key, json_string_value(type), cru_json_type_name(v));
     }
@@ -768,7 +769,8 @@ static int parse_call(struct tok_reply *r, struct str body, const json_t *tools,
     while (body.n && strchr(" \t\r\n", body.s[body.n - 1]))
         body.n--;
     if (cru_json_parse(&v, body.s, body.n, label) < 0)
-        return cru_buf_printf(err, "%s: invalid JSON: expected {\"name\": <function-name>, "
+        return cru_buf_printf(err,
+                              "%s: invalid JSON: expected {\"name\": <function-name>, "
                               "\"arguments\": <args-json-object>}\n",
                               cru_err_msg());
     json_t *name = json_object_get(v, "name"), *args = json_object_get(v, "arguments");
@@ -827,7 +829,8 @@ static int parse_calls(struct tok_reply *r, struct str s, const json_t *tools,
         struct str between = { after.s, open ? (size_t)(open - after.s) : after.n };
         for (size_t i = 0; i < between.n && rc == 0; i++)
             if (!strchr(" \t\r\n", between.s[i])) {
-                rc = cru_buf_printf(err, "text after tool call %zu: only white space may follow a "
+                rc = cru_buf_printf(err,
+                                    "text after tool call %zu: only white space may follow a "
                                     "tool call\n",
                                     k);
                 break;

@@ -23,9 +23,9 @@
 #include "model/tokenizer.h"
 
 /* Bounds on a conversation. */
-#define TOK_CHAT_MSGS_MAX  100000          /* messages */
-#define TOK_CHAT_CALLS_MAX 256             /* tool calls in one message */
-#define TOK_CHAT_TOOLS_MAX 1024            /* declared tools */
+#define TOK_CHAT_MSGS_MAX  100000            /* messages */
+#define TOK_CHAT_CALLS_MAX 256               /* tool calls in one message */
+#define TOK_CHAT_TOOLS_MAX 1024              /* declared tools */
 #define TOK_CHAT_TEXT_MAX  ((size_t)1 << 30) /* bytes of one rendering */
 
 enum tok_role {
@@ -40,7 +40,7 @@ const char *tok_role_name(enum tok_role role);
 
 struct tok_call {
     char *name;
-    json_t *arguments; /* an object (a new reference); rendered as the template's tojson */
+    json_t *arguments;    /* an object (a new reference); rendered as the template's tojson */
     char *arguments_text; /* when set instead, rendered as it is (a string in the template) */
 };
 
@@ -58,7 +58,7 @@ struct tok_msg {
 struct tok_chat {
     struct tok_msg *msgs;
     size_t n_msgs, cap;
-    json_t *tools; /* an array of tool declarations, or NULL */
+    json_t *tools;     /* an array of tool declarations, or NULL */
     bool thinking_off; /* enable_thinking=false: the generation prompt closes an empty think */
 };
 
@@ -122,8 +122,8 @@ void tok_append_free(struct tok_append *a);
  * at such a boundary, and OUT->ids the rendering from there. In both cases CTX[0..keep)
  * followed by OUT->ids is the context the template describes, and where CTX was itself
  * encoded from a rendering, it equals tok_chat_encode() of the whole. */
-int tok_chat_append(const struct tok *t, const struct tok_chat *c, const int32_t *ctx,
-                    size_t n_ctx, bool gen, struct tok_append *out);
+int tok_chat_append(const struct tok *t, const struct tok_chat *c, const int32_t *ctx, size_t n_ctx,
+                    bool gen, struct tok_append *out);
 
 /* A model's reply, parsed. */
 struct tok_reply {

@@ -278,8 +278,8 @@ static long byte_level_decode(const int16_t cp_byte[0x144], const char *s, size_
     size_t i = 0, o = 0;
     while (i < len) {
         utf8proc_int32_t cp;
-        utf8proc_ssize_t k = utf8proc_iterate((const utf8proc_uint8_t *)s + i,
-                                              (utf8proc_ssize_t)(len - i), &cp);
+        utf8proc_ssize_t k =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(len - i), &cp);
         if (k <= 0 || cp < 0 || cp >= 0x144 || cp_byte[cp] < 0)
             return -1;
         out[o++] = (char)cp_byte[cp];
@@ -410,8 +410,8 @@ static int compile_split(struct loader *l, const char *pattern, size_t len, bool
     int err;
     PCRE2_SIZE at;
     if (t->n_splits >= TOK_SPLIT_MAX)
-        return cru_err_set(CRU_ELIMIT, "%s: more than %d Split steps in the pre-tokenizer",
-                           l->name, TOK_SPLIT_MAX);
+        return cru_err_set(CRU_ELIMIT, "%s: more than %d Split steps in the pre-tokenizer", l->name,
+                           TOK_SPLIT_MAX);
     if (len > TOK_PATTERN_MAX)
         return cru_err_set(CRU_ELIMIT, "%s: a Split pattern of %zu bytes (at most %d)", l->name,
                            len, TOK_PATTERN_MAX);
@@ -448,9 +448,9 @@ static int load_pretok_one(struct loader *l, const json_t *p, bool *byte_level)
                                "%s: pre_tokenizer ByteLevel with add_prefix_space is not supported",
                                l->name);
         *byte_level = true;
-        return use_regex ? compile_split(l, gpt2_pattern, strlen(gpt2_pattern), false,
-                                         SPLIT_ISOLATED)
-                         : 0;
+        return use_regex
+                   ? compile_split(l, gpt2_pattern, strlen(gpt2_pattern), false, SPLIT_ISOLATED)
+                   : 0;
     }
     if (strcmp(type, "Split") == 0) {
         bool invert = false;
@@ -564,7 +564,8 @@ static int measure(struct loader *l, const json_t *vocab, const json_t *added, s
         char shown[CRU_SHOW_CAP(64)];
         if (!json_is_integer(v) || json_integer_value(v) < 0 ||
             json_integer_value(v) >= (json_int_t)TOK_VOCAB_MAX)
-            return cru_err_set(CRU_EPARSE, "%s: model.vocab: token '%s' has id %s (expected an "
+            return cru_err_set(CRU_EPARSE,
+                               "%s: model.vocab: token '%s' has id %s (expected an "
                                "integer from 0 to %zu)",
                                l->name, cru_str_show(shown, key, 64, true),
                                json_is_integer(v) ? "out of range" : cru_json_type_name(v),
@@ -590,9 +591,8 @@ static int measure(struct loader *l, const json_t *vocab, const json_t *added, s
                                "a string content",
                                l->name, i, TOK_VOCAB_MAX - 1);
         if (json_string_length(content) == 0 || json_string_length(content) > TOK_TOKEN_MAX)
-            return cru_err_set(CRU_ELIMIT,
-                               "%s: added_tokens[%zu]: content of %zu bytes (1 to %d)", l->name,
-                               i, json_string_length(content), TOK_TOKEN_MAX);
+            return cru_err_set(CRU_ELIMIT, "%s: added_tokens[%zu]: content of %zu bytes (1 to %d)",
+                               l->name, i, json_string_length(content), TOK_TOKEN_MAX);
         if ((size_t)json_integer_value(id) > max)
             max = (size_t)json_integer_value(id);
         bytes += json_string_length(content);
@@ -625,16 +625,15 @@ static int load_vocab(struct loader *l, const json_t *vocab, const json_t *added
         long n = byte_level_decode(l->cp_byte, key, strlen(key), tmp);
         char shown[CRU_SHOW_CAP(64)];
         if (n < 0 || n > TOK_TOKEN_MAX) {
-            rc = cru_err_set(n < 0 ? CRU_EPARSE : CRU_ELIMIT,
-                             "%s: model.vocab: token '%s' %s", l->name,
-                             cru_str_show(shown, key, 64, true),
+            rc = cru_err_set(n < 0 ? CRU_EPARSE : CRU_ELIMIT, "%s: model.vocab: token '%s' %s",
+                             l->name, cru_str_show(shown, key, 64, true),
                              n < 0 ? "has a character outside the byte-level alphabet"
                                    : "is too long");
             goto done;
         }
         if (t->kind[id] != KIND_NONE) {
-            rc = cru_err_set(CRU_EPARSE, "%s: model.vocab: id %zu is given to two tokens",
-                             l->name, id);
+            rc = cru_err_set(CRU_EPARSE, "%s: model.vocab: id %zu is given to two tokens", l->name,
+                             id);
             goto done;
         }
         t->kind[id] = KIND_VOCAB;
@@ -696,7 +695,8 @@ static int merge_halves(struct loader *l, const json_t *m, size_t i, const char 
         const char *s = json_string_value(m);
         const char *sp = strchr(s, ' ');
         if (!sp || strchr(sp + 1, ' '))
-            return cru_err_set(CRU_EPARSE, "%s: model.merges[%zu]: expected two tokens "
+            return cru_err_set(CRU_EPARSE,
+                               "%s: model.merges[%zu]: expected two tokens "
                                "separated by one space",
                                l->name, i);
         *a = s;
@@ -728,8 +728,8 @@ static int load_merges(struct loader *l, const json_t *merges)
         return cru_err_set(CRU_EPARSE, "%s: model.merges: expected an array", l->name);
     size_t n = json_array_size(merges);
     if (n > TOK_MERGES_MAX)
-        return cru_err_set(CRU_ELIMIT, "%s: model.merges has %zu entries (at most %zu)", l->name,
-                           n, TOK_MERGES_MAX);
+        return cru_err_set(CRU_ELIMIT, "%s: model.merges has %zu entries (at most %zu)", l->name, n,
+                           TOK_MERGES_MAX);
     t->merge_mask = table_size(n) - 1;
     t->merges = malloc((t->merge_mask + 1) * sizeof(struct merge_slot));
     if (!t->merges)
@@ -745,9 +745,8 @@ static int load_merges(struct loader *l, const json_t *merges)
         if (rc < 0)
             return rc;
         long ra = na <= TOK_TOKEN_MAX ? byte_level_decode(l->cp_byte, a, na, buf) : -1;
-        long rb = ra >= 0 && nb <= TOK_TOKEN_MAX
-                      ? byte_level_decode(l->cp_byte, b, nb, buf + ra)
-                      : -1;
+        long rb =
+            ra >= 0 && nb <= TOK_TOKEN_MAX ? byte_level_decode(l->cp_byte, b, nb, buf + ra) : -1;
         int ia = ra >= 0 ? vocab_find(t, buf, (size_t)ra) : -1;
         int ib = rb >= 0 ? vocab_find(t, buf + ra, (size_t)rb) : -1;
         int iab = ia >= 0 && ib >= 0 ? vocab_find(t, buf, (size_t)(ra + rb)) : -1;
@@ -757,7 +756,9 @@ static int load_merges(struct loader *l, const json_t *merges)
                                "%s: model.merges[%zu]: '%s' + '%s': %s is not in the vocabulary",
                                l->name, i, cru_str_show(sa, a, na < 48 ? na : 48, true),
                                cru_str_show(sb, b, nb < 48 ? nb : 48, true),
-                               ia < 0 ? "the first" : ib < 0 ? "the second" : "the merged token");
+                               ia < 0   ? "the first"
+                               : ib < 0 ? "the second"
+                                        : "the merged token");
         }
         merge_insert(t, ia, ib, (uint32_t)i, iab);
     }
@@ -790,8 +791,7 @@ static int load_model(struct loader *l, const json_t *model, const json_t *added
     }
     bool byte_fallback = false;
     if ((rc = cru_json_get_bool(model, "model", "byte_fallback", false, &byte_fallback)) < 0 ||
-        (rc = cru_json_get_bool(model, "model", "ignore_merges", false, &l->t->ignore_merges)) <
-            0)
+        (rc = cru_json_get_bool(model, "model", "ignore_merges", false, &l->t->ignore_merges)) < 0)
         return cru_err_wrap(rc, "%s", l->name);
     if (byte_fallback)
         return cru_err_set(CRU_EUNSUPPORTED, "%s: model.byte_fallback is not supported", l->name);
@@ -1196,9 +1196,9 @@ static int split_step(struct enc *e, size_t step, const char *s, size_t n)
     size_t at = 0, gap = 0;
     int rc;
     while (at < n) {
-        int m = sp->jit ? pcre2_jit_match(sp->re, (PCRE2_SPTR)s, n, at, 0, e->md, NULL)
-                        : pcre2_match(sp->re, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, e->md,
-                                      NULL);
+        int m = sp->jit
+                    ? pcre2_jit_match(sp->re, (PCRE2_SPTR)s, n, at, 0, e->md, NULL)
+                    : pcre2_match(sp->re, (PCRE2_SPTR)s, n, at, PCRE2_NO_UTF_CHECK, e->md, NULL);
         if (m == PCRE2_ERROR_NOMATCH)
             break;
         if (m < 0) {
@@ -1218,7 +1218,8 @@ static int split_step(struct enc *e, size_t step, const char *s, size_t n)
         }
         if ((rc = split_emit(e, step, s + gap, start - gap)) < 0)
             return rc;
-        if (sp->behavior == SPLIT_ISOLATED && (rc = split_emit(e, step, s + start, end - start)) < 0)
+        if (sp->behavior == SPLIT_ISOLATED &&
+            (rc = split_emit(e, step, s + start, end - start)) < 0)
             return rc;
         at = gap = end;
     }
@@ -1236,8 +1237,8 @@ static int pretokenize(struct enc *e, const char *s, size_t n)
 
 static bool is_word_byte(unsigned char c)
 {
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           c == '_' || c >= 0x80;
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+           c >= 0x80;
 }
 
 static bool is_space_byte(unsigned char c)
@@ -1397,16 +1398,16 @@ static int nfc_window(const char *s, size_t n, struct cru_buf *out)
             break;
         }
         /* One slot stays free: utf8proc_reencode writes a NUL after the text. */
-        utf8proc_ssize_t d = utf8proc_decompose_char(cp, buf + len,
-                                                     (utf8proc_ssize_t)(cap - len - 1), opts, NULL);
+        utf8proc_ssize_t d =
+            utf8proc_decompose_char(cp, buf + len, (utf8proc_ssize_t)(cap - len - 1), opts, NULL);
         if (d < 0) {
             rc = cru_err_set(CRU_EINTERNAL, "NFC normalization failed: %s", utf8proc_errmsg(d));
             break;
         }
         if ((size_t)d >= cap - len) {
             size_t ncap = cap * 2 + (size_t)d;
-            utf8proc_int32_t *nb = buf == stack ? malloc(ncap * sizeof(*nb))
-                                                : realloc(buf, ncap * sizeof(*nb));
+            utf8proc_int32_t *nb =
+                buf == stack ? malloc(ncap * sizeof(*nb)) : realloc(buf, ncap * sizeof(*nb));
             if (!nb) {
                 rc = cru_err_set(CRU_ENOMEM, "out of memory normalizing %zu bytes", n);
                 break;
@@ -1424,8 +1425,7 @@ static int nfc_window(const char *s, size_t n, struct cru_buf *out)
         rc = order_marks(buf, len);
     if (rc == 0) {
         utf8proc_ssize_t b = utf8proc_reencode(buf, (utf8proc_ssize_t)len, opts);
-        rc = b < 0 ? cru_err_set(CRU_EINTERNAL, "NFC normalization failed: %s",
-                                 utf8proc_errmsg(b))
+        rc = b < 0 ? cru_err_set(CRU_EINTERNAL, "NFC normalization failed: %s", utf8proc_errmsg(b))
                    : cru_buf_append(out, buf, (size_t)b);
     }
     if (buf != stack)
@@ -1530,8 +1530,7 @@ done:
     return rc;
 }
 
-int tok_added_edges(const struct tok *t, const char *text, size_t len, size_t **out,
-                    size_t *n_out)
+int tok_added_edges(const struct tok *t, const char *text, size_t len, size_t **out, size_t *n_out)
 {
     struct cru_buf clean = CRU_BUF_INIT;
     size_t *v = NULL, n = 0, cap = 0, at = 0;
@@ -1583,7 +1582,8 @@ int tok_decode(const struct tok *t, const int32_t *v, size_t n, struct cru_buf *
         size_t len;
         const char *s = tok_token_bytes(t, v[i], &len);
         int rc = s ? cru_buf_append(out, s, len)
-                   : cru_err_set(CRU_EINVAL, "token id %d (position %zu) is not in the vocabulary "
+                   : cru_err_set(CRU_EINVAL,
+                                 "token id %d (position %zu) is not in the vocabulary "
                                  "(%zu ids)",
                                  (int)v[i], i, t->n_ids);
         if (rc < 0) {

@@ -22,13 +22,13 @@
 #include "lib/buf.h"
 
 /* Bounds on what a tokenizer.json may hold. */
-#define TOK_JSON_MAX      ((size_t)64 << 20) /* bytes of tokenizer.json */
-#define TOK_VOCAB_MAX     ((size_t)1 << 22)  /* vocabulary entries, and the largest id + 1 */
-#define TOK_MERGES_MAX    ((size_t)1 << 22)  /* merge rules */
-#define TOK_TOKEN_MAX     1024               /* bytes in one token */
-#define TOK_ADDED_MAX     65536              /* added tokens */
-#define TOK_SPLIT_MAX     8                  /* Split steps in the pre-tokenizer */
-#define TOK_PATTERN_MAX   4096               /* bytes of one Split pattern */
+#define TOK_JSON_MAX    ((size_t)64 << 20) /* bytes of tokenizer.json */
+#define TOK_VOCAB_MAX   ((size_t)1 << 22)  /* vocabulary entries, and the largest id + 1 */
+#define TOK_MERGES_MAX  ((size_t)1 << 22)  /* merge rules */
+#define TOK_TOKEN_MAX   1024               /* bytes in one token */
+#define TOK_ADDED_MAX   65536              /* added tokens */
+#define TOK_SPLIT_MAX   8                  /* Split steps in the pre-tokenizer */
+#define TOK_PATTERN_MAX 4096               /* bytes of one Split pattern */
 
 struct tok;
 
@@ -108,7 +108,6 @@ int tok_stream_finish(struct tok_stream *s, struct cru_buf *out);
  * TEXT[0..p) and TEXT[p..LEN) separately gives the ids of the whole at such a position p.
  * Appends them in increasing order to *OUT (N_OUT of them, an array to free()); 0 and LEN are
  * not included. */
-int tok_added_edges(const struct tok *t, const char *text, size_t len, size_t **out,
-                    size_t *n_out);
+int tok_added_edges(const struct tok *t, const char *text, size_t len, size_t **out, size_t *n_out);
 
 #endif

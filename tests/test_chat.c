@@ -127,14 +127,14 @@ Test(chat, append_equals_full_rerender, .timeout = 120)
                          cru_err_msg());
             cr_assert_eq(tok_chat_encode(t, &view, j, true, &full), 0);
             cr_assert_leq(ap.keep, ctx.n);
-            cr_assert_eq(ap.keep + ap.ids.n, full.n, "%s at message %zu: %zu kept + %zu new, "
-                                                     "the full re-render has %zu",
+            cr_assert_eq(ap.keep + ap.ids.n, full.n,
+                         "%s at message %zu: %zu kept + %zu new, "
+                         "the full re-render has %zu",
                          name, k, ap.keep, ap.ids.n, full.n);
             cr_assert_arr_eq(ctx.v, full.v, ap.keep * sizeof(int32_t), "%s at %zu", name, k);
-            cr_assert_arr_eq(ap.ids.v, full.v + ap.keep, ap.ids.n * sizeof(int32_t),
-                             "%s at %zu", name, k);
-            cr_assert_eq(ap.edit, ap.keep < ctx.n, "%s at %zu: edit iff ids are dropped", name,
-                         k);
+            cr_assert_arr_eq(ap.ids.v, full.v + ap.keep, ap.ids.n * sizeof(int32_t), "%s at %zu",
+                             name, k);
+            cr_assert_eq(ap.edit, ap.keep < ctx.n, "%s at %zu: edit iff ids are dropped", name, k);
             if (ap.edit) {
                 edits++;
                 cr_assert(ap.reason[0]);
@@ -367,8 +367,8 @@ Test(chat, malformed_calls_become_errors_for_the_model)
         struct tok_reply r;
         parse(cases[i].text, &r);
         if (cases[i].error)
-            cr_assert(r.error && strstr(r.error, cases[i].error), "case %zu: want '%s' in '%s'",
-                      i, cases[i].error, r.error ? r.error : "(no error)");
+            cr_assert(r.error && strstr(r.error, cases[i].error), "case %zu: want '%s' in '%s'", i,
+                      cases[i].error, r.error ? r.error : "(no error)");
         else
             cr_assert_null(r.error, "case %zu: %s", i, r.error);
         cr_assert_eq(r.n_calls, cases[i].valid, "case %zu", i);
@@ -402,13 +402,12 @@ Test(chat, parse_then_render_gives_the_same_text)
                 continue; /* the template rewrote history here */
             }
             struct tok_reply r;
-            cr_assert_eq(tok_chat_parse(whole.data + prompt.len, whole.len - prompt.len - 1,
-                                        chat.tools, &r),
-                         0);
+            cr_assert_eq(
+                tok_chat_parse(whole.data + prompt.len, whole.len - prompt.len - 1, chat.tools, &r),
+                0);
             if (r.error) {
                 /* One case passes run_shell an argument its schema forbids. */
-                cr_assert(strstr(r.error, "unknown argument \"opts\""), "case %zu: %s", i,
-                          r.error);
+                cr_assert(strstr(r.error, "unknown argument \"opts\""), "case %zu: %s", i, r.error);
                 rejected++;
                 tok_reply_free(&r);
                 cru_buf_free(&prompt);

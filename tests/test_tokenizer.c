@@ -47,8 +47,9 @@ static void corpus_load(struct corpus *c)
     size_t n_ids;
     c->text = read_lines("corpus.jsonl", &c->n);
     c->ids = read_lines("expected.jsonl", &n_ids);
-    cr_assert_eq(c->n, n_ids, "corpus.jsonl and expected.jsonl differ in length: regenerate "
-                              "expected.jsonl with tests/tokenizer/reference.js");
+    cr_assert_eq(c->n, n_ids,
+                 "corpus.jsonl and expected.jsonl differ in length: regenerate "
+                 "expected.jsonl with tests/tokenizer/reference.js");
     cr_assert_geq(c->n, 2000);
 }
 
@@ -92,8 +93,8 @@ Test(tokenizer, corpus_ids_equal_the_reference_and_decode_gives_nfc)
         struct tok_ids ids = TOK_IDS_INIT;
         cr_assert_eq(tok_encode(t, s, len, &ids), 0, "%s", cru_err_msg());
         cr_assert(ids_equal(&ids, c.ids[i], &at),
-                  "corpus line %zu: id %zu differs (ours %d, reference %d; %zu vs %zu ids)",
-                  i + 1, at, at < ids.n ? ids.v[at] : -1,
+                  "corpus line %zu: id %zu differs (ours %d, reference %d; %zu vs %zu ids)", i + 1,
+                  at, at < ids.n ? ids.v[at] : -1,
                   (int)json_integer_value(json_array_get(c.ids[i], at)), ids.n,
                   json_array_size(c.ids[i]));
         struct cru_buf back = CRU_BUF_INIT;
@@ -133,7 +134,7 @@ Test(tokenizer, stream_equals_whole_decode)
             cr_assert_eq(cru_buf_append(&streamed, "", 0), 0);
             cr_assert(utf8proc_decompose((const utf8proc_uint8_t *)streamed.data,
                                          (utf8proc_ssize_t)streamed.len, NULL, 0, 0) >= 0,
-                          "line %zu: the stream emitted invalid UTF-8", i + 1);
+                      "line %zu: the stream emitted invalid UTF-8", i + 1);
             held_somewhere += st.n_held > 0 && streamed.len == before;
         }
         cr_assert_eq(tok_stream_finish(&st, &streamed), 0);
@@ -174,11 +175,13 @@ Test(tokenizer, stream_holds_back_and_replaces)
     tok_stream_push(&st, e0, &out);
     tok_stream_push(&st, e1, &out);
     tok_stream_push(&st, a, &out);
-    cr_assert_str_eq(out.data, "\xF0\x9F\x98\x80\xEF\xBF\xBD" "a");
+    cr_assert_str_eq(out.data, "\xF0\x9F\x98\x80\xEF\xBF\xBD"
+                               "a");
     /* An incomplete character at the end is flushed as U+FFFD. */
     tok_stream_push(&st, e0, &out);
     tok_stream_finish(&st, &out);
-    cr_assert_str_eq(out.data, "\xF0\x9F\x98\x80\xEF\xBF\xBD" "a\xEF\xBF\xBD");
+    cr_assert_str_eq(out.data, "\xF0\x9F\x98\x80\xEF\xBF\xBD"
+                               "a\xEF\xBF\xBD");
     cr_assert_eq(tok_stream_push(&st, -1, &out), CRU_EINVAL);
     cr_assert_eq(tok_stream_push(&st, (int32_t)tok_vocab_size(t), &out), CRU_EINVAL);
     cru_buf_free(&out);
@@ -192,9 +195,12 @@ Test(tokenizer, invalid_utf8_reads_as_replacement)
         const char *in, *as;
     } cases[] = {
         { "\xFF abc", "\xEF\xBF\xBD abc" },
-        { "x\xC3", "x\xEF\xBF\xBD" },                         /* cut at the end */
-        { "\xE2\x82" "a\x80\x80", "\xEF\xBF\xBD" "a\xEF\xBF\xBD\xEF\xBF\xBD" }, /* maximal subparts */
-        { "\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" },  /* a surrogate */
+        { "x\xC3", "x\xEF\xBF\xBD" }, /* cut at the end */
+        { "\xE2\x82"
+          "a\x80\x80",
+          "\xEF\xBF\xBD"
+          "a\xEF\xBF\xBD\xEF\xBF\xBD" },                                /* maximal subparts */
+        { "\xED\xA0\x80", "\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD" },     /* a surrogate */
         { "\xC0\xAF<|im_end|>", "\xEF\xBF\xBD\xEF\xBF\xBD<|im_end|>" }, /* overlong */
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -255,8 +261,8 @@ static void *encode_thread(void *p)
     for (size_t k = 0; k < a->c->n; k++) {
         size_t i = (k + a->start) % a->c->n, at;
         struct tok_ids ids = TOK_IDS_INIT;
-        if (tok_encode(a->t, json_string_value(a->c->text[i]),
-                       json_string_length(a->c->text[i]), &ids) < 0 ||
+        if (tok_encode(a->t, json_string_value(a->c->text[i]), json_string_length(a->c->text[i]),
+                       &ids) < 0 ||
             !ids_equal(&ids, a->c->ids[i], &at))
             a->mismatches++;
         tok_ids_free(&ids);
@@ -351,9 +357,8 @@ static char *small_json(const struct small *s)
     }
     char *text = NULL;
     json_t *root = json_pack("{s:{s:s, s:o, s:o, s:b}, s:{s:s}, s:{s:s}}", "model", "type", "BPE",
-                             "vocab", vocab, "merges", merges, "ignore_merges",
-                             s->ignore_merges, "pre_tokenizer", "type", "ByteLevel", "decoder",
-                             "type", "ByteLevel");
+                             "vocab", vocab, "merges", merges, "ignore_merges", s->ignore_merges,
+                             "pre_tokenizer", "type", "ByteLevel", "decoder", "type", "ByteLevel");
     json_t *v = NULL;
     if (s->added) {
         cr_assert_eq(cru_json_parse(&v, s->added, strlen(s->added), "added"), 0);
@@ -657,21 +662,25 @@ Test(tokenizer, unsupported_and_malformed_are_named)
         int code;
         const char *msg;
     } cases[] = {
-        { "model.type", "\"WordPiece\"", CRU_EUNSUPPORTED, "model type 'WordPiece' is not supported" },
+        { "model.type", "\"WordPiece\"", CRU_EUNSUPPORTED,
+          "model type 'WordPiece' is not supported" },
         { "model.type", "\"Unigram\"", CRU_EUNSUPPORTED, "model type 'Unigram'" },
         { "normalizer", "{\"type\": \"NFKC\"}", CRU_EUNSUPPORTED, "normalizer type 'NFKC'" },
         { "normalizer", "{\"type\": \"Sequence\", \"normalizers\": [{\"type\": \"Lowercase\"}]}",
           CRU_EUNSUPPORTED, "normalizer type 'Lowercase'" },
         { "pre_tokenizer", "{\"type\": \"Metaspace\"}", CRU_EUNSUPPORTED,
           "pre_tokenizer type 'Metaspace'" },
-        { "pre_tokenizer", "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"x\"}, "
-                           "\"behavior\": \"Isolated\"}",
+        { "pre_tokenizer",
+          "{\"type\": \"Split\", \"pattern\": {\"Regex\": \"x\"}, "
+          "\"behavior\": \"Isolated\"}",
           CRU_EUNSUPPORTED, "no ByteLevel step" },
-        { "pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
-                           "\"pattern\": {\"Regex\": \"x\"}, \"behavior\": \"Contiguous\"}]}",
+        { "pre_tokenizer",
+          "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
+          "\"pattern\": {\"Regex\": \"x\"}, \"behavior\": \"Contiguous\"}]}",
           CRU_EUNSUPPORTED, "Split behavior 'Contiguous' is not supported" },
-        { "pre_tokenizer", "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
-                           "\"pattern\": {\"Regex\": \"(x\"}, \"behavior\": \"Isolated\"}]}",
+        { "pre_tokenizer",
+          "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", "
+          "\"pattern\": {\"Regex\": \"(x\"}, \"behavior\": \"Isolated\"}]}",
           CRU_EPARSE, "does not compile at offset 2" },
         { "pre_tokenizer", "{\"type\": \"ByteLevel\", \"add_prefix_space\": true}",
           CRU_EUNSUPPORTED, "add_prefix_space" },

@@ -4,11 +4,11 @@
  * Two small tokenizers are built once, in memory: "plain" (byte-level BPE with merges, the
  * Qwen3 split regex, special, added and single-word tokens, no normalizer) and "nfc" (the
  * same with the NFC normalizer, a normalized added token, and tokens that strip the white
- * space around them, which is then gone from the decode, as in HuggingFace). Invariants: encoding never fails; plain
- * decodes back to exactly the input read as Python reads bytes with errors="replace"
- * (tok_utf8_lossy), so nothing is lost or invented; every decode of nfc is valid UTF-8; the
- * streaming decoder gives the whole decode's text; at every added-token edge of valid text,
- * encoding the two halves gives the ids of the whole (what tok_chat_append relies on); the
+ * space around them, which is then gone from the decode, as in HuggingFace). Invariants: encoding
+ * never fails; plain decodes back to exactly the input read as Python reads bytes with
+ * errors="replace" (tok_utf8_lossy), so nothing is lost or invented; every decode of nfc is valid
+ * UTF-8; the streaming decoder gives the whole decode's text; at every added-token edge of valid
+ * text, encoding the two halves gives the ids of the whole (what tok_chat_append relies on); the
  * reply parser returns or reports, never crashes.
  */
 #include <jansson.h>
@@ -28,8 +28,9 @@ static const char split_re[] =
 
 /* Raw merges (left, right); each merged token joins the vocabulary. */
 static const char *const merges[] = {
-    "t", "h", "h", "e", "th", "e", " ", "t", " t", "he", "i", "n", "in", "g", " ", "a", "e", "r",
-    "\n", "\n", " ", " ", "  ", "  ", "\xC3", "\xA9", "\xE4", "\xB8", "\xE4\xB8", "\xAD",
+    "t", "h", "h",  "e",  "th",   "e",    " ",    "t",    " t",       "he",
+    "i", "n", "in", "g",  " ",    "a",    "e",    "r",    "\n",       "\n",
+    " ", " ", "  ", "  ", "\xC3", "\xA9", "\xE4", "\xB8", "\xE4\xB8", "\xAD",
 };
 
 static void byte_level(const char *s, size_t n, struct cru_buf *out)
@@ -79,14 +80,13 @@ static struct tok *build(bool nfc)
         " {s:i, s:s, s:b}, {s:i, s:s, s:b}]",
         "id", 400, "content", "<|im_end|>", "special", 1, "id", 401, "content", "<|im_start|>",
         "special", 1, "id", 402, "content", "<tool_call>", "id", 403, "content", "<L>", "lstrip",
-        nfc, "id", 404, "content", "<R>", "rstrip", nfc, "id", 405, "content", "word", "single_word",
-        1, "id", 406, "content", "\xC3\xA9t\xC3\xA9", "normalized", nfc);
+        nfc, "id", 404, "content", "<R>", "rstrip", nfc, "id", 405, "content", "word",
+        "single_word", 1, "id", 406, "content", "\xC3\xA9t\xC3\xA9", "normalized", nfc);
     json_t *root = json_pack(
-        "{s:{s:s, s:o, s:o}, s:o, s:{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s, s:b}]}, s:{s:s}}",
-        "model", "type", "BPE", "vocab", vocab, "merges", m, "added_tokens", added,
-        "pre_tokenizer", "type", "Sequence", "pretokenizers", "type", "Split", "pattern", "Regex",
-        split_re, "behavior", "Isolated", "type", "ByteLevel", "use_regex", 0, "decoder", "type",
-        "ByteLevel");
+        "{s:{s:s, s:o, s:o}, s:o, s:{s:s, s:[{s:s, s:{s:s}, s:s}, {s:s, s:b}]}, s:{s:s}}", "model",
+        "type", "BPE", "vocab", vocab, "merges", m, "added_tokens", added, "pre_tokenizer", "type",
+        "Sequence", "pretokenizers", "type", "Split", "pattern", "Regex", split_re, "behavior",
+        "Isolated", "type", "ByteLevel", "use_regex", 0, "decoder", "type", "ByteLevel");
     if (nfc)
         json_object_set_new(root, "normalizer", json_pack("{s:s}", "type", "NFC"));
     char *text = json_dumps(root, JSON_COMPACT);
@@ -118,8 +118,8 @@ static void check_stream(const struct tok *t, const struct tok_ids *ids, const s
             fail("stream push failed");
     if (tok_stream_finish(&st, &streamed) < 0)
         fail("stream finish failed");
-    if (streamed.len != lossy.len || memcmp(cru_buf_cstr(&streamed), cru_buf_cstr(&lossy),
-                                            lossy.len) != 0)
+    if (streamed.len != lossy.len ||
+        memcmp(cru_buf_cstr(&streamed), cru_buf_cstr(&lossy), lossy.len) != 0)
         fail("the stream differs from the whole decode");
     cru_buf_free(&lossy);
     cru_buf_free(&streamed);
@@ -134,7 +134,8 @@ static void check_edges(const struct tok *t, const char *s, size_t n, const stru
         struct tok_ids ids = TOK_IDS_INIT;
         if (edges[e] == 0 || edges[e] >= n)
             fail("an edge at the ends of the text");
-        if (tok_encode(t, s, edges[e], &ids) < 0 || tok_encode(t, s + edges[e], n - edges[e], &ids) < 0)
+        if (tok_encode(t, s, edges[e], &ids) < 0 ||
+            tok_encode(t, s + edges[e], n - edges[e], &ids) < 0)
             fail("encoding halves failed");
         if (ids.n != whole->n || memcmp(ids.v, whole->v, ids.n * sizeof(int32_t)) != 0)
             fail("the halves at an added-token edge encode differently from the whole");
