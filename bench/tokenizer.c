@@ -302,8 +302,8 @@ int main(int argc, char **argv)
                "\"peer_first_mb_s\": %.3f, \"later_mb_s\": %.2f, \"peer_later_mb_s\": %.3f, "
                "\"first_ratio\": %.2f, \"later_ratio\": %.2f, \"cpu_mb_s\": %.2f, "
                "\"peer_cpu_mb_s\": %.3f, \"bytes\": %.0f, \"rounds\": %llu, \"passes\": %llu}\n",
-               mol, mpl, mo1, mp1, mo2, mp2, mr1, mr2, moc, mpc, t.bytes, (unsigned long long)rounds,
-               (unsigned long long)passes);
+               mol, mpl, mo1, mp1, mo2, mp2, mr1, mr2, moc, mpc, t.bytes,
+               (unsigned long long)rounds, (unsigned long long)passes);
     for (size_t i = 0; i < t.n; i++)
         json_decref(t.v[i]);
     free(t.v);

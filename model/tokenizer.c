@@ -74,6 +74,13 @@ struct merge_slot {
 
 #define MERGE_EMPTY UINT64_MAX
 
+/* The first merges of every piece are of two bytes: their table (512 KiB, where the merge
+ * table is megabytes) answers them from cache. */
+struct byte_pair {
+    uint32_t rank; /* UINT32_MAX when the bytes do not merge */
+    int32_t id;
+};
+
 struct cache_slot {
     uint64_t hash;
     uint8_t len, n_ids;
@@ -94,6 +101,7 @@ struct tok {
     struct merge_slot *merges;
     size_t merge_mask;
     int32_t byte_id[256];
+    struct byte_pair *byte_pairs; /* the merge of raw bytes a, b at a * 256 + b */
     bool ignore_merges;
 
     struct added *added;
@@ -113,6 +121,7 @@ struct tok {
 enum { KIND_NONE, KIND_VOCAB, KIND_ADDED, KIND_SPECIAL };
 
 static int nfc_table(struct tok *t);
+static uint32_t pair_rank(const struct tok *t, int32_t a, int32_t b, int32_t *id);
 
 /* ---- small helpers ---- */
 
@@ -687,6 +696,20 @@ done:
     return rc;
 }
 
+static int build_byte_pairs(struct tok *t)
+{
+    t->byte_pairs = malloc(65536 * sizeof(struct byte_pair));
+    if (!t->byte_pairs)
+        return cru_err_set(CRU_ENOMEM, "out of memory for the byte-pair table");
+    for (unsigned a = 0; a < 256; a++)
+        for (unsigned b = 0; b < 256; b++) {
+            struct byte_pair *bp = &t->byte_pairs[a * 256 + b];
+            bp->id = 0;
+            bp->rank = pair_rank(t, t->byte_id[a], t->byte_id[b], &bp->id);
+        }
+    return 0;
+}
+
 /* Splits merge I (a "left right" string or a [left, right] pair) into its two halves. */
 static int merge_halves(struct loader *l, const json_t *m, size_t i, const char **a, size_t *na,
                         const char **b, size_t *nb)
@@ -798,9 +821,10 @@ static int load_model(struct loader *l, const json_t *model, const json_t *added
     json_t *vocab = json_object_get(model, "vocab");
     if (!json_is_object(vocab))
         return cru_err_set(CRU_EPARSE, "%s: model.vocab: expected an object", l->name);
-    if ((rc = load_vocab(l, vocab, added)) < 0)
+    if ((rc = load_vocab(l, vocab, added)) < 0 ||
+        (rc = load_merges(l, json_object_get(model, "merges"))) < 0)
         return rc;
-    return load_merges(l, json_object_get(model, "merges"));
+    return build_byte_pairs(l->t);
 }
 
 static int added_cmp(const void *a, const void *b)
@@ -963,6 +987,7 @@ void tok_free(struct tok *t)
     free(t->kind);
     free(t->vocab_tab);
     free(t->merges);
+    free(t->byte_pairs);
     free(t->cache);
     free(t->nfc_unsafe);
     free(t);
@@ -980,16 +1005,20 @@ static uint32_t pair_rank(const struct tok *t, int32_t a, int32_t b, int32_t *id
     return m->rank;
 }
 
-/* Merges the symbols IDS[0..N) in place, lowest rank first and leftmost among equal ranks
- * (HuggingFace's order); returns the new count. The rank of each adjacent pair is kept in an
- * array, so a merge costs a scan for the minimum and two lookups for its new neighbours: the
+/* Merges the symbols IDS[0..N) (the bytes S[0..N)) in place, lowest rank first and leftmost among
+ * equal ranks (HuggingFace's order); returns the new count. The rank of each adjacent pair is kept
+ * in an array, so a merge costs a scan for the minimum and two lookups for its new neighbours: the
  * fastest way for the short pieces that make up nearly all text. */
-static size_t bpe_scan(const struct tok *t, int32_t *ids, size_t n)
+static size_t bpe_scan(const struct tok *t, const char *s, int32_t *ids, size_t n)
 {
     uint32_t rank[BPE_SCAN_MAX];
     int32_t to[BPE_SCAN_MAX];
-    for (size_t i = 0; i + 1 < n; i++)
-        rank[i] = pair_rank(t, ids[i], ids[i + 1], &to[i]);
+    for (size_t i = 0; i + 1 < n; i++) {
+        const struct byte_pair *bp =
+            &t->byte_pairs[(unsigned char)s[i] * 256 + (unsigned char)s[i + 1]];
+        rank[i] = bp->rank;
+        to[i] = bp->id;
+    }
     while (n > 1) {
         size_t at = 0;
         for (size_t i = 1; i + 1 < n; i++)
@@ -1145,7 +1174,7 @@ static int encode_piece(const struct tok *t, const char *s, size_t n, struct tok
     if (n <= BPE_SCAN_MAX) {
         for (size_t i = 0; i < n; i++)
             small[i] = t->byte_id[(unsigned char)s[i]];
-        size_t k = bpe_scan(t, small, n);
+        size_t k = bpe_scan(t, s, small, n);
         if (slot && k <= CACHE_IDS_MAX) {
             pthread_mutex_lock(lock);
             slot->hash = hash;
