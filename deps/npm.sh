@@ -27,7 +27,10 @@ if ! command -v npm >/dev/null 2>&1; then
 	exit 3
 fi
 
-mkdir -p "$cache"
+if ! mkdir -p "$cache" 2>/dev/null || [ ! -w "$cache" ]; then
+	echo "setup: cannot write $cache: run 'make setup' as root, or set CRUCIBLE_CACHE" >&2
+	exit 3
+fi
 tmp=$(mktemp -d "$cache/.fetch.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
 echo "$pins" | while read -r spec dir sum; do
