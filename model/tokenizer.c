@@ -56,6 +56,7 @@ struct matcher {
     const struct added **tok; /* sorted by (first byte, length descending) */
     size_t n;
     uint32_t first[257]; /* tok[first[b]..first[b+1]) start with byte b */
+    int only_first;      /* the first byte of every token when they share one ('<'), else -1 */
 };
 
 enum split_behavior { SPLIT_ISOLATED, SPLIT_REMOVED };
@@ -854,6 +855,10 @@ static int build_matcher(struct matcher *m, struct added *all, size_t n, bool no
             k++;
     }
     m->first[256] = (uint32_t)k;
+    m->only_first = m->n ? (unsigned char)m->tok[0]->content[0] : -1;
+    for (size_t i = 1; i < m->n; i++)
+        if ((unsigned char)m->tok[i]->content[0] != m->only_first)
+            m->only_first = -1;
     return 0;
 }
 
@@ -1285,6 +1290,12 @@ static bool find_added(const struct matcher *m, const char *s, size_t n, size_t 
                        struct match *out)
 {
     for (size_t i = from; i < n; i++) {
+        if (m->only_first >= 0) {
+            const char *q = memchr(s + i, m->only_first, n - i);
+            if (!q)
+                return false;
+            i = (size_t)(q - s);
+        }
         unsigned char c = (unsigned char)s[i];
         for (uint32_t k = m->first[c]; k < m->first[c + 1]; k++) {
             const struct added *a = m->tok[k];
@@ -1479,6 +1490,15 @@ static int nfc_apply(const struct tok *t, const char *s, size_t n, struct cru_bu
     int rc;
     *changed = false;
     while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, p + i, 8);
+            if (!(w & 0x8080808080808080ULL)) {
+                prev = i + 7;
+                i += 8;
+                continue;
+            }
+        }
         if (p[i] < 0xCC) {
             prev = i;
             i += p[i] < 0x80 ? 1 : 2;
