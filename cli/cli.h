@@ -51,7 +51,10 @@ void cli_getopt_reset(void);
 void cli_print_help(const struct cli_command *cmd, FILE *out);
 
 extern const struct cli_command cli_cmd_exec;
+extern const struct cli_command cli_cmd_export;
 extern const struct cli_command cli_cmd_images;
+extern const struct cli_command cli_cmd_show;
+extern const struct cli_command cli_cmd_verify;
 extern const struct cli_command cli_cmd_version;
 
 #endif

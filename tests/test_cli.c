@@ -26,6 +26,7 @@
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "recorder/writer.h"
 
 /* A child that has not finished after this long is killed and the test fails. */
 #define RUN_TIMEOUT_MS 20000
@@ -631,4 +632,139 @@ Test(cli, images_show_and_its_errors)
     run_cli(&r, "images", "list", "--images", "/nonexistent");
     cr_expect_eq(r.status, 3);
     run_free(&r);
+}
+
+/* ---- show, verify, export ---- */
+
+/* A trajectory of two episodes (the second with a fork) in a fresh folder; returns its path. */
+static char *write_trajectory(char *dir)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%s/run.traj", dir) > 0);
+    struct rec_file *f;
+    struct rec_file_opts o = REC_FILE_OPTS_INIT;
+    cr_assert_eq(rec_file_open(&f, p, &o), 0, "%s", cru_err_msg());
+    for (int e = 0; e < 2; e++) {
+        char id[8];
+        snprintf(id, sizeof(id), "e%d", e);
+        json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "fix calc.py");
+        struct rec_episode_info info = { .episode_id = id, .group_id = "g", .messages = msgs };
+        struct rec_episode *ep;
+        cr_assert_eq(rec_episode_begin(&ep, f, &info), 0);
+        json_decref(msgs);
+        int32_t ids[16];
+        float lps[16];
+        for (int i = 0; i < 16; i++) {
+            ids[i] = 100 + i + (i >= 8 ? e : 0);
+            lps[i] = -0.25f;
+        }
+        struct rec_model_call mc = { .prompt = ids,
+                                     .n_prompt = 8,
+                                     .completion = ids + 8,
+                                     .logprobs = lps,
+                                     .n_completion = 8,
+                                     .finish = "stop",
+                                     .text = "the answer\nin two lines" };
+        cr_assert_eq(rec_model_call(ep, &mc), 0);
+        const char out[] = "1 passed";
+        struct rec_tool t = { .name = "bash", .output = out, .output_len = 8, .output_bytes = 8 };
+        cr_assert_eq(rec_tool(ep, &t), 0);
+        if (e == 1) {
+            uint32_t nb;
+            cr_assert_eq(rec_fork(ep, 0, 12, "edited", &nb), 0);
+            mc.branch = nb;
+            cr_assert_eq(rec_model_call(ep, &mc), 0);
+        }
+        cr_assert_eq(rec_reward(ep, 1.0, NULL), 0);
+        struct rec_end end = { REC_SUBMITTED, NULL };
+        cr_assert_eq(rec_episode_end(ep, &end), 0);
+        rec_episode_free(ep);
+    }
+    cr_assert_eq(rec_file_close(f), 0);
+    return p;
+}
+
+Test(cli, verify_show_export_a_trajectory)
+{
+    char dir[] = "/tmp/crucible-test-cli-traj-XXXXXX";
+    char *p = write_trajectory(dir);
+    struct run r;
+    run_cli(&r, "verify", p);
+    cr_assert_eq(r.status, 0, "verify: %s%s", r.out.data, r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "ok: 12 records, 2 episodes"), "%s", r.out.data);
+    run_free(&r);
+
+    run_cli(&r, "show", p);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "episode e0"), "%s", r.out.data);
+    cr_assert_not_null(strstr(r.out.data, "assistant [branch 0, +8 prompt, 8 sampled, stop"), "%s",
+                       r.out.data);
+    cr_assert_not_null(strstr(r.out.data, "fork: branch 1 from branch 0 at token 12"), "%s",
+                       r.out.data);
+    cr_assert_null(strchr(r.out.data, '\033'), "colors in a pipe");
+    run_free(&r);
+
+    run_cli(&r, "show", "--json", p);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    int lines = 0;
+    for (char *line = r.out.data, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+        *nl = '\0';
+        json_t *v = json_loads(line, 0, NULL);
+        cr_assert_not_null(v, "not JSON: %s", line);
+        if (lines == 1) {
+            json_t *comp = json_object_get(v, "completion");
+            cr_assert_eq(json_array_size(comp), 8);
+            cr_assert_eq(json_integer_value(json_array_get(comp, 0)), 108);
+        }
+        json_decref(v);
+    }
+    cr_assert_eq(lines, 12);
+    run_free(&r);
+
+    char *tree = NULL;
+    cr_assert(asprintf(&tree, "%s/tree.msgpack", dir) > 0);
+    run_cli(&r, "export", dir, "--format", "tree", "-o", tree);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    /* The prompt (8) is shared by both episodes, e1's fork shares 12 tokens with its branch 0. */
+    cr_assert_not_null(strstr(r.out.data, "3 samples in 1 groups: 60 tokens before merging, 40 "
+                                          "after"),
+                       "%s", r.out.data);
+    run_free(&r);
+
+    run_cli(&r, "export", p, "--format", "jsonl", "-o", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "{\"role\":\"tool\""), "%s", r.out.data);
+    run_free(&r);
+    run_cli_full(&r, "export", p, "--format", "jsonl", "-o", "-");
+    cr_assert_eq(r.status, 3, "a full stdout must fail the export");
+    run_free(&r);
+    run_cli(&r, "export", p, "--format", "parquet", "-o", "-");
+    cr_assert_eq(r.status, 2);
+    run_free(&r);
+    free(tree);
+
+    /* A torn copy: verify says so and exits 1; show prints what is intact and exits 1. */
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    int fd = open(p, O_WRONLY | O_TRUNC);
+    cr_assert_eq(cru_write_all(fd, b.data, b.len - 5), 0);
+    close(fd);
+    run_cli(&r, "verify", p);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.out.data, "BAD: torn tail"), "%s", r.out.data);
+    cr_assert_not_null(strstr(r.out.data, "11 intact records, 1 of 2 episodes complete"), "%s",
+                       r.out.data);
+    run_free(&r);
+    run_cli(&r, "show", p);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.out.data, "episode e1"), "%s", r.out.data);
+    cr_assert_not_null(strstr(r.err.data, "torn tail"), "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "verify", "/nonexistent.traj");
+    cr_assert_eq(r.status, 3);
+    run_free(&r);
+    cru_buf_free(&b);
+    free(p);
+    cru_remove_tree(dir);
 }
