@@ -52,8 +52,8 @@ static int export_run(int argc, char **argv)
     char **files = NULL;
     size_t n = 0;
     struct rec_export_stats st;
-    int rc = rec_collect_files((const char *const *)argv + optind, (size_t)(argc - optind), &files,
-                               &n);
+    int rc =
+        rec_collect_files((const char *const *)argv + optind, (size_t)(argc - optind), &files, &n);
     if (rc == 0 && n == 0)
         rc = cru_err_set(CRU_ENOENT, "no .traj files in the folders given");
     if (rc == 0)
@@ -67,13 +67,12 @@ static int export_run(int argc, char **argv)
     /* The summary goes to stderr when the data goes to stdout. */
     FILE *say = json || strcmp(out, "-") == 0 ? stderr : stdout;
     if (json) {
-        if (cli_print_json(json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "files",
-                                     (json_int_t)st.files, "damaged", (json_int_t)st.damaged,
-                                     "episodes", (json_int_t)st.episodes, "incomplete",
-                                     (json_int_t)st.incomplete, "samples",
-                                     (json_int_t)st.samples, "groups", (json_int_t)st.groups,
-                                     "tokens", (json_int_t)st.tokens, "tokens_out",
-                                     (json_int_t)st.tokens_out)) < 0)
+        if (cli_print_json(
+                json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "files", (json_int_t)st.files,
+                          "damaged", (json_int_t)st.damaged, "episodes", (json_int_t)st.episodes,
+                          "incomplete", (json_int_t)st.incomplete, "samples",
+                          (json_int_t)st.samples, "groups", (json_int_t)st.groups, "tokens",
+                          (json_int_t)st.tokens, "tokens_out", (json_int_t)st.tokens_out)) < 0)
             return cli_fail("export");
     } else {
         fprintf(say, "export: %llu episodes from %llu files", (unsigned long long)st.episodes,

@@ -52,8 +52,8 @@ static int verify_run(int argc, char **argv)
                 msg += n + 2;
             if (!json)
                 printf("%s: BAD: %s (%llu intact records, %llu of %llu episodes complete)\n",
-                       argv[i], msg, (unsigned long long)v.records,
-                       (unsigned long long)v.complete, (unsigned long long)v.episodes);
+                       argv[i], msg, (unsigned long long)v.records, (unsigned long long)v.complete,
+                       (unsigned long long)v.episodes);
         } else if (!json) {
             printf("%s: ok: %llu records, %llu episodes%s\n", argv[i],
                    (unsigned long long)v.records, (unsigned long long)v.episodes,
@@ -61,12 +61,12 @@ static int verify_run(int argc, char **argv)
         }
         if (json)
             json_array_append_new(
-                arr, json_pack("{s:s, s:b, s:s, s:s?, s:I, s:I, s:I, s:I, s:I}", "file", argv[i],
-                               "ok", rc == 0, "problem", rec_problem_name(v.problem), "message",
-                               rc < 0 ? cru_err_msg() : NULL, "records", (json_int_t)v.records,
-                               "episodes", (json_int_t)v.episodes, "complete",
-                               (json_int_t)v.complete, "unknown", (json_int_t)v.unknown,
-                               "intact_bytes", (json_int_t)v.bytes));
+                arr,
+                json_pack("{s:s, s:b, s:s, s:s?, s:I, s:I, s:I, s:I, s:I}", "file", argv[i], "ok",
+                          rc == 0, "problem", rec_problem_name(v.problem), "message",
+                          rc < 0 ? cru_err_msg() : NULL, "records", (json_int_t)v.records,
+                          "episodes", (json_int_t)v.episodes, "complete", (json_int_t)v.complete,
+                          "unknown", (json_int_t)v.unknown, "intact_bytes", (json_int_t)v.bytes));
     }
     if (json && cli_print_json(arr) < 0)
         return cli_fail("verify");

@@ -160,9 +160,9 @@ static int add_assistant(struct rec_ep *e, const struct rec_record *r)
     if (!m)
         return cru_err_set(CRU_ENOMEM, "out of memory");
     json_object_set_new(m, "role", json_string("assistant"));
-    json_object_set_new(m, "content", rec_get_str(r->map, "text", &text, &tn)
-                                          ? json_stringn_nocheck(text, tn)
-                                          : json_null());
+    json_object_set_new(m, "content",
+                        rec_get_str(r->map, "text", &text, &tn) ? json_stringn_nocheck(text, tn)
+                                                                : json_null());
     if (rec_get_str(r->map, "reasoning", &reasoning, &rn))
         json_object_set_new(m, "reasoning_content", json_stringn_nocheck(reasoning, rn));
     const msgpack_object *calls = rec_get(r->map, "tool_calls");
@@ -188,9 +188,9 @@ static int add_assistant(struct rec_ep *e, const struct rec_record *r)
             } else {
                 args = json_string("{}");
             }
-            json_array_append_new(
-                arr, json_pack("{s:s%, s:s, s:{s:s%, s:o*}}", "id", id, idn, "type", "function",
-                               "function", "name", name, namen, "arguments", args));
+            json_array_append_new(arr, json_pack("{s:s%, s:s, s:{s:s%, s:o*}}", "id", id, idn,
+                                                 "type", "function", "function", "name", name,
+                                                 namen, "arguments", args));
         }
         json_object_set_new(m, "tool_calls", arr ? arr : json_null());
     }
@@ -206,8 +206,8 @@ static int add_tool_message(struct rec_ep *e, const struct rec_record *r)
     (void)rec_get_str(r->map, "call_id", &id, &idn);
     (void)rec_get_str(r->map, "name", &name, &namen);
     (void)rec_get_str(r->map, "output", &out, &outn);
-    json_t *m = json_pack("{s:s, s:s%, s:s%}", "role", "tool", "name", name, namen, "content",
-                          out, outn);
+    json_t *m =
+        json_pack("{s:s, s:s%, s:s%}", "role", "tool", "name", name, namen, "content", out, outn);
     if (m && id)
         json_object_set_new(m, "tool_call_id", json_stringn_nocheck(id, idn));
     if (!m || json_array_append_new(e->messages, m) < 0)
@@ -225,8 +225,9 @@ static int model_call(struct rec_ep *e, const struct rec_record *r)
     if (!rec_get_u64(r->map, "prefix", &prefix))
         return bad(r, "no prefix");
     if (prefix != b->len)
-        return bad(r, "its prompt extends %llu tokens of branch %llu, which has %llu (a "
-                      "changed context must be a fork)",
+        return bad(r,
+                   "its prompt extends %llu tokens of branch %llu, which has %llu (a "
+                   "changed context must be a fork)",
                    (unsigned long long)prefix, (unsigned long long)branch,
                    (unsigned long long)b->len);
     if (!rec_get_i32s(r->map, "prompt", &prompt) ||
@@ -435,8 +436,7 @@ static int verify(struct rec_reader *r, const char *name, struct rec_verify *out
     } else if (out->episodes == 0) {
         rc = cru_err_set(CRU_EFAILED, "%s: holds no episode", name);
     } else if (!e->ended || last != REC_END) {
-        rc = cru_err_set(CRU_EFAILED, "%s: incomplete: episode %s has no end record", name,
-                         e->id);
+        rc = cru_err_set(CRU_EFAILED, "%s: incomplete: episode %s has no end record", name, e->id);
     }
     rec_ep_free(e);
     return rc;

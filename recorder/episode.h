@@ -28,12 +28,12 @@ enum {
 };
 
 struct rec_branch {
-    uint64_t len;     /* tokens */
-    int32_t *ids;     /* REC_EP_TOKENS only: LEN of each */
-    uint8_t *mask;    /* 1 on sampled tokens */
-    float *logprobs;  /* behavior log-probs on sampled tokens, 0 elsewhere */
+    uint64_t len;    /* tokens */
+    int32_t *ids;    /* REC_EP_TOKENS only: LEN of each */
+    uint8_t *mask;   /* 1 on sampled tokens */
+    float *logprobs; /* behavior log-probs on sampled tokens, 0 elsewhere */
     size_t cap;
-    uint64_t sampled; /* tokens with mask 1 */
+    uint64_t sampled;                /* tokens with mask 1 */
     uint64_t policy_min, policy_max; /* of the model calls that sampled on this branch */
     uint64_t calls;
 };
@@ -41,7 +41,7 @@ struct rec_branch {
 struct rec_ep {
     char *id;
     char *group;
-    char *task;       /* NULL when the header names none */
+    char *task; /* NULL when the header names none */
     uint64_t policy_version;
     json_t *header;   /* the header record as JSON (metadata for exports) */
     json_t *messages; /* REC_EP_MESSAGES only */

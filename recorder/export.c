@@ -199,12 +199,11 @@ static int write_jsonl(struct sink *s, const struct rec_ep *e)
         json_object_del(meta, "type");
         json_object_del(meta, "seq");
     }
-    json_t *line = json_pack("{s:s, s:s, s:s?, s:O, s:o, s:O?, s:s, s:s?, s:o}", "episode_id",
-                             e->id, "group_id", e->group, "task_id", e->task, "messages",
-                             e->messages, "reward",
-                             e->has_reward ? json_real(e->reward) : json_null(), "breakdown",
-                             e->breakdown, "status", e->status, "message", e->message,
-                             "metadata", meta ? meta : json_null());
+    json_t *line = json_pack(
+        "{s:s, s:s, s:s?, s:O, s:o, s:O?, s:s, s:s?, s:o}", "episode_id", e->id, "group_id",
+        e->group, "task_id", e->task, "messages", e->messages, "reward",
+        e->has_reward ? json_real(e->reward) : json_null(), "breakdown", e->breakdown, "status",
+        e->status, "message", e->message, "metadata", meta ? meta : json_null());
     if (!line)
         return cru_err_set(CRU_ENOMEM, "out of memory");
     int rc = json_dumpf(line, s->f, JSON_COMPACT) < 0 || fputc('\n', s->f) == EOF ? out_err(s) : 0;
@@ -374,7 +373,7 @@ static int tree_insert(struct group *g, struct rec_ep *e, uint32_t b)
 static int write_group(struct sink *s, const struct group *g, uint64_t *tokens_out)
 {
     size_t n = g->n_nodes;
-    int32_t *packed = malloc((n ? n : 1) * sizeof(*packed));   /* node -> packed index */
+    int32_t *packed = malloc((n ? n : 1) * sizeof(*packed)); /* node -> packed index */
     int32_t *stack = malloc((n ? n : 1) * sizeof(*stack));
     int32_t *ids = malloc((n ? n : 1) * sizeof(*ids));
     int32_t *par = malloc((n ? n : 1) * sizeof(*par));
@@ -493,8 +492,8 @@ static int take(struct run *x, struct rec_ep *e, bool *kept)
         *kept = true;
     }
     if (*kept) {
-        if (grow((void **)&x->tree.eps, &x->tree.cap_eps, x->tree.n_eps + 1,
-                 sizeof(*x->tree.eps)) < 0) {
+        if (grow((void **)&x->tree.eps, &x->tree.cap_eps, x->tree.n_eps + 1, sizeof(*x->tree.eps)) <
+            0) {
             *kept = false; /* the caller frees it; the tree's samples must not outlive it */
             return CRU_ENOMEM;
         }

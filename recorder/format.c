@@ -298,15 +298,15 @@ int rec_pack_f32s(msgpack_packer *pk, const float *v, size_t n)
 static int pack_json(msgpack_packer *pk, const json_t *v, int depth)
 {
     if (depth > REC_MAX_DEPTH)
-        return cru_err_set(CRU_ELIMIT, "a JSON value nested deeper than %d levels",
-                           REC_MAX_DEPTH);
+        return cru_err_set(CRU_ELIMIT, "a JSON value nested deeper than %d levels", REC_MAX_DEPTH);
     switch (json_typeof(v)) {
     case JSON_OBJECT: {
         const char *k;
         json_t *x;
         if (packed(msgpack_pack_map(pk, json_object_size(v))) < 0)
             return CRU_ENOMEM;
-        json_object_foreach ((json_t *)(uintptr_t)v, k, x) {
+        json_object_foreach((json_t *)(uintptr_t)v, k, x)
+        {
             int rc = rec_pack_key(pk, k);
             if (rc == 0)
                 rc = pack_json(pk, x, depth + 1);
@@ -320,7 +320,8 @@ static int pack_json(msgpack_packer *pk, const json_t *v, int depth)
         json_t *x;
         if (packed(msgpack_pack_array(pk, json_array_size(v))) < 0)
             return CRU_ENOMEM;
-        json_array_foreach (v, i, x) {
+        json_array_foreach(v, i, x)
+        {
             int rc = pack_json(pk, x, depth + 1);
             if (rc < 0)
                 return rc;
@@ -354,8 +355,8 @@ enum bin_kind { BIN_BYTES, BIN_I32, BIN_F32, BIN_U8 };
 
 static enum bin_kind bin_kind_of(const char *key, size_t len)
 {
-    static const char *const i32[] = { "prompt", "completion", "top_ids", "input_ids",
-                                       "position_ids", "parent" };
+    static const char *const i32[] = { "prompt",    "completion",   "top_ids",
+                                       "input_ids", "position_ids", "parent" };
     static const char *const f32[] = { "logprobs", "top_logprobs" };
     for (size_t i = 0; i < sizeof(i32) / sizeof(i32[0]); i++) {
         if (strlen(i32[i]) == len && memcmp(i32[i], key, len) == 0)

@@ -20,7 +20,9 @@
 #include <jansson.h>
 #include <msgpack.h>
 
-#define REC_MAGIC          "\x89" "CRUTRJ\n"
+#define REC_MAGIC                                                                                  \
+    "\x89"                                                                                         \
+    "CRUTRJ\n"
 #define REC_MAGIC_LEN      8
 #define REC_HEADER_LEN     16
 #define REC_FRAME_LEN      8

@@ -197,8 +197,7 @@ static int decode(struct rec_reader *r, uint32_t len, struct rec_record *rec)
     size_t pos = 0;
     msgpack_unpacked_destroy(&r->up);
     msgpack_unpacked_init(&r->up);
-    msgpack_unpack_return ur =
-        msgpack_unpack_next(&r->up, (const char *)r->buf, len, &pos);
+    msgpack_unpack_return ur = msgpack_unpack_next(&r->up, (const char *)r->buf, len, &pos);
     const msgpack_object *map = &r->up.data;
     const char *what = NULL;
     if (ur != MSGPACK_UNPACK_SUCCESS || pos != len)

@@ -30,8 +30,7 @@ static void str_field(struct ctx *c, const msgpack_object *m, const char *key, c
     const char *s;
     size_t n;
     if (rec_get_str(m, key, &s, &n) && n)
-        fprintf(c->out, " %s%s%s %.*s", c->st->dim, label, c->st->off, (int)(n > 200 ? 200 : n),
-                s);
+        fprintf(c->out, " %s%s%s %.*s", c->st->dim, label, c->st->off, (int)(n > 200 ? 200 : n), s);
 }
 
 /* Prints up to max_lines lines of TEXT, indented, each cut at TEXT_LINE_MAX bytes, and says
@@ -220,9 +219,9 @@ static void show_record(struct ctx *c, const struct rec_record *r)
         (void)rec_get_u64(r->map, "from_branch", &b);
         (void)rec_get_u64(r->map, "position", &p);
         (void)rec_get_str(r->map, "why", &s, &n);
-        fprintf(c->out, "%sfork%s: branch %llu from branch %llu at token %llu: %.*s\n",
-                c->st->bold, c->st->off, (unsigned long long)a, (unsigned long long)b,
-                (unsigned long long)p, (int)n, s);
+        fprintf(c->out, "%sfork%s: branch %llu from branch %llu at token %llu: %.*s\n", c->st->bold,
+                c->st->off, (unsigned long long)a, (unsigned long long)b, (unsigned long long)p,
+                (int)n, s);
         break;
     case REC_SCAFFOLD_EDIT:
         fprintf(c->out, "%sscaffold edit%s", c->st->bold, c->st->off);

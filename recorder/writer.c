@@ -97,8 +97,7 @@ static int file_write(struct rec_file *f, const void *data, size_t len)
     const uint8_t *p = data;
     size_t done = 0;
     while (done < len) {
-        ssize_t n = f->io.pwrite(f->io.ctx, f->fd, p + done, len - done,
-                                 (off_t)(f->size + done));
+        ssize_t n = f->io.pwrite(f->io.ctx, f->fd, p + done, len - done, (off_t)(f->size + done));
         if (n < 0 && errno == EINTR)
             continue;
         if (n <= 0) {
@@ -458,8 +457,8 @@ static int emit(struct rec_episode *ep, struct recb *b)
     }
     uint8_t frame[REC_FRAME_LEN];
     rec_put_le32(frame, (uint32_t)len);
-    rec_put_le32(frame + 4, cru_crc32c(cru_crc32c(0, head.data, head.size), b->body.data,
-                                       b->body.size));
+    rec_put_le32(frame + 4,
+                 cru_crc32c(cru_crc32c(0, head.data, head.size), b->body.data, b->body.size));
     size_t before = ep->buf.len;
     if ((rc = cru_buf_reserve(&ep->buf, REC_FRAME_LEN + len)) < 0)
         goto done;
@@ -608,10 +607,8 @@ bool rec_branch_len(const struct rec_episode *ep, uint32_t branch, uint64_t *len
 int rec_model_call(struct rec_episode *ep, const struct rec_model_call *mc)
 {
     if (mc->branch >= ep->n_branches)
-        return cru_err_set(CRU_EINVAL, "model call on branch %u, which does not exist",
-                           mc->branch);
-    if ((mc->n_completion && (!mc->completion || !mc->logprobs)) ||
-        (mc->n_prompt && !mc->prompt))
+        return cru_err_set(CRU_EINVAL, "model call on branch %u, which does not exist", mc->branch);
+    if ((mc->n_completion && (!mc->completion || !mc->logprobs)) || (mc->n_prompt && !mc->prompt))
         return cru_err_set(CRU_EINVAL, "model call: tokens or log-probs missing");
     if (mc->top_k && (!mc->top_ids || !mc->top_logprobs))
         return cru_err_set(CRU_EINVAL, "model call: top-%u alternatives missing", mc->top_k);

@@ -198,8 +198,8 @@ static void write_episode(struct rec_file *f, const char *id, const char *group,
 }
 
 static const enum rec_type episode_types[] = {
-    REC_EPISODE, REC_MODEL_CALL, REC_TOOL,     REC_MODEL_CALL, REC_CONTEXT_EDIT, REC_MODEL_CALL,
-    REC_REWARD,  REC_ARTIFACT,   REC_EVENT,    REC_END,
+    REC_EPISODE,    REC_MODEL_CALL, REC_TOOL,     REC_MODEL_CALL, REC_CONTEXT_EDIT,
+    REC_MODEL_CALL, REC_REWARD,     REC_ARTIFACT, REC_EVENT,      REC_END,
 };
 #define EPISODE_RECORDS (sizeof(episode_types) / sizeof(episode_types[0]))
 
@@ -468,8 +468,10 @@ Test(recorder, unknown_types_and_fields_are_skipped)
     uint8_t hdr[REC_HEADER_LEN];
     rec_header_make(hdr);
     cru_buf_append(&b, hdr, sizeof(hdr));
-    append_raw(&b, "{\"type\":\"episode\",\"episode\":\"x\",\"seq\":0,\"new_field\":[1,{\"a\":2}]}");
-    append_raw(&b, "{\"type\":\"hologram\",\"episode\":\"x\",\"seq\":1,\"data\":\"from the future\"}");
+    append_raw(&b,
+               "{\"type\":\"episode\",\"episode\":\"x\",\"seq\":0,\"new_field\":[1,{\"a\":2}]}");
+    append_raw(&b,
+               "{\"type\":\"hologram\",\"episode\":\"x\",\"seq\":1,\"data\":\"from the future\"}");
     append_raw(&b, "{\"type\":\"end\",\"episode\":\"x\",\"seq\":2,\"status\":\"submitted\"}");
     char *p = path_of("future.traj");
     write_bytes(p, b.data, b.len);
@@ -1082,7 +1084,8 @@ static void python_agrees(const char *kind, const char *export_path, struct want
     cr_assert_eq(json_array_size(arr), 6);
     size_t i;
     json_t *d;
-    json_array_foreach (arr, i, d) {
+    json_array_foreach(arr, i, d)
+    {
         const char *ep = json_string_value(json_object_get(d, "episode"));
         int branch = (int)json_integer_value(json_object_get(d, "branch"));
         const struct expect *x = &w->e[ep[2] - '0'];
