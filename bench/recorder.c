@@ -69,11 +69,15 @@ static uint64_t file_size(const char *path)
 
 /* ---- ours ---- */
 
+/* Whether both sides fsync at each episode's end (the recorder's default) or never. */
+static bool sync_episodes = true;
+
 static int ours_write(const char *path, const struct data *d, size_t records)
 {
     struct rec_file *f;
     struct rec_file_opts o = REC_FILE_OPTS_INIT;
     o.mode = REC_TRUNCATE;
+    o.sync = sync_episodes ? REC_SYNC_EPISODE : REC_SYNC_NONE;
     int rc = rec_file_open(&f, path, &o);
     for (size_t done = 0; rc == 0 && done < records;) {
         char id[32];
@@ -159,7 +163,7 @@ static int peer_write(const char *path, const struct data *d, size_t records)
             rc = cru_err_sys("writing %s", path);
         json_decref(o);
         /* The same durability as ours: an fsync at the end of each episode. */
-        if (rc == 0 && ((done + 1) % PER_EPISODE == 0 || done + 1 == records) &&
+        if (rc == 0 && sync_episodes && ((done + 1) % PER_EPISODE == 0 || done + 1 == records) &&
             (fflush(f) != 0 || fsync(fileno(f)) != 0))
             rc = cru_err_sys("writing %s", path);
     }
@@ -211,11 +215,12 @@ static double median(double *v, size_t n)
 
 static void usage(FILE *out)
 {
-    fputs("usage: recorder [-n RECORDS] [-r ROUNDS] [--json]\n"
+    fputs("usage: recorder [-n RECORDS] [-r ROUNDS] [--no-sync] [--json]\n"
           "\n"
           "Writes and reads RECORDS model calls of 4096 tokens (default 512) with the recorder\n"
           "and, in the same rounds, as JSON lines with jansson; then exports the trajectory as\n"
-          "training samples. Medians over ROUNDS (default 5), ours and peer alternating.\n",
+          "training samples. Medians over ROUNDS (default 5), ours and peer alternating.\n"
+          "Both sides fsync at each episode's end, unless --no-sync.\n",
           out);
 }
 
@@ -223,6 +228,7 @@ int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         { "json", no_argument, NULL, 'j' },
+        { "no-sync", no_argument, NULL, 'S' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -239,6 +245,9 @@ int main(int argc, char **argv)
             break;
         case 'j':
             json = true;
+            break;
+        case 'S':
+            sync_episodes = false;
             break;
         case 'h':
             usage(stdout);
@@ -307,8 +316,8 @@ int main(int argc, char **argv)
     double mow = median(ow, rounds), mpw = median(pw, rounds), mor = median(orr, rounds),
            mpr = median(pr, rounds), mex = median(ex, rounds);
     double n = (double)records;
-    printf("recorder: %zu model calls of %d tokens with log-probs, %zu rounds (medians)\n",
-           records, COMPLETION, rounds);
+    printf("recorder: %zu model calls of %d tokens with log-probs, %zu rounds (medians), %s\n",
+           records, COMPLETION, rounds, sync_episodes ? "fsync per episode" : "no fsync");
     printf("%-22s %14s %14s %10s\n", "", "crucible", "jansson JSONL", "ratio");
     printf("%-22s %14.0f %14.0f %9.1fx\n", "write records/s", n / mow, n / mpw, mpw / mow);
     printf("%-22s %14.1f %14.1f\n", "write MB/s", (double)obytes / mow / 1e6,
