@@ -53,6 +53,8 @@ void cli_print_help(const struct cli_command *cmd, FILE *out);
 extern const struct cli_command cli_cmd_exec;
 extern const struct cli_command cli_cmd_export;
 extern const struct cli_command cli_cmd_images;
+extern const struct cli_command cli_cmd_run;
+extern const struct cli_command cli_cmd_run_task;
 extern const struct cli_command cli_cmd_show;
 extern const struct cli_command cli_cmd_verify;
 extern const struct cli_command cli_cmd_version;

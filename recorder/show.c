@@ -270,6 +270,37 @@ static int show_json(FILE *out, const struct rec_record *r)
     return rc;
 }
 
+int rec_show_payload(FILE *out, const uint8_t *payload, size_t len,
+                     const struct rec_show_opts *opts)
+{
+    if (rec_msgpack_check(payload, len) < 0)
+        return CRU_EPARSE;
+    msgpack_unpacked up;
+    msgpack_unpacked_init(&up);
+    size_t off = 0;
+    int rc = 0;
+    struct rec_record rec = { 0 };
+    if (msgpack_unpack_next(&up, (const char *)payload, len, &off) != MSGPACK_UNPACK_SUCCESS ||
+        up.data.type != MSGPACK_OBJECT_MAP ||
+        !rec_get_str(&up.data, "type", &rec.type_name, &rec.type_len)) {
+        rc = cru_err_set(CRU_EPARSE, "not a record");
+    } else {
+        rec.type = rec_type_from(rec.type_name, rec.type_len);
+        if (!rec_get_str(&up.data, "episode", &rec.episode, &rec.episode_len))
+            rec.episode = NULL;
+        rec.map = &up.data;
+        struct ctx c = { out, opts->color ? &colors : &plain,
+                         opts->max_lines ? opts->max_lines : 12 };
+        if (opts->json)
+            rc = show_json(out, &rec);
+        else
+            show_record(&c, &rec);
+        fflush(out);
+    }
+    msgpack_unpacked_destroy(&up);
+    return rc;
+}
+
 int rec_show(const char *path, FILE *out, const struct rec_show_opts *opts)
 {
     struct rec_reader *r;

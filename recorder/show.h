@@ -10,6 +10,8 @@
 #define CRU_RECORDER_SHOW_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 struct rec_show_opts {
@@ -21,5 +23,11 @@ struct rec_show_opts {
 /* Writes PATH to OUT. The records before damage are shown; the damage is then the error
  * (CRU_EFAILED). A failed write to OUT is CRU_EIO. */
 int rec_show(const char *path, FILE *out, const struct rec_show_opts *opts);
+
+/* Writes one record's PAYLOAD (a msgpack map, as a writer's on_record hook receives it) to OUT
+ * as `show` would (a transcript line, or a JSON line). CRU_EPARSE for a payload that is not a
+ * record. */
+int rec_show_payload(FILE *out, const uint8_t *payload, size_t len,
+                     const struct rec_show_opts *opts);
 
 #endif

@@ -38,6 +38,8 @@ struct rec_file {
     enum rec_sync sync;
     size_t buffer;
     struct rec_io io;
+    void (*on_record)(void *ctx, const uint8_t *payload, size_t len);
+    void *on_record_ctx;
     uint64_t size;              /* bytes on file, all of complete records */
     struct rec_episode *owner;  /* the episode streaming to the file, or NULL */
     struct pending *queue;      /* finished episodes waiting, oldest first */
@@ -219,6 +221,8 @@ int rec_file_open(struct rec_file **out, const char *path, const struct rec_file
     f->io.ctx = opts->io ? opts->io->ctx : NULL;
     f->queue_end = &f->queue;
     f->refs = 1;
+    f->on_record = opts->on_record;
+    f->on_record_ctx = opts->on_record_ctx;
 
     int flags = O_RDWR | O_CREAT | O_CLOEXEC;
     if (opts->mode == REC_CREATE)
@@ -485,6 +489,10 @@ static int emit(struct rec_episode *ep, struct recb *b)
             rc = file_sync(f);
     }
     pthread_mutex_unlock(&f->lock);
+    /* The record's bytes are still where they were framed: a flush only resets the buffer's
+     * length, and nothing else appends to this episode's buffer meanwhile. */
+    if (rc == 0 && f->on_record)
+        f->on_record(f->on_record_ctx, (const uint8_t *)ep->buf.data + before + REC_FRAME_LEN, len);
 done:
     msgpack_sbuffer_destroy(&head);
     msgpack_sbuffer_destroy(&b->body);

@@ -66,10 +66,14 @@ struct rec_file_opts {
     enum rec_sync sync;
     size_t buffer;           /* bytes an episode buffers before writing; 0: 1 MiB */
     const struct rec_io *io; /* NULL: pwrite(2) and fsync(2) */
+    /* Optional: called with each record's payload (a msgpack map) as it is made, from the
+     * thread that made it, before it reaches the file (a live transcript, say). */
+    void (*on_record)(void *ctx, const uint8_t *payload, size_t len);
+    void *on_record_ctx;
 };
 #define REC_FILE_OPTS_INIT                                                                         \
     {                                                                                              \
-        REC_FILE_OPTS_VERSION, REC_CREATE, REC_SYNC_EPISODE, 0, NULL                               \
+        REC_FILE_OPTS_VERSION, REC_CREATE, REC_SYNC_EPISODE, 0, NULL, NULL, NULL                   \
     }
 
 /* Opens PATH for writing and takes an exclusive lock on it (another process writing the same
