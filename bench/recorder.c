@@ -33,12 +33,12 @@
 #include "recorder/reader.h"
 #include "recorder/writer.h"
 
-#define COMPLETION   4096
-#define PROMPT       256
-#define PER_EPISODE  16
-#define TEXT_BYTES   (4 * COMPLETION)
-#define MAX_ROUNDS   101
-#define MAX_RECORDS  1000000
+#define COMPLETION  4096
+#define PROMPT      256
+#define PER_EPISODE 16
+#define TEXT_BYTES  (4 * COMPLETION)
+#define MAX_ROUNDS  101
+#define MAX_RECORDS 1000000
 
 struct data {
     int32_t prompt[PROMPT], completion[COMPLETION];
@@ -151,13 +151,12 @@ static int peer_write(const char *path, const struct data *d, size_t records)
         return cru_err_sys("%s", path);
     int rc = 0;
     for (size_t done = 0; rc == 0 && done < records; done++) {
-        json_t *o = json_pack("{s:s, s:s, s:I, s:f, s:i, s:I, s:o, s:o, s:o, s:s, s:f, s:s}",
-                              "type", "model_call", "episode", "ep", "seq", (json_int_t)done,
-                              "time", 1.0e9, "branch", 0, "prefix", (json_int_t)done,
-                              "prompt", int_array(d->prompt, PROMPT), "completion",
-                              int_array(d->completion, COMPLETION), "logprobs",
-                              real_array(d->logprobs, COMPLETION), "finish", "stop",
-                              "decode_ms", 1.5, "text", d->text);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:I, s:f, s:i, s:I, s:o, s:o, s:o, s:s, s:f, s:s}", "type", "model_call",
+            "episode", "ep", "seq", (json_int_t)done, "time", 1.0e9, "branch", 0, "prefix",
+            (json_int_t)done, "prompt", int_array(d->prompt, PROMPT), "completion",
+            int_array(d->completion, COMPLETION), "logprobs", real_array(d->logprobs, COMPLETION),
+            "finish", "stop", "decode_ms", 1.5, "text", d->text);
         if (!o || json_dumpf(o, f, JSON_COMPACT | JSON_REAL_PRECISION(9)) < 0 ||
             fputc('\n', f) == EOF)
             rc = cru_err_sys("writing %s", path);

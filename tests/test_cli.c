@@ -646,7 +646,7 @@ static char *write_trajectory(char *dir)
     struct rec_file_opts o = REC_FILE_OPTS_INIT;
     cr_assert_eq(rec_file_open(&f, p, &o), 0, "%s", cru_err_msg());
     for (int e = 0; e < 2; e++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof(id), "e%d", e);
         json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "fix calc.py");
         struct rec_episode_info info = { .episode_id = id, .group_id = "g", .messages = msgs };

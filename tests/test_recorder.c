@@ -915,7 +915,7 @@ static char *write_group(struct want *w)
     struct rec_file_opts o = REC_FILE_OPTS_INIT;
     cr_assert_eq(rec_file_open(&f, p, &o), 0);
     for (int i = 0; i < 3; i++) {
-        char id[8];
+        char id[16];
         snprintf(id, sizeof(id), "ep%d", i);
         write_episode(f, id, "g", i, &w->e[i]);
     }
