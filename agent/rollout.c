@@ -87,14 +87,13 @@ struct sched {
 
 static int index_line(struct sched *s, struct item *it, size_t distance)
 {
-    json_t *o = json_pack(
-        "{s:I, s:I, s:s, s:s, s:s, s:I, s:s?, s:s, s:o, s:I, s:I, s:I, s:s?}", "release",
-        (json_int_t)s->releases, "index", (json_int_t)it->t, "episode", it->id, "group",
-        it->group, "image", s->o->images[it->image]->id, "repeat", (json_int_t)it->repeat,
-        "file", NULL, "status", it->status, "reward",
-        it->scored ? json_real(it->reward) : json_null(), "turns", (json_int_t)it->turns,
-        "wall_ms", (json_int_t)it->wall_ms, "distance", (json_int_t)distance, "error",
-        it->error[0] ? it->error : NULL);
+    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:s?, s:s, s:o, s:I, s:I, s:I, s:s?}",
+                          "release", (json_int_t)s->releases, "index", (json_int_t)it->t, "episode",
+                          it->id, "group", it->group, "image", s->o->images[it->image]->id,
+                          "repeat", (json_int_t)it->repeat, "file", NULL, "status", it->status,
+                          "reward", it->scored ? json_real(it->reward) : json_null(), "turns",
+                          (json_int_t)it->turns, "wall_ms", (json_int_t)it->wall_ms, "distance",
+                          (json_int_t)distance, "error", it->error[0] ? it->error : NULL);
     char file[200];
     snprintf(file, sizeof(file), "episodes/%s.traj", it->id);
     if (o && it->ok)
@@ -264,10 +263,9 @@ static int resume(struct sched *s, const char *path)
         char *nl = memchr(b.data + at, '\n', whole - at);
         size_t len = (size_t)(nl - (b.data + at));
         json_t *v = NULL;
-        if (len > INDEX_LINE_MAX ||
-            cru_json_parse(&v, b.data + at, len, "index line") < 0 || !json_is_object(v)) {
-            rc = cru_err_set(CRU_EPARSE, "%s: line %zu is not an index entry", path,
-                             line_no + 1);
+        if (len > INDEX_LINE_MAX || cru_json_parse(&v, b.data + at, len, "index line") < 0 ||
+            !json_is_object(v)) {
+            rc = cru_err_set(CRU_EPARSE, "%s: line %zu is not an index entry", path, line_no + 1);
             json_decref(v);
             break;
         }
@@ -343,9 +341,9 @@ static json_t *summarize(struct sched *s, struct agt_rollout_summary *out)
         pk += pass_at(n, c, k < n ? k : n);
         json_object_set_new(images, o->images[i]->id,
                             json_pack("{s:I, s:o, s:f, s:f}", "episodes", (json_int_t)n,
-                                      "mean_reward", sc ? json_real(isum / (double)sc) : json_null(),
-                                      "pass@1", pass_at(n, c, 1), "pass@k",
-                                      pass_at(n, c, k < n ? k : n)));
+                                      "mean_reward",
+                                      sc ? json_real(isum / (double)sc) : json_null(), "pass@1",
+                                      pass_at(n, c, 1), "pass@k", pass_at(n, c, k < n ? k : n)));
     }
     for (size_t t = 0; t < s->n; t++) {
         if (!s->released[t])
@@ -455,8 +453,8 @@ int agt_rollout(const struct agt_rollout_opts *o, struct agt_rollout_summary *ou
     if (rc == 0 && !(th = calloc(jobs, sizeof(*th))))
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
     if (rc == 0 && s.resumed)
-        cru_info("run: resuming: %zu of %zu episodes were released by an earlier run",
-                 s.resumed, s.n);
+        cru_info("run: resuming: %zu of %zu episodes were released by an earlier run", s.resumed,
+                 s.n);
     /* Episodes done by an earlier run, now released, may let finished ones through. */
     if (rc == 0) {
         pthread_mutex_lock(&s.lock);

@@ -33,10 +33,10 @@ struct agt_rollout_opts {
     const struct agt_agent *agent;
     const struct agt_generator *gen;
     const struct agt_check_opts *check;
-    const char *out; /* the run folder (created) */
-    unsigned jobs;   /* episodes at once; 0: 1 */
-    unsigned repeat; /* episodes per image, one group; 0: 1 */
-    double window;   /* F in (0, 1]; 0: 0.3 */
+    const char *out;        /* the run folder (created) */
+    unsigned jobs;          /* episodes at once; 0: 1 */
+    unsigned repeat;        /* episodes per image, one group; 0: 1 */
+    double window;          /* F in (0, 1]; 0: 0.3 */
     unsigned shard, shards; /* this machine's slice I of N; shards 0: no sharding */
     uint64_t seed;
     uint64_t max_turns;
@@ -48,13 +48,13 @@ struct agt_rollout_opts {
 };
 
 struct agt_rollout_summary {
-    uint64_t episodes;    /* in this shard */
-    uint64_t done;        /* released: now or by an earlier run (resumed) */
-    uint64_t resumed;     /* of which an earlier run did */
-    uint64_t failed;      /* episodes whose trajectory could not be written */
-    uint64_t window;      /* W */
+    uint64_t episodes;     /* in this shard */
+    uint64_t done;         /* released: now or by an earlier run (resumed) */
+    uint64_t resumed;      /* of which an earlier run did */
+    uint64_t failed;       /* episodes whose trajectory could not be written */
+    uint64_t window;       /* W */
     uint64_t max_distance; /* the largest out-of-order release seen: index - head */
-    double mean_reward;   /* over released, scored episodes */
+    double mean_reward;    /* over released, scored episodes */
     uint64_t wall_ms;
     bool interrupted;
     json_t *json; /* the summary object also written to OUT/summary.json */

@@ -30,7 +30,7 @@
 #define SCRIPT_MAX_CALLS    10000
 #define ARTIFACT_MAX_FILES  100000
 #define ARTIFACT_MAX_BYTES  ((uint64_t)4 << 30)
-#define ARTIFACT_MAX_LISTED 10000 /* changed files named in the artifact record */
+#define ARTIFACT_MAX_LISTED 10000             /* changed files named in the artifact record */
 #define MAX_CONTEXT         ((size_t)1 << 22) /* tokens of one branch a plugin may build */
 
 struct agt_agent {
@@ -75,7 +75,8 @@ static int load_script(struct agt_agent *a)
         return cru_err_set(CRU_ELIMIT, "%s: more than %d calls", a->arg, SCRIPT_MAX_CALLS);
     size_t i;
     json_t *c;
-    json_array_foreach (a->script, i, c) {
+    json_array_foreach(a->script, i, c)
+    {
         static const char *const keys[] = { "tool", "arguments", "id", NULL };
         char where[32];
         const char *tool = NULL, *id = NULL;
@@ -89,8 +90,8 @@ static int load_script(struct agt_agent *a)
             rc = cru_json_get_str(c, where, "id", false, &id);
         json_t *args = json_object_get(c, "arguments");
         if (rc == 0 && args && !json_is_object(args) && !json_is_string(args))
-            rc = cru_err_set(CRU_EINVAL, "%s.arguments: expected an object or a JSON string",
-                             where);
+            rc =
+                cru_err_set(CRU_EINVAL, "%s.arguments: expected an object or a JSON string", where);
         if (rc < 0)
             return cru_err_wrap(rc, "%s", a->arg);
     }
@@ -105,9 +106,8 @@ static int load_plugin(struct agt_agent *a)
     crucible_agent_v1_fn fn;
     void *sym = dlsym(a->dl, "crucible_agent_v1");
     if (!sym)
-        return cru_err_set(CRU_EINVAL,
-                           "%s exports no crucible_agent_v1(): not a crucible agent plugin",
-                           a->arg);
+        return cru_err_set(
+            CRU_EINVAL, "%s exports no crucible_agent_v1(): not a crucible agent plugin", a->arg);
     memcpy(&fn, &sym, sizeof(fn));
     a->plugin = fn();
     if (!a->plugin)
@@ -236,6 +236,8 @@ static int run_oracle(struct episode *e)
                            ? "{\"command\": \"git apply --whitespace=nowarn "
                              "/solution/solution.patch\"}"
                            : "{\"command\": \"sh /solution/solve.sh\"}";
+    if (stop_before_turn(e))
+        return 0;
     e->res->turns++;
     int rc = tool(e, "oracle-1", "bash", args, &obs);
     if (rc == 0 && !cru_str_starts_with(cru_buf_cstr(&obs), "exit status 0"))
@@ -252,7 +254,8 @@ static int run_scripted(struct episode *e)
     int rc = 0;
     size_t i;
     json_t *c;
-    json_array_foreach (e->o->agent->script, i, c) {
+    json_array_foreach(e->o->agent->script, i, c)
+    {
         if (e->tools.submitted || stop_before_turn(e))
             break;
         e->res->turns++;
@@ -283,9 +286,13 @@ static int run_exec(struct episode *e)
     json_object_set_new(a, "timeout", json_integer((json_int_t)(left > 600 ? 600 : left)));
     char *args = json_dumps(a, JSON_COMPACT);
     json_decref(a);
+    if (stop_before_turn(e)) {
+        free(args);
+        return 0;
+    }
     e->res->turns++;
-    int rc = args ? tool(e, "exec-1", "bash", args, &obs)
-                  : cru_err_set(CRU_ENOMEM, "out of memory");
+    int rc =
+        args ? tool(e, "exec-1", "bash", args, &obs) : cru_err_set(CRU_ENOMEM, "out of memory");
     free(args);
     /* A black-box program is done when it exits: whatever it left is its artifact. */
     if (rc == 0)
@@ -373,8 +380,8 @@ static int host_generate(void *ctx, const int32_t *prompt, size_t n_prompt, uint
     return 0;
 }
 
-static int host_exec(void *ctx, const char *command, uint64_t timeout_ms, int *exit_code,
-                     char *out, size_t cap, size_t *out_len)
+static int host_exec(void *ctx, const char *command, uint64_t timeout_ms, int *exit_code, char *out,
+                     size_t cap, size_t *out_len)
 {
     struct episode *e = ctx;
     if (!command || !out || !cap)
@@ -596,7 +603,7 @@ static int record_artifact(struct episode *e, const struct cru_manifest *before,
     if (rc < 0)
         return rc;
     struct rec_artifact_file *files = calloc(ARTIFACT_MAX_LISTED, sizeof(*files));
-    char (*hex)[65] = calloc(ARTIFACT_MAX_LISTED, sizeof(*hex));
+    char(*hex)[65] = calloc(ARTIFACT_MAX_LISTED, sizeof(*hex));
     size_t n = 0;
     if (!files || !hex)
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
@@ -701,8 +708,8 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
         goto done;
     }
     e->tools = (struct agt_tools){ .sb = sb,
-                                   .fs = { sbx_workspace_fd(sb), sbx_root_uid(sb),
-                                           sbx_root_gid(sb), SBX_FS_AUTO },
+                                   .fs = { sbx_workspace_fd(sb), sbx_root_uid(sb), sbx_root_gid(sb),
+                                           SBX_FS_AUTO },
                                    .sc = o->sc,
                                    .ep = e->ep };
     *scorable = true;

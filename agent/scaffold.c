@@ -16,8 +16,8 @@
 #define SCAFFOLD_BYTES_MAX ((uint64_t)16 << 20)
 #define PROMPT_MAX         ((size_t)256 << 10)
 
-static const char *const known_tools[] = { "bash", "view", "create", "str_replace", "list",
-                                           "submit", NULL };
+static const char *const known_tools[] = { "bash", "view",   "create", "str_replace",
+                                           "list", "submit", NULL };
 
 int agt_scaffold_dir(const char *given, char **out)
 {
@@ -41,14 +41,14 @@ static int check_tools(const char *path, json_t *tools)
         return cru_err_set(CRU_EINVAL, "%s: expected a non-empty array of tools", path);
     size_t i;
     json_t *t;
-    json_array_foreach (tools, i, t) {
+    json_array_foreach(tools, i, t)
+    {
         char where[32];
         snprintf(where, sizeof(where), "[%zu]", i);
         const char *name = NULL, *desc = NULL;
         json_t *params = NULL;
         static const char *const keys[] = { "name", "description", "parameters", NULL };
-        int rc = json_is_object(t) ? 0
-                                   : cru_err_set(CRU_EINVAL, "%s: expected an object", where);
+        int rc = json_is_object(t) ? 0 : cru_err_set(CRU_EINVAL, "%s: expected an object", where);
         if (rc == 0)
             rc = cru_json_check_keys(t, where, keys);
         if (rc == 0)
@@ -150,7 +150,8 @@ int agt_scaffold_has_tool(const struct agt_scaffold *sc, const char *name)
 {
     size_t i;
     json_t *t;
-    json_array_foreach (sc->tools, i, t) {
+    json_array_foreach(sc->tools, i, t)
+    {
         if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0)
             return 1;
     }

@@ -22,7 +22,7 @@ struct agt_scaffold {
     char *dir;
     char *version; /* "sha256:HEX" */
     char *system_prompt;
-    json_t *tools; /* the tools.json array */
+    json_t *tools;                  /* the tools.json array */
     uint64_t max_turns;             /* model turns (tool rounds) per episode; default 50 */
     uint64_t max_completion_tokens; /* sampled tokens per episode; default 65536 */
     uint64_t command_timeout_ms;    /* bash's default timeout; default 60000 */

@@ -16,9 +16,9 @@
 #include "lib/str.h"
 #include "sandbox/sandbox.h"
 
-#define FILE_MAX     ((size_t)16 << 20) /* the largest file view and str_replace read */
-#define LIST_MAX     2000               /* entries list shows */
-#define TIMEOUT_MAX  600                /* seconds a bash call may ask for */
+#define FILE_MAX    ((size_t)16 << 20) /* the largest file view and str_replace read */
+#define LIST_MAX    2000               /* entries list shows */
+#define TIMEOUT_MAX 600                /* seconds a bash call may ask for */
 
 /* One call's outcome, for the record. */
 struct call {
@@ -164,8 +164,8 @@ static int tool_view(struct agt_tools *t, const json_t *args, struct call *c, st
         total++;
     if (start < 1 || (end != -1 && end < start) || (total > 0 && start > total)) {
         cru_buf_free(&text);
-        return refuse(c, obs, "lines %lld to %lld are not in %s, which has %lld lines", start,
-                      end, path, total);
+        return refuse(c, obs, "lines %lld to %lld are not in %s, which has %lld lines", start, end,
+                      path, total);
     }
     for (size_t i = 0; i < text.len && (end == -1 || line <= end);) {
         size_t j = i;
@@ -188,8 +188,7 @@ static int tool_view(struct agt_tools *t, const json_t *args, struct call *c, st
     return 0;
 }
 
-static int tool_create(struct agt_tools *t, const json_t *args, struct call *c,
-                       struct cru_buf *obs)
+static int tool_create(struct agt_tools *t, const json_t *args, struct call *c, struct cru_buf *obs)
 {
     const char *path = arg_str(args, "path");
     json_t *content = json_object_get(args, "content");
@@ -235,12 +234,14 @@ static int tool_str_replace(struct agt_tools *t, const json_t *args, struct call
             }
         }
         if (count == 0) {
-            rc = refuse(c, obs, "the old text does not occur in %s (it must match exactly, "
-                                "white space included)",
+            rc = refuse(c, obs,
+                        "the old text does not occur in %s (it must match exactly, "
+                        "white space included)",
                         path);
         } else if (count > 1) {
-            rc = refuse(c, obs, "the old text occurs %zu times in %s; include more of the "
-                                "surrounding lines to make it unique",
+            rc = refuse(c, obs,
+                        "the old text occurs %zu times in %s; include more of the "
+                        "surrounding lines to make it unique",
                         count, path);
         } else {
             size_t at = (size_t)(first - text.data);
@@ -250,8 +251,8 @@ static int tool_str_replace(struct agt_tools *t, const json_t *args, struct call
                 rc = cru_buf_append(&out, json_string_value(new), nlen);
             if (rc == 0)
                 rc = cru_buf_append(&out, text.data + at + olen, text.len - at - olen);
-            if (rc == 0 && sbx_fs_write(&t->fs, rel, out.data ? out.data : "", out.len, mode,
-                                        false) < 0)
+            if (rc == 0 &&
+                sbx_fs_write(&t->fs, rel, out.data ? out.data : "", out.len, mode, false) < 0)
                 rc = refuse(c, obs, "cannot write %s: %s", path, cru_err_msg());
             else if (rc == 0) {
                 long long line = 1;
@@ -283,8 +284,7 @@ static int tool_list(struct agt_tools *t, const json_t *args, struct call *c, st
     if (rc == CRU_ENOENT)
         return refuse(c, obs, "%s does not exist", path);
     if (rc == CRU_ELIMIT)
-        return refuse(c, obs, "%s holds more than %d entries; use bash (ls, find)", path,
-                      LIST_MAX);
+        return refuse(c, obs, "%s holds more than %d entries; use bash (ls, find)", path, LIST_MAX);
     if (rc < 0)
         return refuse(c, obs, "cannot list %s: %s", path, cru_err_msg());
     for (size_t i = 0; i < n; i++) {
@@ -301,8 +301,8 @@ static int tool_list(struct agt_tools *t, const json_t *args, struct call *c, st
     return 0;
 }
 
-int agt_tool_run(struct agt_tools *t, const char *call_id, const char *name,
-                 const char *arguments, struct cru_buf *obs)
+int agt_tool_run(struct agt_tools *t, const char *call_id, const char *name, const char *arguments,
+                 struct cru_buf *obs)
 {
     struct call c = { "ok", -1, 0 };
     uint64_t start = cru_now_ns();

@@ -41,8 +41,8 @@ struct agt_tools {
 /* Runs tool NAME with ARGUMENTS (JSON text; NULL: {}) and puts what the agent sees in OBS
  * (replacing its contents). Returns 0 whether the tool succeeded or not (OBS says), and a
  * negative code only when the sandbox broke or the record could not be written. */
-int agt_tool_run(struct agt_tools *t, const char *call_id, const char *name,
-                 const char *arguments, struct cru_buf *obs);
+int agt_tool_run(struct agt_tools *t, const char *call_id, const char *name, const char *arguments,
+                 struct cru_buf *obs);
 
 /* A path given to a tool as the workspace-relative path fsaccess takes: "a/b", "./a/b",
  * "/workspace/a/b" and "/workspace" are accepted; anything else absolute is outside

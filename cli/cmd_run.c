@@ -56,7 +56,8 @@ static void print_summary(const struct agt_rollout_summary *s, const char *out)
     }
     const char *id;
     json_t *img;
-    json_object_foreach (json_object_get(j, "images"), id, img) {
+    json_object_foreach(json_object_get(j, "images"), id, img)
+    {
         json_t *m = json_object_get(img, "mean_reward");
         printf("  %-32s %3lld episodes  mean %s%.3f\n", id,
                (long long)json_integer_value(json_object_get(img, "episodes")),
@@ -161,8 +162,8 @@ static int run_run(int argc, char **argv)
     struct agt_rollout_summary sum = { 0 };
     int status = CLI_EXIT_ERROR, rc = agt_agent_load(agent_spec, &agent);
     if (rc < 0) {
-        status = rc == CRU_EINVAL ? cli_usage("run", "--agent: %s", cru_err_msg())
-                                  : cli_fail("run");
+        status =
+            rc == CRU_EINVAL ? cli_usage("run", "--agent: %s", cru_err_msg()) : cli_fail("run");
         goto done;
     }
     if ((rc = agt_images_dir(images, &images_dir)) < 0 ||
@@ -230,39 +231,38 @@ done:
 const struct cli_command cli_cmd_run = {
     .name = "run",
     .summary = "run many episodes at once, released in windowed-FIFO order",
-    .help =
-        "usage: crucible run (IMAGE... | --all) --out DIR [-j N] [--repeat K] [--window F]\n"
-        "                    [--shard I/N] [--agent A] [--seed N] [--max-turns N]\n"
-        "                    [--scaffold DIR] [--images DIR] [--json]\n"
-        "\n"
-        "Runs K episodes of each image (one GRPO group per image: episodes IMAGE-r0..,\n"
-        "group IMAGE, seeds SEED+k), N at a time, started in order. Each finished episode's\n"
-        "trajectory is DIR/episodes/ID.traj; it is released into DIR/index.jsonl (one JSON\n"
-        "line per episode, appended whole and synced, for a trainer to tail) only within a\n"
-        "window of ceil(F * episodes) starting at the oldest unreleased episode: F = 1 is\n"
-        "completion order, a window of 1 strict FIFO. The summary (episodes, mean reward,\n"
-        "per-image means, pass@1 and pass@K, the largest out-of-order release, wall time) is\n"
-        "printed and written to DIR/summary.json. On a terminal a progress line with an ETA\n"
-        "goes to stderr. Ctrl-C stops cleanly: no new episode starts, running ones end at\n"
-        "their next turn and are not released; the same command again resumes, skipping the\n"
-        "episodes already in the index. Needs root (sandboxes).\n"
-        "\n"
-        "Options:\n"
-        "  -o, --out DIR     the run folder (required)\n"
-        "  --all             every image of the images folder\n"
-        "  -j, --jobs N      episodes at once (default 1)\n"
-        "  -k, --repeat K    episodes per image (default 1)\n"
-        "  --window F        the release window as a fraction of the episodes (default 0.3)\n"
-        "  --shard I/N       run only episodes whose number is I modulo N (I from 0)\n"
-        "  -a, --agent A     as for run-task (default oracle)\n"
-        "  -s, --seed N      the first seed (default 0)\n"
-        "  --max-turns N     the turn budget of every episode\n"
-        "  --scaffold DIR    the scaffold folder (default scaffolds/default)\n"
-        "  --images DIR      the images folder\n"
-        "  --json            print the summary object instead of the text\n"
-        "  -h, --help        show this help\n"
-        "\n"
-        "Exit status: 0 every episode was released, 1 interrupted (resume to finish),\n"
-        "2 usage, 3 the run could not go on (the index or a folder could not be written).\n",
+    .help = "usage: crucible run (IMAGE... | --all) --out DIR [-j N] [--repeat K] [--window F]\n"
+            "                    [--shard I/N] [--agent A] [--seed N] [--max-turns N]\n"
+            "                    [--scaffold DIR] [--images DIR] [--json]\n"
+            "\n"
+            "Runs K episodes of each image (one GRPO group per image: episodes IMAGE-r0..,\n"
+            "group IMAGE, seeds SEED+k), N at a time, started in order. Each finished episode's\n"
+            "trajectory is DIR/episodes/ID.traj; it is released into DIR/index.jsonl (one JSON\n"
+            "line per episode, appended whole and synced, for a trainer to tail) only within a\n"
+            "window of ceil(F * episodes) starting at the oldest unreleased episode: F = 1 is\n"
+            "completion order, a window of 1 strict FIFO. The summary (episodes, mean reward,\n"
+            "per-image means, pass@1 and pass@K, the largest out-of-order release, wall time) is\n"
+            "printed and written to DIR/summary.json. On a terminal a progress line with an ETA\n"
+            "goes to stderr. Ctrl-C stops cleanly: no new episode starts, running ones end at\n"
+            "their next turn and are not released; the same command again resumes, skipping the\n"
+            "episodes already in the index. Needs root (sandboxes).\n"
+            "\n"
+            "Options:\n"
+            "  -o, --out DIR     the run folder (required)\n"
+            "  --all             every image of the images folder\n"
+            "  -j, --jobs N      episodes at once (default 1)\n"
+            "  -k, --repeat K    episodes per image (default 1)\n"
+            "  --window F        the release window as a fraction of the episodes (default 0.3)\n"
+            "  --shard I/N       run only episodes whose number is I modulo N (I from 0)\n"
+            "  -a, --agent A     as for run-task (default oracle)\n"
+            "  -s, --seed N      the first seed (default 0)\n"
+            "  --max-turns N     the turn budget of every episode\n"
+            "  --scaffold DIR    the scaffold folder (default scaffolds/default)\n"
+            "  --images DIR      the images folder\n"
+            "  --json            print the summary object instead of the text\n"
+            "  -h, --help        show this help\n"
+            "\n"
+            "Exit status: 0 every episode was released, 1 interrupted (resume to finish),\n"
+            "2 usage, 3 the run could not go on (the index or a folder could not be written).\n",
     .run = run_run,
 };

@@ -22,9 +22,9 @@ static void print_summary(const struct agt_episode_result *r, const char *path)
     json_t *checks = json_object_get(r->breakdown, "checks");
     size_t i;
     json_t *c;
-    json_array_foreach (checks, i, c) {
-        printf("  %s %-30s %s\n",
-               json_is_true(json_object_get(c, "passed")) ? "pass" : "FAIL",
+    json_array_foreach(checks, i, c)
+    {
+        printf("  %s %-30s %s\n", json_is_true(json_object_get(c, "passed")) ? "pass" : "FAIL",
                json_string_value(json_object_get(c, "name")),
                json_string_value(json_object_get(c, "message")));
     }
@@ -131,14 +131,12 @@ static int run_task_run(int argc, char **argv)
         goto done;
     }
     if (json) {
-        json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:s, s:s?, s:O?, s:I, s:I, s:I, s:s}", "episode",
-                              id, "image", img->id, "agent", agent_spec, "reward",
-                              r.scored ? json_real(r.reward) : json_null(), "status",
-                              rec_status_name(r.status), "message",
-                              r.message[0] ? r.message : NULL, "breakdown", r.breakdown,
-                              "turns", (json_int_t)r.turns, "tool_calls",
-                              (json_int_t)r.tool_calls, "wall_ms", (json_int_t)r.wall_ms,
-                              "trajectory", path);
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:o, s:s, s:s?, s:O?, s:I, s:I, s:I, s:s}", "episode", id, "image",
+            img->id, "agent", agent_spec, "reward", r.scored ? json_real(r.reward) : json_null(),
+            "status", rec_status_name(r.status), "message", r.message[0] ? r.message : NULL,
+            "breakdown", r.breakdown, "turns", (json_int_t)r.turns, "tool_calls",
+            (json_int_t)r.tool_calls, "wall_ms", (json_int_t)r.wall_ms, "trajectory", path);
         if (cli_print_json(o) < 0) {
             agt_episode_result_free(&r);
             status = cli_fail("run-task");

@@ -768,3 +768,67 @@ Test(cli, verify_show_export_a_trajectory)
     free(p);
     cru_remove_tree(dir);
 }
+
+/* ---- run-task and run ---- */
+
+Test(cli, run_task_and_run)
+{
+    char dir[] = "/tmp/crucible-test-cli-run-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *src = getenv("CRUCIBLE_SRC");
+    cr_assert(src && *src);
+    char images[4096], scaffold[4096];
+    snprintf(images, sizeof(images), "%s/images", src);
+    snprintf(scaffold, sizeof(scaffold), "%s/scaffolds/default", src);
+    struct run r;
+    run_cli(&r, "run-task", "py-median-even", "--images", images, "--scaffold", scaffold, "--out",
+            dir, "--seed", "7", "--json");
+    cr_assert_eq(r.status, 0, "%s%s", r.out.data, r.err.data);
+    json_t *v = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(v, "%s", r.out.data);
+    cr_assert_float_eq(json_number_value(json_object_get(v, "reward")), 1.0, 1e-9);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "status")), "submitted");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "episode")), "py-median-even-s7");
+    char traj[4200];
+    snprintf(traj, sizeof(traj), "%s/py-median-even-s7.traj", dir);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "trajectory")), traj);
+    json_decref(v);
+    run_free(&r);
+    run_cli(&r, "verify", traj);
+    cr_assert_eq(r.status, 0, "%s", r.out.data);
+    run_free(&r);
+
+    char out[4200];
+    snprintf(out, sizeof(out), "%s/run", dir);
+    run_cli(&r, "run", "py-median-even", "sh-topwords-fix", "--images", images, "--scaffold",
+            scaffold, "--out", out, "-j", "2", "--repeat", "2", "--window", "0.5", "--json");
+    cr_assert_eq(r.status, 0, "%s%s", r.out.data, r.err.data);
+    v = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(v, "%s", r.out.data);
+    cr_assert_eq(json_integer_value(json_object_get(v, "episodes")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(v, "released")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(v, "window")), 2);
+    cr_assert_float_eq(json_number_value(json_object_get(v, "mean_reward")), 1.0, 1e-9);
+    cr_assert_not_null(json_object_get(json_object_get(v, "images"), "sh-topwords-fix"));
+    json_decref(v);
+    run_free(&r);
+    /* The same command again resumes: nothing is left to run. */
+    run_cli(&r, "run", "py-median-even", "sh-topwords-fix", "--images", images, "--scaffold",
+            scaffold, "--out", out, "-j", "2", "--repeat", "2", "--window", "0.5");
+    cr_assert_eq(r.status, 0, "%s%s", r.out.data, r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "4 of 4 episodes released (some by an earlier run)"),
+                       "%s", r.out.data);
+    run_free(&r);
+
+    run_cli(&r, "run", "py-median-even", "--shard", "3/2", "--out", out);
+    cr_assert_eq(r.status, 2, "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "run", "py-median-even");
+    cr_assert_eq(r.status, 2, "--out is required");
+    run_free(&r);
+    run_cli(&r, "run-task", "py-median-even", "--agent", "wizard");
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err.data, "unknown agent 'wizard'"), "%s", r.err.data);
+    run_free(&r);
+    cru_remove_tree(dir);
+}
