@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/plugin.h"
 #include "agent/tools.h"
 #include "crucible/agent.h"
 #include "lib/clock.h"
@@ -213,6 +214,11 @@ static bool stop_before_turn(struct episode *e)
                  (unsigned long long)e->o->img->wall_ms);
         return true;
     }
+    if (e->sampled >= e->o->sc->max_completion_tokens) {
+        conclude(e, REC_BUDGET, "the budget of %llu sampled tokens ran out",
+                 (unsigned long long)e->o->sc->max_completion_tokens);
+        return true;
+    }
     if (e->res->turns >= e->max_turns) {
         conclude(e, REC_BUDGET, "the budget of %llu turns ran out",
                  (unsigned long long)e->max_turns);
@@ -280,7 +286,7 @@ static int run_exec(struct episode *e)
 {
     struct cru_buf obs = CRU_BUF_INIT;
     json_t *a = json_pack("{s:s}", "command", e->o->agent->arg);
-    uint64_t left = e->deadline_ns ? cru_deadline_left_ms(e->deadline_ns) / 1000 : 600;
+    uint64_t left = e->deadline_ns ? (cru_deadline_left_ms(e->deadline_ns) + 999) / 1000 : 600;
     if (left < 1)
         left = 1;
     json_object_set_new(a, "timeout", json_integer((json_int_t)(left > 600 ? 600 : left)));
@@ -294,8 +300,12 @@ static int run_exec(struct episode *e)
     int rc =
         args ? tool(e, "exec-1", "bash", args, &obs) : cru_err_set(CRU_ENOMEM, "out of memory");
     free(args);
-    /* A black-box program is done when it exits: whatever it left is its artifact. */
-    if (rc == 0)
+    /* A black-box program is done when it exits: whatever it left is its artifact, unless the
+     * wall-clock budget stopped it. */
+    if (rc == 0 && e->tools.last_status && strcmp(e->tools.last_status, "timeout") == 0)
+        conclude(e, REC_TIMEOUT, "the program ran past the wall-clock budget of %llu ms",
+                 (unsigned long long)e->o->img->wall_ms);
+    else if (rc == 0 && !stop_before_turn(e))
         rc = tool(e, "exec-2", "submit", NULL, &obs);
     cru_buf_free(&obs);
     return rc;
@@ -547,9 +557,16 @@ static const char *host_last_error(void *ctx)
     return ((struct episode *)ctx)->error;
 }
 
+static bool plugin_stop(void *ctx, uint64_t steps)
+{
+    struct episode *e = ctx;
+    e->res->turns = steps;
+    e->error[0] = '\0'; /* a message the plugin already handled is not the next step's */
+    return stop_before_turn(e);
+}
+
 static int run_plugin(struct episode *e)
 {
-    const struct crucible_agent *p = e->o->agent->plugin;
     struct crucible_host host = { .abi_version = CRUCIBLE_AGENT_ABI,
                                   .size = sizeof(host),
                                   .ctx = e,
@@ -562,27 +579,24 @@ static int run_plugin(struct episode *e)
                                   .log = host_log,
                                   .event = host_event,
                                   .last_error = host_last_error };
-    void *state = NULL;
-    int rc = p->init(&host, &state);
-    if (rc < 0) {
-        conclude(e, REC_ERROR, "plugin %s: init failed (%d): %s", e->o->agent->arg, rc, e->error);
-        return 0;
-    }
-    while (!stop_before_turn(e)) {
-        e->res->turns++;
-        e->error[0] = '\0'; /* a message the plugin already handled is not this step's */
-        rc = p->step(state);
-        if (rc == CRUCIBLE_SUBMIT) {
-            e->tools.submitted = true;
-            break;
-        }
-        if (rc < 0) {
-            conclude(e, REC_ERROR, "plugin %s: step %llu failed (%d)%s%s", e->o->agent->arg,
-                     (unsigned long long)e->res->turns, rc, e->error[0] ? ": " : "", e->error);
-            break;
-        }
-    }
-    p->finish(state, e->tools.submitted ? 0 : (int)e->res->status + 1);
+    struct agt_plugin_run run = { .plugin = e->o->agent->plugin,
+                                  .host = &host,
+                                  .stop = plugin_stop,
+                                  .stop_ctx = e,
+                                  .deadline_ns = e->deadline_ns };
+    int rc = agt_plugin_run(&run);
+    if (rc < 0)
+        return rc;
+    e->res->turns = run.steps;
+    e->tools.submitted = run.submitted;
+    const char *name = e->o->agent->arg;
+    if (run.timed_out)
+        conclude(e, REC_TIMEOUT, "plugin %s: %s", name, run.error);
+    else if (run.failed_rc)
+        conclude(e, REC_ERROR, "plugin %s: %s%s%s", name, run.error, e->error[0] ? ": " : "",
+                 e->error);
+    else if (run.error[0])
+        conclude(e, REC_ERROR, "plugin %s: %s", name, run.error);
     return 0;
 }
 

@@ -344,6 +344,7 @@ int agt_tool_run(struct agt_tools *t, const char *call_id, const char *name, con
         c.full_bytes = obs->len;
     cap_obs(obs, t->sc->observation_bytes);
     t->calls++;
+    t->last_status = c.status;
     if (!t->ep)
         return 0;
     struct rec_tool r = { .branch = t->branch,

@@ -36,6 +36,7 @@ struct agt_tools {
     uint32_t branch;        /* recorded with each call */
     bool submitted;         /* set by submit */
     uint64_t calls;
+    const char *last_status; /* the last call's: "ok", "error" or "timeout" (static) */
 };
 
 /* Runs tool NAME with ARGUMENTS (JSON text; NULL: {}) and puts what the agent sees in OBS

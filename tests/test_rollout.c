@@ -28,8 +28,7 @@ static void simulate(const size_t *completion, size_t n, size_t w, size_t *relea
         done[completion[i]] = true;
         size_t k = agt_window_release(done, rel, n, w, &head, order, dist, max_distance);
         for (size_t j = 0; j < k; j++) {
-            cr_assert_lt(dist[j], w, "a release %zu places past the head, window %zu", dist[j],
-                         w);
+            cr_assert_lt(dist[j], w, "a release %zu places past the head, window %zu", dist[j], w);
             released_order[got++] = order[j];
         }
     }
@@ -200,7 +199,11 @@ Test(rollout, run_interrupt_and_resume, .init = setup, .fini = teardown, .timeou
     cr_assert_leq(total - ran_first, 12 - (int)first + 3);
     for (int i = 0; i < 12; i++) {
         char want[64];
-        snprintf(want, sizeof(want), "\"episode\":\"%s-r%d\"", i < 4 ? "alpha" : i < 8 ? "beta" : "gamma", i % 4);
+        snprintf(want, sizeof(want), "\"episode\":\"%s-r%d\"",
+                 i < 4   ? "alpha"
+                 : i < 8 ? "beta"
+                         : "gamma",
+                 i % 4);
         char *hit = strstr(b.data, want);
         cr_assert_not_null(hit, "%s is not in the index", want);
         cr_assert_null(strstr(hit + 1, want), "%s is in the index twice", want);

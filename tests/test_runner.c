@@ -214,8 +214,7 @@ Test(runner, scripted_tools_and_their_errors)
     cr_assert_not_null(strstr(o.output[10], "no tool 'fly'"), "%s", o.output[10]);
     cr_assert_not_null(strstr(o.output[11], "exit status 3"), "%s", o.output[11]);
     cr_assert(o.res.scored, "a scripted episode is scored: %s", o.res.message);
-    cr_assert_not_null(strstr(o.artifact_files.data, "notes/a.txt\n"), "%s",
-                       o.artifact_files.data);
+    cr_assert_not_null(strstr(o.artifact_files.data, "notes/a.txt\n"), "%s", o.artifact_files.data);
     outcome_free(&o);
     free(spec);
 }
@@ -240,8 +239,7 @@ Test(runner, exec_agent_runs_in_the_sandbox)
     run("py-median-even", "exec:echo made > exec.txt; id -u", 0, NULL, &o);
     cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
     cr_assert_str_eq(o.tool[0], "bash");
-    cr_assert_not_null(strstr(o.output[0], "exit status 0\n0\n"), "uid 0 inside: %s",
-                       o.output[0]);
+    cr_assert_not_null(strstr(o.output[0], "exit status 0\n0\n"), "uid 0 inside: %s", o.output[0]);
     cr_assert_not_null(strstr(o.artifact_files.data, "exec.txt\n"), "%s", o.artifact_files.data);
     outcome_free(&o);
 }
@@ -320,8 +318,9 @@ Test(runner, failures_end_the_episode_with_a_complete_trajectory)
     cr_assert_eq(agt_agent_load("oracle", &agent), 0);
     memset(&o, 0, sizeof(o));
     snprintf(o.path, sizeof(o.path), "%s/broken.traj", tmpdir);
-    struct agt_episode_opts eo = { .img = img, .sc = sc, .agent = agent, .path = o.path,
-                                   .episode_id = "b1" };
+    struct agt_episode_opts eo = {
+        .img = img, .sc = sc, .agent = agent, .path = o.path, .episode_id = "b1"
+    };
     cr_assert_eq(agt_episode_run(&eo, &o.res), 0, "%s", cru_err_msg());
     cr_assert_eq(o.res.status, REC_ERROR);
     cr_assert_not_null(strstr(o.res.message, "preparing the workspace"), "%s", o.res.message);
@@ -356,4 +355,139 @@ Test(runner, scaffold_version_follows_its_files)
     cr_assert_eq(cru_file_write_atomic(p, bad, sizeof(bad) - 1, 0644), 0);
     cr_assert_eq(agt_scaffold_load(dir, &a), CRU_EINVAL);
     cr_assert_not_null(strstr(cru_err_msg(), "unknown tool 'teleport'"), "%s", cru_err_msg());
+}
+
+Test(runner, a_plugin_crash_or_hang_ends_only_its_episode)
+{
+    char *spec = plugin("tests/plugins/crashing.so");
+    struct outcome o;
+    run("sh-topwords-fix", spec, 0, NULL, &o);
+    cr_assert_eq(o.res.status, REC_ERROR);
+    cr_assert_not_null(strstr(o.res.message, "crashed: Segmentation fault (signal 11) in step 2"),
+                       "%s", o.res.message);
+    cr_assert_eq(o.n_tools, 1, "the call before the crash is recorded");
+    cr_assert_str_eq(o.output[0], "exit status 0\nbefore the crash\n");
+    outcome_free(&o);
+
+    /* The same plugin hanging: the episode's wall-clock budget kills it. */
+    struct agt_image *img = image("sh-topwords-fix");
+    char *prompt = NULL;
+    cr_assert(asprintf(&prompt, "%s CRUCIBLE_TEST_HANG", img->prompt) > 0);
+    free(img->prompt);
+    img->prompt = prompt;
+    img->wall_ms = 3000;
+    struct agt_scaffold *sc = scaffold();
+    struct agt_agent *agent;
+    cr_assert_eq(agt_agent_load(spec, &agent), 0);
+    memset(&o, 0, sizeof(o));
+    snprintf(o.path, sizeof(o.path), "%s/hang.traj", tmpdir);
+    struct agt_episode_opts eo = {
+        .img = img, .sc = sc, .agent = agent, .path = o.path, .episode_id = "h1"
+    };
+    cr_assert_eq(agt_episode_run(&eo, &o.res), 0, "%s", cru_err_msg());
+    cr_assert_eq(o.res.status, REC_TIMEOUT, "%s", o.res.message);
+    cr_assert_lt(o.res.wall_ms, 20000);
+    read_back(&o);
+    outcome_free(&o);
+    agt_agent_free(agent);
+    agt_scaffold_free(sc);
+    agt_image_free(img);
+    free(spec);
+}
+
+/* A stand-in model: 8 tokens (the context's length, then +1, ...) at log-prob -0.5. */
+static int fake_generate(void *ctx, const int32_t *context, size_t n_context, uint32_t max_tokens,
+                         uint64_t seed, int32_t *ids, float *logprobs, size_t cap, size_t *n_out,
+                         const char **finish)
+{
+    (void)ctx;
+    (void)context;
+    (void)seed;
+    size_t n = max_tokens < 8 ? max_tokens : 8;
+    cr_assert_leq(n, cap);
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = (int32_t)(n_context + i);
+        logprobs[i] = -0.5f;
+    }
+    *n_out = n;
+    *finish = n < 8 ? "length" : "stop";
+    return 0;
+}
+
+Test(runner, plugin_generate_forks_and_the_token_budget)
+{
+    char *spec = plugin("tests/plugins/generator.so");
+    struct agt_image *img = image("sh-topwords-fix");
+    struct agt_scaffold *sc = scaffold();
+    sc->max_completion_tokens = 20;
+    struct agt_agent *agent;
+    cr_assert_eq(agt_agent_load(spec, &agent), 0);
+    struct agt_generator gen = { .generate = fake_generate,
+                                 .model_id = "fake",
+                                 .policy_version = 9 };
+    struct outcome o;
+    memset(&o, 0, sizeof(o));
+    snprintf(o.path, sizeof(o.path), "%s/gen.traj", tmpdir);
+    struct agt_episode_opts eo = {
+        .img = img, .sc = sc, .agent = agent, .gen = &gen, .path = o.path, .episode_id = "g1"
+    };
+    cr_assert_eq(agt_episode_run(&eo, &o.res), 0, "%s", cru_err_msg());
+    cr_assert_eq(o.res.status, REC_BUDGET, "%s", o.res.message);
+    cr_assert_not_null(strstr(o.res.message, "20 sampled tokens"), "%s", o.res.message);
+    read_back(&o); /* verify checks every model call extends its branch */
+
+    /* 8 + 8 + 4 sampled: the third call is cut to what the budget leaves. */
+    struct rec_reader *r;
+    struct rec_record rec;
+    cr_assert_eq(rec_reader_open(&r, o.path), 0);
+    uint64_t calls = 0, sampled = 0, forks = 0;
+    while (rec_reader_next(r, &rec) > 0) {
+        if (rec.type == REC_CONTEXT_EDIT)
+            forks++;
+        if (rec.type != REC_MODEL_CALL)
+            continue;
+        struct rec_array comp;
+        uint64_t branch, version;
+        cr_assert(rec_get_i32s(rec.map, "completion", &comp));
+        cr_assert(rec_get_u64(rec.map, "branch", &branch));
+        cr_assert(rec_get_u64(rec.map, "policy_version", &version));
+        cr_assert_eq(version, 9);
+        cr_assert_eq(branch, calls == 0 ? 0 : 1, "after the fork, calls are on branch 1");
+        sampled += comp.n;
+        calls++;
+    }
+    rec_reader_free(r);
+    cr_assert_eq(calls, 3);
+    cr_assert_eq(sampled, 20);
+    cr_assert_eq(forks, 1);
+    outcome_free(&o);
+    agt_agent_free(agent);
+    agt_scaffold_free(sc);
+    agt_image_free(img);
+    free(spec);
+}
+
+Test(runner, the_wall_clock_budget_stops_a_program)
+{
+    struct agt_image *img = image("py-median-even");
+    img->wall_ms = 2000;
+    struct agt_scaffold *sc = scaffold();
+    struct agt_agent *agent;
+    cr_assert_eq(agt_agent_load("exec:sleep 30", &agent), 0);
+    struct outcome o;
+    memset(&o, 0, sizeof(o));
+    snprintf(o.path, sizeof(o.path), "%s/wall.traj", tmpdir);
+    struct agt_episode_opts eo = {
+        .img = img, .sc = sc, .agent = agent, .path = o.path, .episode_id = "w1"
+    };
+    cr_assert_eq(agt_episode_run(&eo, &o.res), 0, "%s", cru_err_msg());
+    cr_assert_eq(o.res.status, REC_TIMEOUT, "%s", o.res.message);
+    cr_assert_lt(o.res.wall_ms, 15000, "the program was not stopped");
+    cr_assert(o.res.scored, "what the program left is scored");
+    read_back(&o);
+    cr_assert_str_eq(o.status[0], "timeout");
+    outcome_free(&o);
+    agt_agent_free(agent);
+    agt_scaffold_free(sc);
+    agt_image_free(img);
 }
