@@ -3,7 +3,8 @@
  *
  *   episode -> worker   ["init"] ["step"] ["finish", status]
  *   worker -> episode   ["done", rc]                            (the answer to each of those)
- *                       ["generate", prompt(bin i32), max_tokens, cap]  -> [rc, ids, logprobs, n, err]
+ *                       ["generate", prompt(bin i32), max_tokens, cap]  -> [rc, ids, logprobs, n,
+ * err]
  *                       ["exec", command, timeout_ms, cap]              -> [rc, exit, out, err]
  *                       ["read", path, cap]                             -> [rc, data, len, err]
  *                       ["write", path, data]                           -> [rc, err]
@@ -91,7 +92,8 @@ static int read_exact(int fd, void *buf, size_t n, uint64_t deadline_ns)
         if (r < 0)
             return cru_err_sys("reading from the plugin's worker");
         if (r == 0)
-            return got == 0 ? 0 : cru_err_set(CRU_EPARSE, "the plugin's worker sent half a message");
+            return got == 0 ? 0
+                            : cru_err_set(CRU_EPARSE, "the plugin's worker sent half a message");
         got += (size_t)r;
     }
     return 1;
@@ -299,8 +301,7 @@ static int px_write(void *ctx, const char *path, const void *data, size_t len)
     return (int)rc;
 }
 
-static int px_edit(void *ctx, uint32_t from, uint64_t position, const char *why,
-                   uint32_t *branch)
+static int px_edit(void *ctx, uint32_t from, uint64_t position, const char *why, uint32_t *branch)
 {
     struct proxy *p = ctx;
     REQUEST(p, 4, "edit");
@@ -453,8 +454,8 @@ static int serve_call(struct side *s)
         }
         msgpack_pack_array(pk, 5);
         msgpack_pack_int(pk, rc);
-        rec_pack_i32s(pk, ids ? ids : (int32_t *)(uintptr_t)"", rc == 0 ? n : 0);
-        rec_pack_f32s(pk, lps ? lps : (float *)(uintptr_t)"", rc == 0 ? n : 0);
+        rec_pack_i32s(pk, ids ? ids : (int32_t *)(uintptr_t) "", rc == 0 ? n : 0);
+        rec_pack_f32s(pk, lps ? lps : (float *)(uintptr_t) "", rc == 0 ? n : 0);
         msgpack_pack_uint64(pk, n);
         pack_str(pk, rc < 0 ? host_error(s) : NULL);
         free(prompt);
@@ -466,8 +467,9 @@ static int serve_call(struct side *s)
         bool exec = arg_is(&s->up, 0, "exec");
         char *str = arg_str(&s->up, 1);
         uint64_t cap = 0;
-        bool ok = str && (exec ? arg_u64(&s->up, 2, &a) && arg_u64(&s->up, 3, &cap)
-                               : arg_u64(&s->up, 2, &cap)) &&
+        bool ok = str &&
+                  (exec ? arg_u64(&s->up, 2, &a) && arg_u64(&s->up, 3, &cap)
+                        : arg_u64(&s->up, 2, &cap)) &&
                   cap > 0 && cap <= CAP_MAX;
         char *buf = ok ? malloc(cap) : NULL;
         int rc = buf ? 0 : CRUCIBLE_E_INVALID, code = -1;
@@ -491,8 +493,8 @@ static int serve_call(struct side *s)
     if (arg_is(&s->up, 0, "write")) {
         char *path = arg_str(&s->up, 1);
         const msgpack_object_bin *data = arg_bin(&s->up, 2);
-        int rc = path && data ? h->write_file(h->ctx, path, data->ptr, data->size)
-                              : CRUCIBLE_E_INVALID;
+        int rc =
+            path && data ? h->write_file(h->ctx, path, data->ptr, data->size) : CRUCIBLE_E_INVALID;
         msgpack_pack_array(pk, 2);
         msgpack_pack_int(pk, rc);
         pack_str(pk, rc < 0 ? (path && data ? host_error(s) : "a malformed request") : NULL);
@@ -550,8 +552,7 @@ static int command(struct side *s, const char *what, int status, uint64_t deadli
         if (r <= 0)
             return r;
         if (arg_is(&s->up, 0, "done"))
-            return arg_i64(&s->up, 1, rc) ? 1
-                                          : cru_err_set(CRU_EPARSE, "a malformed answer");
+            return arg_i64(&s->up, 1, rc) ? 1 : cru_err_set(CRU_EPARSE, "a malformed answer");
         if ((r = serve_call(s)) < 0)
             return r;
     }
@@ -631,8 +632,8 @@ int agt_plugin_run(struct agt_plugin_run *r)
     /* finish frees the plugin's state: only after an init that made one. */
     if (inited && got == 1) {
         int64_t ignored;
-        got = command(&s, "finish", r->submitted ? 0 : 1, cru_deadline_ms(FINISH_WAIT_MS),
-                      &ignored);
+        got =
+            command(&s, "finish", r->submitted ? 0 : 1, cru_deadline_ms(FINISH_WAIT_MS), &ignored);
     }
     if (got < 0 && cru_err_code() == CRU_ETIMEDOUT) {
         r->timed_out = true;
@@ -648,8 +649,10 @@ int agt_plugin_run(struct agt_plugin_run *r)
         snprintf(r->error, sizeof(r->error), "the plugin crashed: %s (signal %d) in step %llu",
                  strsignal(r->crash_signal), r->crash_signal, (unsigned long long)r->steps);
     else if (got == 0 && r->exit_status >= 0)
-        snprintf(r->error, sizeof(r->error), "the plugin's worker exited with status %d in step "
-                 "%llu", r->exit_status, (unsigned long long)r->steps);
+        snprintf(r->error, sizeof(r->error),
+                 "the plugin's worker exited with status %d in step "
+                 "%llu",
+                 r->exit_status, (unsigned long long)r->steps);
     else if (got == 0 && !r->error[0])
         snprintf(r->error, sizeof(r->error), "the plugin's worker ended in step %llu",
                  (unsigned long long)r->steps);

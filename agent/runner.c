@@ -170,6 +170,15 @@ int agt_agent_load(const char *spec, struct agt_agent **out)
 
 /* ---- an episode ---- */
 
+/* Milliseconds since *T, which moves to now. */
+static double ms_since(uint64_t *t)
+{
+    uint64_t now = cru_now_ns();
+    double ms = (double)(now - *t) / 1e6;
+    *t = now;
+    return ms;
+}
+
 struct branch {
     int32_t *ids;
     size_t len, cap;
@@ -701,6 +710,7 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
     struct sbx *sb = NULL;
     struct cru_buf obs = CRU_BUF_INIT;
     int rc;
+    uint64_t t = cru_now_ns();
     snprintf(pristine, sizeof(pristine), "%s/pristine", tmp);
     snprintf(ws, sizeof(ws), "%s/ws", tmp);
     if ((rc = agt_rootfs_prepare(o->img, o->check ? o->check->cache : NULL, rootfs)) < 0 ||
@@ -711,6 +721,7 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
         conclude(e, REC_ERROR, "preparing the workspace: %s", cru_err_msg());
         goto done;
     }
+    e->res->ms.workspace = ms_since(&t);
     if (o->agent->kind == AGT_AGENT_ORACLE &&
         (rc = agt_solution_stage(o->img, &scratch, &sol)) < 0) {
         conclude(e, REC_ERROR, "%s", cru_err_msg());
@@ -721,6 +732,7 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
         conclude(e, REC_ERROR, "creating the sandbox: %s", cru_err_msg());
         goto done;
     }
+    e->res->ms.sandbox = ms_since(&t);
     e->tools = (struct agt_tools){ .sb = sb,
                                    .fs = { sbx_workspace_fd(sb), sbx_root_uid(sb), sbx_root_gid(sb),
                                            SBX_FS_AUTO },
@@ -747,16 +759,19 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
     }
     if (rc < 0)
         conclude(e, REC_ERROR, "%s", cru_err_msg());
+    e->res->ms.agent = ms_since(&t);
     e->res->tool_calls = e->tools.calls;
     if (e->res->status == REC_ERROR || e->res->status == REC_CANCELLED)
         *scorable = false;
     /* The agent's processes end with its sandbox, before anything reads the workspace. */
     sbx_free(sb);
     sb = NULL;
+    e->res->ms.sandbox += ms_since(&t);
     if (*scorable && (rc = record_artifact(e, &base, ws)) < 0) {
         conclude(e, REC_ERROR, "recording the artifact: %s", cru_err_msg());
         *scorable = false;
     }
+    e->res->ms.artifact = ms_since(&t);
 done:
     sbx_free(sb);
     cru_buf_free(&obs);
@@ -769,6 +784,7 @@ done:
 
 static void score(struct episode *e, const char *tmp, const char *rootfs)
 {
+    uint64_t t = cru_now_ns();
     char pristine[PATH_MAX], ws[PATH_MAX];
     snprintf(pristine, sizeof(pristine), "%s/pristine", tmp);
     snprintf(ws, sizeof(ws), "%s/ws", tmp);
@@ -784,6 +800,7 @@ static void score(struct episode *e, const char *tmp, const char *rootfs)
     e->res->reward = r.reward;
     e->res->breakdown = rwd_result_json(&r);
     rwd_result_free(&r);
+    e->res->ms.reward = ms_since(&t);
     if (rec_reward(e->ep, e->res->reward, e->res->breakdown) < 0) {
         e->res->status = REC_ERROR;
         snprintf(e->res->message, sizeof(e->res->message), "%s", cru_err_msg());
@@ -819,9 +836,11 @@ int agt_episode_run(const struct agt_episode_opts *o, struct agt_episode_result 
         fo.on_record_ctx = (void *)(uintptr_t)o;
     }
     char tmp[] = "/tmp/crucible-episode-XXXXXX", *rootfs = NULL;
+    uint64_t t = cru_now_ns();
     int rc = e.branches ? rec_file_open(&f, o->path, &fo) : CRU_ENOMEM;
     if (rc == 0)
         rc = begin(&e, f);
+    res->ms.record = ms_since(&t);
     if (rc < 0) {
         rec_file_close(f);
         free(e.branches);
@@ -838,11 +857,13 @@ int agt_episode_run(const struct agt_episode_opts *o, struct agt_episode_result 
     }
     if (scorable)
         score(&e, tmp, rootfs);
-    res->wall_ms = cru_elapsed_ms(t0);
     struct rec_end end = { res->status, res->message[0] ? res->message : NULL };
+    t = cru_now_ns();
     rc = rec_episode_end(e.ep, &end);
     rec_episode_free(e.ep);
     int crc = rec_file_close(f);
+    res->ms.record += ms_since(&t);
+    res->wall_ms = cru_elapsed_ms(t0);
     if (tmp[0] && cru_remove_tree(tmp) < 0)
         cru_warn("cannot remove %s: %s", tmp, cru_err_msg());
     free(rootfs);

@@ -86,6 +86,15 @@ struct agt_episode_result {
     json_t *breakdown; /* rwd_result_json(), or NULL */
     uint64_t turns, tool_calls;
     uint64_t wall_ms;
+    /* Where the wall time went, in milliseconds (for benchmarks and diagnostics). */
+    struct {
+        double workspace; /* the workspace made twice, setup run, rootfs prepared */
+        double sandbox;   /* the session sandbox created and destroyed */
+        double agent;     /* the agent's loop: tools and model calls, their records included */
+        double artifact;  /* the changed files listed */
+        double reward;    /* scoring in the checker sandbox */
+        double record;    /* the trajectory opened, its header, reward and end written, synced */
+    } ms;
 };
 
 /* Runs one episode. Returns 0 when the trajectory was written complete, whatever the episode's
