@@ -26,6 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -200,18 +201,6 @@ static int peer_read(const char *path, uint64_t *sum)
 
 /* ---- timing ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void usage(FILE *out)
 {
     fputs("usage: recorder [-n RECORDS] [-r ROUNDS] [--no-sync] [--json]\n"
@@ -312,8 +301,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "recorder: %s\n", cru_err_msg());
         return 3;
     }
-    double mow = median(ow, rounds), mpw = median(pw, rounds), mor = median(orr, rounds),
-           mpr = median(pr, rounds), mex = median(ex, rounds);
+    double mow = bench_median(ow, rounds), mpw = bench_median(pw, rounds),
+           mor = bench_median(orr, rounds), mpr = bench_median(pr, rounds),
+           mex = bench_median(ex, rounds);
     double n = (double)records;
     printf("recorder: %zu model calls of %d tokens with log-probs, %zu rounds (medians), %s\n",
            records, COMPLETION, rounds, sync_episodes ? "fsync per episode" : "no fsync");

@@ -28,7 +28,7 @@
 
 #include "agent/check.h"
 #include "agent/rollout.h"
-#include "bench/bwrap.h"
+#include "bench/bench.h"
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -47,8 +47,13 @@ static const char script[] =
 
 /* The same actions as shell commands, one bwrap each. */
 static const char *const peer_cmds[] = {
-    "ls -1A", "ls -la | head -20", "grep -rn TODO . | head -5; true",
-    "printf 'checked\\n' > NOTES.md", "cat -n NOTES.md", "wc -l NOTES.md", NULL,
+    "ls -1A",
+    "ls -la | head -20",
+    "grep -rn TODO . | head -5; true",
+    "printf 'checked\\n' > NOTES.md",
+    "cat -n NOTES.md",
+    "wc -l NOTES.md",
+    NULL,
 };
 
 struct split {
@@ -92,8 +97,7 @@ static int peer_episode(const struct agt_image *img, const char *dir, double *ms
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
     uint64_t t = cru_now_ns();
     for (size_t i = 0; rc == 0 && peer_cmds[i]; i++) {
-        const char *const extra[] = { "--bind", ws, "/workspace", "--chdir", "/workspace",
-                                      NULL };
+        const char *const extra[] = { "--bind", ws, "/workspace", "--chdir", "/workspace", NULL };
         const char *const cmd[] = { "/bin/sh", "-c", peer_cmds[i], NULL };
         struct argv_list a = { 0 };
         pid_t pid;
@@ -108,18 +112,6 @@ static int peer_episode(const struct agt_image *img, const char *dir, double *ms
     *ms = (double)(cru_now_ns() - t) / 1e6;
     close(devnull);
     return rc;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)
@@ -222,8 +214,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "rollout: %s\n", cru_err_msg());
         return 3;
     }
-    double r1 = median(rate[0], rounds), r2 = median(rate[1], rounds),
-           r8 = median(rate[2], rounds), mo = median(ours, rounds), mp = median(peer, rounds);
+    double r1 = bench_median(rate[0], rounds), r2 = bench_median(rate[1], rounds),
+           r8 = bench_median(rate[2], rounds), mo = bench_median(ours, rounds),
+           mp = bench_median(peer, rounds);
     double e = (double)first.n;
     printf("rollout: %zu bundled images, a scripted agent of 7 tool calls (4 commands), %zu "
            "rounds (medians)\n",

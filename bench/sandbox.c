@@ -38,7 +38,7 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/str.h"
-#include "bench/bwrap.h"
+#include "bench/bench.h"
 #include "sandbox/sandbox.h"
 
 #define STATE_ROOT      "/run/crucible" /* the library's default state root */
@@ -105,12 +105,6 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
 /* Nearest-rank percentiles of the series (sorted in place). */
 static struct stats series_stats(struct series *s)
 {
@@ -121,12 +115,6 @@ static struct stats series_stats(struct series *s)
         .p10_ms = ns_to_ms(s->ns[(size_t)((double)last * 0.1 + 0.5)]),
         .p90_ms = ns_to_ms(s->ns[(size_t)((double)last * 0.9 + 0.5)]),
     };
-}
-
-static double median_double(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The number after KEY (e.g. "MemAvailable:") in a "KEY  VALUE kB" file, in kB. */
@@ -197,7 +185,7 @@ static int spawn_wait(const struct argv_list *a)
     return rc < 0 ? rc : wait_ok(pid, a->v[0]);
 }
 
-/* bwrap as bench/bwrap.h builds it, reporting the pid of the sandbox's init on fd 3. */
+/* bwrap as bench/bench.h builds it, reporting the pid of the sandbox's init on fd 3. */
 static int bwrap_info_argv(struct argv_list *a, const char *const *cmd)
 {
     static const char *const info[] = { "--info-fd", "3", NULL };
@@ -711,7 +699,7 @@ static int run_sessions(size_t n, size_t rounds, bool have_peer, struct sessions
     do {                                                                                           \
         for (size_t i = 0; i < rounds; i++)                                                        \
             v[i] = (double)(arr)[i].field;                                                         \
-        (dst)->field = median_double(v, rounds);                                                   \
+        (dst)->field = bench_median(v, rounds);                                                    \
     } while (0)
     MEDIAN_OF(o, create_ms, ours);
     MEDIAN_OF(o, mem_avail_kib, ours);

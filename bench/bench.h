@@ -1,9 +1,10 @@
-/* bench/bwrap: what the benchmarks share to run their peer, bubblewrap: owned argv lists,
- * posix_spawn with descriptors, waiting for success, and a bwrap command line that shows the
- * host's system folders as crucible's sandbox does. Header-only: each benchmark is one program.
+/* bench/bench: what the benchmarks share: the median of a series, and what running their peer
+ * bubblewrap takes (owned argv lists, posix_spawn with descriptors, waiting for success, and a
+ * bwrap command line that shows the host's system folders as crucible's sandbox does).
+ * Header-only: each benchmark is one program.
  */
-#ifndef CRU_BENCH_BWRAP_H
-#define CRU_BENCH_BWRAP_H
+#ifndef CRU_BENCH_BENCH_H
+#define CRU_BENCH_BENCH_H
 
 #include <errno.h>
 #include <spawn.h>
@@ -18,7 +19,20 @@
 
 extern char **environ;
 
-#define BWRAP_PATH   "/usr/bin/bwrap"
+static inline int bench_cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The median of N values (sorted in place). */
+static inline double bench_median(double *v, size_t n)
+{
+    qsort(v, n, sizeof(*v), bench_cmp_double);
+    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+#define BWRAP_PATH     "/usr/bin/bwrap"
 #define BENCH_ARGV_MAX 64
 
 /* An argv whose strings it owns, for posix_spawn (which wants char *const[]). */
@@ -83,16 +97,16 @@ static inline int wait_ok(pid_t pid, const char *what)
 
 /* bwrap with EXTRA options (NULL-terminated, may be NULL), the host's system folders as the
  * sandbox shows them (read-only; links stay links), a fresh /proc, /dev and /tmp, then CMD. */
-static inline int bwrap_argv(struct argv_list *a, const char *const *extra,
-                             const char *const *cmd)
+static inline int bwrap_argv(struct argv_list *a, const char *const *extra, const char *const *cmd)
 {
-    static const char *const head[] = { BWRAP_PATH, "--unshare-all", "--die-with-parent",
+    static const char *const head[] = { BWRAP_PATH,  "--unshare-all", "--die-with-parent",
                                         "--ro-bind", "/usr",          "/usr",
                                         NULL };
-    static const char *const system_dirs[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32",
-                                               NULL };
-    static const char *const tail[] = { "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp",
-                                        NULL };
+    static const char *const system_dirs[] = { "bin",   "sbin",   "lib", "lib32",
+                                               "lib64", "libx32", NULL };
+    static const char *const tail[] = {
+        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", NULL
+    };
     int rc = 0;
     for (size_t i = 0; rc == 0 && head[i]; i++)
         rc = argv_add(a, head[i]);
