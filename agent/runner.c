@@ -737,7 +737,8 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
                                    .fs = { sbx_workspace_fd(sb), sbx_root_uid(sb), sbx_root_gid(sb),
                                            SBX_FS_AUTO },
                                    .sc = o->sc,
-                                   .ep = e->ep };
+                                   .ep = e->ep,
+                                   .cancel = o->cancel };
     *scorable = true;
     switch (o->agent->kind) {
     case AGT_AGENT_ORACLE:

@@ -22,7 +22,7 @@
 
 /* One call's outcome, for the record. */
 struct call {
-    const char *status; /* "ok", "error", "timeout" */
+    const char *status; /* "ok", "error", "timeout", "cancelled" */
     int64_t exit_code;
     uint64_t full_bytes; /* the output's size before any cap */
 };
@@ -96,6 +96,7 @@ static int tool_bash(struct agt_tools *t, const json_t *args, struct call *c, st
     sc.shell = cmd;
     sc.timeout_ms = timeout_ms;
     sc.stdout_cap = sc.stderr_cap = (size_t)t->sc->observation_bytes;
+    sc.cancel = t->cancel;
     struct sbx_result r = { 0 };
     int rc = sbx_exec(t->sb, &sc, &r);
     if (rc < 0) {
@@ -104,7 +105,10 @@ static int tool_bash(struct agt_tools *t, const json_t *args, struct call *c, st
     }
     c->exit_code = r.exit_code;
     c->full_bytes = r.out_total + r.err_total;
-    if (r.timed_out) {
+    if (r.cancelled) {
+        c->status = "cancelled";
+        say(obs, "the command was stopped: the run was interrupted\n");
+    } else if (r.timed_out) {
         c->status = "timeout";
         say(obs, "the command was stopped after %llu s (its timeout)\n",
             (unsigned long long)(timeout_ms / 1000));

@@ -18,6 +18,7 @@
 #ifndef CRU_AGENT_TOOLS_H
 #define CRU_AGENT_TOOLS_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,7 +37,8 @@ struct agt_tools {
     uint32_t branch;        /* recorded with each call */
     bool submitted;         /* set by submit */
     uint64_t calls;
-    const char *last_status; /* the last call's: "ok", "error" or "timeout" (static) */
+    const char *last_status;   /* the last call's: "ok", "error", "timeout", "cancelled" */
+    const atomic_bool *cancel; /* stops a running command when set (an interrupted run) */
 };
 
 /* Runs tool NAME with ARGUMENTS (JSON text; NULL: {}) and puts what the agent sees in OBS

@@ -7,6 +7,7 @@
  */
 #include <criterion/criterion.h>
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -490,4 +491,26 @@ Test(runner, the_wall_clock_budget_stops_a_program)
     agt_agent_free(agent);
     agt_scaffold_free(sc);
     agt_image_free(img);
+}
+
+static void *cancel_later(void *arg)
+{
+    usleep(800 * 1000);
+    atomic_store((atomic_bool *)arg, true);
+    return NULL;
+}
+
+Test(runner, an_interruption_stops_a_running_command)
+{
+    atomic_bool cancel = false;
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, cancel_later, &cancel), 0);
+    struct outcome o;
+    run("py-median-even", "exec:sleep 60", 0, &cancel, &o);
+    pthread_join(th, NULL);
+    cr_assert_eq(o.res.status, REC_CANCELLED, "%s", o.res.message);
+    cr_assert_lt(o.res.wall_ms, 10000, "the command was not stopped");
+    cr_assert_str_eq(o.status[0], "cancelled");
+    cr_assert_not(o.res.scored);
+    outcome_free(&o);
 }
