@@ -15,6 +15,8 @@ static const struct cli_command *const commands[] = {
     &cmd_help,
     &cli_cmd_exec,
     &cli_cmd_images,
+    &cli_cmd_model,
+    &cli_cmd_generate,
     &cli_cmd_version,
 };
 
