@@ -103,9 +103,9 @@ static int pool_init(struct pool *p, uint32_t n)
     }
     for (uint32_t i = 0; i + 1 < n; i++) {
         struct worker_arg *a = malloc(sizeof(*a));
-        int err = a ? pthread_create(&p->th[i], NULL, worker_main, a) : ENOMEM;
         if (a)
             *a = (struct worker_arg){ p, i + 1 };
+        int err = a ? pthread_create(&p->th[i], NULL, worker_main, a) : ENOMEM;
         if (err) {
             free(a);
             pool_stop(p, i);

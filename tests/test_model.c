@@ -19,6 +19,7 @@
 #include "lib/str.h"
 #include "model/backend.h"
 #include "model/engine.h"
+#include "model/init.h"
 #include "model/model.h"
 #include "model/sample.h"
 
@@ -198,4 +199,407 @@ Test(model, engine_greedy_matches_reference)
         free(r.logits);
         mdl_model_free(m);
     }
+}
+
+/* ---- the loader's errors ---- */
+
+static char *tmpdir(void)
+{
+    char tmpl[] = "/tmp/crucible-test-model-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    return strdup(tmpl);
+}
+
+static void write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/%s", dir, name), 0);
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+    free(p);
+}
+
+/* A safetensors file: the header text, then DATA_LEN zero bytes; LEN_FIELD 0: the real one. */
+static void write_st(const char *dir, const char *header, size_t data_len, uint64_t len_field)
+{
+    size_t h = strlen(header), n = 8 + h + data_len;
+    uint8_t *b = calloc(1, n);
+    uint64_t lf = len_field ? len_field : h;
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(lf >> (8 * i));
+    memcpy(b + 8, header, h);
+    write_file(dir, "model.safetensors", b, n);
+    free(b);
+}
+
+static void parse_fails(const char *header, size_t data_len, uint64_t len_field, int code,
+                        const char *msg)
+{
+    char *dir = tmpdir(), *p = NULL;
+    write_st(dir, header, data_len, len_field);
+    cr_assert_eq(cru_str_printf(&p, "%s/model.safetensors", dir), 0);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    struct mdl_st_header *h = (struct mdl_st_header *)&h;
+    int rc = mdl_st_parse(&h, (const uint8_t *)b.data, b.len, p);
+    cr_assert_eq(rc, code, "rc %d (%s), expected %d", rc, cru_err_msg(), code);
+    cr_assert_null(h);
+    cr_assert(strstr(cru_err_msg(), msg), "message '%s' lacks '%s'", cru_err_msg(), msg);
+    cru_buf_free(&b);
+    cru_remove_tree(dir);
+    free(dir);
+    free(p);
+}
+
+Test(model, st_header_errors)
+{
+    const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    /* control: the same file parses */
+    char *dir = tmpdir(), *p = NULL;
+    write_st(dir, ok, 8, 0);
+    cr_assert_eq(cru_str_printf(&p, "%s/model.safetensors", dir), 0);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    struct mdl_st_header *h = NULL;
+    cr_assert_eq(mdl_st_parse(&h, (const uint8_t *)b.data, b.len, p), 0, "%s", cru_err_msg());
+    cr_assert_eq(h->n, 1);
+    cr_assert_eq(mdl_st_find(h, "a")->end, 8);
+    mdl_st_header_free(h);
+    cru_buf_free(&b);
+    cru_remove_tree(dir);
+    free(dir);
+    free(p);
+
+    parse_fails(ok, 8, 1000, CRU_EPARSE, "truncated");
+    parse_fails(ok, 8, (uint64_t)1 << 40, CRU_ELIMIT, "the bound is");
+    parse_fails(ok, 4, 0, CRU_EPARSE, "outside the 4 bytes");
+    parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                12, 0, CRU_EPARSE, "overlap");
+    parse_fails("{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, CRU_EPARSE,
+                "unknown dtype 'Q4'");
+    parse_fails("{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0,
+                CRU_EPARSE, "8 bytes for a BF16 shape of 3 elements");
+    parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, 0,
+                CRU_EPARSE, "shape[0] is not a size");
+    parse_fails("[1,2]", 0, 0, CRU_EPARSE, "not a JSON object");
+    parse_fails("{\"a\":", 0, 0, CRU_EPARSE, "model.safetensors:1:");
+}
+
+/* A random checkpoint in a temporary folder. */
+static char *make_ckpt(enum mdl_arch arch, enum mdl_dtype dt)
+{
+    char *dir = tmpdir(), *sub = NULL;
+    cr_assert_eq(cru_str_printf(&sub, "%s/ck", dir), 0);
+    free(dir);
+    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
+    o.arch = arch;
+    o.dtype = dt;
+    o.seed = 7;
+    o.vocab = 100;
+    cr_assert_eq(mdl_init_write(sub, &o), 0, "%s", cru_err_msg());
+    return sub;
+}
+
+static void drop_ckpt(char *sub)
+{
+    char *parent = strdup(sub);
+    *strrchr(parent, '/') = '\0';
+    cru_remove_tree(parent);
+    free(parent);
+    free(sub);
+}
+
+/* Replaces FROM with TO in DIR/config.json. */
+static void edit_config(const char *dir, const char *from, const char *to)
+{
+    char *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/config.json", dir), 0);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    char *at = strstr(b.data, from);
+    cr_assert_not_null(at, "config.json lacks '%s'", from);
+    struct cru_buf o = CRU_BUF_INIT;
+    cru_buf_append(&o, b.data, (size_t)(at - b.data));
+    cru_buf_puts(&o, to);
+    cru_buf_puts(&o, at + strlen(from));
+    write_file(dir, "config.json", o.data, o.len);
+    cru_buf_free(&b);
+    cru_buf_free(&o);
+    free(p);
+}
+
+static void load_fails(const char *dir, int code, const char *msg)
+{
+    struct mdl_model *m = (struct mdl_model *)&m;
+    cru_err_clear();
+    int rc = mdl_model_load(&m, dir);
+    cr_assert_eq(rc, code, "rc %d (%s), expected %d", rc, cru_err_msg(), code);
+    cr_assert_null(m);
+    cr_assert(strstr(cru_err_msg(), msg), "message '%s' lacks '%s'", cru_err_msg(), msg);
+}
+
+Test(model, load_errors)
+{
+    char *d = make_ckpt(MDL_ARCH_QWEN3_MOE, MDL_DT_BF16);
+    struct mdl_model *m = NULL;
+    cr_assert_eq(mdl_model_load(&m, d), 0, "control: %s", cru_err_msg());
+    mdl_model_free(m);
+
+    edit_config(d, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3");
+    load_fails(d, CRU_ENOENT, "tensor 'model.layers.2.input_layernorm.weight' is missing");
+    edit_config(d, "\"num_hidden_layers\": 3", "\"num_hidden_layers\": 2");
+    edit_config(d, "\"head_dim\": 16", "\"head_dim\": 8");
+    load_fails(d, CRU_EINVAL, "tensor 'model.layers.0.self_attn.q_proj.weight' has shape [64, 64], "
+                              "expected [32, 64]");
+    edit_config(d, "\"head_dim\": 8", "\"head_dim\": 16");
+    edit_config(d, "\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"");
+    load_fails(d, CRU_EUNSUPPORTED, "architecture 'llama' is not supported");
+    edit_config(d, "\"model_type\": \"llama\"", "\"model_type\": \"qwen3_moe\"");
+    edit_config(d, "\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"");
+    load_fails(d, CRU_EUNSUPPORTED, "'yarn' is not supported");
+    edit_config(d, "\"rope_type\": \"yarn\"", "\"rope_type\": \"default\"");
+    edit_config(d, "\"use_sliding_window\": false", "\"use_sliding_window\": true");
+    load_fails(d, CRU_EUNSUPPORTED, "use_sliding_window");
+    edit_config(d, "\"use_sliding_window\": true", "\"use_sliding_window\": false, "
+                                                   "\"quantization_config\": {}");
+    load_fails(d, CRU_EUNSUPPORTED, "quantization_config");
+    edit_config(d, ", \"quantization_config\": {}", "");
+    cr_assert_eq(mdl_model_load(&m, d), 0, "restored: %s", cru_err_msg());
+    mdl_model_free(m);
+
+    /* A truncated weights file. */
+    char *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/model.safetensors", d), 0);
+    FILE *f = fopen(p, "rb");
+    uint8_t len8[8];
+    cr_assert_eq(fread(len8, 1, 8, f), 8);
+    fclose(f);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | len8[i];
+    cr_assert_eq(truncate(p, (off_t)(8 + hl + 100)), 0);
+    load_fails(d, CRU_EPARSE, "outside the 100 bytes of data");
+    cr_assert_eq(truncate(p, 4000), 0);
+    load_fails(d, CRU_EPARSE, "(truncated)");
+    cr_assert_eq(truncate(p, 4), 0);
+    load_fails(d, CRU_EPARSE, "shorter than a safetensors header");
+    unlink(p);
+    load_fails(d, CRU_ENOENT, "model.safetensors");
+    free(p);
+    drop_ckpt(d);
+}
+
+Test(model, weights_of_other_dtypes)
+{
+    /* A required tensor in F8 is refused by name; f16 and f32 checkpoints load and agree
+     * with bf16 ones on shape. */
+    char *d = tmpdir();
+    const char *hdr = "{\"model.embed_tokens.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[4,2],"
+                      "\"data_offsets\":[0,8]}}";
+    write_st(d, hdr, 8, 0);
+    const char *cfg = "{\"model_type\":\"qwen3_moe\",\"vocab_size\":4,\"hidden_size\":2,"
+                      "\"num_hidden_layers\":1,\"num_attention_heads\":1,\"intermediate_size\":2,"
+                      "\"moe_intermediate_size\":2,\"num_experts\":1,\"num_experts_per_tok\":1}";
+    write_file(d, "config.json", cfg, strlen(cfg));
+    load_fails(d, CRU_EUNSUPPORTED, "tensor 'model.embed_tokens.weight' has dtype F8_E4M3");
+    cru_remove_tree(d);
+    free(d);
+    enum mdl_dtype dts[] = { MDL_DT_F16, MDL_DT_F32 };
+    for (int i = 0; i < 2; i++) {
+        char *c = make_ckpt(MDL_ARCH_MINIMAX_M2, dts[i]);
+        struct mdl_model *m = NULL;
+        cr_assert_eq(mdl_model_load(&m, c), 0, "%s", cru_err_msg());
+        cr_assert_eq(m->embed.dtype, dts[i]);
+        cr_assert_eq(m->cfg.rotary_dim, 8);
+        mdl_model_free(m);
+        drop_ckpt(c);
+    }
+}
+
+Test(model, config_bounds)
+{
+    struct mdl_config c;
+    const char *bad[][2] = {
+        { "{\"model_type\":\"qwen3_moe\",\"vocab_size\":0}", "vocab_size" },
+        { "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":3,\"num_key_value_heads\":2,"
+          "\"intermediate_size\":4}",
+          "does not divide" },
+        { "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"scoring_func\":\"softmax\"}",
+          "scoring_func" },
+        { "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"attn_type_list\":[0]}",
+          "attn_type_list[0]" },
+        { "{\"model_type\":\"qwen3_moe\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"moe_intermediate_size\":4,\"num_experts\":2,\"num_experts_per_tok\":3}",
+          "more than the 2 experts" },
+        { "{\"model_type\":\"qwen3_moe\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":2,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"moe_intermediate_size\":4,\"num_experts\":2,\"num_experts_per_tok\":1,"
+          "\"mlp_only_layers\":[2]}",
+          "mlp_only_layers[0]" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = mdl_config_parse(&c, bad[i][0], strlen(bad[i][0]), "config.json");
+        cr_assert_lt(rc, 0, "case %zu parsed", i);
+        cr_assert(strstr(cru_err_msg(), bad[i][1]), "case %zu: '%s' lacks '%s'", i,
+                  cru_err_msg(), bad[i][1]);
+    }
+    /* Published MiniMax-M2 style: rotary_dim without a factor; qwen3's published names. */
+    const char *mm = "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+                     "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"head_dim\":16,"
+                     "\"intermediate_size\":4,\"rotary_dim\":4,\"rope_theta\":5000000,"
+                     "\"eos_token_id\":[1,2]}";
+    cr_assert_eq(mdl_config_parse(&c, mm, strlen(mm), "c"), 0, "%s", cru_err_msg());
+    cr_assert_eq(c.rotary_dim, 4);
+    cr_assert_eq(c.n_eos, 2);
+    cr_assert_eq(c.rope_theta, 5e6);
+    mdl_config_free(&c);
+    const char *qw = "{\"model_type\":\"qwen3_moe\",\"vocab_size\":9,\"hidden_size\":8,"
+                     "\"num_hidden_layers\":4,\"num_attention_heads\":2,\"intermediate_size\":4,"
+                     "\"moe_intermediate_size\":4,\"num_experts\":2,\"num_experts_per_tok\":1,"
+                     "\"decoder_sparse_step\":2,\"mlp_only_layers\":[3]}";
+    cr_assert_eq(mdl_config_parse(&c, qw, strlen(qw), "c"), 0, "%s", cru_err_msg());
+    cr_assert(!c.moe_layer[0] && c.moe_layer[1] && !c.moe_layer[2] && !c.moe_layer[3]);
+    cr_assert_eq(c.rotary_dim, 4);
+    mdl_config_free(&c);
+}
+
+/* ---- sampling ---- */
+
+static struct mdl_sampler *sampler(uint32_t v)
+{
+    struct mdl_sampler *s = NULL;
+    cr_assert_eq(mdl_sampler_new(&s, v), 0);
+    return s;
+}
+
+static double sum_probs(const float *lp, size_t n, size_t *support)
+{
+    double s = 0;
+    *support = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lp[i] > -INFINITY) {
+            s += exp((double)lp[i]);
+            (*support)++;
+        }
+    return s;
+}
+
+Test(model, sampling_truncation_and_logprobs)
+{
+    enum { V = 1000 };
+    float logits[V], lp[V];
+    struct mdl_rng r;
+    mdl_rng_seed(&r, 1);
+    for (int i = 0; i < V; i++)
+        logits[i] = (float)(4.0 * (mdl_rng_uniform(&r) - 0.5));
+    struct mdl_sampler *s = sampler(V);
+    struct mdl_sampling p = MDL_SAMPLING_INIT;
+    size_t support;
+    /* full softmax */
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    cr_assert_eq(support, V);
+    /* top-k: exactly the k largest, renormalised */
+    p.top_k = 17;
+    p.temperature = 0.7f;
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    cr_assert_eq(support, 17);
+    for (int i = 0; i < V; i++)
+        for (int j = 0; j < V; j++)
+            if (lp[i] > -INFINITY && lp[j] == -INFINITY)
+                cr_assert_geq(logits[i], logits[j]);
+    /* top-p: the smallest likeliest set reaching p; one fewer would not */
+    p.top_k = 0;
+    p.top_p = 0.5f;
+    p.temperature = 1;
+    float full[V];
+    struct mdl_sampling q = MDL_SAMPLING_INIT;
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &q, full), 0);
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    double mass = 0, smallest = 1;
+    for (int i = 0; i < V; i++)
+        if (lp[i] > -INFINITY) {
+            mass += exp((double)full[i]);
+            smallest = exp((double)full[i]) < smallest ? exp((double)full[i]) : smallest;
+        }
+    cr_assert_geq(mass, 0.5 - 1e-6);
+    cr_assert_lt(mass - smallest, 0.5);
+    cr_assert_gt(support, 1);
+    cr_assert_lt(support, V);
+    /* top-k and top-p together: within the top k */
+    p.top_k = 5;
+    p.top_p = 0.9f;
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    cr_assert_leq(support, 5);
+    /* Each sampled token carries the log-prob of its own distribution. */
+    struct mdl_token t;
+    for (int i = 0; i < 200; i++) {
+        p.raw_logprobs = true;
+        p.n_top = 3;
+        cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), 0);
+        cr_assert_eq(t.logprob, lp[t.id]);
+        cr_assert_float_eq(t.raw_logprob, full[t.id], 1e-5);
+        cr_assert_eq(t.n_top, 3);
+        cr_assert_geq(t.top[0].logprob, t.top[1].logprob);
+        cr_assert_geq(t.top[1].logprob, t.top[2].logprob);
+    }
+    /* greedy: the arg max, log-prob 0 */
+    p = (struct mdl_sampling)MDL_SAMPLING_INIT;
+    p.temperature = 0;
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        best = logits[i] > logits[best] ? i : best;
+    cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), 0);
+    cr_assert_eq(t.id, best);
+    cr_assert_eq(t.logprob, 0.0f);
+    /* bounds */
+    p.temperature = -1;
+    cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), CRU_EINVAL);
+    p.temperature = 1;
+    p.top_p = 0;
+    cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), CRU_EINVAL);
+    mdl_sampler_free(s);
+}
+
+Test(model, sampling_seeds_and_frequencies)
+{
+    float logits[4] = { 0.0f, 1.0f, 2.0f, -1.0f };
+    struct mdl_sampler *s = sampler(4);
+    struct mdl_sampling p = MDL_SAMPLING_INIT;
+    struct mdl_rng a, b, c;
+    mdl_rng_seed(&a, 42);
+    mdl_rng_seed(&b, 42);
+    mdl_rng_seed(&c, 43);
+    int same = 0, counts[4] = { 0 };
+    enum { N = 40000 };
+    for (int i = 0; i < N; i++) {
+        struct mdl_token x, y, z;
+        cr_assert_eq(mdl_sample(s, logits, &p, &a, &x), 0);
+        cr_assert_eq(mdl_sample(s, logits, &p, &b, &y), 0);
+        cr_assert_eq(mdl_sample(s, logits, &p, &c, &z), 0);
+        cr_assert_eq(x.id, y.id, "the same seed drew differently at %d", i);
+        same += x.id == z.id;
+        counts[x.id]++;
+    }
+    cr_assert_lt(same, N * 9 / 10, "another seed drew the same sequence");
+    /* frequencies within 5 standard deviations of the softmax */
+    double z = exp(0) + exp(1) + exp(2) + exp(-1);
+    for (int i = 0; i < 4; i++) {
+        double pi = exp((double)logits[i]) / z, sd = sqrt(N * pi * (1 - pi));
+        cr_assert_lt(fabs(counts[i] - N * pi), 5 * sd, "id %d: %d draws, expected %.0f", i,
+                     counts[i], N * pi);
+    }
+    mdl_sampler_free(s);
 }
