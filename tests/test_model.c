@@ -603,3 +603,248 @@ Test(model, sampling_seeds_and_frequencies)
     }
     mdl_sampler_free(s);
 }
+
+/* ---- the engine ---- */
+
+struct gen_job {
+    struct mdl_engine *e;
+    struct mdl_request req;
+    struct mdl_result res;
+    int rc;
+};
+
+static void *gen_thread(void *arg)
+{
+    struct gen_job *j = arg;
+    j->rc = mdl_engine_generate(j->e, &j->req, &j->res);
+    return NULL;
+}
+
+static struct mdl_engine *engine(const struct mdl_model *m, uint32_t slots, uint32_t batch,
+                                 uint32_t max_ctx)
+{
+    struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+    o.backend_opts.n_slots = slots;
+    o.backend_opts.threads = 2;
+    o.backend_opts.max_ctx = max_ctx;
+    o.max_batch = batch;
+    struct mdl_engine *e = NULL;
+    cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
+    return e;
+}
+
+/* Requests of different prompts, lengths and sampling parameters, submitted from 6 threads to
+ * an engine that batches 4 at a time, give exactly what each gives alone. */
+Test(model, engine_batched_equals_single)
+{
+    struct mdl_model *m = load("minimax_m2_a");
+    enum { N = 6 };
+    static const int32_t prompts[N][8] = { { 1, 2, 3 },      { 5, 6, 7, 8, 9 },
+                                           { 1, 2, 3, 4 },   { 200, 17 },
+                                           { 9, 9, 9, 9, 9 }, { 42 } };
+    static const size_t lens[N] = { 3, 5, 4, 2, 5, 1 };
+    struct gen_job jobs[N], solo[N];
+    struct mdl_engine *batched = engine(m, 4, 4, 0), *single = engine(m, 1, 1, 0);
+    for (int i = 0; i < N; i++) {
+        struct mdl_request r = MDL_REQUEST_INIT;
+        r.prompt = prompts[i];
+        r.n_prompt = lens[i];
+        r.sampling.seed = 100 + (uint64_t)i;
+        r.sampling.max_tokens = 10 + (uint32_t)i * 3;
+        r.sampling.temperature = i == 0 ? 0.0f : 0.5f + 0.2f * (float)i;
+        r.sampling.top_k = i == 2 ? 20 : 0;
+        r.sampling.top_p = i == 3 ? 0.8f : 1.0f;
+        r.sampling.raw_logprobs = true;
+        jobs[i] = (struct gen_job){ batched, r, { 0 }, 0 };
+        solo[i] = (struct gen_job){ single, r, { 0 }, 0 };
+    }
+    pthread_t th[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, gen_thread, &jobs[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        gen_thread(&solo[i]);
+    struct mdl_engine_stats st;
+    mdl_engine_stats(batched, &st);
+    cr_assert_gt(st.max_batch_seen, 1, "the engine never batched");
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(jobs[i].rc, 0, "%d: %s", i, cru_err_msg());
+        cr_assert_eq(solo[i].rc, 0);
+        cr_assert_eq(jobs[i].res.n, solo[i].res.n, "request %d", i);
+        cr_assert_eq(jobs[i].res.finish, MDL_FINISH_LENGTH);
+        for (size_t k = 0; k < jobs[i].res.n; k++) {
+            cr_assert_eq(jobs[i].res.ids[k], solo[i].res.ids[k], "request %d token %zu", i, k);
+            cr_assert_eq(jobs[i].res.logprobs[k], solo[i].res.logprobs[k]);
+            cr_assert_eq(jobs[i].res.raw_logprobs[k], solo[i].res.raw_logprobs[k]);
+            cr_assert_leq(jobs[i].res.raw_logprobs[k], 0.0f);
+        }
+        mdl_result_free(&jobs[i].res);
+        mdl_result_free(&solo[i].res);
+    }
+    mdl_engine_free(batched);
+    mdl_engine_free(single);
+    mdl_model_free(m);
+}
+
+static int stop_after_three(void *ctx, const int32_t *ids, size_t n, bool *stop)
+{
+    (void)ids;
+    (*(int *)ctx)++;
+    *stop = n == 3;
+    return 0;
+}
+
+Test(model, engine_finish_reasons_and_prefix_reuse)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct mdl_engine *e = engine(m, 2, 2, 20);
+    const int32_t prompt[] = { 1, 17, 254, 3, 99, 42, 200 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 7;
+    r.sampling.seed = 5;
+    r.sampling.max_tokens = 6;
+    struct mdl_result a, b;
+    cr_assert_eq(mdl_engine_generate(e, &r, &a), 0, "%s", cru_err_msg());
+    cr_assert_eq(a.finish, MDL_FINISH_LENGTH);
+    cr_assert_eq(a.n, 6);
+    cr_assert_eq(a.n_cached, 0);
+    /* The same prompt again: its prefix is in a slot; the result is the same. */
+    cr_assert_eq(mdl_engine_generate(e, &r, &b), 0);
+    cr_assert_eq(b.n_cached, 6);
+    cr_assert_eq(b.n, a.n);
+    cr_assert_arr_eq(b.ids, a.ids, a.n * sizeof(int32_t));
+    cr_assert_arr_eq(b.logprobs, a.logprobs, a.n * sizeof(float));
+    /* A stop id: the third token of the run above ends it, and is kept. */
+    r.sampling.stop_ids[0] = a.ids[2];
+    r.sampling.n_stop_ids = 1;
+    struct mdl_result c;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), 0);
+    size_t first = 0;
+    while (a.ids[first] != a.ids[2])
+        first++;
+    cr_assert_eq(c.finish, MDL_FINISH_STOP);
+    cr_assert_eq(c.n, first + 1);
+    mdl_result_free(&c);
+    /* The stop hook. */
+    int calls = 0;
+    r.sampling.n_stop_ids = 0;
+    r.stop_fn = stop_after_three;
+    r.stop_ctx = &calls;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), 0);
+    cr_assert_eq(c.finish, MDL_FINISH_STOP_STRING);
+    cr_assert_eq(c.n, 3);
+    cr_assert_eq(calls, 3);
+    mdl_result_free(&c);
+    /* The context of 20: 7 prompt tokens leave room for 13 generated ones. */
+    r.stop_fn = NULL;
+    r.sampling.max_tokens = 100;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), 0);
+    cr_assert_eq(c.finish, MDL_FINISH_CONTEXT);
+    cr_assert_eq(c.n, 20 - 7 + 1);
+    mdl_result_free(&c);
+    /* Refused requests: a prompt out of the vocabulary, too long, bad sampling. */
+    const int32_t bad[] = { 1, 293 };
+    r.prompt = bad;
+    r.n_prompt = 2;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), CRU_EINVAL);
+    int32_t lng[20] = { 0 };
+    r.prompt = lng;
+    r.n_prompt = 20;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), CRU_ELIMIT);
+    r.n_prompt = 3;
+    r.sampling.top_p = 2;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), CRU_EINVAL);
+    mdl_result_free(&a);
+    mdl_result_free(&b);
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
+
+/* Freeing the engine with requests in flight cancels them; their waits still return. */
+Test(model, engine_free_cancels)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct mdl_engine *e = engine(m, 1, 1, 0);
+    const int32_t prompt[] = { 1, 2, 3 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 3;
+    r.sampling.max_tokens = 200;
+    struct mdl_ticket *t[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(mdl_engine_submit(e, &r, &t[i]), 0);
+    mdl_engine_free(e);
+    for (int i = 0; i < 4; i++) {
+        struct mdl_result res;
+        cr_assert_eq(mdl_ticket_wait(t[i], &res), 0);
+        cr_assert(res.finish == MDL_FINISH_CANCELLED || res.finish == MDL_FINISH_LENGTH);
+        mdl_result_free(&res);
+    }
+    mdl_model_free(m);
+}
+
+/* ---- random checkpoints ---- */
+
+Test(model, init_is_reproducible_and_loads)
+{
+    char *a = make_ckpt(MDL_ARCH_MINIMAX_M2, MDL_DT_BF16), *b = make_ckpt(MDL_ARCH_MINIMAX_M2,
+                                                                          MDL_DT_BF16);
+    char *pa = NULL, *pb = NULL;
+    cr_assert_eq(cru_str_printf(&pa, "%s/model.safetensors", a), 0);
+    cr_assert_eq(cru_str_printf(&pb, "%s/model.safetensors", b), 0);
+    struct cru_buf x = CRU_BUF_INIT, y = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(pa, 64 << 20, &x), 0);
+    cr_assert_eq(cru_file_read(pb, 64 << 20, &y), 0);
+    cr_assert_eq(x.len, y.len);
+    cr_assert(memcmp(x.data, y.data, x.len) == 0, "the same seed wrote different bytes");
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (uint8_t)x.data[i];
+    cr_assert_eq(hl % 8, 0, "the header is not padded to 8 bytes");
+    struct mdl_model *m = NULL;
+    cr_assert_eq(mdl_model_load(&m, a), 0, "%s", cru_err_msg());
+    cr_assert_eq(m->cfg.arch, MDL_ARCH_MINIMAX_M2);
+    cr_assert_eq(m->cfg.experts, 8);
+    cr_assert(m->layers[0].bias.data != NULL);
+    mdl_model_free(m);
+    /* init refuses to overwrite a checkpoint */
+    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
+    cr_assert_eq(mdl_init_write(a, &o), CRU_EEXIST);
+    o.top_k = 9;
+    cr_assert_eq(mdl_init_write("/nonexistent/never", &o), CRU_EINVAL);
+    cru_buf_free(&x);
+    cru_buf_free(&y);
+    free(pa);
+    free(pb);
+    drop_ckpt(a);
+    drop_ckpt(b);
+}
+
+Test(model, init_vocab_from_tokenizer)
+{
+    char *d = tmpdir(), *out = NULL;
+    const char *tok = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2}},"
+                      "\"added_tokens\":[{\"id\":7,\"content\":\"<|end|>\"}]}";
+    write_file(d, "tokenizer.json", tok, strlen(tok));
+    uint32_t v = 0;
+    cr_assert_eq(mdl_tokenizer_vocab(d, &v), 0, "%s", cru_err_msg());
+    cr_assert_eq(v, 8);
+    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
+    o.tokenizer_dir = d;
+    o.vocab = 0;
+    cr_assert_eq(cru_str_printf(&out, "%s/ck", d), 0);
+    cr_assert_eq(mdl_init_write(out, &o), 0, "%s", cru_err_msg());
+    struct mdl_model *m = NULL;
+    cr_assert_eq(mdl_model_load(&m, out), 0, "%s", cru_err_msg());
+    cr_assert_eq(m->cfg.vocab, 8);
+    mdl_model_free(m);
+    char *copied = NULL;
+    cr_assert_eq(cru_str_printf(&copied, "%s/tokenizer.json", out), 0);
+    cr_assert_eq(access(copied, F_OK), 0);
+    free(copied);
+    free(out);
+    cru_remove_tree(d);
+    free(d);
+}
