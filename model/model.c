@@ -349,9 +349,9 @@ static int parse_config(struct mdl_config *c, const json_t *root)
         (rc = cru_json_get_str(root, "", "hidden_act", false, &act)) < 0)
         return rc;
     c->rms_eps = (float)eps;
-    if (c->head_dim == 0)
-        return cru_err_set(CRU_EINVAL, "head_dim: hidden_size %u over %u heads is 0", c->hidden,
-                           c->heads);
+    if (c->head_dim == 0 || c->head_dim > MDL_MAX_HEAD_DIM)
+        return cru_err_set(CRU_EINVAL, "head_dim: %u (hidden_size %u over %u heads) outside 1..%d",
+                           c->head_dim, c->hidden, c->heads, MDL_MAX_HEAD_DIM);
     if (c->heads % c->kv_heads)
         return cru_err_set(CRU_EINVAL,
                            "num_key_value_heads: %u does not divide num_attention_heads (%u)",
