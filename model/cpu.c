@@ -186,25 +186,37 @@ static float dot(const float *a, const float *b, size_t n)
     return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
 }
 
-static void row_to_f32(float *dst, const struct mdl_weight *w, size_t r)
+/* In blocks of 8 with a fixed inner count, which -O2's cheap vectoriser accepts. */
+static void bf16_to_f32(float *restrict dst, const uint16_t *restrict src, size_t n)
+{
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        for (int j = 0; j < 8; j++) {
+            uint32_t u = (uint32_t)src[i + j] << 16;
+            memcpy(&dst[i + j], &u, 4);
+        }
+    for (; i < n; i++) {
+        uint32_t u = (uint32_t)src[i] << 16;
+        memcpy(&dst[i], &u, 4);
+    }
+}
+
+/* Row R of W as floats into DST; RAW is scratch for W->cols 16-bit values (the copy into it
+ * makes the conversion loop one that the compiler vectorises). */
+static void row_to_f32(float *dst, uint16_t *raw, const struct mdl_weight *w, size_t r)
 {
     size_t n = w->cols;
     const uint8_t *src = (const uint8_t *)w->data + r * n * (w->dtype == MDL_DT_F32 ? 4 : 2);
     if (w->dtype == MDL_DT_F32) {
         memcpy(dst, src, n * 4);
-    } else if (w->dtype == MDL_DT_BF16) {
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            uint32_t u = (uint32_t)h << 16;
-            memcpy(&dst[i], &u, 4);
-        }
+        return;
+    }
+    memcpy(raw, src, n * 2);
+    if (w->dtype == MDL_DT_BF16) {
+        bf16_to_f32(dst, raw, n);
     } else {
-        for (size_t i = 0; i < n; i++) {
-            uint16_t h;
-            memcpy(&h, src + 2 * i, 2);
-            dst[i] = mdl_f16_to_f32(h);
-        }
+        for (size_t i = 0; i < n; i++)
+            dst[i] = mdl_f16_to_f32(raw[i]);
     }
 }
 
@@ -223,9 +235,10 @@ static void mm_task(void *ctx, size_t task, uint32_t worker)
 {
     struct mm_job *j = ctx;
     float *row = j->s->wscratch[worker];
+    uint16_t *raw = (uint16_t *)(row + j->s->wscratch_len);
     size_t r0 = task * MM_ROWS, r1 = r0 + MM_ROWS < j->w->rows ? r0 + MM_ROWS : j->w->rows;
     for (size_t r = r0; r < r1; r++) {
-        row_to_f32(row, j->w, r);
+        row_to_f32(row, raw, j->w, r);
         for (size_t t = 0; t < j->t; t++)
             j->out[t * j->ldo + r] = dot(row, j->x + t * j->ldx, j->w->cols);
     }
@@ -594,7 +607,7 @@ static int cpu_load(void **state, const struct mdl_model *m, const struct mdl_ba
     }
     s->n_workers = threads;
     for (uint32_t i = 0; i < threads; i++)
-        if (!(s->wscratch[i] = malloc(s->wscratch_len * sizeof(float)))) {
+        if (!(s->wscratch[i] = malloc((s->wscratch_len + maxcols / 2 + 1) * sizeof(float)))) {
             rc = cru_err_set(CRU_ENOMEM, "out of memory");
             goto done;
         }
