@@ -85,8 +85,8 @@ static int run_model(const char *root, const char *name, const struct mdl_init_o
     float *logits = NULL;
     int32_t *ids = NULL;
     int rc;
-    if ((rc = cru_str_printf(&dir, "%s/%s", root, name)) < 0 || (rc = mdl_init_write(dir, io)) < 0 ||
-        (rc = mdl_model_load(&m, dir)) < 0)
+    if ((rc = cru_str_printf(&dir, "%s/%s", root, name)) < 0 ||
+        (rc = mdl_init_write(dir, io)) < 0 || (rc = mdl_model_load(&m, dir)) < 0)
         goto done;
     struct mdl_backend_opts bo = MDL_BACKEND_OPTS_INIT;
     bo.n_slots = batch;
@@ -125,8 +125,8 @@ static int run_model(const char *root, const char *name, const struct mdl_init_o
     t0 = cru_now_ns();
     for (uint32_t i = 0; i < decode; i++) {
         for (uint32_t s = 0; s < batch; s++)
-            steps[s] = (struct mdl_step){ s, prefill + i, &ids[prefill + i], 1, false,
-                                          logits + (size_t)s * V };
+            steps[s] = (struct mdl_step){ s, prefill + i, &ids[prefill + i],
+                                          1, false,       logits + (size_t)s * V };
         if ((rc = mdl_backend_cpu.forward(be, steps, batch)) < 0)
             goto done;
     }

@@ -70,12 +70,12 @@ static int init_run(int argc, char **argv)
     bool vocab_given = false;
     int c, rc = 0;
     uint32_t *u32[] = {
-        [O_LAYERS - O_LAYERS] = &o.layers,   [O_HIDDEN - O_LAYERS] = &o.hidden,
-        [O_HEADS - O_LAYERS] = &o.heads,     [O_KV - O_LAYERS] = &o.kv_heads,
-        [O_HD - O_LAYERS] = &o.head_dim,     [O_EXPERTS - O_LAYERS] = &o.experts,
-        [O_TOPK - O_LAYERS] = &o.top_k,      [O_MOE_INTER - O_LAYERS] = &o.moe_inter,
-        [O_INTER - O_LAYERS] = &o.inter,     [O_VOCAB - O_LAYERS] = &o.vocab,
-        [O_ROT - O_LAYERS] = &o.rotary_dim,  [O_DENSE - O_LAYERS] = &o.dense_layers,
+        [O_LAYERS - O_LAYERS] = &o.layers,  [O_HIDDEN - O_LAYERS] = &o.hidden,
+        [O_HEADS - O_LAYERS] = &o.heads,    [O_KV - O_LAYERS] = &o.kv_heads,
+        [O_HD - O_LAYERS] = &o.head_dim,    [O_EXPERTS - O_LAYERS] = &o.experts,
+        [O_TOPK - O_LAYERS] = &o.top_k,     [O_MOE_INTER - O_LAYERS] = &o.moe_inter,
+        [O_INTER - O_LAYERS] = &o.inter,    [O_VOCAB - O_LAYERS] = &o.vocab,
+        [O_ROT - O_LAYERS] = &o.rotary_dim, [O_DENSE - O_LAYERS] = &o.dense_layers,
         [O_MAXPOS - O_LAYERS] = &o.max_pos,
     };
     cli_getopt_reset();
@@ -149,19 +149,18 @@ static json_t *info_json(const struct mdl_model *m)
     json_t *eos = json_array();
     for (size_t i = 0; eos && i < c->n_eos; i++)
         json_array_append_new(eos, json_integer(c->eos[i]));
-    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
-                     "s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:s}",
-                     "dir", m->dir, "arch", mdl_arch_name(c->arch), "vocab", (json_int_t)c->vocab,
-                     "hidden", (json_int_t)c->hidden, "layers", (json_int_t)c->layers, "heads",
-                     (json_int_t)c->heads, "kv_heads", (json_int_t)c->kv_heads, "head_dim",
-                     (json_int_t)c->head_dim, "experts", (json_int_t)c->experts, "top_k",
-                     (json_int_t)c->top_k, "moe_inter", (json_int_t)c->moe_inter, "inter",
-                     (json_int_t)c->inter, "rotary_dim", (json_int_t)c->rotary_dim, "rope_theta",
-                     c->rope_theta, "tied", c->tied, "norm_topk_prob", c->norm_topk_prob,
-                     "dense_layers", dense, "eos", eos, "max_pos", (json_int_t)c->max_pos,
-                     "params", (json_int_t)m->n_params, "weight_bytes",
-                     (json_int_t)m->weight_bytes, "active_bytes", (json_int_t)m->active_bytes,
-                     "dtype", mdl_dtype_name(m->embed.dtype));
+    return json_pack(
+        "{s:s, s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:f, "
+        "s:b, s:b, s:o, s:o, s:I, s:I, s:I, s:I, s:s}",
+        "dir", m->dir, "arch", mdl_arch_name(c->arch), "vocab", (json_int_t)c->vocab, "hidden",
+        (json_int_t)c->hidden, "layers", (json_int_t)c->layers, "heads", (json_int_t)c->heads,
+        "kv_heads", (json_int_t)c->kv_heads, "head_dim", (json_int_t)c->head_dim, "experts",
+        (json_int_t)c->experts, "top_k", (json_int_t)c->top_k, "moe_inter",
+        (json_int_t)c->moe_inter, "inter", (json_int_t)c->inter, "rotary_dim",
+        (json_int_t)c->rotary_dim, "rope_theta", c->rope_theta, "tied", c->tied, "norm_topk_prob",
+        c->norm_topk_prob, "dense_layers", dense, "eos", eos, "max_pos", (json_int_t)c->max_pos,
+        "params", (json_int_t)m->n_params, "weight_bytes", (json_int_t)m->weight_bytes,
+        "active_bytes", (json_int_t)m->active_bytes, "dtype", mdl_dtype_name(m->embed.dtype));
 }
 
 static int info_run(int argc, char **argv)
@@ -201,11 +200,10 @@ static int info_run(int argc, char **argv)
                "layers:      %u (%u dense)\nattention:   %u heads, %u kv heads, head dim %u, "
                "rotary dims %u, theta %g\nexperts:     %u, top %u, intermediate %u\n"
                "parameters:  %llu (%s, %.1f MiB; %.1f MiB read per token)\n",
-               m->dir, mdl_arch_name(c2->arch), c2->vocab, c2->hidden, c2->layers, dense,
-               c2->heads, c2->kv_heads, c2->head_dim, c2->rotary_dim, c2->rope_theta, c2->experts,
-               c2->top_k, c2->moe_inter, (unsigned long long)m->n_params,
-               mdl_dtype_name(m->embed.dtype), (double)m->weight_bytes / (1 << 20),
-               (double)m->active_bytes / (1 << 20));
+               m->dir, mdl_arch_name(c2->arch), c2->vocab, c2->hidden, c2->layers, dense, c2->heads,
+               c2->kv_heads, c2->head_dim, c2->rotary_dim, c2->rope_theta, c2->experts, c2->top_k,
+               c2->moe_inter, (unsigned long long)m->n_params, mdl_dtype_name(m->embed.dtype),
+               (double)m->weight_bytes / (1 << 20), (double)m->active_bytes / (1 << 20));
     }
     mdl_model_free(m);
     return rc;

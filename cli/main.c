@@ -12,12 +12,7 @@ static const struct cli_command cmd_help;
 
 /* The subcommands, in the order `crucible --help` lists them. */
 static const struct cli_command *const commands[] = {
-    &cmd_help,
-    &cli_cmd_exec,
-    &cli_cmd_images,
-    &cli_cmd_model,
-    &cli_cmd_generate,
-    &cli_cmd_version,
+    &cmd_help, &cli_cmd_exec, &cli_cmd_images, &cli_cmd_model, &cli_cmd_generate, &cli_cmd_version,
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))

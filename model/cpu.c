@@ -157,7 +157,7 @@ struct cpu {
     struct pool pool;
     bool pool_ok;
     uint32_t n_workers;
-    float *inv_freq; /* rotary_dim / 2 */
+    float *inv_freq;  /* rotary_dim / 2 */
     float **wscratch; /* per worker: a converted weight row and attention scores */
     size_t wscratch_len;
     /* per step, T tokens */
@@ -462,8 +462,8 @@ static void ffn(struct cpu *s, uint32_t li, size_t T)
 
 static void free_step_buffers(struct cpu *s)
 {
-    float **fs[] = { &s->x, &s->xn, &s->q, &s->k, &s->v, &s->att, &s->tmp, &s->acc, &s->router,
-                     &s->gate, &s->up, &s->sel_w, &s->gx };
+    float **fs[] = { &s->x,   &s->xn,     &s->q,    &s->k,  &s->v,     &s->att, &s->tmp,
+                     &s->acc, &s->router, &s->gate, &s->up, &s->sel_w, &s->gx };
     for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
         free(*fs[i]);
         *fs[i] = NULL;
@@ -503,9 +503,9 @@ static int grow_step_buffers(struct cpu *s, size_t T)
     s->gx = malloc(rows * H * sizeof(float));
     s->tok_slot = malloc(T * sizeof(uint32_t));
     s->tok_pos = malloc(T * sizeof(uint32_t));
-    if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->tmp || !s->acc ||
-        !s->router || !s->gate || !s->up || !s->sel || !s->sel_w || !s->list || !s->gx ||
-        !s->tok_slot || !s->tok_pos) {
+    if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->tmp || !s->acc || !s->router ||
+        !s->gate || !s->up || !s->sel || !s->sel_w || !s->list || !s->gx || !s->tok_slot ||
+        !s->tok_pos) {
         free_step_buffers(s);
         return cru_err_set(CRU_ENOMEM, "out of memory for a step of %zu tokens", T);
     }
@@ -568,8 +568,8 @@ static int cpu_load(void **state, const struct mdl_model *m, const struct mdl_ba
     if (!o || o->version != MDL_BACKEND_OPTS_VERSION)
         return cru_err_set(CRU_EINVAL, "backend options: unknown version");
     if (o->n_slots < 1 || o->n_slots > MDL_MAX_SLOTS || o->threads > MDL_MAX_THREADS)
-        return cru_err_set(CRU_ELIMIT, "backend options: slots 1..%d, threads 0..%d",
-                           MDL_MAX_SLOTS, MDL_MAX_THREADS);
+        return cru_err_set(CRU_ELIMIT, "backend options: slots 1..%d, threads 0..%d", MDL_MAX_SLOTS,
+                           MDL_MAX_THREADS);
     const struct mdl_config *c = &m->cfg;
     struct cpu *s = calloc(1, sizeof(*s));
     if (!s)
@@ -621,8 +621,7 @@ static int cpu_load(void **state, const struct mdl_model *m, const struct mdl_ba
     }
     /* As transformers: 1 / theta^(2i/dim) in fp32. */
     for (uint32_t i = 0; i < c->rotary_dim / 2; i++)
-        s->inv_freq[i] =
-            1.0f / powf((float)c->rope_theta, (float)(2 * i) / (float)c->rotary_dim);
+        s->inv_freq[i] = 1.0f / powf((float)c->rope_theta, (float)(2 * i) / (float)c->rotary_dim);
     if ((rc = pool_init(&s->pool, threads)) == 0)
         s->pool_ok = true;
 done:
@@ -654,11 +653,11 @@ static int check_steps(struct cpu *s, const struct mdl_step *st, size_t n, size_
         if (st[i].n_ids == 0 || !st[i].ids || !st[i].logits)
             return cru_err_set(CRU_EINVAL, "step %zu: no tokens or no logits buffer", i);
         if (st[i].pos > s->slots[st[i].slot].len)
-            return cru_err_set(CRU_EINVAL, "step %zu: position %u past the %u tokens of slot %u",
-                               i, st[i].pos, s->slots[st[i].slot].len, st[i].slot);
+            return cru_err_set(CRU_EINVAL, "step %zu: position %u past the %u tokens of slot %u", i,
+                               st[i].pos, s->slots[st[i].slot].len, st[i].slot);
         if ((uint64_t)st[i].pos + st[i].n_ids > s->max_ctx)
-            return cru_err_set(CRU_ELIMIT, "step %zu: %u + %u tokens exceed the context of %u",
-                               i, st[i].pos, st[i].n_ids, s->max_ctx);
+            return cru_err_set(CRU_ELIMIT, "step %zu: %u + %u tokens exceed the context of %u", i,
+                               st[i].pos, st[i].n_ids, s->max_ctx);
         for (uint32_t k = 0; k < st[i].n_ids; k++)
             if (st[i].ids[k] < 0 || (uint32_t)st[i].ids[k] >= s->c->vocab)
                 return cru_err_set(CRU_EINVAL, "step %zu: token id %d outside the vocabulary (%u)",

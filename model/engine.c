@@ -202,8 +202,8 @@ static void admit_locked(struct mdl_engine *e)
         for (uint32_t i = 0; i < e->n_slots; i++) {
             if (e->slots[i].owner)
                 continue;
-            size_t l = common_prefix(e->slots[i].tokens, e->slots[i].len, t->prompt,
-                                     t->req.n_prompt);
+            size_t l =
+                common_prefix(e->slots[i].tokens, e->slots[i].len, t->prompt, t->req.n_prompt);
             if (best == UINT32_MAX || l > best_len) {
                 best = i;
                 best_len = l;
@@ -445,13 +445,15 @@ int mdl_engine_submit(struct mdl_engine *e, const struct mdl_request *r, struct 
     if (r->n_prompt < 1 || !r->prompt)
         return cru_err_set(CRU_EINVAL, "request: an empty prompt");
     if (r->n_prompt > MDL_MAX_PROMPT || r->n_prompt >= e->max_ctx)
-        return cru_err_set(CRU_ELIMIT, "request: a prompt of %zu tokens does not fit the context "
-                                       "of %u",
+        return cru_err_set(CRU_ELIMIT,
+                           "request: a prompt of %zu tokens does not fit the context "
+                           "of %u",
                            r->n_prompt, e->max_ctx);
     for (size_t i = 0; i < r->n_prompt; i++)
         if (r->prompt[i] < 0 || (uint32_t)r->prompt[i] >= e->m->cfg.vocab)
-            return cru_err_set(CRU_EINVAL, "request: prompt token %zu (%d) outside the vocabulary "
-                                           "(%u)",
+            return cru_err_set(CRU_EINVAL,
+                               "request: prompt token %zu (%d) outside the vocabulary "
+                               "(%u)",
                                i, r->prompt[i], e->m->cfg.vocab);
     struct mdl_ticket *t = calloc(1, sizeof(*t));
     if (!t || !(t->prompt = malloc(r->n_prompt * sizeof(int32_t)))) {

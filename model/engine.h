@@ -32,10 +32,10 @@
 #define MDL_MAX_PROMPT          (1u << 24)
 
 struct mdl_engine_opts {
-    uint32_t version;                 /* MDL_ENGINE_OPTS_VERSION */
-    const struct mdl_backend *backend; /* NULL: mdl_backend_cpu */
+    uint32_t version;                     /* MDL_ENGINE_OPTS_VERSION */
+    const struct mdl_backend *backend;    /* NULL: mdl_backend_cpu */
     struct mdl_backend_opts backend_opts; /* n_slots bounds the sequences in flight */
-    uint32_t max_batch;       /* sequences advanced per step (1 .. n_slots) */
+    uint32_t max_batch;                   /* sequences advanced per step (1 .. n_slots) */
     uint32_t max_step_tokens; /* prompt tokens prefilled per step (one prompt always goes) */
 };
 
@@ -83,9 +83,9 @@ struct mdl_result {
     size_t n;
     enum mdl_finish finish;
     uint32_t n_prompt, n_cached; /* prompt tokens, and those found in the KV cache already */
-    uint64_t queue_ns;   /* submission to admission */
-    uint64_t prefill_ns; /* admission to the first token */
-    uint64_t decode_ns;  /* the first token to the last */
+    uint64_t queue_ns;           /* submission to admission */
+    uint64_t prefill_ns;         /* admission to the first token */
+    uint64_t decode_ns;          /* the first token to the last */
 };
 
 struct mdl_engine;

@@ -192,8 +192,9 @@ static int write_tensor(FILE *f, const struct tensor *t, const struct mdl_init_o
 static json_t *config_json(const struct mdl_init_opts *o)
 {
     bool mm = o->arch == MDL_ARCH_MINIMAX_M2;
-    const char *dt = o->dtype == MDL_DT_F32 ? "float32" : o->dtype == MDL_DT_F16 ? "float16"
-                                                                                 : "bfloat16";
+    const char *dt = o->dtype == MDL_DT_F32   ? "float32"
+                     : o->dtype == MDL_DT_F16 ? "float16"
+                                              : "bfloat16";
     json_t *c = json_pack(
         "{s:[s], s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:s, s:f, s:I, s:b, s:s, s:n, s:n}",
         "architectures", mm ? "MiniMaxM2ForCausalLM" : "Qwen3MoeForCausalLM", "model_type",
@@ -206,8 +207,8 @@ static json_t *config_json(const struct mdl_init_opts *o)
         "tie_word_embeddings", o->tied, "dtype", dt, "bos_token_id", "eos_token_id");
     if (!c)
         return NULL;
-    json_t *rope = json_pack("{s:s, s:f}", "rope_type", "default", "rope_theta",
-                             mm ? 5000000.0 : 1000000.0);
+    json_t *rope =
+        json_pack("{s:s, s:f}", "rope_type", "default", "rope_theta", mm ? 5000000.0 : 1000000.0);
     if (!rope) {
         json_decref(c);
         return NULL;
@@ -265,8 +266,9 @@ int mdl_tokenizer_vocab(const char *dir, uint32_t *out)
             max = id;
     }
     if (max < 0 || max >= (json_int_t)MDL_MAX_VOCAB)
-        rc = cru_err_set(CRU_EINVAL, "%s: no token ids in model.vocab and added_tokens, or one "
-                                     "beyond %u",
+        rc = cru_err_set(CRU_EINVAL,
+                         "%s: no token ids in model.vocab and added_tokens, or one "
+                         "beyond %u",
                          path, MDL_MAX_VOCAB);
     else
         *out = (uint32_t)max + 1;
@@ -284,11 +286,11 @@ static int check_opts(const struct mdl_init_opts *o)
         const char *name;
         uint32_t v, max;
     } b[] = {
-        { "layers", o->layers, MDL_MAX_LAYERS },      { "hidden", o->hidden, MDL_MAX_HIDDEN },
-        { "heads", o->heads, MDL_MAX_HEADS },         { "kv-heads", o->kv_heads, MDL_MAX_HEADS },
+        { "layers", o->layers, MDL_MAX_LAYERS },       { "hidden", o->hidden, MDL_MAX_HIDDEN },
+        { "heads", o->heads, MDL_MAX_HEADS },          { "kv-heads", o->kv_heads, MDL_MAX_HEADS },
         { "head-dim", o->head_dim, MDL_MAX_HEAD_DIM }, { "experts", o->experts, MDL_MAX_EXPERTS },
-        { "top-k", o->top_k, MDL_MAX_EXPERTS },       { "moe-inter", o->moe_inter, MDL_MAX_INTER },
-        { "inter", o->inter, MDL_MAX_INTER },         { "vocab", o->vocab, MDL_MAX_VOCAB },
+        { "top-k", o->top_k, MDL_MAX_EXPERTS },        { "moe-inter", o->moe_inter, MDL_MAX_INTER },
+        { "inter", o->inter, MDL_MAX_INTER },          { "vocab", o->vocab, MDL_MAX_VOCAB },
         { "max-pos", o->max_pos, 1u << 24 },
     };
     for (size_t i = 0; i < sizeof(b) / sizeof(b[0]); i++)
@@ -353,7 +355,8 @@ int mdl_init_write(const char *dir, const struct mdl_init_opts *opts)
         goto done;
     }
     json_object_set_new(hdr, "__metadata__", json_pack("{s:s}", "format", "pt"));
-    if ((rc = cru_mkdir_p(dir, 0755)) < 0 || (rc = cru_str_printf(&path, "%s/config.json", dir)) < 0)
+    if ((rc = cru_mkdir_p(dir, 0755)) < 0 ||
+        (rc = cru_str_printf(&path, "%s/config.json", dir)) < 0)
         goto done;
     if (access(path, F_OK) == 0) {
         rc = cru_err_set(CRU_EEXIST, "%s exists already", path);

@@ -35,8 +35,8 @@ struct mdl_init_opts {
 
 #define MDL_INIT_OPTS_INIT                                                                         \
     {                                                                                              \
-        MDL_INIT_OPTS_VERSION, MDL_ARCH_QWEN3_MOE, 2, 64, 4, 2, 16, 8, 2, 32, 96, 512, 0, 4096,    \
-            0, false, MDL_DT_BF16, 0, NULL                                                         \
+        MDL_INIT_OPTS_VERSION, MDL_ARCH_QWEN3_MOE, 2, 64, 4, 2, 16, 8, 2, 32, 96, 512, 0, 4096, 0, \
+            false, MDL_DT_BF16, 0, NULL                                                            \
     }
 
 /* Writes a checkpoint into DIR (created; an existing config.json there is CRU_EEXIST). */

@@ -200,8 +200,8 @@ static int parse_rope(struct mdl_config *c, const json_t *root)
                                type);
         if ((rc = cru_json_get_double(rp, "rope_parameters", "rope_theta", false, 1e-3, 1e30,
                                       &c->rope_theta)) < 0 ||
-            (rc = cru_json_get_double(rp, "rope_parameters", "partial_rotary_factor", false, 0,
-                                      1, &factor)) < 0)
+            (rc = cru_json_get_double(rp, "rope_parameters", "partial_rotary_factor", false, 0, 1,
+                                      &factor)) < 0)
             return rc;
     }
     if (factor == 0 &&
@@ -233,13 +233,13 @@ static int parse_qwen3(struct mdl_config *c, const json_t *root)
         rc = get_u32(root, "num_local_experts", true, 0, MDL_MAX_EXPERTS, &c->experts);
     else
         rc = get_u32(root, "num_experts", false, 0, MDL_MAX_EXPERTS, &c->experts);
-    if (rc < 0 || (rc = get_u32(root, "moe_intermediate_size", true, 1, MDL_MAX_INTER,
-                                &c->moe_inter)) < 0 ||
+    if (rc < 0 ||
+        (rc = get_u32(root, "moe_intermediate_size", true, 1, MDL_MAX_INTER, &c->moe_inter)) < 0 ||
         (rc = get_u32(root, "intermediate_size", true, 1, MDL_MAX_INTER, &c->inter)) < 0 ||
         (rc = get_u32(root, "decoder_sparse_step", false, 1, MDL_MAX_LAYERS, &step)) < 0 ||
         (rc = cru_json_get_bool(root, "", "norm_topk_prob", false, &c->norm_topk_prob)) < 0 ||
-        (rc = refuse_true(root, "use_sliding_window", "sliding-window attention is not supported")) <
-            0 ||
+        (rc = refuse_true(root, "use_sliding_window",
+                          "sliding-window attention is not supported")) < 0 ||
         (rc = refuse_true(root, "attention_bias", "attention biases are not supported")) < 0)
         return rc;
     json_t *only = NULL;
@@ -276,8 +276,7 @@ static int parse_minimax(struct mdl_config *c, const json_t *root)
     if ((rc = cru_json_get_str(root, "", "qk_norm_type", false, &s)) < 0)
         return rc;
     if (s && strcmp(s, "per_layer") != 0)
-        return cru_err_set(CRU_EUNSUPPORTED, "qk_norm_type: '%s' is not supported (per_layer)",
-                           s);
+        return cru_err_set(CRU_EUNSUPPORTED, "qk_norm_type: '%s' is not supported (per_layer)", s);
     const json_t *qk = json_object_get(root, "use_qk_norm");
     if (qk && json_is_false(qk))
         return cru_err_set(CRU_EUNSUPPORTED, "use_qk_norm: false is not supported");
@@ -310,7 +309,7 @@ static int parse_config(struct mdl_config *c, const json_t *root)
     const json_t *archs = json_object_get(root, "architectures");
     const char *arch0 = json_string_value(json_array_get(archs, 0));
     if (!type && arch0)
-        type = strcmp(arch0, "Qwen3MoeForCausalLM") == 0     ? "qwen3_moe"
+        type = strcmp(arch0, "Qwen3MoeForCausalLM") == 0    ? "qwen3_moe"
                : strcmp(arch0, "MiniMaxM2ForCausalLM") == 0 ? "minimax_m2"
                                                             : arch0;
     if (!type)
@@ -325,7 +324,8 @@ static int parse_config(struct mdl_config *c, const json_t *root)
                            "model_type: architecture '%s' is not supported (qwen3_moe, minimax_m2)",
                            cru_str_show(shown, type, 64, false));
     }
-    const char *want = c->arch == MDL_ARCH_QWEN3_MOE ? "Qwen3MoeForCausalLM" : "MiniMaxM2ForCausalLM";
+    const char *want =
+        c->arch == MDL_ARCH_QWEN3_MOE ? "Qwen3MoeForCausalLM" : "MiniMaxM2ForCausalLM";
     if (archs && (!json_is_array(archs) || json_array_size(archs) != 1 || !arch0 ||
                   strcmp(arch0, want) != 0))
         return cru_err_set(CRU_EUNSUPPORTED, "architectures: expected [\"%s\"] for model_type %s",
@@ -408,11 +408,11 @@ static const struct {
     enum mdl_dtype dt;
     unsigned bytes;
 } dtypes[] = {
-    { "BF16", MDL_DT_BF16, 2 },    { "F16", MDL_DT_F16, 2 },    { "F32", MDL_DT_F32, 4 },
-    { "F64", MDL_DT_OTHER, 8 },    { "I64", MDL_DT_OTHER, 8 },  { "U64", MDL_DT_OTHER, 8 },
-    { "I32", MDL_DT_OTHER, 4 },    { "U32", MDL_DT_OTHER, 4 },  { "I16", MDL_DT_OTHER, 2 },
-    { "U16", MDL_DT_OTHER, 2 },    { "I8", MDL_DT_OTHER, 1 },   { "U8", MDL_DT_OTHER, 1 },
-    { "BOOL", MDL_DT_OTHER, 1 },   { "F8_E4M3", MDL_DT_OTHER, 1 }, { "F8_E5M2", MDL_DT_OTHER, 1 },
+    { "BF16", MDL_DT_BF16, 2 },  { "F16", MDL_DT_F16, 2 },       { "F32", MDL_DT_F32, 4 },
+    { "F64", MDL_DT_OTHER, 8 },  { "I64", MDL_DT_OTHER, 8 },     { "U64", MDL_DT_OTHER, 8 },
+    { "I32", MDL_DT_OTHER, 4 },  { "U32", MDL_DT_OTHER, 4 },     { "I16", MDL_DT_OTHER, 2 },
+    { "U16", MDL_DT_OTHER, 2 },  { "I8", MDL_DT_OTHER, 1 },      { "U8", MDL_DT_OTHER, 1 },
+    { "BOOL", MDL_DT_OTHER, 1 }, { "F8_E4M3", MDL_DT_OTHER, 1 }, { "F8_E5M2", MDL_DT_OTHER, 1 },
 };
 
 void mdl_st_header_free(struct mdl_st_header *h)
@@ -478,8 +478,7 @@ static int parse_tensor(struct mdl_st_tensor *t, const char *name, const json_t 
     t->dtype = dtypes[k].dt;
     t->dtype_name = dtypes[k].name;
     if (json_array_size(shape) > MDL_MAX_DIMS)
-        return cru_err_set(CRU_ELIMIT, "tensor '%s': more than %d dimensions", shown,
-                           MDL_MAX_DIMS);
+        return cru_err_set(CRU_ELIMIT, "tensor '%s': more than %d dimensions", shown, MDL_MAX_DIMS);
     t->n_dims = (uint32_t)json_array_size(shape);
     uint64_t count = 1;
     for (uint32_t i = 0; i < t->n_dims; i++) {
@@ -494,8 +493,8 @@ static int parse_tensor(struct mdl_st_tensor *t, const char *name, const json_t 
     for (int i = 0; i < 2; i++) {
         const json_t *o = json_array_get(off, (size_t)i);
         if (!json_is_integer(o) || json_integer_value(o) < 0)
-            return cru_err_set(CRU_EPARSE, "tensor '%s': data_offsets[%d] is not an offset",
-                               shown, i);
+            return cru_err_set(CRU_EPARSE, "tensor '%s': data_offsets[%d] is not an offset", shown,
+                               i);
     }
     t->begin = (uint64_t)json_integer_value(json_array_get(off, 0));
     t->end = (uint64_t)json_integer_value(json_array_get(off, 1));
@@ -505,11 +504,10 @@ static int parse_tensor(struct mdl_st_tensor *t, const char *name, const json_t 
                            shown, (unsigned long long)t->begin, (unsigned long long)t->end,
                            (unsigned long long)data_len);
     if (t->end - t->begin != count * dtypes[k].bytes)
-        return cru_err_set(CRU_EPARSE,
-                           "tensor '%s': %llu bytes for a %s shape of %llu elements (%llu bytes)",
-                           shown, (unsigned long long)(t->end - t->begin), dt,
-                           (unsigned long long)count,
-                           (unsigned long long)(count * dtypes[k].bytes));
+        return cru_err_set(
+            CRU_EPARSE, "tensor '%s': %llu bytes for a %s shape of %llu elements (%llu bytes)",
+            shown, (unsigned long long)(t->end - t->begin), dt, (unsigned long long)count,
+            (unsigned long long)(count * dtypes[k].bytes));
     return 0;
 }
 
@@ -817,9 +815,8 @@ static int bind_layer(struct mdl_model *m, uint32_t i)
         (rc = bind(m, &L->k_norm, 0, mm ? kd : c->head_dim, "%s.%u.self_attn.k_norm.weight", p,
                    i)) < 0)
         return rc;
-    uint64_t active = wbytes(&L->attn_norm) + wbytes(&L->mlp_norm) + wbytes(&L->q) +
-                      wbytes(&L->k) + wbytes(&L->v) + wbytes(&L->o) + wbytes(&L->q_norm) +
-                      wbytes(&L->k_norm);
+    uint64_t active = wbytes(&L->attn_norm) + wbytes(&L->mlp_norm) + wbytes(&L->q) + wbytes(&L->k) +
+                      wbytes(&L->v) + wbytes(&L->o) + wbytes(&L->q_norm) + wbytes(&L->k_norm);
     L->moe = c->moe_layer[i];
     if (!L->moe) {
         if ((rc = bind(m, &L->dense.gate, c->inter, H, "%s.%u.mlp.gate_proj.weight", p, i)) < 0 ||
@@ -834,8 +831,7 @@ static int bind_layer(struct mdl_model *m, uint32_t i)
     if ((rc = bind(m, &L->router, c->experts, H, "%s.%u.%s.gate.weight", p, i, blk)) < 0)
         return rc;
     if (mm && c->routing_bias &&
-        (rc = bind(m, &L->bias, 0, c->experts, "%s.%u.%s.e_score_correction_bias", p, i, blk)) <
-            0)
+        (rc = bind(m, &L->bias, 0, c->experts, "%s.%u.%s.e_score_correction_bias", p, i, blk)) < 0)
         return rc;
     if (!(L->experts = calloc(c->experts, sizeof(*L->experts))))
         return cru_err_set(CRU_ENOMEM, "out of memory");

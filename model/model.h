@@ -64,7 +64,7 @@ struct mdl_config {
     bool tied;           /* tie_word_embeddings: the output projection is the embedding */
     float rms_eps;
     double rope_theta;
-    bool *moe_layer; /* owned; per layer: sparse MoE block (true) or dense MLP */
+    bool *moe_layer;                  /* owned; per layer: sparse MoE block (true) or dense MLP */
     int32_t eos[MDL_MAX_STOP_TOKENS]; /* eos_token_id(s), the default stop ids */
     size_t n_eos;
 };
@@ -131,10 +131,10 @@ struct mdl_model {
     struct mdl_config cfg;
     struct mdl_weight embed, final_norm, lm_head;
     struct mdl_layer *layers;
-    uint64_t n_params;      /* elements of the tensors the forward uses */
-    uint64_t weight_bytes;  /* their bytes */
-    uint64_t active_bytes;  /* bytes read per token: all but the unchosen experts and the
-                               embedding table (one row of it) */
+    uint64_t n_params;        /* elements of the tensors the forward uses */
+    uint64_t weight_bytes;    /* their bytes */
+    uint64_t active_bytes;    /* bytes read per token: all but the unchosen experts and the
+                                 embedding table (one row of it) */
     struct mdl_mapping *maps; /* internal: the mapped files */
     size_t n_maps;
     char *dir;

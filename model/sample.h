@@ -16,22 +16,22 @@
 
 #include "model/model.h"
 
-#define MDL_MAX_TOP           20 /* alternatives reported per token */
-#define MDL_MAX_TOKENS        (1u << 20)
-#define MDL_SAMPLING_VERSION  1
+#define MDL_MAX_TOP          20 /* alternatives reported per token */
+#define MDL_MAX_TOKENS       (1u << 20)
+#define MDL_SAMPLING_VERSION 1
 
 struct mdl_sampling {
-    uint32_t version;    /* MDL_SAMPLING_VERSION */
-    float temperature;   /* 0: greedy; else 1e-4 .. 100 */
-    uint32_t top_k;      /* keep the K most likely ids; 0: all */
-    float top_p;         /* keep the smallest set of likeliest ids holding P; 1: all */
+    uint32_t version;  /* MDL_SAMPLING_VERSION */
+    float temperature; /* 0: greedy; else 1e-4 .. 100 */
+    uint32_t top_k;    /* keep the K most likely ids; 0: all */
+    float top_p;       /* keep the smallest set of likeliest ids holding P; 1: all */
     uint64_t seed;
-    uint32_t max_tokens; /* tokens to generate at most (1 .. MDL_MAX_TOKENS) */
-    bool stop_at_eos;    /* the model's eos_token_id(s) stop too */
+    uint32_t max_tokens;                   /* tokens to generate at most (1 .. MDL_MAX_TOKENS) */
+    bool stop_at_eos;                      /* the model's eos_token_id(s) stop too */
     int32_t stop_ids[MDL_MAX_STOP_TOKENS]; /* ids that end the sequence (kept in the output) */
     uint32_t n_stop_ids;
-    uint32_t n_top;      /* alternatives to report per token (0 .. MDL_MAX_TOP) */
-    bool raw_logprobs;   /* also report the model's own log-prob of each sampled id */
+    uint32_t n_top;    /* alternatives to report per token (0 .. MDL_MAX_TOP) */
+    bool raw_logprobs; /* also report the model's own log-prob of each sampled id */
 };
 
 #define MDL_SAMPLING_INIT                                                                          \

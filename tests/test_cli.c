@@ -647,8 +647,8 @@ Test(cli, model_init_info_logits_generate)
     char *dir = model_tmp(), ck[256];
     snprintf(ck, sizeof(ck), "%s/ck", dir);
     struct run r;
-    run_cli(&r, "model", "init", "--arch", "minimax_m2", "--layers", "1", "--vocab", "50",
-            "--seed", "3", "-o", ck);
+    run_cli(&r, "model", "init", "--arch", "minimax_m2", "--layers", "1", "--vocab", "50", "--seed",
+            "3", "-o", ck);
     cr_assert_eq(r.status, 0, "init: %s", r.err.data);
     run_free(&r);
     run_cli(&r, "model", "init", "--arch", "minimax_m2", "-o", ck);

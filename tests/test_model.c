@@ -23,8 +23,7 @@
 #include "model/model.h"
 #include "model/sample.h"
 
-static const char *const cases[] = { "qwen3_moe_a", "qwen3_moe_b", "minimax_m2_a",
-                                     "minimax_m2_b" };
+static const char *const cases[] = { "qwen3_moe_a", "qwen3_moe_b", "minimax_m2_a", "minimax_m2_b" };
 
 static char *data_path(const char *name)
 {
@@ -352,8 +351,9 @@ Test(model, load_errors)
     load_fails(d, CRU_ENOENT, "tensor 'model.layers.2.input_layernorm.weight' is missing");
     edit_config(d, "\"num_hidden_layers\": 3", "\"num_hidden_layers\": 2");
     edit_config(d, "\"head_dim\": 16", "\"head_dim\": 8");
-    load_fails(d, CRU_EINVAL, "tensor 'model.layers.0.self_attn.q_proj.weight' has shape [64, 64], "
-                              "expected [32, 64]");
+    load_fails(d, CRU_EINVAL,
+               "tensor 'model.layers.0.self_attn.q_proj.weight' has shape [64, 64], "
+               "expected [32, 64]");
     edit_config(d, "\"head_dim\": 8", "\"head_dim\": 16");
     edit_config(d, "\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"");
     load_fails(d, CRU_EUNSUPPORTED, "architecture 'llama' is not supported");
@@ -363,8 +363,9 @@ Test(model, load_errors)
     edit_config(d, "\"rope_type\": \"yarn\"", "\"rope_type\": \"default\"");
     edit_config(d, "\"use_sliding_window\": false", "\"use_sliding_window\": true");
     load_fails(d, CRU_EUNSUPPORTED, "use_sliding_window");
-    edit_config(d, "\"use_sliding_window\": true", "\"use_sliding_window\": false, "
-                                                   "\"quantization_config\": {}");
+    edit_config(d, "\"use_sliding_window\": true",
+                "\"use_sliding_window\": false, "
+                "\"quantization_config\": {}");
     load_fails(d, CRU_EUNSUPPORTED, "quantization_config");
     edit_config(d, ", \"quantization_config\": {}", "");
     cr_assert_eq(mdl_model_load(&m, d), 0, "restored: %s", cru_err_msg());
@@ -449,8 +450,8 @@ Test(model, config_bounds)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         int rc = mdl_config_parse(&c, bad[i][0], strlen(bad[i][0]), "config.json");
         cr_assert_lt(rc, 0, "case %zu parsed", i);
-        cr_assert(strstr(cru_err_msg(), bad[i][1]), "case %zu: '%s' lacks '%s'", i,
-                  cru_err_msg(), bad[i][1]);
+        cr_assert(strstr(cru_err_msg(), bad[i][1]), "case %zu: '%s' lacks '%s'", i, cru_err_msg(),
+                  bad[i][1]);
     }
     /* Published MiniMax-M2 style: rotary_dim without a factor; qwen3's published names. */
     const char *mm = "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
@@ -639,9 +640,8 @@ Test(model, engine_batched_equals_single)
 {
     struct mdl_model *m = load("minimax_m2_a");
     enum { N = 6 };
-    static const int32_t prompts[N][8] = { { 1, 2, 3 },      { 5, 6, 7, 8, 9 },
-                                           { 1, 2, 3, 4 },   { 200, 17 },
-                                           { 9, 9, 9, 9, 9 }, { 42 } };
+    static const int32_t prompts[N][8] = { { 1, 2, 3 }, { 5, 6, 7, 8, 9 }, { 1, 2, 3, 4 },
+                                           { 200, 17 }, { 9, 9, 9, 9, 9 }, { 42 } };
     static const size_t lens[N] = { 3, 5, 4, 2, 5, 1 };
     struct gen_job jobs[N], solo[N];
     struct mdl_engine *batched = engine(m, 4, 4, 0), *single = engine(m, 1, 1, 0);
@@ -789,8 +789,8 @@ Test(model, engine_free_cancels)
 
 Test(model, init_is_reproducible_and_loads)
 {
-    char *a = make_ckpt(MDL_ARCH_MINIMAX_M2, MDL_DT_BF16), *b = make_ckpt(MDL_ARCH_MINIMAX_M2,
-                                                                          MDL_DT_BF16);
+    char *a = make_ckpt(MDL_ARCH_MINIMAX_M2, MDL_DT_BF16),
+         *b = make_ckpt(MDL_ARCH_MINIMAX_M2, MDL_DT_BF16);
     char *pa = NULL, *pb = NULL;
     cr_assert_eq(cru_str_printf(&pa, "%s/model.safetensors", a), 0);
     cr_assert_eq(cru_str_printf(&pb, "%s/model.safetensors", b), 0);
