@@ -165,7 +165,8 @@ static int slot_record(struct slot_state *s, uint32_t pos, const int32_t *ids, u
     return 0;
 }
 
-/* Called with the lock held: hands T's result back and frees its slot. */
+/* Called with the lock held: hands T's result back and frees its slot. T must no longer be
+ * in the active list: after this its waiter owns it. */
 static void finish_locked(struct mdl_engine *e, struct mdl_ticket *t, enum mdl_finish f, int rc)
 {
     t->res.finish = f;
@@ -293,8 +294,11 @@ static void step(struct mdl_engine *e)
         struct slot_state *sl = &e->slots[t->slot];
         rcs[i] = rc;
         fin[i] = MDL_FINISH_ERROR;
-        if (rc < 0)
+        if (rc < 0) {
+            if (!t->err)
+                t->err = strdup(cru_err_msg());
             continue;
+        }
         if (!t->prefilled) {
             d.prefill_tokens += e->steps[i].n_ids;
             d.cached_tokens += t->res.n_cached;
@@ -302,10 +306,13 @@ static void step(struct mdl_engine *e)
         } else {
             d.decode_tokens++;
         }
-        if ((rcs[i] = slot_record(sl, e->steps[i].pos, e->steps[i].ids, e->steps[i].n_ids)) < 0)
-            continue;
-        fin[i] = advance(e, t, e->steps[i].logits, &rcs[i]);
+        if ((rcs[i] = slot_record(sl, e->steps[i].pos, e->steps[i].ids, e->steps[i].n_ids)) == 0)
+            fin[i] = advance(e, t, e->steps[i].logits, &rcs[i]);
+        /* Kept now: the next sequence's failure would replace this thread's message. */
+        if (fin[i] == MDL_FINISH_ERROR && !t->err)
+            t->err = strdup(cru_err_msg());
     }
+
     pthread_mutex_lock(&e->mu);
     e->stats.steps += d.steps;
     e->stats.prefill_tokens += d.prefill_tokens;
@@ -313,14 +320,20 @@ static void step(struct mdl_engine *e)
     e->stats.decode_tokens += d.decode_tokens;
     if (d.max_batch_seen > e->stats.max_batch_seen)
         e->stats.max_batch_seen = d.max_batch_seen;
+    /* Out of the active list first: once finished, a ticket belongs to its waiter, who may
+     * free it at once. */
+    size_t k = 0;
+    for (size_t a = 0; a < e->n_active; a++) {
+        bool gone = false;
+        for (size_t i = 0; i < n; i++)
+            gone |= e->step_owner[i] == e->active[a] && fin[i] != MDL_FINISH_NONE;
+        if (!gone)
+            e->active[k++] = e->active[a];
+    }
+    e->n_active = k;
     for (size_t i = 0; i < n; i++)
         if (fin[i] != MDL_FINISH_NONE)
             finish_locked(e, e->step_owner[i], fin[i], fin[i] == MDL_FINISH_ERROR ? rcs[i] : 0);
-    size_t k = 0;
-    for (size_t i = 0; i < e->n_active; i++)
-        if (!e->active[i]->done)
-            e->active[k++] = e->active[i];
-    e->n_active = k;
     pthread_mutex_unlock(&e->mu);
 }
 

@@ -848,3 +848,36 @@ Test(model, init_vocab_from_tokenizer)
     cru_remove_tree(d);
     free(d);
 }
+
+static int failing_hook(void *ctx, const int32_t *ids, size_t n, bool *stop)
+{
+    (void)ctx, (void)ids, (void)stop;
+    return n == 2 ? cru_err_set(CRU_EIO, "the hook broke at 2") : 0;
+}
+
+/* A failing stop hook fails its request with its message and keeps what came before; the
+ * engine goes on serving others. */
+Test(model, engine_hook_failure)
+{
+    struct mdl_model *m = load("qwen3_moe_b");
+    struct mdl_engine *e = engine(m, 2, 2, 0);
+    const int32_t prompt[] = { 4, 5, 6 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 3;
+    r.stop_fn = failing_hook;
+    struct mdl_result res;
+    cru_err_clear();
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), CRU_EIO);
+    cr_assert_str_eq(cru_err_msg(), "the hook broke at 2");
+    cr_assert_eq(res.finish, MDL_FINISH_ERROR);
+    cr_assert_eq(res.n, 2);
+    mdl_result_free(&res);
+    r.stop_fn = NULL;
+    r.sampling.max_tokens = 3;
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), 0, "%s", cru_err_msg());
+    cr_assert_eq(res.n, 3);
+    mdl_result_free(&res);
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
