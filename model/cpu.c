@@ -220,6 +220,31 @@ static void row_to_f32(float *dst, uint16_t *raw, const struct mdl_weight *w, si
     }
 }
 
+/* The dot product of a bf16 row (read in place, unaligned) with X, with the same lanes and
+ * order of additions as dot() over the converted row: the conversion is exact, so the result
+ * is bit-identical, whichever of the two paths a step takes. */
+static float dot_bf16(const uint8_t *w, const float *x, size_t n)
+{
+    float s[8] = { 0 };
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint16_t h[8];
+        float f[8];
+        memcpy(h, w + 2 * i, sizeof(h));
+        bf16_to_f32(f, h, 8);
+        for (int j = 0; j < 8; j++)
+            s[j] += f[j] * x[i + j];
+    }
+    for (; i < n; i++) {
+        uint16_t h;
+        float f;
+        memcpy(&h, w + 2 * i, 2);
+        bf16_to_f32(&f, &h, 1);
+        s[i % 8] += f * x[i];
+    }
+    return ((s[0] + s[4]) + (s[1] + s[5])) + ((s[2] + s[6]) + (s[3] + s[7]));
+}
+
 /* OUT[t][r] = W[r] . X[t] for T inputs of W->cols floats (stride LDX) into rows of LDO. */
 struct mm_job {
     struct cpu *s;
@@ -230,6 +255,12 @@ struct mm_job {
 };
 
 #define MM_ROWS 16
+/* Below this many multiply-adds a matrix product runs on the calling thread: waking the pool
+ * costs more. */
+#define MM_INLINE 32768
+/* With at most this many inputs a bf16 row is read in place for each of them rather than
+ * converted once. */
+#define MM_FUSED_T 2
 
 static void mm_task(void *ctx, size_t task, uint32_t worker)
 {
@@ -237,10 +268,18 @@ static void mm_task(void *ctx, size_t task, uint32_t worker)
     float *row = j->s->wscratch[worker];
     uint16_t *raw = (uint16_t *)(row + j->s->wscratch_len);
     size_t r0 = task * MM_ROWS, r1 = r0 + MM_ROWS < j->w->rows ? r0 + MM_ROWS : j->w->rows;
+    size_t cols = j->w->cols;
+    bool fused = j->w->dtype == MDL_DT_BF16 && j->t <= MM_FUSED_T;
     for (size_t r = r0; r < r1; r++) {
+        if (fused) {
+            const uint8_t *src = (const uint8_t *)j->w->data + r * cols * 2;
+            for (size_t t = 0; t < j->t; t++)
+                j->out[t * j->ldo + r] = dot_bf16(src, j->x + t * j->ldx, cols);
+            continue;
+        }
         row_to_f32(row, raw, j->w, r);
         for (size_t t = 0; t < j->t; t++)
-            j->out[t * j->ldo + r] = dot(row, j->x + t * j->ldx, j->w->cols);
+            j->out[t * j->ldo + r] = dot(row, j->x + t * j->ldx, cols);
     }
 }
 
@@ -248,7 +287,13 @@ static void matmul(struct cpu *s, float *out, size_t ldo, const struct mdl_weigh
                    const float *x, size_t ldx, size_t t)
 {
     struct mm_job j = { s, w, x, out, t, ldx, ldo };
-    pool_run(&s->pool, (w->rows + MM_ROWS - 1) / MM_ROWS, mm_task, &j);
+    size_t tasks = (w->rows + MM_ROWS - 1) / MM_ROWS;
+    if ((uint64_t)w->rows * w->cols * t < MM_INLINE) {
+        for (size_t k = 0; k < tasks; k++)
+            mm_task(&j, k, 0);
+        return;
+    }
+    pool_run(&s->pool, tasks, mm_task, &j);
 }
 
 /* RMSNorm of N floats as transformers: x * rsqrt(mean(x^2) + eps), times the weight. */
@@ -350,7 +395,15 @@ static void attention(struct cpu *s, uint32_t li, size_t T)
                s->kvd * sizeof(float));
     }
     struct att_job j = { s, li };
-    pool_run(&s->pool, T * c->heads, att_task, &j);
+    uint64_t work = 0;
+    for (size_t t = 0; t < T; t++)
+        work += (uint64_t)(s->tok_pos[t] + 1) * c->heads * hd;
+    if (work < MM_INLINE) {
+        for (size_t k = 0; k < T * c->heads; k++)
+            att_task(&j, k, 0);
+    } else {
+        pool_run(&s->pool, T * c->heads, att_task, &j);
+    }
     matmul(s, s->tmp, H, &L->o, s->att, s->qd, T);
     for (size_t i = 0; i < T * H; i++)
         s->x[i] += s->tmp[i];
