@@ -881,3 +881,60 @@ Test(model, engine_hook_failure)
     mdl_engine_free(e);
     mdl_model_free(m);
 }
+
+/* The logits do not depend on the thread count: each output is computed by one thread in a
+ * fixed order. */
+Test(model, threads_do_not_change_logits)
+{
+    struct mdl_model *m = load("minimax_m2_a");
+    const int32_t ids[] = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5 };
+    size_t V = m->cfg.vocab, n = sizeof(ids) / sizeof(ids[0]);
+    float *base = malloc(n * V * sizeof(float)), *other = malloc(n * V * sizeof(float));
+    for (uint32_t threads = 1; threads <= 4; threads++) {
+        void *s = backend(m, 1, threads);
+        struct mdl_step st = { 0, 0, ids, (uint32_t)n, true, threads == 1 ? base : other };
+        cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
+        if (threads > 1)
+            cr_assert(memcmp(base, other, n * V * sizeof(float)) == 0,
+                      "%u threads changed the logits", threads);
+        mdl_backend_cpu.free(s);
+    }
+    free(base);
+    free(other);
+    mdl_model_free(m);
+}
+
+/* The engine reports the model's likeliest alternatives with each token when asked. */
+Test(model, engine_top_alternatives)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct mdl_engine *e = engine(m, 1, 1, 0);
+    const int32_t prompt[] = { 7, 8, 9 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 3;
+    r.sampling.max_tokens = 4;
+    r.sampling.n_top = 5;
+    r.sampling.raw_logprobs = true;
+    r.sampling.temperature = 0.8f;
+    r.sampling.seed = 11;
+    struct mdl_result res;
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), 0, "%s", cru_err_msg());
+    cr_assert_eq(res.n_top, 5);
+    for (size_t i = 0; i < res.n; i++) {
+        const struct mdl_alt *top = res.top + i * 5;
+        for (int k = 1; k < 5; k++)
+            cr_assert_geq(top[k - 1].logprob, top[k].logprob);
+        /* the sampled id's raw log-prob is at most the likeliest one's */
+        cr_assert_leq(res.raw_logprobs[i], top[0].logprob);
+        bool listed = false;
+        for (int k = 0; k < 5; k++)
+            if (top[k].id == res.ids[i])
+                listed |= top[k].logprob == res.raw_logprobs[i];
+        if (res.raw_logprobs[i] >= top[4].logprob)
+            cr_assert(listed, "token %zu is likelier than the fifth alternative but not listed", i);
+    }
+    mdl_result_free(&res);
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
