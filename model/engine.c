@@ -274,10 +274,13 @@ static void step(struct mdl_engine *e)
         struct slot_state *sl = &e->slots[t->slot];
         struct mdl_step *s = &e->steps[n];
         if (!t->prefilled) {
+            /* Prompts go in chunks within the step's budget, so that a long one neither
+             * stalls the sequences decoding beside it nor waits for them to end. */
             uint32_t from = sl->len, cnt = (uint32_t)t->req.n_prompt - from;
-            if (n > 0 && cnt > budget)
-                continue; /* the next step: one prompt at least always goes */
-            budget = cnt > budget ? 0 : budget - cnt;
+            if (budget == 0)
+                continue;
+            cnt = cnt > budget ? (uint32_t)budget : cnt;
+            budget -= cnt;
             *s = (struct mdl_step){ t->slot, from, t->prompt + from, cnt, false, NULL };
         } else {
             *s = (struct mdl_step){ t->slot, sl->len, &t->res.ids[t->res.n - 1], 1, false, NULL };
@@ -299,15 +302,21 @@ static void step(struct mdl_engine *e)
                 t->err = strdup(cru_err_msg());
             continue;
         }
-        if (!t->prefilled) {
+        if (!t->prefilled)
             d.prefill_tokens += e->steps[i].n_ids;
-            d.cached_tokens += t->res.n_cached;
-            t->prefilled = true;
-        } else {
+        else
             d.decode_tokens++;
-        }
-        if ((rcs[i] = slot_record(sl, e->steps[i].pos, e->steps[i].ids, e->steps[i].n_ids)) == 0)
+        if ((rcs[i] = slot_record(sl, e->steps[i].pos, e->steps[i].ids, e->steps[i].n_ids)) < 0) {
+            /* fin[i] stays an error */
+        } else if (!t->prefilled && sl->len < t->req.n_prompt) {
+            fin[i] = MDL_FINISH_NONE; /* more of the prompt next step */
+        } else {
+            if (!t->prefilled) {
+                d.cached_tokens += t->res.n_cached;
+                t->prefilled = true;
+            }
             fin[i] = advance(e, t, e->steps[i].logits, &rcs[i]);
+        }
         /* Kept now: the next sequence's failure would replace this thread's message. */
         if (fin[i] == MDL_FINISH_ERROR && !t->err)
             t->err = strdup(cru_err_msg());

@@ -12,7 +12,8 @@
  * Requests from any number of threads (the episodes of a run) wait in one queue. The scheduler
  * admits them into free KV slots (reusing a slot whose cached tokens share the longest prefix
  * with the prompt), and each step advances every admitted sequence by one backend call:
- * prompts are prefilled and running sequences decode one token, side by side. A sequence's
+ * prompts are prefilled (in chunks of at most max_step_tokens a step) and running sequences
+ * decode one token, side by side. A sequence's
  * result depends only on its prompt, its sampling parameters and its seed, never on what ran
  * beside it. Text is not this module's business: stop strings are checked by a hook the caller
  * gives (it decodes ids with whatever tokenizer it uses).
@@ -36,7 +37,7 @@ struct mdl_engine_opts {
     const struct mdl_backend *backend;    /* NULL: mdl_backend_cpu */
     struct mdl_backend_opts backend_opts; /* n_slots bounds the sequences in flight */
     uint32_t max_batch;                   /* sequences advanced per step (1 .. n_slots) */
-    uint32_t max_step_tokens; /* prompt tokens prefilled per step (one prompt always goes) */
+    uint32_t max_step_tokens; /* prompt tokens prefilled per step; longer prompts go in chunks */
 };
 
 #define MDL_ENGINE_OPTS_INIT                                                                       \

@@ -938,3 +938,46 @@ Test(model, engine_top_alternatives)
     mdl_engine_free(e);
     mdl_model_free(m);
 }
+
+/* A prompt prefilled in chunks of 2 tokens, while another sequence decodes beside it, gives
+ * transformers' greedy tokens all the same. */
+Test(model, engine_chunked_prefill)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct reference ref;
+    load_reference("qwen3_moe_a", &ref);
+    struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+    o.backend_opts.n_slots = 2;
+    o.backend_opts.threads = 2;
+    o.max_batch = 2;
+    o.max_step_tokens = 2;
+    struct mdl_engine *e = NULL;
+    cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
+    const int32_t other[] = { 5 };
+    struct mdl_request busy = MDL_REQUEST_INIT;
+    busy.prompt = other;
+    busy.n_prompt = 1;
+    busy.sampling.max_tokens = 40;
+    struct mdl_ticket *t = NULL;
+    cr_assert_eq(mdl_engine_submit(e, &busy, &t), 0);
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = ref.prompt;
+    r.n_prompt = ref.n_prompt;
+    r.sampling.temperature = 0;
+    r.sampling.max_tokens = (uint32_t)ref.n_greedy;
+    struct mdl_result res, bres;
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), 0, "%s", cru_err_msg());
+    cr_assert_eq(res.n, ref.n_greedy);
+    cr_assert_arr_eq(res.ids, ref.greedy, ref.n_greedy * sizeof(int32_t));
+    cr_assert_eq(mdl_ticket_wait(t, &bres), 0);
+    cr_assert_eq(bres.n, 40);
+    struct mdl_engine_stats st;
+    mdl_engine_stats(e, &st);
+    cr_assert_eq(st.prefill_tokens, 1 + ref.n_prompt);
+    cr_assert_gt(st.max_batch_seen, 1);
+    mdl_result_free(&res);
+    mdl_result_free(&bres);
+    mdl_engine_free(e);
+    free(ref.logits);
+    mdl_model_free(m);
+}
