@@ -832,3 +832,82 @@ Test(cli, run_task_and_run)
     run_free(&r);
     cru_remove_tree(dir);
 }
+
+/* ---- model and generate ---- */
+
+static char *model_tmp(void)
+{
+    char tmpl[] = "/tmp/crucible-test-cli-model-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    return strdup(tmpl);
+}
+
+Test(cli, model_init_info_logits_generate)
+{
+    char *dir = model_tmp(), ck[256];
+    snprintf(ck, sizeof(ck), "%s/ck", dir);
+    struct run r;
+    run_cli(&r, "model", "init", "--arch", "minimax_m2", "--layers", "1", "--vocab", "50", "--seed",
+            "3", "-o", ck);
+    cr_assert_eq(r.status, 0, "init: %s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "model", "init", "--arch", "minimax_m2", "-o", ck);
+    cr_assert_eq(r.status, 3, "init over a checkpoint: %d %s", r.status, r.err.data);
+    cr_assert(strstr(r.err.data, "exists already"), "%s", r.err.data);
+    run_free(&r);
+
+    run_cli(&r, "model", "info", ck, "--json");
+    cr_assert_eq(r.status, 0, "info: %s", r.err.data);
+    json_t *info = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(info, "info printed: %s", r.out.data);
+    cr_assert_str_eq(json_string_value(json_object_get(info, "arch")), "minimax_m2");
+    cr_assert_eq(json_integer_value(json_object_get(info, "vocab")), 50);
+    json_decref(info);
+    run_free(&r);
+
+    run_cli(&r, "model", "logits", "--model", ck, "--ids", "1,2,3", "--all", "--json");
+    cr_assert_eq(r.status, 0, "logits: %s", r.err.data);
+    json_t *lg = json_loads(r.out.data, 0, NULL);
+    json_t *rows = json_object_get(lg, "logits");
+    cr_assert_eq(json_array_size(rows), 3);
+    cr_assert_eq(json_array_size(json_array_get(rows, 2)), 50);
+    json_decref(lg);
+    run_free(&r);
+
+    struct run a, b;
+    run_cli(&a, "generate", "--model", ck, "--ids", "4,5", "--max-tokens", "5", "--seed", "9",
+            "--json");
+    run_cli(&b, "generate", "--model", ck, "--ids", "4,5", "--max-tokens", "5", "--seed", "9",
+            "--json", "--threads", "1");
+    cr_assert_eq(a.status, 0, "generate: %s", a.err.data);
+    json_t *ga = json_loads(a.out.data, 0, NULL), *gb = json_loads(b.out.data, 0, NULL);
+    cr_assert(json_equal(json_object_get(ga, "ids"), json_object_get(gb, "ids")),
+              "the same seed gave %s and %s", a.out.data, b.out.data);
+    cr_assert_eq(json_array_size(json_object_get(ga, "ids")), 5);
+    cr_assert_eq(json_array_size(json_object_get(ga, "logprobs")), 5);
+    cr_assert_str_eq(json_string_value(json_object_get(ga, "finish")), "length");
+    json_decref(ga);
+    json_decref(gb);
+    run_free(&a);
+    run_free(&b);
+
+    run_cli(&r, "generate", "--model", ck, "--prompt", "hello");
+    cr_assert_eq(r.status, 3);
+    cr_assert(strstr(r.err.data, "needs the tokenizer"), "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "model", "logits", "--model", ck, "--ids", "1,50");
+    expect_usage_error(&r, "crucible: model logits: step 0: token id 50 outside the vocabulary");
+    run_free(&r);
+    run_cli(&r, "generate", "--model", ck, "--ids", "1,x");
+    expect_usage_error(&r, "crucible: generate: --ids: id 2");
+    run_free(&r);
+    run_cli(&r, "generate", "--ids", "1");
+    expect_usage_error(&r, "crucible: generate: --model DIR is required");
+    run_free(&r);
+    run_cli(&r, "model", "info", "/nonexistent/checkpoint");
+    cr_assert_eq(r.status, 3);
+    cr_assert(strstr(r.err.data, "config.json"), "%s", r.err.data);
+    run_free(&r);
+    cru_remove_tree(dir);
+    free(dir);
+}
