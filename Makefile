@@ -71,6 +71,8 @@ TEST_SRCS := $(wildcard tests/test_*.c)
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 BENCH_SRCS := $(wildcard bench/*.c)
 CUDA_SRCS := $(wildcard kernels/*.cu)
+# Agent plugins: the examples users copy, and plugins the tests load (a wrong ABI version...).
+PLUGIN_SRCS := $(wildcard examples/*.c tests/plugins/*.c)
 
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 CLI_OBJS := $(CLI_SRCS:%.c=$(BUILD)/%.o)
@@ -81,12 +83,13 @@ BENCH_OBJS := $(BENCH_SRCS:%.c=$(BUILD)/%.o)
 BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 LIBA := $(BUILD)/libcrucible.a
 TESTBIN := $(BUILD)/tests/crucible-tests
+PLUGINS := $(PLUGIN_SRCS:%.c=$(BUILD)/%.so)
 FLAGS_FILE := $(BUILD)/flags
 
 .PHONY: FORCE all setup test check-deps fuzz fuzz-replay bench cuda format format-check clean help
 .DEFAULT_GOAL := all
 
-all: $(BIN)
+all: $(BIN) $(PLUGINS)
 
 help:
 	@sed -n '3,10s/^# \{0,1\}//p' Makefile
@@ -131,6 +134,12 @@ $(BIN): $(CLI_OBJS) $(LIBA)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBA) $(PKG_LIBS)
 
+# A plugin needs only the public header: it is built as a user would build one.
+$(BUILD)/%.so: %.c include/crucible/agent.h $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(call say,SO,$<)
+	$(Q)$(CC) -std=gnu11 $(OPT) $(WARN) -shared -fPIC -Iinclude -o $@ $<
+
 $(TESTBIN): $(TEST_OBJS) $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
@@ -150,8 +159,9 @@ fuzz-replay: $(FUZZ_REPLAY)
 
 # The binary's path reaches the CLI tests through the environment, so SAN=1 tests the
 # sanitized binary.
-test: $(BIN) $(TESTBIN) fuzz-replay
-	CRUCIBLE_BIN=$(abspath $(BIN)) CRUCIBLE_SRC=$(CURDIR) $(TESTBIN) $(TEST_ARGS)
+test: $(BIN) $(PLUGINS) $(TESTBIN) fuzz-replay
+	CRUCIBLE_BIN=$(abspath $(BIN)) CRUCIBLE_SRC=$(CURDIR) CRUCIBLE_PLUGINS=$(abspath $(BUILD)) \
+	  $(TESTBIN) $(TEST_ARGS)
 
 # Benchmarks: one program per bench/NAME.c, each running its peer in the same run. `make bench`
 # runs the sandbox benchmark; pass its options with BENCH_ARGS='-n 500 --json'.

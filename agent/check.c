@@ -255,11 +255,9 @@ static int box_stat(void *ctx, const char *rel, struct stat *st)
     return sbx_fs_stat(&b->fs, rel, st);
 }
 
-/* A sandbox over WS (bound: its changes reach WS) with IMG's limits, the folder HIDDEN at
- * /hidden and the folder SOLUTION at /solution (each read-only, when not NULL). */
-static int open_sandbox(const struct agt_image *img, const char *ws, const char *rootfs,
-                        const char *hidden, const char *solution, uint64_t wall_ms,
-                        const struct agt_check_opts *opts, struct sbx **out)
+int agt_sandbox_open(const struct agt_image *img, const char *ws, const char *rootfs,
+                     const char *hidden, const char *solution, uint64_t wall_ms,
+                     const struct agt_check_opts *opts, struct sbx **out)
 {
     struct sbx_bind binds[2];
     size_t n = 0;
@@ -309,8 +307,8 @@ int agt_score(const struct agt_image *img, const char *final_ws, const char *pri
     uint64_t wall = 120000;
     for (size_t i = 0; i < img->reward->n_checks; i++)
         wall += img->reward->checks[i].timeout_ms + 20000;
-    if ((rc = open_sandbox(img, copy, rootfs, img->hidden_dir ? hidden : NULL, NULL, wall, opts,
-                           &b.sb)) < 0)
+    if ((rc = agt_sandbox_open(img, copy, rootfs, img->hidden_dir ? hidden : NULL, NULL, wall, opts,
+                               &b.sb)) < 0)
         goto done;
     b.fs = (struct sbx_fs){ sbx_workspace_fd(b.sb), sbx_root_uid(b.sb), sbx_root_gid(b.sb),
                             SBX_FS_AUTO };
@@ -349,30 +347,43 @@ static int prepare_step(struct sbx *sb, const char *what, const char *const *arg
     return rc;
 }
 
+int agt_solution_stage(const struct agt_image *img, char **scratch, char **dir)
+{
+    char src[PATH_MAX], tmp[] = "/tmp/crucible-solution-XXXXXX";
+    *scratch = *dir = NULL;
+    snprintf(src, sizeof(src), "%s", img->solution);
+    char *slash = strrchr(src, '/');
+    if (slash)
+        *slash = '\0';
+    if (!mkdtemp(tmp))
+        return cru_err_sys("cannot make a folder for the solution");
+    int rc = 0;
+    if (chmod(tmp, 0711) < 0)
+        rc = cru_err_sys("cannot open up %s", tmp);
+    else if ((rc = cru_str_printf(dir, "%s/s", tmp)) == 0)
+        rc = cru_copy_tree(src, *dir, SCORE_COPY_MAX, 0);
+    if (rc == 0)
+        rc = cru_str_dup(scratch, tmp);
+    if (rc < 0) {
+        cru_remove_tree(tmp);
+        free(*dir);
+        *dir = NULL;
+    }
+    return rc;
+}
+
 int agt_prepare_workspace(const struct agt_image *img, const char *ws, const char *rootfs,
                           bool solve, const struct agt_check_opts *opts)
 {
     struct sbx *sb = NULL;
-    char what[64], tmp[] = "/tmp/crucible-solution-XXXXXX", sol[sizeof(tmp) + 4], src[PATH_MAX];
+    char what[64], *scratch = NULL, *sol = NULL;
     int rc = 0;
     if (img->n_setup == 0 && !solve)
         return 0;
-    if (solve) {
-        /* The solution folder, copied where the sandbox can reach it (see agt_score). */
-        snprintf(src, sizeof(src), "%s", img->solution);
-        char *slash = strrchr(src, '/');
-        if (slash)
-            *slash = '\0';
-        if (!mkdtemp(tmp))
-            return cru_err_sys("cannot make a folder for the solution");
-        snprintf(sol, sizeof(sol), "%s/s", tmp);
-        if (chmod(tmp, 0711) < 0)
-            rc = cru_err_sys("cannot open up %s", tmp);
-        else
-            rc = cru_copy_tree(src, sol, SCORE_COPY_MAX, 0);
-    }
+    if (solve)
+        rc = agt_solution_stage(img, &scratch, &sol);
     if (rc == 0)
-        rc = open_sandbox(img, ws, rootfs, NULL, solve ? sol : NULL, img->wall_ms, opts, &sb);
+        rc = agt_sandbox_open(img, ws, rootfs, NULL, solve ? sol : NULL, img->wall_ms, opts, &sb);
     for (size_t i = 0; rc == 0 && i < img->n_setup; i++) {
         snprintf(what, sizeof(what), "setup command %zu", i + 1);
         rc = prepare_step(sb, what, NULL, img->setup[i], img->wall_ms);
@@ -386,8 +397,10 @@ int agt_prepare_workspace(const struct agt_image *img, const char *ws, const cha
                           img->wall_ms);
     }
     sbx_free(sb);
-    if (solve)
-        cru_remove_tree(tmp);
+    if (scratch)
+        cru_remove_tree(scratch);
+    free(scratch);
+    free(sol);
     if (rc < 0)
         return cru_err_wrap(rc, "image %s", img->id);
     return 0;

@@ -410,31 +410,37 @@ int agt_image_load(const char *dir, struct agt_image **out, struct cru_buf *prob
     return rc;
 }
 
-int agt_images_dir(const char *images, char **out)
+int agt_data_dir(const char *given, const char *env_name, const char *name, const char *what,
+                 char **out)
 {
-    const char *env = getenv("CRUCIBLE_IMAGES");
+    const char *env = getenv(env_name);
     struct stat st;
-    if (images || (env && *env)) {
-        const char *d = images ? images : env;
+    if (given || (env && *env)) {
+        const char *d = given ? given : env;
         if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode))
-            return cru_err_set(CRU_ENOENT, "the images folder %s%s does not exist", d,
-                               images ? "" : " ($CRUCIBLE_IMAGES)");
+            return cru_err_set(CRU_ENOENT, "the %s folder %s%s%s%s does not exist", what, d,
+                               given ? "" : " ($", given ? "" : env_name, given ? "" : ")");
         return (*out = strdup(d)) ? 0 : cru_err_set(CRU_ENOMEM, "out of memory");
     }
     char exe[PATH_MAX];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 16);
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 64);
     if (n > 0) {
         exe[n] = '\0';
         char *slash = strrchr(exe, '/');
         if (slash) {
-            strcpy(slash + 1, "images");
+            snprintf(slash + 1, sizeof(exe) - (size_t)(slash + 1 - exe), "%s", name);
             if (stat(exe, &st) == 0 && S_ISDIR(st.st_mode))
                 return (*out = strdup(exe)) ? 0 : cru_err_set(CRU_ENOMEM, "out of memory");
         }
     }
-    if (stat("images", &st) == 0 && S_ISDIR(st.st_mode))
-        return (*out = strdup("images")) ? 0 : cru_err_set(CRU_ENOMEM, "out of memory");
-    return cru_err_set(CRU_ENOENT, "no images folder: give --images DIR or set CRUCIBLE_IMAGES");
+    if (stat(name, &st) == 0 && S_ISDIR(st.st_mode))
+        return (*out = strdup(name)) ? 0 : cru_err_set(CRU_ENOMEM, "out of memory");
+    return cru_err_set(CRU_ENOENT, "no %s folder: give its path or set %s", what, env_name);
+}
+
+int agt_images_dir(const char *images, char **out)
+{
+    return agt_data_dir(images, "CRUCIBLE_IMAGES", "images", "images", out);
 }
 
 void agt_images_list_free(char **ids, size_t n)

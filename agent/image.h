@@ -60,6 +60,11 @@ void agt_image_free(struct agt_image *img);
 const char *agt_image_kind_name(enum agt_image_kind kind);
 const char *agt_ws_kind_name(enum agt_ws_kind kind);
 
+/* A folder of crucible's data named NAME: GIVEN if not NULL, else $ENV_NAME, else NAME next to
+ * the running executable, else NAME in the current folder. WHAT names it in errors. */
+int agt_data_dir(const char *given, const char *env_name, const char *name, const char *what,
+                 char **out);
+
 /* The images folder: IMAGES if not NULL, else $CRUCIBLE_IMAGES, else images/ next to the
  * running executable, else images/ in the current folder. *out belongs to the caller. */
 int agt_images_dir(const char *images, char **out);

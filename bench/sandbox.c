@@ -38,24 +38,19 @@
 #include "lib/fs.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "bench/bench.h"
 #include "sandbox/sandbox.h"
 
-extern char **environ;
-
-#define BWRAP_PATH      "/usr/bin/bwrap"
 #define STATE_ROOT      "/run/crucible" /* the library's default state root */
 #define WARMUP          5               /* untimed iterations of each side before a series */
 #define MAX_ITERS       100000
 #define MAX_SESSIONS    1000 /* each live sandbox holds 3 descriptors; slots are 4096 */
 #define MAX_ROUNDS      100
-#define MAX_ARGV        64
 #define MAX_PROCS       65536 /* processes scanned in /proc when summing a peer's Pss */
 #define SPAWN_WAIT_MS   10000 /* how long a peer sandbox may take to report ready */
 #define SETTLE_MS       300   /* pause before a memory baseline: deferred frees land */
 #define PROC_FILE_BYTES (1u << 20)
 
-/* The host folders both sides show read-only, as the sandbox's mount plan lists them. */
-static const char *const system_dirs[] = { "bin", "sbin", "lib", "lib32", "lib64", "libx32", NULL };
 static const char *const ns_names[] = { "user", "mnt", "pid", "net", "uts", "ipc", "cgroup", NULL };
 
 struct bench_args {
@@ -63,12 +58,6 @@ struct bench_args {
     uint64_t sessions;
     uint64_t rounds;
     bool json;
-};
-
-/* An argv whose strings it owns, for posix_spawn (which wants char *const[]). */
-struct argv_list {
-    char *v[MAX_ARGV + 1];
-    size_t n;
 };
 
 struct series {
@@ -105,25 +94,6 @@ struct layers {
 
 /* ---- small helpers ---- */
 
-static int argv_add(struct argv_list *a, const char *s)
-{
-    if (a->n == MAX_ARGV)
-        return cru_err_set(CRU_ELIMIT, "more than %d arguments", MAX_ARGV);
-    int rc = cru_str_dup(&a->v[a->n], s);
-    if (rc < 0)
-        return rc;
-    a->v[++a->n] = NULL;
-    return 0;
-}
-
-static void argv_free(struct argv_list *a)
-{
-    for (size_t i = 0; i < a->n; i++)
-        free(a->v[i]);
-    a->n = 0;
-    a->v[0] = NULL;
-}
-
 static double ns_to_ms(uint64_t ns)
 {
     return (double)ns / 1e6;
@@ -132,12 +102,6 @@ static double ns_to_ms(uint64_t ns)
 static int cmp_u64(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -151,12 +115,6 @@ static struct stats series_stats(struct series *s)
         .p10_ms = ns_to_ms(s->ns[(size_t)((double)last * 0.1 + 0.5)]),
         .p90_ms = ns_to_ms(s->ns[(size_t)((double)last * 0.9 + 0.5)]),
     };
-}
-
-static double median_double(double *v, size_t n)
-{
-    qsort(v, n, sizeof(*v), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The number after KEY (e.g. "MemAvailable:") in a "KEY  VALUE kB" file, in kB. */
@@ -214,41 +172,6 @@ static long count_lines(const struct cru_buf *b)
 
 /* ---- the peer: bubblewrap, and bare processes ---- */
 
-/* posix_spawn ARGV; each FDS[i] >= 0 becomes descriptor i of the child (FDS may be NULL). */
-static int spawn(pid_t *pid, const struct argv_list *a, const int fds[4])
-{
-    posix_spawn_file_actions_t fa;
-    int err = posix_spawn_file_actions_init(&fa);
-    if (err == 0) {
-        for (int i = 0; err == 0 && fds && i < 4; i++) {
-            if (fds[i] >= 0)
-                err = posix_spawn_file_actions_adddup2(&fa, fds[i], i);
-        }
-        if (err == 0)
-            err = posix_spawn(pid, a->v[0], &fa, NULL, a->v, environ);
-        posix_spawn_file_actions_destroy(&fa);
-    }
-    if (err != 0) {
-        errno = err;
-        return cru_err_sys("cannot start %s", a->v[0]);
-    }
-    return 0;
-}
-
-static int wait_ok(pid_t pid, const char *what)
-{
-    int status;
-    while (waitpid(pid, &status, 0) < 0) {
-        if (errno != EINTR)
-            return cru_err_sys("waiting for %s", what);
-    }
-    if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
-        return 0;
-    if (WIFSIGNALED(status))
-        return cru_err_set(CRU_EIO, "%s was killed by signal %d", what, WTERMSIG(status));
-    return cru_err_set(CRU_EIO, "%s exited with status %d", what, WEXITSTATUS(status));
-}
-
 static void reap(pid_t pid)
 {
     while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
@@ -262,43 +185,11 @@ static int spawn_wait(const struct argv_list *a)
     return rc < 0 ? rc : wait_ok(pid, a->v[0]);
 }
 
-/* bwrap, with the host's system folders as the sandbox shows them (links stay links), a
- * fresh /proc, /dev and /tmp, then CMD. It reports the pid of the sandbox's init on fd 3. */
-static int bwrap_argv(struct argv_list *a, const char *const *cmd)
+/* bwrap as bench/bench.h builds it, reporting the pid of the sandbox's init on fd 3. */
+static int bwrap_info_argv(struct argv_list *a, const char *const *cmd)
 {
-    static const char *const head[] = {
-        BWRAP_PATH, "--info-fd", "3", "--unshare-all", "--die-with-parent", "--ro-bind",
-        "/usr",     "/usr",      NULL
-    };
-    static const char *const tail[] = {
-        "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", NULL
-    };
-    int rc = 0;
-    for (size_t i = 0; rc == 0 && head[i]; i++)
-        rc = argv_add(a, head[i]);
-    for (size_t i = 0; rc == 0 && system_dirs[i]; i++) {
-        char host[64], target[256];
-        struct stat st;
-        snprintf(host, sizeof(host), "/%s", system_dirs[i]);
-        if (lstat(host, &st) < 0)
-            continue;
-        if (S_ISLNK(st.st_mode)) {
-            ssize_t n = readlink(host, target, sizeof(target) - 1);
-            if (n < 0)
-                return cru_err_sys("cannot read the link %s", host);
-            target[n] = '\0';
-            if ((rc = argv_add(a, "--symlink")) == 0 && (rc = argv_add(a, target)) == 0)
-                rc = argv_add(a, host);
-        } else if (S_ISDIR(st.st_mode)) {
-            if ((rc = argv_add(a, "--ro-bind")) == 0 && (rc = argv_add(a, host)) == 0)
-                rc = argv_add(a, host);
-        }
-    }
-    for (size_t i = 0; rc == 0 && tail[i]; i++)
-        rc = argv_add(a, tail[i]);
-    for (size_t i = 0; rc == 0 && cmd[i]; i++)
-        rc = argv_add(a, cmd[i]);
-    return rc;
+    static const char *const info[] = { "--info-fd", "3", NULL };
+    return bwrap_argv(a, info, cmd);
 }
 
 /* Reads FD into B until it holds MAX bytes, or the byte STOP (if >= 0), or end of file,
@@ -406,7 +297,7 @@ static int bwrap_capture(const char *const *cmd, struct cru_buf *out)
 {
     struct argv_list a = { 0 };
     struct bwrap_run b;
-    int rc = bwrap_argv(&a, cmd);
+    int rc = bwrap_info_argv(&a, cmd);
     if (rc == 0 && (rc = bwrap_start(&b, &a, true)) == 0) {
         rc = read_until(b.out_fd, out, PROC_FILE_BYTES, -1);
         int erc = bwrap_end(&b, rc < 0);
@@ -728,7 +619,7 @@ static int peer_start_all(struct bwrap_run *runs, size_t n, size_t *made)
 {
     static const char *const sleep_cmd[] = { "/bin/sh", "-c", "echo ready && exec sleep 60", NULL };
     struct argv_list a = { 0 };
-    int rc = bwrap_argv(&a, sleep_cmd);
+    int rc = bwrap_info_argv(&a, sleep_cmd);
     for (; rc == 0 && *made < n; ++*made) {
         struct bwrap_run *b = &runs[*made];
         struct cru_buf ready = CRU_BUF_INIT;
@@ -808,7 +699,7 @@ static int run_sessions(size_t n, size_t rounds, bool have_peer, struct sessions
     do {                                                                                           \
         for (size_t i = 0; i < rounds; i++)                                                        \
             v[i] = (double)(arr)[i].field;                                                         \
-        (dst)->field = median_double(v, rounds);                                                   \
+        (dst)->field = bench_median(v, rounds);                                                    \
     } while (0)
     MEDIAN_OF(o, create_ms, ours);
     MEDIAN_OF(o, mem_avail_kib, ours);
@@ -1071,7 +962,7 @@ static int run_timed(struct report *r, struct sbx *sb)
         rc = cru_err_set(CRU_ENOMEM, "out of memory for %zu samples", n);
         goto done;
     }
-    if ((r->have_peer && (rc = bwrap_argv(&bwrap_true, true_argv)) < 0) ||
+    if ((r->have_peer && (rc = bwrap_info_argv(&bwrap_true, true_argv)) < 0) ||
         (rc = argv_add(&bare_true, true_argv[0])) < 0)
         goto done;
 

@@ -21,6 +21,7 @@
 #include <sys/utsname.h>
 #include <time.h>
 
+#include "bench/bench.h"
 #include "lib/buf.h"
 #include "lib/clock.h"
 #include "lib/err.h"
@@ -168,18 +169,6 @@ done:
     return rc;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-    qsort(v, n, sizeof(double), cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 static void usage(FILE *out)
 {
     fputs("usage: bench/tokenizer [-r ROUNDS] [-p PASSES] [--json] [--tokenizer DIR]\n"
@@ -277,10 +266,13 @@ int main(int argc, char **argv)
         pc[r] = p.bytes * (double)passes / p.cpu_s / 1e6;
         rc_[r] = oc[r] / pc[r];
     }
-    double mol = median(ol, rounds), mpl = median(pl, rounds), mo1 = median(o1, rounds);
-    double mp1 = median(p1, rounds), mo2 = median(o2, rounds), mp2 = median(p2, rounds);
-    double mr1 = median(r1, rounds), mr2 = median(r2, rounds), moc = median(oc, rounds);
-    double mpc = median(pc, rounds), mrc = median(rc_, rounds);
+    double mol = bench_median(ol, rounds), mpl = bench_median(pl, rounds),
+           mo1 = bench_median(o1, rounds);
+    double mp1 = bench_median(p1, rounds), mo2 = bench_median(o2, rounds),
+           mp2 = bench_median(p2, rounds);
+    double mr1 = bench_median(r1, rounds), mr2 = bench_median(r2, rounds),
+           moc = bench_median(oc, rounds);
+    double mpc = bench_median(pc, rounds), mrc = bench_median(rc_, rounds);
     struct utsname u;
     uname(&u);
     printf("corpus: %s, %zu strings, %.0f bytes, %.0f tokens; %llu passes a round, %llu "

@@ -7,6 +7,8 @@
 #ifndef CRU_CLI_H
 #define CRU_CLI_H
 
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* The exit statuses documented in docs/cli.md. */
@@ -44,6 +46,10 @@ int cli_bad_option(const char *cmd, int ret, char **argv);
 struct json_t;
 int cli_print_json(struct json_t *v);
 
+/* Parses a comma-separated list of token ids ("1,2,3"; each 0 .. 2^31-1, at most 1M ids)
+ * into *out (free()). */
+int cli_parse_ids(const char *s, int32_t **out, size_t *n);
+
 /* Resets getopt_long() for a subcommand's own argv. */
 void cli_getopt_reset(void);
 
@@ -51,8 +57,15 @@ void cli_getopt_reset(void);
 void cli_print_help(const struct cli_command *cmd, FILE *out);
 
 extern const struct cli_command cli_cmd_exec;
+extern const struct cli_command cli_cmd_export;
+extern const struct cli_command cli_cmd_generate;
 extern const struct cli_command cli_cmd_images;
+extern const struct cli_command cli_cmd_model;
+extern const struct cli_command cli_cmd_run;
+extern const struct cli_command cli_cmd_run_task;
+extern const struct cli_command cli_cmd_show;
 extern const struct cli_command cli_cmd_tokenize;
+extern const struct cli_command cli_cmd_verify;
 extern const struct cli_command cli_cmd_version;
 
 #endif

@@ -11,9 +11,23 @@
 static const struct cli_command cmd_help;
 
 /* The subcommands, in the order `crucible --help` lists them. */
+/* One command a line. */
+/* clang-format off */
 static const struct cli_command *const commands[] = {
-    &cmd_help, &cli_cmd_exec, &cli_cmd_images, &cli_cmd_tokenize, &cli_cmd_version,
+    &cmd_help,
+    &cli_cmd_exec,
+    &cli_cmd_images,
+    &cli_cmd_run_task,
+    &cli_cmd_run,
+    &cli_cmd_show,
+    &cli_cmd_verify,
+    &cli_cmd_export,
+    &cli_cmd_tokenize,
+    &cli_cmd_model,
+    &cli_cmd_generate,
+    &cli_cmd_version,
 };
+/* clang-format on */
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -10,6 +10,7 @@
 
 #include "lib/err.h"
 #include "lib/json.h"
+#include "lib/str.h"
 
 int cli_exit_code(int err)
 {
@@ -88,5 +89,44 @@ int cli_print_json(json_t *v)
         return rc;
     printf("%s\n", text);
     free(text);
+    return 0;
+}
+
+int cli_parse_ids(const char *s, int32_t **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    size_t count = 1;
+    for (const char *p = s; *p; p++)
+        count += *p == ',';
+    if (count > (1u << 20))
+        return cru_err_set(CRU_ELIMIT, "more than %u ids", 1u << 20);
+    int32_t *ids = malloc(count * sizeof(int32_t));
+    char *copy = strdup(s);
+    if (!ids || !copy) {
+        free(ids);
+        free(copy);
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    }
+    size_t k = 0;
+    int rc = 0;
+    for (char *tok = copy, *next; tok; tok = next) {
+        next = strchr(tok, ',');
+        if (next)
+            *next++ = '\0';
+        uint64_t v;
+        if (cru_parse_u64(cru_str_trim(tok), 0, INT32_MAX, &v) < 0) {
+            rc = cru_err_wrap(CRU_EINVAL, "id %zu", k + 1);
+            break;
+        }
+        ids[k++] = (int32_t)v;
+    }
+    free(copy);
+    if (rc < 0) {
+        free(ids);
+        return rc;
+    }
+    *out = ids;
+    *n = k;
     return 0;
 }

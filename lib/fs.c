@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/hash.h"
 #include "lib/path.h"
 #include "lib/str.h"
 
@@ -487,4 +488,186 @@ int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigne
         cru_err_set(rc, "%s", msg);
     }
     return rc;
+}
+
+/* ---- manifests ---- */
+
+struct walk {
+    struct cru_manifest *m;
+    size_t cap, max_files;
+    uint64_t budget;
+};
+
+static int manifest_add(struct walk *w, const char *rel, char type, uint64_t size,
+                        const uint8_t *digest)
+{
+    if (w->m->n >= w->max_files)
+        return cru_err_set(CRU_ELIMIT, "more than %zu files", w->max_files);
+    if (w->m->n == w->cap) {
+        size_t cap = w->cap ? w->cap * 2 : 64;
+        struct cru_manifest_entry *v = realloc(w->m->v, cap * sizeof(*v));
+        if (!v)
+            return cru_err_set(CRU_ENOMEM, "out of memory");
+        w->m->v = v;
+        w->cap = cap;
+    }
+    struct cru_manifest_entry *e = &w->m->v[w->m->n];
+    memset(e, 0, sizeof(*e));
+    if (!(e->path = strdup(rel)))
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    e->type = type;
+    e->size = size;
+    if (digest)
+        memcpy(e->sha256, digest, 32);
+    w->m->n++;
+    return 0;
+}
+
+/* Digests the regular file NAME in DIRFD, opened without following a link. */
+static int digest_file(int dirfd, const char *name, const char *rel, uint64_t *budget,
+                       uint8_t out[32], uint64_t *size)
+{
+    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("%s", rel);
+    struct cru_sha256 *h = NULL;
+    int rc = cru_sha256_new(&h);
+    char buf[65536];
+    *size = 0;
+    while (rc == 0) {
+        ssize_t n = read(fd, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = cru_err_sys("reading %s", rel);
+            break;
+        }
+        if (n == 0)
+            break;
+        if ((uint64_t)n > *budget) {
+            rc = cru_err_set(CRU_ELIMIT, "%s: the tree holds more file data than allowed", rel);
+            break;
+        }
+        *budget -= (uint64_t)n;
+        *size += (uint64_t)n;
+        rc = cru_sha256_update(h, buf, (size_t)n);
+    }
+    if (rc == 0)
+        rc = cru_sha256_final(h, out);
+    cru_sha256_free(h);
+    close(fd);
+    return rc;
+}
+
+static int manifest_walk(struct walk *w, int dirfd, const char *prefix, int depth)
+{
+    if (depth > 256)
+        return cru_err_set(CRU_ELIMIT, "%s: folders nested deeper than 256", prefix);
+    int fd = dup(dirfd);
+    DIR *d = fd >= 0 ? fdopendir(fd) : NULL;
+    if (!d) {
+        if (fd >= 0)
+            close(fd);
+        return cru_err_sys("reading folder %s", *prefix ? prefix : ".");
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (errno = 0, de = readdir(d))) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        char *rel = NULL;
+        if ((rc = cru_str_printf(&rel, "%s%s%s", prefix, *prefix ? "/" : "", de->d_name)) < 0)
+            break;
+        struct stat st;
+        uint8_t dg[32];
+        uint64_t size = 0;
+        if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+            rc = cru_err_sys("%s", rel);
+        } else if (S_ISREG(st.st_mode)) {
+            rc = digest_file(dirfd, de->d_name, rel, &w->budget, dg, &size);
+            if (rc == 0)
+                rc = manifest_add(w, rel, 'f', size, dg);
+        } else if (S_ISLNK(st.st_mode)) {
+            char target[PATH_MAX];
+            ssize_t n = readlinkat(dirfd, de->d_name, target, sizeof(target));
+            if (n < 0)
+                rc = cru_err_sys("%s", rel);
+            else if ((rc = cru_sha256(target, (size_t)n, dg)) == 0)
+                rc = manifest_add(w, rel, 'l', (uint64_t)n, dg);
+        } else if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            if (sub < 0) {
+                rc = cru_err_sys("%s", rel);
+            } else {
+                rc = manifest_add(w, rel, 'd', 0, NULL);
+                if (rc == 0)
+                    rc = manifest_walk(w, sub, rel, depth + 1);
+                close(sub);
+            }
+        }
+        free(rel);
+    }
+    if (rc == 0 && errno != 0)
+        rc = cru_err_sys("reading folder %s", *prefix ? prefix : ".");
+    closedir(d);
+    return rc;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(((const struct cru_manifest_entry *)a)->path,
+                  ((const struct cru_manifest_entry *)b)->path);
+}
+
+int cru_manifest_make(const char *root, size_t max_files, uint64_t max_bytes,
+                      struct cru_manifest *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("%s", root);
+    struct walk w = { out, 0, max_files, max_bytes };
+    int rc = manifest_walk(&w, fd, "", 0);
+    close(fd);
+    if (rc < 0) {
+        cru_manifest_free(out);
+        return cru_err_wrap(rc, "listing %s", root);
+    }
+    if (out->n)
+        qsort(out->v, out->n, sizeof(*out->v), entry_cmp);
+    return 0;
+}
+
+void cru_manifest_free(struct cru_manifest *m)
+{
+    if (!m)
+        return;
+    for (size_t i = 0; i < m->n; i++)
+        free(m->v[i].path);
+    free(m->v);
+    memset(m, 0, sizeof(*m));
+}
+
+void cru_manifest_digest(const struct cru_manifest *m, uint8_t out[32])
+{
+    struct cru_sha256 *h = NULL;
+    memset(out, 0, 32);
+    if (cru_sha256_new(&h) < 0)
+        return;
+    for (size_t i = 0; i < m->n; i++) {
+        const struct cru_manifest_entry *e = &m->v[i];
+        char head[64];
+        int n = snprintf(head, sizeof(head), "%c %llu ", e->type, (unsigned long long)e->size);
+        cru_sha256_update(h, head, (size_t)n);
+        cru_sha256_update(h, e->path, strlen(e->path) + 1); /* with its NUL: unambiguous */
+        cru_sha256_update(h, e->sha256, 32);
+    }
+    cru_sha256_final(h, out);
+    cru_sha256_free(h);
+}
+
+const struct cru_manifest_entry *cru_manifest_find(const struct cru_manifest *m, const char *path)
+{
+    struct cru_manifest_entry key = { .path = (char *)(uintptr_t)path };
+    return m->n ? bsearch(&key, m->v, m->n, sizeof(*m->v), entry_cmp) : NULL;
 }

@@ -58,4 +58,28 @@ enum cru_copy_flags {
  * copy or does not exist. */
 int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags);
 
+/* One entry of a tree's manifest. */
+struct cru_manifest_entry {
+    char *path; /* relative to the tree's root, '/'-separated */
+    char type;  /* 'f' regular file, 'l' symlink, 'd' folder */
+    uint64_t size;
+    uint8_t sha256[32]; /* of the file's contents, or of the link's target; zero for folders */
+};
+
+struct cru_manifest {
+    struct cru_manifest_entry *v;
+    size_t n;
+};
+
+/* Lists every folder, regular file and symlink below ROOT (not following links; other kinds
+ * are left out), sorted by path, with their sizes and SHA-256 digests. More than MAX_FILES
+ * entries or MAX_BYTES of file data is CRU_ELIMIT. */
+int cru_manifest_make(const char *root, size_t max_files, uint64_t max_bytes,
+                      struct cru_manifest *out);
+void cru_manifest_free(struct cru_manifest *m);
+/* One digest of the whole manifest (paths, types, sizes, digests): a tree's content id. */
+void cru_manifest_digest(const struct cru_manifest *m, uint8_t out[32]);
+/* The entry for PATH, or NULL (binary search). */
+const struct cru_manifest_entry *cru_manifest_find(const struct cru_manifest *m, const char *path);
+
 #endif

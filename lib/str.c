@@ -15,6 +15,10 @@
 #include <string.h>
 #include <strings.h>
 
+#include <utf8proc.h>
+
+#include "lib/buf.h"
+
 #include "lib/err.h"
 
 bool cru_str_starts_with(const char *s, const char *prefix)
@@ -262,6 +266,47 @@ const char *cru_str_show(char *dst, const char *s, size_t max, bool keep_utf8)
     }
     dst[o] = '\0';
     return dst;
+}
+
+bool cru_utf8_valid(const char *s, size_t len)
+{
+    size_t off = 0;
+    while (off < len) {
+        /* Runs of ASCII (most text crucible records) go 8 bytes at a time. */
+        uint64_t word;
+        if (len - off >= 8 && (memcpy(&word, s + off, 8), (word & 0x8080808080808080ull) == 0)) {
+            off += 8;
+            continue;
+        }
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + off, (utf8proc_ssize_t)(len - off), &cp);
+        if (n <= 0 || cp < 0)
+            return false;
+        off += (size_t)n;
+    }
+    return true;
+}
+
+int cru_utf8_repair(struct cru_buf *out, const char *s, size_t len)
+{
+    size_t off = 0, start = 0;
+    while (off < len) {
+        utf8proc_int32_t cp;
+        utf8proc_ssize_t n =
+            utf8proc_iterate((const utf8proc_uint8_t *)s + off, (utf8proc_ssize_t)(len - off), &cp);
+        if (n > 0 && cp >= 0) {
+            off += (size_t)n;
+            continue;
+        }
+        int rc = cru_buf_append(out, s + start, off - start);
+        if (rc == 0)
+            rc = cru_buf_append(out, "\xEF\xBF\xBD", 3);
+        if (rc < 0)
+            return rc;
+        start = ++off;
+    }
+    return cru_buf_append(out, s + start, off - start);
 }
 
 int cru_str_cmp_ptr(const void *a, const void *b)

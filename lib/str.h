@@ -34,6 +34,15 @@ int cru_str_cmp_ptr(const void *a, const void *b);
  * name from outside can neither flood a message nor put a line break in it. Returns DST. */
 const char *cru_str_show(char *dst, const char *s, size_t max, bool keep_utf8);
 
+/* Whether LEN bytes of S are well-formed UTF-8 (utf8proc's definition: no overlong forms, no
+ * surrogates, nothing past U+10FFFF). NUL bytes count as valid. */
+bool cru_utf8_valid(const char *s, size_t len);
+
+/* Appends LEN bytes of S to OUT as valid UTF-8: each byte that does not start a well-formed
+ * sequence becomes U+FFFD, as the WHATWG decoder does. */
+struct cru_buf;
+int cru_utf8_repair(struct cru_buf *out, const char *s, size_t len);
+
 /* Strips leading and trailing ASCII white space in place; returns S advanced past the
  * leading space. */
 char *cru_str_trim(char *s);

@@ -18,7 +18,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <utf8proc.h>
 
 #include "lib/clock.h"
 #include "lib/err.h"
@@ -68,20 +67,6 @@ static bool read_file(const struct rwd_box *box, struct rwd_check_result *r, con
     else
         verdict(r, false, 0, "cannot read %s: %s", path, cru_err_msg());
     return false;
-}
-
-static bool valid_utf8(const char *s, size_t len)
-{
-    utf8proc_ssize_t off = 0;
-    while ((size_t)off < len) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t n =
-            utf8proc_iterate((const utf8proc_uint8_t *)s + off, (utf8proc_ssize_t)len - off, &cp);
-        if (n <= 0 || cp < 0)
-            return false;
-        off += n;
-    }
-    return true;
 }
 
 /* The last line of TEXT that is not blank, into BUF (cut to CAP - 1 bytes). */
@@ -310,7 +295,7 @@ static void check_text(const struct rwd_check *ck, const struct rwd_box *box,
     if (!read_file(box, r, ck->path, &b))
         goto done;
     const char *text = b.data ? b.data : "";
-    if (!valid_utf8(text, b.len)) {
+    if (!cru_utf8_valid(text, b.len)) {
         verdict(r, false, 0, "%s is not valid UTF-8", ck->path);
         goto done;
     }

@@ -46,6 +46,8 @@
 #define SETUP_TIMEOUT_MS   30000
 /* How long a killed command may take to be reported before the sandbox counts as broken. */
 #define KILL_GRACE_MS 5000
+/* How often a running command looks at its cancel flag. */
+#define CANCEL_POLL_MS 100
 
 static const char *const default_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
@@ -621,6 +623,8 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
         };
         uint64_t wait =
             kill_deadline ? cru_deadline_left_ms(kill_deadline) : cru_deadline_left_ms(deadline);
+        if (cmd->cancel && !kill_deadline && wait > CANCEL_POLL_MS)
+            wait = CANCEL_POLL_MS; /* a flag cannot wake poll: look at it this often */
         int n = poll(p, 4, wait > INT32_MAX ? -1 : (int)wait);
         if (n < 0 && errno != EINTR) {
             rc = cru_err_sys("waiting for the command");
@@ -632,14 +636,19 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
                              KILL_GRACE_MS);
             break;
         }
-        if (n == 0) {
-            /* The timeout: kill the command's whole process group, then wait for the report. */
+        bool cancel = cmd->cancel && !kill_deadline && atomic_load(cmd->cancel);
+        if ((n == 0 && cru_deadline_passed(deadline)) || cancel) {
+            /* The timeout (or the cancel): kill the command's whole process group, then wait
+             * for the report. */
             struct sbx_msg k = { .type = SBX_MSG_KILL, .id = id };
             sbx_msg_send(sb->ctl_fd, &k, NULL, NULL, 0);
-            res->timed_out = true;
+            res->timed_out = !cancel;
+            res->cancelled = cancel;
             kill_deadline = cru_deadline_ms(KILL_GRACE_MS);
             continue;
         }
+        if (n == 0)
+            continue;
         if (p[1].revents && !stream_read(&out))
             stream_close(&out);
         if (p[2].revents && !stream_read(&err))

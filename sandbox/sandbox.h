@@ -16,6 +16,7 @@
 #ifndef CRU_SANDBOX_SANDBOX_H
 #define CRU_SANDBOX_SANDBOX_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -82,6 +83,9 @@ struct sbx_cmd {
     size_t stderr_cap;
     int stdout_fd; /* >= 0: pass output straight to this host fd instead */
     int stderr_fd; /*   (no capture, no cap); -1: capture */
+    /* Optional: once this becomes true (a signal handler may set it), the command is killed
+     * as at its timeout, within about 100 ms, and the result says cancelled. */
+    const atomic_bool *cancel;
 };
 
 #define SBX_CMD_INIT                                                                               \
@@ -93,6 +97,7 @@ struct sbx_result {
     int exit_code;  /* exit status, or 128 + signal */
     int signal;     /* the signal that killed it, or 0 */
     bool timed_out; /* killed by its timeout or the sandbox's wall limit */
+    bool cancelled; /* killed because the command's cancel flag was set */
     bool oom;       /* killed by the out-of-memory killer */
     uint64_t wall_ms;
     uint64_t cpu_ms; /* user + system time of the command and its waited children */

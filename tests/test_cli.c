@@ -26,6 +26,7 @@
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "recorder/writer.h"
 
 /* A child that has not finished after this long is killed and the test fails. */
 #define RUN_TIMEOUT_MS 20000
@@ -631,4 +632,285 @@ Test(cli, images_show_and_its_errors)
     run_cli(&r, "images", "list", "--images", "/nonexistent");
     cr_expect_eq(r.status, 3);
     run_free(&r);
+}
+
+/* ---- show, verify, export ---- */
+
+/* A trajectory of two episodes (the second with a fork) in a fresh folder; returns its path. */
+static char *write_trajectory(char *dir)
+{
+    cr_assert_not_null(mkdtemp(dir));
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%s/run.traj", dir) > 0);
+    struct rec_file *f;
+    struct rec_file_opts o = REC_FILE_OPTS_INIT;
+    cr_assert_eq(rec_file_open(&f, p, &o), 0, "%s", cru_err_msg());
+    for (int e = 0; e < 2; e++) {
+        char id[16];
+        snprintf(id, sizeof(id), "e%d", e);
+        json_t *msgs = json_pack("[{s:s, s:s}]", "role", "user", "content", "fix calc.py");
+        struct rec_episode_info info = { .episode_id = id, .group_id = "g", .messages = msgs };
+        struct rec_episode *ep;
+        cr_assert_eq(rec_episode_begin(&ep, f, &info), 0);
+        json_decref(msgs);
+        int32_t ids[16];
+        float lps[16];
+        for (int i = 0; i < 16; i++) {
+            ids[i] = 100 + i + (i >= 8 ? e : 0);
+            lps[i] = -0.25f;
+        }
+        struct rec_model_call mc = { .prompt = ids,
+                                     .n_prompt = 8,
+                                     .completion = ids + 8,
+                                     .logprobs = lps,
+                                     .n_completion = 8,
+                                     .finish = "stop",
+                                     .text = "the answer\nin two lines" };
+        cr_assert_eq(rec_model_call(ep, &mc), 0);
+        const char out[] = "1 passed";
+        struct rec_tool t = { .name = "bash", .output = out, .output_len = 8, .output_bytes = 8 };
+        cr_assert_eq(rec_tool(ep, &t), 0);
+        if (e == 1) {
+            uint32_t nb;
+            cr_assert_eq(rec_fork(ep, 0, 12, "edited", &nb), 0);
+            mc.branch = nb;
+            cr_assert_eq(rec_model_call(ep, &mc), 0);
+        }
+        cr_assert_eq(rec_reward(ep, 1.0, NULL), 0);
+        struct rec_end end = { REC_SUBMITTED, NULL };
+        cr_assert_eq(rec_episode_end(ep, &end), 0);
+        rec_episode_free(ep);
+    }
+    cr_assert_eq(rec_file_close(f), 0);
+    return p;
+}
+
+Test(cli, verify_show_export_a_trajectory)
+{
+    char dir[] = "/tmp/crucible-test-cli-traj-XXXXXX";
+    char *p = write_trajectory(dir);
+    struct run r;
+    run_cli(&r, "verify", p);
+    cr_assert_eq(r.status, 0, "verify: %s%s", r.out.data, r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "ok: 12 records, 2 episodes"), "%s", r.out.data);
+    run_free(&r);
+
+    run_cli(&r, "show", p);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "episode e0"), "%s", r.out.data);
+    cr_assert_not_null(strstr(r.out.data, "assistant [branch 0, +8 prompt, 8 sampled, stop"), "%s",
+                       r.out.data);
+    cr_assert_not_null(strstr(r.out.data, "fork: branch 1 from branch 0 at token 12"), "%s",
+                       r.out.data);
+    cr_assert_null(strchr(r.out.data, '\033'), "colors in a pipe");
+    run_free(&r);
+
+    run_cli(&r, "show", "--json", p);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    int lines = 0;
+    for (char *line = r.out.data, *nl; (nl = strchr(line, '\n')); line = nl + 1, lines++) {
+        *nl = '\0';
+        json_t *v = json_loads(line, 0, NULL);
+        cr_assert_not_null(v, "not JSON: %s", line);
+        if (lines == 1) {
+            json_t *comp = json_object_get(v, "completion");
+            cr_assert_eq(json_array_size(comp), 8);
+            cr_assert_eq(json_integer_value(json_array_get(comp, 0)), 108);
+        }
+        json_decref(v);
+    }
+    cr_assert_eq(lines, 12);
+    run_free(&r);
+
+    char *tree = NULL;
+    cr_assert(asprintf(&tree, "%s/tree.msgpack", dir) > 0);
+    run_cli(&r, "export", dir, "--format", "tree", "-o", tree);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    /* The prompt (8) is shared by both episodes, e1's fork shares 12 tokens with its branch 0. */
+    cr_assert_not_null(strstr(r.out.data, "3 samples in 1 groups: 60 tokens before merging, 40 "
+                                          "after"),
+                       "%s", r.out.data);
+    run_free(&r);
+
+    run_cli(&r, "export", p, "--format", "jsonl", "-o", "-");
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "{\"role\":\"tool\""), "%s", r.out.data);
+    run_free(&r);
+    run_cli_full(&r, "export", p, "--format", "jsonl", "-o", "-");
+    cr_assert_eq(r.status, 3, "a full stdout must fail the export");
+    run_free(&r);
+    run_cli(&r, "export", p, "--format", "parquet", "-o", "-");
+    cr_assert_eq(r.status, 2);
+    run_free(&r);
+    free(tree);
+
+    /* A torn copy: verify says so and exits 1; show prints what is intact and exits 1. */
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    int fd = open(p, O_WRONLY | O_TRUNC);
+    cr_assert_eq(cru_write_all(fd, b.data, b.len - 5), 0);
+    close(fd);
+    run_cli(&r, "verify", p);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.out.data, "BAD: torn tail"), "%s", r.out.data);
+    cr_assert_not_null(strstr(r.out.data, "11 intact records, 1 of 2 episodes complete"), "%s",
+                       r.out.data);
+    run_free(&r);
+    run_cli(&r, "show", p);
+    cr_assert_eq(r.status, 1);
+    cr_assert_not_null(strstr(r.out.data, "episode e1"), "%s", r.out.data);
+    cr_assert_not_null(strstr(r.err.data, "torn tail"), "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "verify", "/nonexistent.traj");
+    cr_assert_eq(r.status, 3);
+    run_free(&r);
+    cru_buf_free(&b);
+    free(p);
+    cru_remove_tree(dir);
+}
+
+/* ---- run-task and run ---- */
+
+Test(cli, run_task_and_run)
+{
+    char dir[] = "/tmp/crucible-test-cli-run-XXXXXX";
+    cr_assert_not_null(mkdtemp(dir));
+    const char *src = getenv("CRUCIBLE_SRC");
+    cr_assert(src && *src);
+    char images[4096], scaffold[4096];
+    snprintf(images, sizeof(images), "%s/images", src);
+    snprintf(scaffold, sizeof(scaffold), "%s/scaffolds/default", src);
+    struct run r;
+    run_cli(&r, "run-task", "py-median-even", "--images", images, "--scaffold", scaffold, "--out",
+            dir, "--seed", "7", "--json");
+    cr_assert_eq(r.status, 0, "%s%s", r.out.data, r.err.data);
+    json_t *v = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(v, "%s", r.out.data);
+    cr_assert_float_eq(json_number_value(json_object_get(v, "reward")), 1.0, 1e-9);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "status")), "submitted");
+    cr_assert_str_eq(json_string_value(json_object_get(v, "episode")), "py-median-even-s7");
+    char traj[4200];
+    snprintf(traj, sizeof(traj), "%s/py-median-even-s7.traj", dir);
+    cr_assert_str_eq(json_string_value(json_object_get(v, "trajectory")), traj);
+    json_decref(v);
+    run_free(&r);
+    run_cli(&r, "verify", traj);
+    cr_assert_eq(r.status, 0, "%s", r.out.data);
+    run_free(&r);
+
+    char out[4200];
+    snprintf(out, sizeof(out), "%s/run", dir);
+    run_cli(&r, "run", "py-median-even", "sh-topwords-fix", "--images", images, "--scaffold",
+            scaffold, "--out", out, "-j", "2", "--repeat", "2", "--window", "0.5", "--json");
+    cr_assert_eq(r.status, 0, "%s%s", r.out.data, r.err.data);
+    v = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(v, "%s", r.out.data);
+    cr_assert_eq(json_integer_value(json_object_get(v, "episodes")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(v, "released")), 4);
+    cr_assert_eq(json_integer_value(json_object_get(v, "window")), 2);
+    cr_assert_float_eq(json_number_value(json_object_get(v, "mean_reward")), 1.0, 1e-9);
+    cr_assert_not_null(json_object_get(json_object_get(v, "images"), "sh-topwords-fix"));
+    json_decref(v);
+    run_free(&r);
+    /* The same command again resumes: nothing is left to run. */
+    run_cli(&r, "run", "py-median-even", "sh-topwords-fix", "--images", images, "--scaffold",
+            scaffold, "--out", out, "-j", "2", "--repeat", "2", "--window", "0.5");
+    cr_assert_eq(r.status, 0, "%s%s", r.out.data, r.err.data);
+    cr_assert_not_null(strstr(r.out.data, "4 of 4 episodes released (some by an earlier run)"),
+                       "%s", r.out.data);
+    run_free(&r);
+
+    run_cli(&r, "run", "py-median-even", "--shard", "3/2", "--out", out);
+    cr_assert_eq(r.status, 2, "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "run", "py-median-even");
+    cr_assert_eq(r.status, 2, "--out is required");
+    run_free(&r);
+    run_cli(&r, "run-task", "py-median-even", "--agent", "wizard");
+    cr_assert_eq(r.status, 2);
+    cr_assert_not_null(strstr(r.err.data, "unknown agent 'wizard'"), "%s", r.err.data);
+    run_free(&r);
+    cru_remove_tree(dir);
+}
+
+/* ---- model and generate ---- */
+
+static char *model_tmp(void)
+{
+    char tmpl[] = "/tmp/crucible-test-cli-model-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    return strdup(tmpl);
+}
+
+Test(cli, model_init_info_logits_generate)
+{
+    char *dir = model_tmp(), ck[256];
+    snprintf(ck, sizeof(ck), "%s/ck", dir);
+    struct run r;
+    run_cli(&r, "model", "init", "--arch", "minimax_m2", "--layers", "1", "--vocab", "50", "--seed",
+            "3", "-o", ck);
+    cr_assert_eq(r.status, 0, "init: %s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "model", "init", "--arch", "minimax_m2", "-o", ck);
+    cr_assert_eq(r.status, 3, "init over a checkpoint: %d %s", r.status, r.err.data);
+    cr_assert(strstr(r.err.data, "exists already"), "%s", r.err.data);
+    run_free(&r);
+
+    run_cli(&r, "model", "info", ck, "--json");
+    cr_assert_eq(r.status, 0, "info: %s", r.err.data);
+    json_t *info = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(info, "info printed: %s", r.out.data);
+    cr_assert_str_eq(json_string_value(json_object_get(info, "arch")), "minimax_m2");
+    cr_assert_eq(json_integer_value(json_object_get(info, "vocab")), 50);
+    json_decref(info);
+    run_free(&r);
+
+    run_cli(&r, "model", "logits", "--model", ck, "--ids", "1,2,3", "--all", "--json");
+    cr_assert_eq(r.status, 0, "logits: %s", r.err.data);
+    json_t *lg = json_loads(r.out.data, 0, NULL);
+    json_t *rows = json_object_get(lg, "logits");
+    cr_assert_eq(json_array_size(rows), 3);
+    cr_assert_eq(json_array_size(json_array_get(rows, 2)), 50);
+    json_decref(lg);
+    run_free(&r);
+
+    struct run a, b;
+    run_cli(&a, "generate", "--model", ck, "--ids", "4,5", "--max-tokens", "5", "--seed", "9",
+            "--json");
+    run_cli(&b, "generate", "--model", ck, "--ids", "4,5", "--max-tokens", "5", "--seed", "9",
+            "--json", "--threads", "1");
+    cr_assert_eq(a.status, 0, "generate: %s", a.err.data);
+    json_t *ga = json_loads(a.out.data, 0, NULL), *gb = json_loads(b.out.data, 0, NULL);
+    cr_assert(json_equal(json_object_get(ga, "ids"), json_object_get(gb, "ids")),
+              "the same seed gave %s and %s", a.out.data, b.out.data);
+    cr_assert_eq(json_array_size(json_object_get(ga, "ids")), 5);
+    cr_assert_eq(json_array_size(json_object_get(ga, "logprobs")), 5);
+    cr_assert_str_eq(json_string_value(json_object_get(ga, "finish")), "length");
+    json_decref(ga);
+    json_decref(gb);
+    run_free(&a);
+    run_free(&b);
+
+    /* A checkpoint without tokenizer.json cannot take a text prompt. */
+    run_cli(&r, "generate", "--model", ck, "--prompt", "hello");
+    cr_assert_eq(r.status, 3);
+    cr_assert(strstr(r.err.data, "--prompt needs the checkpoint's tokenizer") &&
+                  strstr(r.err.data, "tokenizer.json"),
+              "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "model", "logits", "--model", ck, "--ids", "1,50");
+    expect_usage_error(&r, "crucible: model logits: step 0: token id 50 outside the vocabulary");
+    run_free(&r);
+    run_cli(&r, "generate", "--model", ck, "--ids", "1,x");
+    expect_usage_error(&r, "crucible: generate: --ids: id 2");
+    run_free(&r);
+    run_cli(&r, "generate", "--ids", "1");
+    expect_usage_error(&r, "crucible: generate: --model DIR is required");
+    run_free(&r);
+    run_cli(&r, "model", "info", "/nonexistent/checkpoint");
+    cr_assert_eq(r.status, 3);
+    cr_assert(strstr(r.err.data, "config.json"), "%s", r.err.data);
+    run_free(&r);
+    cru_remove_tree(dir);
+    free(dir);
 }

@@ -16,6 +16,7 @@
 
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "lib/hash.h"
 
 static char dir[64];
 
@@ -462,4 +463,41 @@ Test(fs, copy_tree_can_leave_special_files_out)
                  "%s", cru_err_msg());
     cr_expect(present("dest/a.txt"));
     cr_expect(!present("dest/pipe"));
+}
+
+Test(fs, manifest_lists_digests_and_changes_with_content)
+{
+    cr_assert_eq(cru_mkdir_p(in_dir("t/sub"), 0755), 0);
+    cr_assert_eq(cru_file_write_atomic(in_dir("t/a.txt"), "hello", 5, 0644), 0);
+    cr_assert_eq(cru_file_write_atomic(in_dir("t/sub/b.txt"), "", 0, 0644), 0);
+    cr_assert_eq(symlink("a.txt", in_dir("t/link")), 0);
+    struct cru_manifest m;
+    cr_assert_eq(cru_manifest_make(in_dir("t"), 100, 1 << 20, &m), 0, "%s", cru_err_msg());
+    cr_assert_eq(m.n, 4);
+    const char *want[] = { "a.txt", "link", "sub", "sub/b.txt" };
+    for (size_t i = 0; i < 4; i++)
+        cr_assert_str_eq(m.v[i].path, want[i]);
+    const struct cru_manifest_entry *a = cru_manifest_find(&m, "a.txt");
+    cr_assert_not_null(a);
+    cr_assert_eq(a->type, 'f');
+    cr_assert_eq(a->size, 5);
+    uint8_t hello[32];
+    cru_sha256("hello", 5, hello);
+    cr_assert_eq(memcmp(a->sha256, hello, 32), 0);
+    cr_assert_eq(cru_manifest_find(&m, "link")->type, 'l');
+    cr_assert_null(cru_manifest_find(&m, "missing"));
+    uint8_t d1[32], d2[32];
+    cru_manifest_digest(&m, d1);
+    cru_manifest_free(&m);
+
+    /* One byte changed: another digest. */
+    cr_assert_eq(cru_file_write_atomic(in_dir("t/a.txt"), "hellO", 5, 0644), 0);
+    cr_assert_eq(cru_manifest_make(in_dir("t"), 100, 1 << 20, &m), 0);
+    cru_manifest_digest(&m, d2);
+    cr_assert_neq(memcmp(d1, d2, 32), 0);
+    cru_manifest_free(&m);
+
+    /* Bounds. */
+    cr_assert_eq(cru_manifest_make(in_dir("t"), 2, 1 << 20, &m), CRU_ELIMIT);
+    cr_assert_eq(cru_manifest_make(in_dir("t"), 100, 3, &m), CRU_ELIMIT);
 }

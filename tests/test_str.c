@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/str.h"
 
@@ -153,4 +154,33 @@ Test(str, show_escapes_and_cuts)
     char worst[CRU_SHOW_CAP(8)];
     cr_expect_eq(strlen(cru_str_show(worst, "\x01\x01\x01\x01\x01\x01\x01\x01\x01", 8, false)),
                  8 * 4 + 3);
+}
+
+Test(str, utf8_valid_and_repair)
+{
+    /* An invalid byte at every offset of a long ASCII run: the 8-byte fast path must not skip
+     * over it, wherever it falls in a word. */
+    char s[40];
+    for (size_t at = 0; at < sizeof(s); at++) {
+        memset(s, 'a', sizeof(s));
+        s[at] = (char)0xff;
+        cr_assert_not(cru_utf8_valid(s, sizeof(s)), "0xff at %zu passed", at);
+        struct cru_buf b = CRU_BUF_INIT;
+        cr_assert_eq(cru_utf8_repair(&b, s, sizeof(s)), 0);
+        cr_assert_eq(b.len, sizeof(s) + 2, "one byte became the 3 bytes of U+FFFD");
+        cr_assert_eq(memcmp(b.data + at, "\xEF\xBF\xBD", 3), 0);
+        cr_assert(cru_utf8_valid(b.data, b.len));
+        cru_buf_free(&b);
+    }
+    /* Positive controls: ASCII, multi-byte characters across word boundaries, NUL. */
+    const char ok[] = "abcdefg\xC3\xA9hijklmn\xE4\xB8\xAD\xF0\x9F\x98\x80 tail\0x";
+    cr_assert(cru_utf8_valid(ok, sizeof(ok) - 1));
+    /* Overlong forms, surrogates and truncated sequences are invalid. */
+    cr_assert_not(cru_utf8_valid("\xC0\xAF", 2));
+    cr_assert_not(cru_utf8_valid("\xED\xA0\x80", 3));
+    cr_assert_not(cru_utf8_valid("abcdefgh\xE4\xB8", 10));
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_utf8_repair(&b, "ab\xE4\xB8", 4), 0);
+    cr_assert_str_eq(b.data, "ab\xEF\xBF\xBD\xEF\xBF\xBD");
+    cru_buf_free(&b);
 }

@@ -1,0 +1,106 @@
+/* runner: one episode from image to recorded reward, and the agents that act in it.
+ *
+ *     image -> workspace (setup run) -> recorder episode -> sandbox session -> agent loop
+ *           -> artifact -> reward in a fresh checker sandbox -> reward record -> end record
+ *
+ * The trajectory file is opened first, so that whatever fails later (the workspace, the
+ * sandbox, the agent, the scoring) ends the episode with status error and the message in its
+ * end record: the file is always valid and complete. Budgets: turns (the scaffold's and the
+ * image's, the smaller), sampled tokens (the scaffold's), and wall time (the image's).
+ *
+ * Agents ("--agent A"):
+ *   oracle          applies the image's reference solution (through the bash tool)
+ *   scripted:FILE   replays a JSON list of tool calls [{"tool", "arguments", "id"?}], one a turn
+ *   plugin:PATH.so  a white-box agent against include/crucible/agent.h
+ *   exec:CMD        a black-box program run in the sandbox (sh -c CMD) as one turn
+ *   model           the built-in scaffold on a model (needs a generator; see agt_generator)
+ */
+#ifndef CRU_AGENT_RUNNER_H
+#define CRU_AGENT_RUNNER_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "agent/check.h"
+#include "agent/image.h"
+#include "agent/scaffold.h"
+#include "recorder/format.h"
+
+enum agt_agent_kind {
+    AGT_AGENT_ORACLE,
+    AGT_AGENT_SCRIPTED,
+    AGT_AGENT_PLUGIN,
+    AGT_AGENT_EXEC,
+    AGT_AGENT_MODEL,
+};
+
+struct agt_agent; /* an agent ready to run episodes (a loaded script, an opened plugin) */
+
+/* Parses and loads an agent spec ("oracle", "scripted:FILE", ...): a script is read and
+ * checked, a plugin opened and its ABI version checked, once for all episodes. */
+int agt_agent_load(const char *spec, struct agt_agent **out);
+void agt_agent_free(struct agt_agent *a);
+enum agt_agent_kind agt_agent_kind(const struct agt_agent *a);
+/* The spec as given ("plugin:./x.so"): what the episode header records. */
+const char *agt_agent_name(const struct agt_agent *a);
+
+/* How an episode samples from a model: the model agent's engine (and a plugin's generate)
+ * reach it only through this, so the runner does not depend on the model module. */
+struct agt_generator {
+    void *ctx;
+    /* Samples up to MAX_TOKENS after CONTEXT (N_CONTEXT ids): the ids and their behavior
+     * log-probs into IDS and LOGPROBS (room for CAP), the count into *N_OUT, and a static
+     * finish reason ("stop", "length") into *FINISH. */
+    int (*generate)(void *ctx, const int32_t *context, size_t n_context, uint32_t max_tokens,
+                    uint64_t seed, int32_t *ids, float *logprobs, size_t cap, size_t *n_out,
+                    const char **finish);
+    const char *model_id, *model_digest, *tokenizer_digest, *chat_template;
+    uint64_t policy_version;
+};
+
+struct agt_episode_opts {
+    const struct agt_image *img;
+    const struct agt_scaffold *sc;
+    const struct agt_agent *agent;
+    const struct agt_generator *gen; /* NULL: no model in this run */
+    const char *path;                /* the trajectory file (replaced if it exists) */
+    const char *episode_id;
+    const char *group_id; /* NULL: the episode id */
+    uint64_t seed;
+    uint64_t max_turns; /* 0: the scaffold's and the image's, the smaller */
+    const struct agt_check_opts *check;
+    const atomic_bool *cancel; /* set: end the episode (status cancelled) at the next turn */
+    FILE *live;                /* the transcript as it is recorded, or NULL */
+    bool live_color;
+};
+
+struct agt_episode_result {
+    enum rec_status status;
+    char message[512];
+    bool scored;
+    double reward;
+    json_t *breakdown; /* rwd_result_json(), or NULL */
+    uint64_t turns, tool_calls;
+    uint64_t wall_ms;
+    /* Where the wall time went, in milliseconds (for benchmarks and diagnostics). */
+    struct {
+        double workspace; /* the workspace made twice, setup run, rootfs prepared */
+        double sandbox;   /* the session sandbox created and destroyed */
+        double agent;     /* the agent's loop: tools and model calls, their records included */
+        double artifact;  /* the changed files listed */
+        double reward;    /* scoring in the checker sandbox */
+        double record;    /* the trajectory opened, its header, reward and end written, synced */
+    } ms;
+};
+
+/* Runs one episode. Returns 0 when the trajectory was written complete, whatever the episode's
+ * status (see RES); a negative code only when even that failed. Release RES with
+ * agt_episode_result_free(). */
+int agt_episode_run(const struct agt_episode_opts *o, struct agt_episode_result *res);
+void agt_episode_result_free(struct agt_episode_result *res);
+
+#endif

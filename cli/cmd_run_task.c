@@ -1,0 +1,195 @@
+/* cli/run_task: `crucible run-task IMAGE [--agent A] [--out DIR] ...`: one episode. */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent/runner.h"
+#include "cli/cli.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "lib/str.h"
+
+static void print_summary(const struct agt_episode_result *r, const char *path)
+{
+    if (r->scored)
+        printf("\nreward %.4g", r->reward);
+    else
+        printf("\nnot scored");
+    printf(" (%s%s%s)\n", rec_status_name(r->status), r->message[0] ? ": " : "", r->message);
+    json_t *checks = json_object_get(r->breakdown, "checks");
+    size_t i;
+    json_t *c;
+    json_array_foreach(checks, i, c)
+    {
+        printf("  %s %-30s %s\n", json_is_true(json_object_get(c, "passed")) ? "pass" : "FAIL",
+               json_string_value(json_object_get(c, "name")),
+               json_string_value(json_object_get(c, "message")));
+    }
+    printf("%llu turns, %llu tool calls, %.1f s; trajectory %s\n", (unsigned long long)r->turns,
+           (unsigned long long)r->tool_calls, (double)r->wall_ms / 1000, path);
+}
+
+static int run_task_run(int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "agent", required_argument, NULL, 'a' },
+        { "out", required_argument, NULL, 'o' },
+        { "seed", required_argument, NULL, 's' },
+        { "max-turns", required_argument, NULL, 't' },
+        { "scaffold", required_argument, NULL, 'S' },
+        { "images", required_argument, NULL, 'I' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *agent_spec = "oracle", *out = "runs", *scaffold = NULL, *images = NULL;
+    uint64_t seed = 0, max_turns = 0;
+    bool json = false;
+    int c;
+    cli_getopt_reset();
+    while ((c = getopt_long(argc, argv, ":ha:o:s:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'a':
+            agent_spec = optarg;
+            break;
+        case 'o':
+            out = optarg;
+            break;
+        case 's':
+            if (cru_parse_u64(optarg, 0, UINT64_MAX, &seed) < 0)
+                return cli_usage("run-task", "--seed: %s", cru_err_msg());
+            break;
+        case 't':
+            if (cru_parse_u64(optarg, 1, 100000, &max_turns) < 0)
+                return cli_usage("run-task", "--max-turns: %s", cru_err_msg());
+            break;
+        case 'S':
+            scaffold = optarg;
+            break;
+        case 'I':
+            images = optarg;
+            break;
+        case 'j':
+            json = true;
+            break;
+        case 'h':
+            cli_print_help(&cli_cmd_run_task, stdout);
+            return CLI_EXIT_OK;
+        default:
+            return cli_bad_option("run-task", c, argv);
+        }
+    }
+    if (optind >= argc)
+        return cli_usage("run-task", "no image given");
+    if (optind + 1 < argc)
+        return cli_usage("run-task", "expected one image, got %d (crucible run takes many)",
+                         argc - optind);
+
+    char *images_dir = NULL, *image_dir = NULL, *sc_dir = NULL, *path = NULL, id[128];
+    struct agt_image *img = NULL;
+    struct agt_scaffold *sc = NULL;
+    struct agt_agent *agent = NULL;
+    struct cru_buf problems = CRU_BUF_INIT;
+    int status = CLI_EXIT_ERROR;
+    int rc = agt_agent_load(agent_spec, &agent);
+    if (rc < 0) {
+        status = rc == CRU_EINVAL ? cli_usage("run-task", "--agent: %s", cru_err_msg())
+                                  : cli_fail("run-task");
+        goto done;
+    }
+    if ((rc = agt_images_dir(strchr(argv[optind], '/') ? "." : images, &images_dir)) < 0 ||
+        (rc = agt_image_find(images_dir, argv[optind], &image_dir)) < 0 ||
+        (rc = agt_image_load(image_dir, &img, &problems)) < 0 ||
+        (rc = agt_scaffold_dir(scaffold, &sc_dir)) < 0 ||
+        (rc = agt_scaffold_load(sc_dir, &sc)) < 0 || (rc = cru_mkdir_p(out, 0755)) < 0) {
+        fputs(cru_buf_cstr(&problems), stderr);
+        status = cli_fail("run-task");
+        goto done;
+    }
+    snprintf(id, sizeof(id), "%s-s%llu", img->id, (unsigned long long)seed);
+    if ((rc = cru_str_printf(&path, "%s/%s.traj", out, id)) < 0) {
+        status = cli_fail("run-task");
+        goto done;
+    }
+    const char *nc = getenv("NO_COLOR");
+    bool tty = !json && isatty(STDOUT_FILENO);
+    struct agt_episode_opts eo = { .img = img,
+                                   .sc = sc,
+                                   .agent = agent,
+                                   .path = path,
+                                   .episode_id = id,
+                                   .seed = seed,
+                                   .max_turns = max_turns,
+                                   .live = tty ? stdout : NULL,
+                                   .live_color = tty && !(nc && *nc) };
+    struct agt_episode_result r;
+    if ((rc = agt_episode_run(&eo, &r)) < 0) {
+        status = cli_fail("run-task");
+        goto done;
+    }
+    if (json) {
+        json_t *o = json_pack(
+            "{s:s, s:s, s:s, s:o, s:s, s:s?, s:O?, s:I, s:I, s:I, s:s}", "episode", id, "image",
+            img->id, "agent", agent_spec, "reward", r.scored ? json_real(r.reward) : json_null(),
+            "status", rec_status_name(r.status), "message", r.message[0] ? r.message : NULL,
+            "breakdown", r.breakdown, "turns", (json_int_t)r.turns, "tool_calls",
+            (json_int_t)r.tool_calls, "wall_ms", (json_int_t)r.wall_ms, "trajectory", path);
+        if (cli_print_json(o) < 0) {
+            agt_episode_result_free(&r);
+            status = cli_fail("run-task");
+            goto done;
+        }
+    } else {
+        print_summary(&r, path);
+    }
+    status = r.scored && r.reward >= 1.0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+    agt_episode_result_free(&r);
+done:
+    cru_buf_free(&problems);
+    agt_image_free(img);
+    agt_scaffold_free(sc);
+    agt_agent_free(agent);
+    free(images_dir);
+    free(image_dir);
+    free(sc_dir);
+    free(path);
+    return status;
+}
+
+const struct cli_command cli_cmd_run_task = {
+    .name = "run-task",
+    .summary = "run one episode of an agent on a task image",
+    .help =
+        "usage: crucible run-task IMAGE [--agent A] [--out DIR] [--seed N] [--max-turns N]\n"
+        "                         [--scaffold DIR] [--images DIR] [--json]\n"
+        "\n"
+        "Runs one episode: the image's workspace (after its setup commands) in a sandbox, the\n"
+        "agent acting through the scaffold's tools, then the final workspace scored in a fresh\n"
+        "sandbox. Every step is recorded in OUT/IMAGE-sSEED.traj (see 'crucible show'). On a\n"
+        "terminal the transcript is shown as it happens. Needs root (sandboxes).\n"
+        "\n"
+        "Agents:\n"
+        "  oracle          apply the image's reference solution (the default)\n"
+        "  scripted:FILE   replay a JSON list of tool calls: [{\"tool\", \"arguments\"}, ...]\n"
+        "  plugin:PATH.so  a white-box agent built against include/crucible/agent.h\n"
+        "  exec:CMD        a program run in the sandbox as sh -c CMD; its result is the artifact\n"
+        "  model           the built-in scaffold on a model (arrives with the model support)\n"
+        "\n"
+        "Options:\n"
+        "  -a, --agent A      the agent (default oracle)\n"
+        "  -o, --out DIR      where the trajectory goes (default ./runs)\n"
+        "  -s, --seed N       the episode's seed (default 0; also names the trajectory)\n"
+        "  --max-turns N      the turn budget (default: the scaffold's or the image's, smaller)\n"
+        "  --scaffold DIR     the scaffold folder (default scaffolds/default)\n"
+        "  --images DIR       the images folder, when IMAGE is an id\n"
+        "  --json             print a summary object: episode, image, agent, reward, status,\n"
+        "                     message, breakdown, turns, tool_calls, wall_ms, trajectory\n"
+        "  -h, --help         show this help\n"
+        "\n"
+        "Exit status: 0 the episode scored 1, 1 it scored less or was not scored (budget,\n"
+        "error: the summary says why), 2 usage, 3 the episode could not be recorded.\n",
+    .run = run_task_run,
+};

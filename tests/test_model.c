@@ -1,0 +1,983 @@
+/* Tests for model/: the CPU forward against HuggingFace transformers (tests/data/model/, made
+ * by tests/reference/make_reference.py: logits within 1e-4 relative, the same 16 greedy
+ * tokens, by prefill and by decode with the KV cache), the loader's errors on broken
+ * checkpoints and configs, sampling (seeds, truncation, log-probs that sum to one), the engine
+ * (batched runs from many threads equal single runs, prefix reuse, finish reasons) and the
+ * random checkpoints of mdl_init. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/err.h"
+#include "lib/fs.h"
+#include "lib/json.h"
+#include "lib/str.h"
+#include "model/backend.h"
+#include "model/engine.h"
+#include "model/init.h"
+#include "model/model.h"
+#include "model/sample.h"
+
+static const char *const cases[] = { "qwen3_moe_a", "qwen3_moe_b", "minimax_m2_a", "minimax_m2_b" };
+
+static char *data_path(const char *name)
+{
+    const char *src = getenv("CRUCIBLE_SRC");
+    char *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/tests/data/model/%s", src && *src ? src : ".", name), 0);
+    return p;
+}
+
+static struct mdl_model *load(const char *name)
+{
+    char *dir = data_path(name);
+    struct mdl_model *m = NULL;
+    int rc = mdl_model_load(&m, dir);
+    cr_assert_eq(rc, 0, "load %s: %s", dir, cru_err_msg());
+    free(dir);
+    return m;
+}
+
+struct reference {
+    int32_t prompt[64], greedy[64];
+    size_t n_prompt, n_greedy, rows, vocab;
+    float *logits; /* rows x vocab */
+};
+
+static void ids_of(const json_t *a, int32_t *out, size_t *n)
+{
+    cr_assert(json_is_array(a));
+    *n = json_array_size(a);
+    cr_assert_leq(*n, 64);
+    for (size_t i = 0; i < *n; i++)
+        out[i] = (int32_t)json_integer_value(json_array_get(a, i));
+}
+
+static void load_reference(const char *name, struct reference *r)
+{
+    char *dir = data_path(name), *path = NULL;
+    cr_assert_eq(cru_str_printf(&path, "%s/reference.json", dir), 0);
+    json_t *root = NULL;
+    cr_assert_eq(cru_json_load_file(&root, path, 0), 0, "%s", cru_err_msg());
+    ids_of(json_object_get(root, "prompt"), r->prompt, &r->n_prompt);
+    ids_of(json_object_get(root, "greedy"), r->greedy, &r->n_greedy);
+    const json_t *rows = json_object_get(root, "logits");
+    r->rows = json_array_size(rows);
+    r->vocab = json_array_size(json_array_get(rows, 0));
+    r->logits = malloc(r->rows * r->vocab * sizeof(float));
+    for (size_t i = 0; i < r->rows; i++)
+        for (size_t j = 0; j < r->vocab; j++)
+            r->logits[i * r->vocab + j] =
+                (float)json_number_value(json_array_get(json_array_get(rows, i), j));
+    json_decref(root);
+    free(path);
+    free(dir);
+}
+
+/* max |a - b| over max |b|: the error relative to the row's scale. */
+static double rel_err(const float *a, const float *b, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = fabs((double)a[i] - b[i]);
+        num = d > num ? d : num;
+        den = fabs((double)b[i]) > den ? fabs((double)b[i]) : den;
+    }
+    return num / (den > 0 ? den : 1);
+}
+
+static void *backend(const struct mdl_model *m, uint32_t slots, uint32_t threads)
+{
+    struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
+    o.n_slots = slots;
+    o.threads = threads;
+    void *s = NULL;
+    cr_assert_eq(mdl_backend_cpu.load(&s, m, &o), 0, "%s", cru_err_msg());
+    return s;
+}
+
+static void check_reference(const char *name, uint32_t threads)
+{
+    struct mdl_model *m = load(name);
+    struct reference r;
+    load_reference(name, &r);
+    cr_assert_eq(r.vocab, m->cfg.vocab);
+    void *s = backend(m, 2, threads);
+    size_t V = r.vocab, n = r.n_prompt + r.n_greedy - 1;
+    int32_t seq[128];
+    memcpy(seq, r.prompt, r.n_prompt * sizeof(int32_t));
+    memcpy(seq + r.n_prompt, r.greedy, (r.n_greedy - 1) * sizeof(int32_t));
+    cr_assert_eq(r.rows, n);
+
+    /* One prefill of the whole sequence, logits at every position. */
+    float *all = malloc(n * V * sizeof(float));
+    struct mdl_step st = { 0, 0, seq, (uint32_t)n, true, all };
+    cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
+    for (size_t i = 0; i < n; i++) {
+        double e = rel_err(all + i * V, r.logits + i * V, V);
+        cr_assert_lt(e, 1e-4, "%s: position %zu: relative error %g", name, i, e);
+    }
+
+    /* Prefill of the prompt, then decode one token at a time through the KV cache. */
+    float *one = malloc(V * sizeof(float));
+    st = (struct mdl_step){ 1, 0, seq, (uint32_t)r.n_prompt, false, one };
+    cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
+    for (size_t i = r.n_prompt - 1; i < n; i++) {
+        double e = rel_err(one, r.logits + i * V, V);
+        cr_assert_lt(e, 1e-4, "%s: decode at %zu: relative error %g", name, i, e);
+        uint32_t best = 0;
+        for (uint32_t j = 1; j < V; j++)
+            best = one[j] > one[best] ? j : best;
+        cr_assert_eq((int32_t)best, r.greedy[i - (r.n_prompt - 1)], "%s: greedy token %zu", name,
+                     i - (r.n_prompt - 1));
+        if (i + 1 < n) {
+            st = (struct mdl_step){ 1, (uint32_t)(i + 1), &seq[i + 1], 1, false, one };
+            cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
+        }
+    }
+    mdl_backend_cpu.free(s);
+    free(one);
+    free(all);
+    free(r.logits);
+    mdl_model_free(m);
+}
+
+Test(model, reference_qwen3_moe_a)
+{
+    check_reference("qwen3_moe_a", 2);
+}
+
+Test(model, reference_qwen3_moe_b_sharded_tied)
+{
+    check_reference("qwen3_moe_b", 1);
+}
+
+Test(model, reference_minimax_m2_a)
+{
+    check_reference("minimax_m2_a", 2);
+}
+
+Test(model, reference_minimax_m2_b_one_kv_head)
+{
+    check_reference("minimax_m2_b", 3);
+}
+
+/* The engine's greedy generation gives transformers' 16 tokens, with log-prob 0 each. */
+Test(model, engine_greedy_matches_reference)
+{
+    for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+        struct mdl_model *m = load(cases[c]);
+        struct reference r;
+        load_reference(cases[c], &r);
+        struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+        o.backend_opts.threads = 2;
+        struct mdl_engine *e = NULL;
+        cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
+        struct mdl_request q = MDL_REQUEST_INIT;
+        q.prompt = r.prompt;
+        q.n_prompt = r.n_prompt;
+        q.sampling.temperature = 0;
+        q.sampling.max_tokens = (uint32_t)r.n_greedy;
+        q.sampling.raw_logprobs = true;
+        struct mdl_result res;
+        cr_assert_eq(mdl_engine_generate(e, &q, &res), 0, "%s", cru_err_msg());
+        cr_assert_eq(res.n, r.n_greedy);
+        cr_assert_eq(res.finish, MDL_FINISH_LENGTH);
+        for (size_t i = 0; i < res.n; i++) {
+            cr_assert_eq(res.ids[i], r.greedy[i], "%s: token %zu", cases[c], i);
+            cr_assert_eq(res.logprobs[i], 0.0f);
+            cr_assert_leq(res.raw_logprobs[i], 0.0f);
+        }
+        mdl_result_free(&res);
+        mdl_engine_free(e);
+        free(r.logits);
+        mdl_model_free(m);
+    }
+}
+
+/* ---- the loader's errors ---- */
+
+static char *tmpdir(void)
+{
+    char tmpl[] = "/tmp/crucible-test-model-XXXXXX";
+    cr_assert_not_null(mkdtemp(tmpl));
+    return strdup(tmpl);
+}
+
+static void write_file(const char *dir, const char *name, const void *data, size_t len)
+{
+    char *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/%s", dir, name), 0);
+    FILE *f = fopen(p, "wb");
+    cr_assert_not_null(f);
+    cr_assert_eq(fwrite(data, 1, len, f), len);
+    fclose(f);
+    free(p);
+}
+
+/* A safetensors file: the header text, then DATA_LEN zero bytes; LEN_FIELD 0: the real one. */
+static void write_st(const char *dir, const char *header, size_t data_len, uint64_t len_field)
+{
+    size_t h = strlen(header), n = 8 + h + data_len;
+    uint8_t *b = calloc(1, n);
+    uint64_t lf = len_field ? len_field : h;
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(lf >> (8 * i));
+    memcpy(b + 8, header, h);
+    write_file(dir, "model.safetensors", b, n);
+    free(b);
+}
+
+static void parse_fails(const char *header, size_t data_len, uint64_t len_field, int code,
+                        const char *msg)
+{
+    char *dir = tmpdir(), *p = NULL;
+    write_st(dir, header, data_len, len_field);
+    cr_assert_eq(cru_str_printf(&p, "%s/model.safetensors", dir), 0);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    struct mdl_st_header *h = (struct mdl_st_header *)&h;
+    int rc = mdl_st_parse(&h, (const uint8_t *)b.data, b.len, p);
+    cr_assert_eq(rc, code, "rc %d (%s), expected %d", rc, cru_err_msg(), code);
+    cr_assert_null(h);
+    cr_assert(strstr(cru_err_msg(), msg), "message '%s' lacks '%s'", cru_err_msg(), msg);
+    cru_buf_free(&b);
+    cru_remove_tree(dir);
+    free(dir);
+    free(p);
+}
+
+Test(model, st_header_errors)
+{
+    const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+    /* control: the same file parses */
+    char *dir = tmpdir(), *p = NULL;
+    write_st(dir, ok, 8, 0);
+    cr_assert_eq(cru_str_printf(&p, "%s/model.safetensors", dir), 0);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    struct mdl_st_header *h = NULL;
+    cr_assert_eq(mdl_st_parse(&h, (const uint8_t *)b.data, b.len, p), 0, "%s", cru_err_msg());
+    cr_assert_eq(h->n, 1);
+    cr_assert_eq(mdl_st_find(h, "a")->end, 8);
+    mdl_st_header_free(h);
+    cru_buf_free(&b);
+    cru_remove_tree(dir);
+    free(dir);
+    free(p);
+
+    parse_fails(ok, 8, 1000, CRU_EPARSE, "truncated");
+    parse_fails(ok, 8, (uint64_t)1 << 40, CRU_ELIMIT, "the bound is");
+    parse_fails(ok, 4, 0, CRU_EPARSE, "outside the 4 bytes");
+    parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                12, 0, CRU_EPARSE, "overlap");
+    parse_fails("{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, CRU_EPARSE,
+                "unknown dtype 'Q4'");
+    parse_fails("{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0,
+                CRU_EPARSE, "8 bytes for a BF16 shape of 3 elements");
+    parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[-2],\"data_offsets\":[0,8]}}", 8, 0,
+                CRU_EPARSE, "shape[0] is not a size");
+    parse_fails("[1,2]", 0, 0, CRU_EPARSE, "not a JSON object");
+    parse_fails("{\"a\":", 0, 0, CRU_EPARSE, "model.safetensors:1:");
+}
+
+/* A random checkpoint in a temporary folder. */
+static char *make_ckpt(enum mdl_arch arch, enum mdl_dtype dt)
+{
+    char *dir = tmpdir(), *sub = NULL;
+    cr_assert_eq(cru_str_printf(&sub, "%s/ck", dir), 0);
+    free(dir);
+    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
+    o.arch = arch;
+    o.dtype = dt;
+    o.seed = 7;
+    o.vocab = 100;
+    cr_assert_eq(mdl_init_write(sub, &o), 0, "%s", cru_err_msg());
+    return sub;
+}
+
+static void drop_ckpt(char *sub)
+{
+    char *parent = strdup(sub);
+    *strrchr(parent, '/') = '\0';
+    cru_remove_tree(parent);
+    free(parent);
+    free(sub);
+}
+
+/* Replaces FROM with TO in DIR/config.json. */
+static void edit_config(const char *dir, const char *from, const char *to)
+{
+    char *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/config.json", dir), 0);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(p, 1 << 20, &b), 0);
+    char *at = strstr(b.data, from);
+    cr_assert_not_null(at, "config.json lacks '%s'", from);
+    struct cru_buf o = CRU_BUF_INIT;
+    cru_buf_append(&o, b.data, (size_t)(at - b.data));
+    cru_buf_puts(&o, to);
+    cru_buf_puts(&o, at + strlen(from));
+    write_file(dir, "config.json", o.data, o.len);
+    cru_buf_free(&b);
+    cru_buf_free(&o);
+    free(p);
+}
+
+static void load_fails(const char *dir, int code, const char *msg)
+{
+    struct mdl_model *m = (struct mdl_model *)&m;
+    cru_err_clear();
+    int rc = mdl_model_load(&m, dir);
+    cr_assert_eq(rc, code, "rc %d (%s), expected %d", rc, cru_err_msg(), code);
+    cr_assert_null(m);
+    cr_assert(strstr(cru_err_msg(), msg), "message '%s' lacks '%s'", cru_err_msg(), msg);
+}
+
+Test(model, load_errors)
+{
+    char *d = make_ckpt(MDL_ARCH_QWEN3_MOE, MDL_DT_BF16);
+    struct mdl_model *m = NULL;
+    cr_assert_eq(mdl_model_load(&m, d), 0, "control: %s", cru_err_msg());
+    mdl_model_free(m);
+
+    edit_config(d, "\"num_hidden_layers\": 2", "\"num_hidden_layers\": 3");
+    load_fails(d, CRU_ENOENT, "tensor 'model.layers.2.input_layernorm.weight' is missing");
+    edit_config(d, "\"num_hidden_layers\": 3", "\"num_hidden_layers\": 2");
+    edit_config(d, "\"head_dim\": 16", "\"head_dim\": 8");
+    load_fails(d, CRU_EINVAL,
+               "tensor 'model.layers.0.self_attn.q_proj.weight' has shape [64, 64], "
+               "expected [32, 64]");
+    edit_config(d, "\"head_dim\": 8", "\"head_dim\": 16");
+    edit_config(d, "\"model_type\": \"qwen3_moe\"", "\"model_type\": \"llama\"");
+    load_fails(d, CRU_EUNSUPPORTED, "architecture 'llama' is not supported");
+    edit_config(d, "\"model_type\": \"llama\"", "\"model_type\": \"qwen3_moe\"");
+    edit_config(d, "\"rope_type\": \"default\"", "\"rope_type\": \"yarn\"");
+    load_fails(d, CRU_EUNSUPPORTED, "'yarn' is not supported");
+    edit_config(d, "\"rope_type\": \"yarn\"", "\"rope_type\": \"default\"");
+    edit_config(d, "\"use_sliding_window\": false", "\"use_sliding_window\": true");
+    load_fails(d, CRU_EUNSUPPORTED, "use_sliding_window");
+    edit_config(d, "\"use_sliding_window\": true",
+                "\"use_sliding_window\": false, "
+                "\"quantization_config\": {}");
+    load_fails(d, CRU_EUNSUPPORTED, "quantization_config");
+    edit_config(d, ", \"quantization_config\": {}", "");
+    cr_assert_eq(mdl_model_load(&m, d), 0, "restored: %s", cru_err_msg());
+    mdl_model_free(m);
+
+    /* A truncated weights file. */
+    char *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/model.safetensors", d), 0);
+    FILE *f = fopen(p, "rb");
+    uint8_t len8[8];
+    cr_assert_eq(fread(len8, 1, 8, f), 8);
+    fclose(f);
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | len8[i];
+    cr_assert_eq(truncate(p, (off_t)(8 + hl + 100)), 0);
+    load_fails(d, CRU_EPARSE, "outside the 100 bytes of data");
+    cr_assert_eq(truncate(p, 4000), 0);
+    load_fails(d, CRU_EPARSE, "(truncated)");
+    cr_assert_eq(truncate(p, 4), 0);
+    load_fails(d, CRU_EPARSE, "shorter than a safetensors header");
+    unlink(p);
+    load_fails(d, CRU_ENOENT, "model.safetensors");
+    free(p);
+    drop_ckpt(d);
+}
+
+Test(model, weights_of_other_dtypes)
+{
+    /* A required tensor in F8 is refused by name; f16 and f32 checkpoints load and agree
+     * with bf16 ones on shape. */
+    char *d = tmpdir();
+    const char *hdr = "{\"model.embed_tokens.weight\":{\"dtype\":\"F8_E4M3\",\"shape\":[4,2],"
+                      "\"data_offsets\":[0,8]}}";
+    write_st(d, hdr, 8, 0);
+    const char *cfg = "{\"model_type\":\"qwen3_moe\",\"vocab_size\":4,\"hidden_size\":2,"
+                      "\"num_hidden_layers\":1,\"num_attention_heads\":1,\"intermediate_size\":2,"
+                      "\"moe_intermediate_size\":2,\"num_experts\":1,\"num_experts_per_tok\":1}";
+    write_file(d, "config.json", cfg, strlen(cfg));
+    load_fails(d, CRU_EUNSUPPORTED, "tensor 'model.embed_tokens.weight' has dtype F8_E4M3");
+    cru_remove_tree(d);
+    free(d);
+    enum mdl_dtype dts[] = { MDL_DT_F16, MDL_DT_F32 };
+    for (int i = 0; i < 2; i++) {
+        char *c = make_ckpt(MDL_ARCH_MINIMAX_M2, dts[i]);
+        struct mdl_model *m = NULL;
+        cr_assert_eq(mdl_model_load(&m, c), 0, "%s", cru_err_msg());
+        cr_assert_eq(m->embed.dtype, dts[i]);
+        cr_assert_eq(m->cfg.rotary_dim, 8);
+        mdl_model_free(m);
+        drop_ckpt(c);
+    }
+}
+
+Test(model, config_bounds)
+{
+    struct mdl_config c;
+    const char *bad[][2] = {
+        { "{\"model_type\":\"qwen3_moe\",\"vocab_size\":0}", "vocab_size" },
+        { "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":3,\"num_key_value_heads\":2,"
+          "\"intermediate_size\":4}",
+          "does not divide" },
+        { "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"scoring_func\":\"softmax\"}",
+          "scoring_func" },
+        { "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"attn_type_list\":[0]}",
+          "attn_type_list[0]" },
+        { "{\"model_type\":\"qwen3_moe\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"moe_intermediate_size\":4,\"num_experts\":2,\"num_experts_per_tok\":3}",
+          "more than the 2 experts" },
+        { "{\"model_type\":\"qwen3_moe\",\"vocab_size\":9,\"hidden_size\":8,"
+          "\"num_hidden_layers\":2,\"num_attention_heads\":2,\"intermediate_size\":4,"
+          "\"moe_intermediate_size\":4,\"num_experts\":2,\"num_experts_per_tok\":1,"
+          "\"mlp_only_layers\":[2]}",
+          "mlp_only_layers[0]" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = mdl_config_parse(&c, bad[i][0], strlen(bad[i][0]), "config.json");
+        cr_assert_lt(rc, 0, "case %zu parsed", i);
+        cr_assert(strstr(cru_err_msg(), bad[i][1]), "case %zu: '%s' lacks '%s'", i, cru_err_msg(),
+                  bad[i][1]);
+    }
+    /* Published MiniMax-M2 style: rotary_dim without a factor; qwen3's published names. */
+    const char *mm = "{\"model_type\":\"minimax_m2\",\"vocab_size\":9,\"hidden_size\":8,"
+                     "\"num_hidden_layers\":1,\"num_attention_heads\":2,\"head_dim\":16,"
+                     "\"intermediate_size\":4,\"rotary_dim\":4,\"rope_theta\":5000000,"
+                     "\"eos_token_id\":[1,2]}";
+    cr_assert_eq(mdl_config_parse(&c, mm, strlen(mm), "c"), 0, "%s", cru_err_msg());
+    cr_assert_eq(c.rotary_dim, 4);
+    cr_assert_eq(c.n_eos, 2);
+    cr_assert_eq(c.rope_theta, 5e6);
+    mdl_config_free(&c);
+    const char *qw = "{\"model_type\":\"qwen3_moe\",\"vocab_size\":9,\"hidden_size\":8,"
+                     "\"num_hidden_layers\":4,\"num_attention_heads\":2,\"intermediate_size\":4,"
+                     "\"moe_intermediate_size\":4,\"num_experts\":2,\"num_experts_per_tok\":1,"
+                     "\"decoder_sparse_step\":2,\"mlp_only_layers\":[3]}";
+    cr_assert_eq(mdl_config_parse(&c, qw, strlen(qw), "c"), 0, "%s", cru_err_msg());
+    cr_assert(!c.moe_layer[0] && c.moe_layer[1] && !c.moe_layer[2] && !c.moe_layer[3]);
+    cr_assert_eq(c.rotary_dim, 4);
+    mdl_config_free(&c);
+}
+
+/* ---- sampling ---- */
+
+static struct mdl_sampler *sampler(uint32_t v)
+{
+    struct mdl_sampler *s = NULL;
+    cr_assert_eq(mdl_sampler_new(&s, v), 0);
+    return s;
+}
+
+static double sum_probs(const float *lp, size_t n, size_t *support)
+{
+    double s = 0;
+    *support = 0;
+    for (size_t i = 0; i < n; i++)
+        if (lp[i] > -INFINITY) {
+            s += exp((double)lp[i]);
+            (*support)++;
+        }
+    return s;
+}
+
+Test(model, sampling_truncation_and_logprobs)
+{
+    enum { V = 1000 };
+    float logits[V], lp[V];
+    struct mdl_rng r;
+    mdl_rng_seed(&r, 1);
+    for (int i = 0; i < V; i++)
+        logits[i] = (float)(4.0 * (mdl_rng_uniform(&r) - 0.5));
+    struct mdl_sampler *s = sampler(V);
+    struct mdl_sampling p = MDL_SAMPLING_INIT;
+    size_t support;
+    /* full softmax */
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    cr_assert_eq(support, V);
+    /* top-k: exactly the k largest, renormalised */
+    p.top_k = 17;
+    p.temperature = 0.7f;
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    cr_assert_eq(support, 17);
+    for (int i = 0; i < V; i++)
+        for (int j = 0; j < V; j++)
+            if (lp[i] > -INFINITY && lp[j] == -INFINITY)
+                cr_assert_geq(logits[i], logits[j]);
+    /* top-p: the smallest likeliest set reaching p; one fewer would not */
+    p.top_k = 0;
+    p.top_p = 0.5f;
+    p.temperature = 1;
+    float full[V];
+    struct mdl_sampling q = MDL_SAMPLING_INIT;
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &q, full), 0);
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    double mass = 0, smallest = 1;
+    for (int i = 0; i < V; i++)
+        if (lp[i] > -INFINITY) {
+            mass += exp((double)full[i]);
+            smallest = exp((double)full[i]) < smallest ? exp((double)full[i]) : smallest;
+        }
+    cr_assert_geq(mass, 0.5 - 1e-6);
+    cr_assert_lt(mass - smallest, 0.5);
+    cr_assert_gt(support, 1);
+    cr_assert_lt(support, V);
+    /* top-k and top-p together: within the top k */
+    p.top_k = 5;
+    p.top_p = 0.9f;
+    cr_assert_eq(mdl_sample_logprobs(s, logits, &p, lp), 0);
+    cr_assert_float_eq(sum_probs(lp, V, &support), 1.0, 1e-5);
+    cr_assert_leq(support, 5);
+    /* Each sampled token carries the log-prob of its own distribution. */
+    struct mdl_token t;
+    for (int i = 0; i < 200; i++) {
+        p.raw_logprobs = true;
+        p.n_top = 3;
+        cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), 0);
+        cr_assert_eq(t.logprob, lp[t.id]);
+        cr_assert_float_eq(t.raw_logprob, full[t.id], 1e-5);
+        cr_assert_eq(t.n_top, 3);
+        cr_assert_geq(t.top[0].logprob, t.top[1].logprob);
+        cr_assert_geq(t.top[1].logprob, t.top[2].logprob);
+    }
+    /* greedy: the arg max, log-prob 0 */
+    p = (struct mdl_sampling)MDL_SAMPLING_INIT;
+    p.temperature = 0;
+    int best = 0;
+    for (int i = 1; i < V; i++)
+        best = logits[i] > logits[best] ? i : best;
+    cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), 0);
+    cr_assert_eq(t.id, best);
+    cr_assert_eq(t.logprob, 0.0f);
+    /* bounds */
+    p.temperature = -1;
+    cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), CRU_EINVAL);
+    p.temperature = 1;
+    p.top_p = 0;
+    cr_assert_eq(mdl_sample(s, logits, &p, &r, &t), CRU_EINVAL);
+    mdl_sampler_free(s);
+}
+
+Test(model, sampling_seeds_and_frequencies)
+{
+    float logits[4] = { 0.0f, 1.0f, 2.0f, -1.0f };
+    struct mdl_sampler *s = sampler(4);
+    struct mdl_sampling p = MDL_SAMPLING_INIT;
+    struct mdl_rng a, b, c;
+    mdl_rng_seed(&a, 42);
+    mdl_rng_seed(&b, 42);
+    mdl_rng_seed(&c, 43);
+    int same = 0, counts[4] = { 0 };
+    enum { N = 40000 };
+    for (int i = 0; i < N; i++) {
+        struct mdl_token x, y, z;
+        cr_assert_eq(mdl_sample(s, logits, &p, &a, &x), 0);
+        cr_assert_eq(mdl_sample(s, logits, &p, &b, &y), 0);
+        cr_assert_eq(mdl_sample(s, logits, &p, &c, &z), 0);
+        cr_assert_eq(x.id, y.id, "the same seed drew differently at %d", i);
+        same += x.id == z.id;
+        counts[x.id]++;
+    }
+    cr_assert_lt(same, N * 9 / 10, "another seed drew the same sequence");
+    /* frequencies within 5 standard deviations of the softmax */
+    double z = exp(0) + exp(1) + exp(2) + exp(-1);
+    for (int i = 0; i < 4; i++) {
+        double pi = exp((double)logits[i]) / z, sd = sqrt(N * pi * (1 - pi));
+        cr_assert_lt(fabs(counts[i] - N * pi), 5 * sd, "id %d: %d draws, expected %.0f", i,
+                     counts[i], N * pi);
+    }
+    mdl_sampler_free(s);
+}
+
+/* ---- the engine ---- */
+
+struct gen_job {
+    struct mdl_engine *e;
+    struct mdl_request req;
+    struct mdl_result res;
+    int rc;
+};
+
+static void *gen_thread(void *arg)
+{
+    struct gen_job *j = arg;
+    j->rc = mdl_engine_generate(j->e, &j->req, &j->res);
+    return NULL;
+}
+
+static struct mdl_engine *engine(const struct mdl_model *m, uint32_t slots, uint32_t batch,
+                                 uint32_t max_ctx)
+{
+    struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+    o.backend_opts.n_slots = slots;
+    o.backend_opts.threads = 2;
+    o.backend_opts.max_ctx = max_ctx;
+    o.max_batch = batch;
+    struct mdl_engine *e = NULL;
+    cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
+    return e;
+}
+
+/* Requests of different prompts, lengths and sampling parameters, submitted from 6 threads to
+ * an engine that batches 4 at a time, give exactly what each gives alone. */
+Test(model, engine_batched_equals_single)
+{
+    struct mdl_model *m = load("minimax_m2_a");
+    enum { N = 6 };
+    static const int32_t prompts[N][8] = { { 1, 2, 3 }, { 5, 6, 7, 8, 9 }, { 1, 2, 3, 4 },
+                                           { 200, 17 }, { 9, 9, 9, 9, 9 }, { 42 } };
+    static const size_t lens[N] = { 3, 5, 4, 2, 5, 1 };
+    struct gen_job jobs[N], solo[N];
+    struct mdl_engine *batched = engine(m, 4, 4, 0), *single = engine(m, 1, 1, 0);
+    for (int i = 0; i < N; i++) {
+        struct mdl_request r = MDL_REQUEST_INIT;
+        r.prompt = prompts[i];
+        r.n_prompt = lens[i];
+        r.sampling.seed = 100 + (uint64_t)i;
+        r.sampling.max_tokens = 10 + (uint32_t)i * 3;
+        r.sampling.temperature = i == 0 ? 0.0f : 0.5f + 0.2f * (float)i;
+        r.sampling.top_k = i == 2 ? 20 : 0;
+        r.sampling.top_p = i == 3 ? 0.8f : 1.0f;
+        r.sampling.raw_logprobs = true;
+        jobs[i] = (struct gen_job){ batched, r, { 0 }, 0 };
+        solo[i] = (struct gen_job){ single, r, { 0 }, 0 };
+    }
+    pthread_t th[N];
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(pthread_create(&th[i], NULL, gen_thread, &jobs[i]), 0);
+    for (int i = 0; i < N; i++)
+        pthread_join(th[i], NULL);
+    for (int i = 0; i < N; i++)
+        gen_thread(&solo[i]);
+    struct mdl_engine_stats st;
+    mdl_engine_stats(batched, &st);
+    cr_assert_gt(st.max_batch_seen, 1, "the engine never batched");
+    for (int i = 0; i < N; i++) {
+        cr_assert_eq(jobs[i].rc, 0, "%d: %s", i, cru_err_msg());
+        cr_assert_eq(solo[i].rc, 0);
+        cr_assert_eq(jobs[i].res.n, solo[i].res.n, "request %d", i);
+        cr_assert_eq(jobs[i].res.finish, MDL_FINISH_LENGTH);
+        for (size_t k = 0; k < jobs[i].res.n; k++) {
+            cr_assert_eq(jobs[i].res.ids[k], solo[i].res.ids[k], "request %d token %zu", i, k);
+            cr_assert_eq(jobs[i].res.logprobs[k], solo[i].res.logprobs[k]);
+            cr_assert_eq(jobs[i].res.raw_logprobs[k], solo[i].res.raw_logprobs[k]);
+            cr_assert_leq(jobs[i].res.raw_logprobs[k], 0.0f);
+        }
+        mdl_result_free(&jobs[i].res);
+        mdl_result_free(&solo[i].res);
+    }
+    mdl_engine_free(batched);
+    mdl_engine_free(single);
+    mdl_model_free(m);
+}
+
+static int stop_after_three(void *ctx, const int32_t *ids, size_t n, bool *stop)
+{
+    (void)ids;
+    (*(int *)ctx)++;
+    *stop = n == 3;
+    return 0;
+}
+
+Test(model, engine_finish_reasons_and_prefix_reuse)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct mdl_engine *e = engine(m, 2, 2, 20);
+    const int32_t prompt[] = { 1, 17, 254, 3, 99, 42, 200 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 7;
+    r.sampling.seed = 5;
+    r.sampling.max_tokens = 6;
+    struct mdl_result a, b;
+    cr_assert_eq(mdl_engine_generate(e, &r, &a), 0, "%s", cru_err_msg());
+    cr_assert_eq(a.finish, MDL_FINISH_LENGTH);
+    cr_assert_eq(a.n, 6);
+    cr_assert_eq(a.n_cached, 0);
+    /* The same prompt again: its prefix is in a slot; the result is the same. */
+    cr_assert_eq(mdl_engine_generate(e, &r, &b), 0);
+    cr_assert_eq(b.n_cached, 6);
+    cr_assert_eq(b.n, a.n);
+    cr_assert_arr_eq(b.ids, a.ids, a.n * sizeof(int32_t));
+    cr_assert_arr_eq(b.logprobs, a.logprobs, a.n * sizeof(float));
+    /* A stop id: the third token of the run above ends it, and is kept. */
+    r.sampling.stop_ids[0] = a.ids[2];
+    r.sampling.n_stop_ids = 1;
+    struct mdl_result c;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), 0);
+    size_t first = 0;
+    while (a.ids[first] != a.ids[2])
+        first++;
+    cr_assert_eq(c.finish, MDL_FINISH_STOP);
+    cr_assert_eq(c.n, first + 1);
+    mdl_result_free(&c);
+    /* The stop hook. */
+    int calls = 0;
+    r.sampling.n_stop_ids = 0;
+    r.stop_fn = stop_after_three;
+    r.stop_ctx = &calls;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), 0);
+    cr_assert_eq(c.finish, MDL_FINISH_STOP_STRING);
+    cr_assert_eq(c.n, 3);
+    cr_assert_eq(calls, 3);
+    mdl_result_free(&c);
+    /* The context of 20: 7 prompt tokens leave room for 13 generated ones. */
+    r.stop_fn = NULL;
+    r.sampling.max_tokens = 100;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), 0);
+    cr_assert_eq(c.finish, MDL_FINISH_CONTEXT);
+    cr_assert_eq(c.n, 20 - 7 + 1);
+    mdl_result_free(&c);
+    /* Refused requests: a prompt out of the vocabulary, too long, bad sampling. */
+    const int32_t bad[] = { 1, 293 };
+    r.prompt = bad;
+    r.n_prompt = 2;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), CRU_EINVAL);
+    int32_t lng[20] = { 0 };
+    r.prompt = lng;
+    r.n_prompt = 20;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), CRU_ELIMIT);
+    r.n_prompt = 3;
+    r.sampling.top_p = 2;
+    cr_assert_eq(mdl_engine_generate(e, &r, &c), CRU_EINVAL);
+    mdl_result_free(&a);
+    mdl_result_free(&b);
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
+
+/* Freeing the engine with requests in flight cancels them; their waits still return. */
+Test(model, engine_free_cancels)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct mdl_engine *e = engine(m, 1, 1, 0);
+    const int32_t prompt[] = { 1, 2, 3 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 3;
+    r.sampling.max_tokens = 200;
+    struct mdl_ticket *t[4];
+    for (int i = 0; i < 4; i++)
+        cr_assert_eq(mdl_engine_submit(e, &r, &t[i]), 0);
+    mdl_engine_free(e);
+    for (int i = 0; i < 4; i++) {
+        struct mdl_result res;
+        cr_assert_eq(mdl_ticket_wait(t[i], &res), 0);
+        cr_assert(res.finish == MDL_FINISH_CANCELLED || res.finish == MDL_FINISH_LENGTH);
+        mdl_result_free(&res);
+    }
+    mdl_model_free(m);
+}
+
+/* ---- random checkpoints ---- */
+
+Test(model, init_is_reproducible_and_loads)
+{
+    char *a = make_ckpt(MDL_ARCH_MINIMAX_M2, MDL_DT_BF16),
+         *b = make_ckpt(MDL_ARCH_MINIMAX_M2, MDL_DT_BF16);
+    char *pa = NULL, *pb = NULL;
+    cr_assert_eq(cru_str_printf(&pa, "%s/model.safetensors", a), 0);
+    cr_assert_eq(cru_str_printf(&pb, "%s/model.safetensors", b), 0);
+    struct cru_buf x = CRU_BUF_INIT, y = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(pa, 64 << 20, &x), 0);
+    cr_assert_eq(cru_file_read(pb, 64 << 20, &y), 0);
+    cr_assert_eq(x.len, y.len);
+    cr_assert(memcmp(x.data, y.data, x.len) == 0, "the same seed wrote different bytes");
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--)
+        hl = hl << 8 | (uint8_t)x.data[i];
+    cr_assert_eq(hl % 8, 0, "the header is not padded to 8 bytes");
+    struct mdl_model *m = NULL;
+    cr_assert_eq(mdl_model_load(&m, a), 0, "%s", cru_err_msg());
+    cr_assert_eq(m->cfg.arch, MDL_ARCH_MINIMAX_M2);
+    cr_assert_eq(m->cfg.experts, 8);
+    cr_assert(m->layers[0].bias.data != NULL);
+    mdl_model_free(m);
+    /* init refuses to overwrite a checkpoint */
+    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
+    cr_assert_eq(mdl_init_write(a, &o), CRU_EEXIST);
+    o.top_k = 9;
+    cr_assert_eq(mdl_init_write("/nonexistent/never", &o), CRU_EINVAL);
+    cru_buf_free(&x);
+    cru_buf_free(&y);
+    free(pa);
+    free(pb);
+    drop_ckpt(a);
+    drop_ckpt(b);
+}
+
+Test(model, init_vocab_from_tokenizer)
+{
+    char *d = tmpdir(), *out = NULL;
+    const char *tok = "{\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0,\"b\":1,\"ab\":2}},"
+                      "\"added_tokens\":[{\"id\":7,\"content\":\"<|end|>\"}]}";
+    write_file(d, "tokenizer.json", tok, strlen(tok));
+    uint32_t v = 0;
+    cr_assert_eq(mdl_tokenizer_vocab(d, &v), 0, "%s", cru_err_msg());
+    cr_assert_eq(v, 8);
+    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
+    o.tokenizer_dir = d;
+    o.vocab = 0;
+    cr_assert_eq(cru_str_printf(&out, "%s/ck", d), 0);
+    cr_assert_eq(mdl_init_write(out, &o), 0, "%s", cru_err_msg());
+    struct mdl_model *m = NULL;
+    cr_assert_eq(mdl_model_load(&m, out), 0, "%s", cru_err_msg());
+    cr_assert_eq(m->cfg.vocab, 8);
+    mdl_model_free(m);
+    char *copied = NULL;
+    cr_assert_eq(cru_str_printf(&copied, "%s/tokenizer.json", out), 0);
+    cr_assert_eq(access(copied, F_OK), 0);
+    free(copied);
+    free(out);
+    cru_remove_tree(d);
+    free(d);
+}
+
+static int failing_hook(void *ctx, const int32_t *ids, size_t n, bool *stop)
+{
+    (void)ctx, (void)ids, (void)stop;
+    return n == 2 ? cru_err_set(CRU_EIO, "the hook broke at 2") : 0;
+}
+
+/* A failing stop hook fails its request with its message and keeps what came before; the
+ * engine goes on serving others. */
+Test(model, engine_hook_failure)
+{
+    struct mdl_model *m = load("qwen3_moe_b");
+    struct mdl_engine *e = engine(m, 2, 2, 0);
+    const int32_t prompt[] = { 4, 5, 6 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 3;
+    r.stop_fn = failing_hook;
+    struct mdl_result res;
+    cru_err_clear();
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), CRU_EIO);
+    cr_assert_str_eq(cru_err_msg(), "the hook broke at 2");
+    cr_assert_eq(res.finish, MDL_FINISH_ERROR);
+    cr_assert_eq(res.n, 2);
+    mdl_result_free(&res);
+    r.stop_fn = NULL;
+    r.sampling.max_tokens = 3;
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), 0, "%s", cru_err_msg());
+    cr_assert_eq(res.n, 3);
+    mdl_result_free(&res);
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
+
+/* The logits do not depend on the thread count: each output is computed by one thread in a
+ * fixed order. */
+Test(model, threads_do_not_change_logits)
+{
+    struct mdl_model *m = load("minimax_m2_a");
+    const int32_t ids[] = { 3, 1, 4, 1, 5, 9, 2, 6, 5, 3, 5 };
+    size_t V = m->cfg.vocab, n = sizeof(ids) / sizeof(ids[0]);
+    float *base = malloc(n * V * sizeof(float)), *other = malloc(n * V * sizeof(float));
+    for (uint32_t threads = 1; threads <= 4; threads++) {
+        void *s = backend(m, 1, threads);
+        struct mdl_step st = { 0, 0, ids, (uint32_t)n, true, threads == 1 ? base : other };
+        cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
+        if (threads > 1)
+            cr_assert(memcmp(base, other, n * V * sizeof(float)) == 0,
+                      "%u threads changed the logits", threads);
+        mdl_backend_cpu.free(s);
+    }
+    free(base);
+    free(other);
+    mdl_model_free(m);
+}
+
+/* The engine reports the model's likeliest alternatives with each token when asked. */
+Test(model, engine_top_alternatives)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct mdl_engine *e = engine(m, 1, 1, 0);
+    const int32_t prompt[] = { 7, 8, 9 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 3;
+    r.sampling.max_tokens = 4;
+    r.sampling.n_top = 5;
+    r.sampling.raw_logprobs = true;
+    r.sampling.temperature = 0.8f;
+    r.sampling.seed = 11;
+    struct mdl_result res;
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), 0, "%s", cru_err_msg());
+    cr_assert_eq(res.n_top, 5);
+    for (size_t i = 0; i < res.n; i++) {
+        const struct mdl_alt *top = res.top + i * 5;
+        for (int k = 1; k < 5; k++)
+            cr_assert_geq(top[k - 1].logprob, top[k].logprob);
+        /* the sampled id's raw log-prob is at most the likeliest one's */
+        cr_assert_leq(res.raw_logprobs[i], top[0].logprob);
+        bool listed = false;
+        for (int k = 0; k < 5; k++)
+            if (top[k].id == res.ids[i])
+                listed |= top[k].logprob == res.raw_logprobs[i];
+        if (res.raw_logprobs[i] >= top[4].logprob)
+            cr_assert(listed, "token %zu is likelier than the fifth alternative but not listed", i);
+    }
+    mdl_result_free(&res);
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
+
+/* A prompt prefilled in chunks of 2 tokens, while another sequence decodes beside it, gives
+ * transformers' greedy tokens all the same. */
+Test(model, engine_chunked_prefill)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct reference ref;
+    load_reference("qwen3_moe_a", &ref);
+    struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+    o.backend_opts.n_slots = 2;
+    o.backend_opts.threads = 2;
+    o.max_batch = 2;
+    o.max_step_tokens = 2;
+    struct mdl_engine *e = NULL;
+    cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
+    const int32_t other[] = { 5 };
+    struct mdl_request busy = MDL_REQUEST_INIT;
+    busy.prompt = other;
+    busy.n_prompt = 1;
+    busy.sampling.max_tokens = 40;
+    struct mdl_ticket *t = NULL;
+    cr_assert_eq(mdl_engine_submit(e, &busy, &t), 0);
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = ref.prompt;
+    r.n_prompt = ref.n_prompt;
+    r.sampling.temperature = 0;
+    r.sampling.max_tokens = (uint32_t)ref.n_greedy;
+    struct mdl_result res, bres;
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), 0, "%s", cru_err_msg());
+    cr_assert_eq(res.n, ref.n_greedy);
+    cr_assert_arr_eq(res.ids, ref.greedy, ref.n_greedy * sizeof(int32_t));
+    cr_assert_eq(mdl_ticket_wait(t, &bres), 0);
+    cr_assert_eq(bres.n, 40);
+    struct mdl_engine_stats st;
+    mdl_engine_stats(e, &st);
+    cr_assert_eq(st.prefill_tokens, 1 + ref.n_prompt);
+    cr_assert_gt(st.max_batch_seen, 1);
+    mdl_result_free(&res);
+    mdl_result_free(&bres);
+    mdl_engine_free(e);
+    free(ref.logits);
+    mdl_model_free(m);
+}
