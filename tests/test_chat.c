@@ -100,7 +100,7 @@ static void sampled_context(const struct tok *t, const struct tok_chat *c, size_
 
 /* Appends the messages after each assistant turn up to the next one (tool results or a user
  * message) plus the generation prompt: CTX[0..keep) + ids must equal the full re-render. */
-Test(chat, append_equals_full_rerender, .timeout = 120)
+Test(chat, append_equals_full_rerender)
 {
     struct cases cs;
     cases_load(&cs);

