@@ -864,3 +864,55 @@ Test(tokenize_cli, errors, .timeout = 60)
     cr_assert_eq(r.status, 2);
     cli_free(&r);
 }
+
+/* `crucible generate` reads its text prompt and writes its text through the checkpoint's
+ * tokenizer: a random checkpoint with Qwen3's tokenizer.json, greedy, twice (ids, then text). */
+Test(tokenize_cli, generate_with_a_text_prompt, .timeout = 120)
+{
+    const char *bin = getenv("CRUCIBLE_BIN");
+    cr_assert(bin && *bin, "CRUCIBLE_BIN is not set: run the tests with `make test`");
+    char dir[] = "/tmp/crucible-test-generate-XXXXXX", cmd[8192], path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(cmd, sizeof(cmd),
+             "'%s' model init --arch qwen3_moe --layers 1 --hidden 16 --heads 2 --kv-heads 1 "
+             "--head-dim 8 --experts 2 --top-k 1 --moe-inter 8 --tokenizer '%s' -o %s/ck "
+             ">/dev/null && '%s' generate --model %s/ck --prompt 'Hello, world' --max-tokens 6 "
+             "--temperature 0 --threads 1 --json >%s/ids && '%s' generate --model %s/ck "
+             "--prompt 'Hello, world' --max-tokens 6 --temperature 0 --threads 1 >%s/text",
+             bin, qwen_dir(), dir, bin, dir, dir, bin, dir, dir);
+    cr_assert_eq(system(cmd), 0, "%s", cmd);
+    struct cru_buf ids_out = CRU_BUF_INIT, text_out = CRU_BUF_INIT, want = CRU_BUF_INIT;
+    snprintf(path, sizeof(path), "%s/ids", dir);
+    cr_assert_eq(cru_file_read(path, 1 << 20, &ids_out), 0);
+    snprintf(path, sizeof(path), "%s/text", dir);
+    cr_assert_eq(cru_file_read(path, 1 << 20, &text_out), 0);
+    json_t *v = NULL;
+    cr_assert_eq(cru_json_parse(&v, ids_out.data, ids_out.len, "generate --json"), 0);
+    /* The prompt went in as the tokenizer's ids for it. */
+    struct tok *t = qwen_load();
+    struct tok_ids prompt = TOK_IDS_INIT, gen = TOK_IDS_INIT;
+    cr_assert_eq(tok_encode(t, "Hello, world", 12, &prompt), 0);
+    cr_assert_eq(json_integer_value(json_object_get(v, "prompt_tokens")), (json_int_t)prompt.n);
+    /* The text is the decode of the ids the same greedy run sampled. */
+    json_t *arr = json_object_get(v, "ids"), *x;
+    size_t i;
+    json_array_foreach(arr, i, x)
+    {
+        tok_ids_push(&gen, (int32_t)json_integer_value(x));
+    }
+    cr_assert_eq(gen.n, 6);
+    struct cru_buf raw = CRU_BUF_INIT;
+    cr_assert_eq(tok_decode(t, gen.v, gen.n, &raw), 0);
+    cr_assert_eq(tok_utf8_lossy(cru_buf_cstr(&raw), raw.len, &want), 0);
+    cru_buf_putc(&want, '\n');
+    cr_assert_str_eq(cru_buf_cstr(&text_out), cru_buf_cstr(&want));
+    json_decref(v);
+    tok_ids_free(&prompt);
+    tok_ids_free(&gen);
+    cru_buf_free(&raw);
+    cru_buf_free(&ids_out);
+    cru_buf_free(&text_out);
+    cru_buf_free(&want);
+    tok_free(t);
+    cru_remove_tree(dir);
+}
