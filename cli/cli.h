@@ -65,6 +65,7 @@ extern const struct cli_command cli_cmd_run;
 extern const struct cli_command cli_cmd_run_task;
 extern const struct cli_command cli_cmd_show;
 extern const struct cli_command cli_cmd_verify;
+extern const struct cli_command cli_cmd_tokenize;
 extern const struct cli_command cli_cmd_version;
 
 #endif

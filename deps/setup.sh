@@ -1,10 +1,13 @@
 #!/bin/sh
-# Installs the Debian packages listed in deps/debian.txt that are missing. Idempotent: when
-# everything is present it changes nothing and asks no mirror. Quiet unless it fails, in which
-# case apt's output is printed. Run as root (or with sudo available).
+# Installs the Debian packages listed in deps/debian.txt that are missing, then fetches the
+# pinned npm reference packages (deps/npm.sh). Idempotent: when everything is present it
+# changes nothing and asks no mirror or registry. Quiet unless it fails, in which case apt's
+# output is printed. Run as root (or with sudo available).
 set -eu
 
-list="$(dirname "$0")/debian.txt"
+here=$(dirname "$0")
+
+list="$here/debian.txt"
 pkgs=$(sed -e 's/#.*//' -e 's/[[:space:]]*$//' "$list" | grep -v '^$' | tr '\n' ' ')
 
 missing=""
@@ -18,7 +21,7 @@ done
 
 if [ -z "$missing" ]; then
 	echo "setup: all $(echo $pkgs | wc -w) packages from deps/debian.txt are installed"
-	exit 0
+	exec sh "$here/npm.sh"
 fi
 
 if [ "$(id -u)" -ne 0 ]; then
@@ -40,3 +43,4 @@ if ! apt-get update -q >"$log" 2>&1 ||
 	exit 3
 fi
 echo "setup: done"
+exec sh "$here/npm.sh"
