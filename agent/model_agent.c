@@ -35,9 +35,9 @@ struct agt_model {
     uint32_t max_ctx;
 };
 
-static int engine_generate(void *ctx, const int32_t *context, size_t n_context,
-                           uint32_t max_tokens, uint64_t seed, int32_t *ids, float *logprobs,
-                           size_t cap, size_t *n_out, const char **finish)
+static int engine_generate(void *ctx, const int32_t *context, size_t n_context, uint32_t max_tokens,
+                           uint64_t seed, int32_t *ids, float *logprobs, size_t cap, size_t *n_out,
+                           const char **finish)
 {
     const struct agt_model *m = ctx;
     struct mdl_request r = MDL_REQUEST_INIT;
@@ -174,7 +174,7 @@ static json_t *template_tools(const json_t *tools)
     json_t *out = json_array();
     size_t i;
     json_t *t;
-    json_array_foreach (tools, i, t)
+    json_array_foreach(tools, i, t)
         json_array_append_new(out, json_pack("{s:s, s:O}", "type", "function", "function", t));
     return out;
 }

@@ -31,14 +31,14 @@ struct agt_model;
 
 #define AGT_MODEL_OPTS_VERSION 1
 struct agt_model_opts {
-    int version;            /* AGT_MODEL_OPTS_VERSION */
-    const char *dir;        /* the checkpoint folder, with tokenizer.json and tokenizer_config.json */
-    float temperature;      /* 0: greedy */
-    float top_p;            /* 1: no nucleus truncation */
-    uint32_t top_k;         /* 0: none */
+    int version;       /* AGT_MODEL_OPTS_VERSION */
+    const char *dir;   /* the checkpoint folder, with tokenizer.json and tokenizer_config.json */
+    float temperature; /* 0: greedy */
+    float top_p;       /* 1: no nucleus truncation */
+    uint32_t top_k;    /* 0: none */
     uint32_t max_call_tokens; /* sampled tokens per model call */
-    uint32_t slots;         /* sequences whose KV cache the engine keeps at once (0: 8) */
-    uint32_t threads;       /* CPU threads (0: every core) */
+    uint32_t slots;           /* sequences whose KV cache the engine keeps at once (0: 8) */
+    uint32_t threads;         /* CPU threads (0: every core) */
     /* Tests: sample with this instead of the engine (the checkpoint still gives the tokenizer,
      * the template and the context bound). */
     const struct agt_generator *sampler;
@@ -58,13 +58,13 @@ const struct agt_generator *agt_model_generator(const struct agt_model *m);
 
 /* What an episode lends the model's loop. */
 struct agt_model_env {
-    struct agt_tools *tools;      /* the scaffold's tools, recording into EP */
+    struct agt_tools *tools; /* the scaffold's tools, recording into EP */
     struct rec_episode *ep;
     const struct agt_scaffold *sc;
-    const char *prompt;           /* the task's */
+    const char *prompt; /* the task's */
     uint64_t seed;
-    uint64_t *turns, *sampled;    /* counted here */
-    bool (*stop)(void *ctx);      /* before each model call: a budget, the deadline, a cancel */
+    uint64_t *turns, *sampled; /* counted here */
+    bool (*stop)(void *ctx);   /* before each model call: a budget, the deadline, a cancel */
     void *ctx;
     /* How the loop ended, when it was not the model submitting. */
     bool ended;
