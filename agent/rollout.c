@@ -190,6 +190,7 @@ static void *worker(void *arg)
                                        .sc = o->sc,
                                        .agent = o->agent,
                                        .gen = o->gen,
+                                       .model = o->model,
                                        .path = path,
                                        .episode_id = it->id,
                                        .group_id = it->group,

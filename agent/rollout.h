@@ -32,6 +32,7 @@ struct agt_rollout_opts {
     const struct agt_scaffold *sc;
     const struct agt_agent *agent;
     const struct agt_generator *gen;
+    const struct agt_model *model; /* the model agent's (and plugins' generate) */
     const struct agt_check_opts *check;
     const char *out;        /* the run folder (created) */
     unsigned jobs;          /* episodes at once; 0: 1 */

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/model_agent.h"
 #include "agent/plugin.h"
 #include "agent/tools.h"
 #include "crucible/agent.h"
@@ -186,6 +187,7 @@ struct branch {
 
 struct episode {
     const struct agt_episode_opts *o;
+    const struct agt_generator *gen; /* the run's model, or NULL */
     struct agt_episode_result *res;
     struct rec_episode *ep;
     struct agt_tools tools;
@@ -357,7 +359,7 @@ static int host_generate(void *ctx, const int32_t *prompt, size_t n_prompt, uint
                          int32_t *ids, float *logprobs, size_t cap, size_t *n_out)
 {
     struct episode *e = ctx;
-    const struct agt_generator *g = e->o->gen;
+    const struct agt_generator *g = e->gen;
     *n_out = 0;
     if (!g)
         return host_fail(e, CRUCIBLE_E_UNSUPPORTED,
@@ -609,6 +611,34 @@ static int run_plugin(struct episode *e)
     return 0;
 }
 
+/* ---- the model agent ---- */
+
+static bool model_stop(void *ctx)
+{
+    return stop_before_turn(ctx);
+}
+
+static int run_model(struct episode *e)
+{
+    if (!e->o->model) {
+        conclude(e, REC_ERROR, "the model agent needs a model (--model DIR)");
+        return 0;
+    }
+    struct agt_model_env env = { .tools = &e->tools,
+                                 .ep = e->ep,
+                                 .sc = e->o->sc,
+                                 .prompt = e->o->img->prompt,
+                                 .seed = e->o->seed,
+                                 .turns = &e->res->turns,
+                                 .sampled = &e->sampled,
+                                 .stop = model_stop,
+                                 .ctx = e };
+    int rc = agt_model_episode(e->o->model, &env);
+    if (rc == 0 && env.ended)
+        conclude(e, env.status, "%s", env.message);
+    return rc;
+}
+
 /* ---- the episode ---- */
 
 static void on_record(void *ctx, const uint8_t *payload, size_t len)
@@ -675,7 +705,7 @@ static int begin(struct episode *e, struct rec_file *f)
                              o->sc->system_prompt, "role", "user", "content", o->img->prompt);
     json_t *meta = json_pack("{s:s, s:I, s:I}", "image_title", o->img->title, "max_turns",
                              (json_int_t)e->max_turns, "wall_ms", (json_int_t)o->img->wall_ms);
-    const struct agt_generator *g = o->gen;
+    const struct agt_generator *g = e->gen;
     struct rec_episode_info info = {
         .episode_id = o->episode_id,
         .group_id = o->group_id,
@@ -687,7 +717,8 @@ static int begin(struct episode *e, struct rec_file *f)
         .model_digest = g ? g->model_digest : NULL,
         .tokenizer_digest = g ? g->tokenizer_digest : NULL,
         .chat_template = g ? g->chat_template : NULL,
-        .sampling = { 1.0, 1.0, 0, o->sc->max_completion_tokens },
+        .sampling = { g ? g->temperature : 1.0, g ? g->top_p : 1.0, g ? g->top_k : 0,
+                      o->sc->max_completion_tokens },
         .seed = o->seed,
         .policy_version = g ? g->policy_version : 0,
         .messages = msgs,
@@ -754,8 +785,7 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
         rc = run_plugin(e);
         break;
     case AGT_AGENT_MODEL:
-        rc = 0;
-        conclude(e, REC_ERROR, "the model agent needs a model (--model DIR)");
+        rc = run_model(e);
         break;
     }
     if (rc < 0)
@@ -821,6 +851,7 @@ int agt_episode_run(const struct agt_episode_opts *o, struct agt_episode_result 
     memset(res, 0, sizeof(*res));
     res->status = REC_SUBMITTED;
     struct episode e = { .o = o, .res = res };
+    e.gen = o->model ? agt_model_generator(o->model) : o->gen;
     uint64_t t0 = cru_now_ns();
     e.deadline_ns = cru_deadline_ms(o->img->wall_ms);
     e.max_turns = o->max_turns ? o->max_turns : o->sc->max_turns;

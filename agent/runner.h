@@ -60,13 +60,18 @@ struct agt_generator {
                     const char **finish);
     const char *model_id, *model_digest, *tokenizer_digest, *chat_template;
     uint64_t policy_version;
+    float temperature, top_p; /* the sampling parameters, for the episode header */
+    uint32_t top_k;
 };
+
+struct agt_model; /* agent/model_agent.h: the model agent's checkpoint, tokenizer and engine */
 
 struct agt_episode_opts {
     const struct agt_image *img;
     const struct agt_scaffold *sc;
     const struct agt_agent *agent;
-    const struct agt_generator *gen; /* NULL: no model in this run */
+    const struct agt_generator *gen; /* NULL: no model in this run (or the model's, below) */
+    const struct agt_model *model;   /* the model agent's model; NULL: none */
     const char *path;                /* the trajectory file (replaced if it exists) */
     const char *episode_id;
     const char *group_id; /* NULL: the episode id */

@@ -39,7 +39,7 @@
 static const char script[] =
     "[{\"tool\": \"list\"},"
     " {\"tool\": \"bash\", \"arguments\": {\"command\": \"ls -la | head -20\"}},"
-    " {\"tool\": \"bash\", \"arguments\": {\"command\": \"grep -rn TODO . | head -5; true\"}},"
+    " {\"tool\": \"bash\", \"arguments\": {\"command\": \"grep -rln import . | head -5; true\"}},"
     " {\"tool\": \"create\", \"arguments\": {\"path\": \"NOTES.md\", \"content\": \"checked\\n\"}},"
     " {\"tool\": \"view\", \"arguments\": {\"path\": \"NOTES.md\"}},"
     " {\"tool\": \"bash\", \"arguments\": {\"command\": \"wc -l NOTES.md\"}},"
@@ -49,7 +49,7 @@ static const char script[] =
 static const char *const peer_cmds[] = {
     "ls -1A",
     "ls -la | head -20",
-    "grep -rn TODO . | head -5; true",
+    "grep -rln import . | head -5; true",
     "printf 'checked\\n' > NOTES.md",
     "cat -n NOTES.md",
     "wc -l NOTES.md",

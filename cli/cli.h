@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdint.h>
 #include <stdio.h>
 
 /* The exit statuses documented in docs/cli.md. */
@@ -50,6 +51,13 @@ int cli_print_json(struct json_t *v);
  * into *out (free()). */
 int cli_parse_ids(const char *s, int32_t **out, size_t *n);
 
+/* Opens the model of --model DIR for the `model` agent (and plugins' generate) with the
+ * sampling options given, or sets *OUT to NULL when DIR is NULL; an agent "model" without a
+ * DIR is a usage error. Returns 0 or an exit status to return (the error printed). */
+struct agt_model;
+int cli_open_model(const char *cmd, const char *agent, const char *dir, float temperature,
+                   uint32_t max_tokens, struct agt_model **out);
+
 /* Resets getopt_long() for a subcommand's own argv. */
 void cli_getopt_reset(void);
 
@@ -64,8 +72,8 @@ extern const struct cli_command cli_cmd_model;
 extern const struct cli_command cli_cmd_run;
 extern const struct cli_command cli_cmd_run_task;
 extern const struct cli_command cli_cmd_show;
-extern const struct cli_command cli_cmd_tokenize;
 extern const struct cli_command cli_cmd_verify;
+extern const struct cli_command cli_cmd_tokenize;
 extern const struct cli_command cli_cmd_version;
 
 #endif

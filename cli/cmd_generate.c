@@ -8,12 +8,10 @@
 #include "lib/err.h"
 #include "lib/str.h"
 #include "model/engine.h"
-#include "model/model.h"
 #include "model/tokenizer.h"
+#include "model/model.h"
 
-/* Text to ids and back with the checkpoint's tokenizer (DIR/tokenizer.json). The prompt is
- * encoded as it is (no chat template); the completion's ids are decoded to text, bytes that
- * are not valid UTF-8 becoming U+FFFD. */
+/* --prompt: the text encoded with the checkpoint's tokenizer.json. */
 static int prompt_to_ids(const char *model_dir, const char *text, int32_t **ids, size_t *n)
 {
     struct tok *t = NULL;
@@ -22,32 +20,33 @@ static int prompt_to_ids(const char *model_dir, const char *text, int32_t **ids,
     if (rc == 0)
         rc = tok_encode(t, text, strlen(text), &v);
     tok_free(t);
+    if (rc == 0 && v.n == 0)
+        rc = cru_err_set(CRU_EINVAL, "the prompt is empty: it encodes to no token");
     if (rc < 0) {
         tok_ids_free(&v);
-        return cru_err_wrap(rc, "--prompt needs the checkpoint's tokenizer");
+        return cru_err_wrap(rc, "--prompt");
     }
     *ids = v.v;
     *n = v.n;
     return 0;
 }
 
+/* The sampled ids as text (invalid UTF-8, a character cut by max-tokens, as U+FFFD). */
 static int ids_to_text(const char *model_dir, const int32_t *ids, size_t n, char **text)
 {
     struct tok *t = NULL;
-    struct cru_buf raw = CRU_BUF_INIT, out = CRU_BUF_INIT;
+    struct cru_buf bytes = CRU_BUF_INIT, out = CRU_BUF_INIT;
     int rc = tok_load(&t, model_dir);
     if (rc == 0)
-        rc = tok_decode(t, ids, n, &raw);
+        rc = tok_decode(t, ids, n, &bytes);
     if (rc == 0)
-        rc = tok_utf8_lossy(cru_buf_cstr(&raw), raw.len, &out);
+        rc = tok_utf8_lossy(bytes.data ? bytes.data : "", bytes.len, &out);
+    tok_free(t);
+    cru_buf_free(&bytes);
     if (rc == 0 && !(*text = cru_buf_detach(&out, NULL)))
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
-    tok_free(t);
-    cru_buf_free(&raw);
     cru_buf_free(&out);
-    return rc < 0 ? cru_err_wrap(rc, "text output needs the checkpoint's tokenizer (--json gives "
-                                     "ids)")
-                  : 0;
+    return rc < 0 ? cru_err_wrap(rc, "decoding the output") : 0;
 }
 
 static int generate_run(int argc, char **argv)

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/model_agent.h"
 #include "agent/rollout.h"
 #include "cli/cli.h"
 #include "lib/err.h"
@@ -79,6 +80,9 @@ static int run_run(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },
         { "seed", required_argument, NULL, 's' },
         { "max-turns", required_argument, NULL, 't' },
+        { "model", required_argument, NULL, 'M' },
+        { "temperature", required_argument, NULL, 'T' },
+        { "max-tokens", required_argument, NULL, 'X' },
         { "scaffold", required_argument, NULL, 'C' },
         { "images", required_argument, NULL, 'I' },
         { "all", no_argument, NULL, 'A' },
@@ -87,7 +91,9 @@ static int run_run(int argc, char **argv)
         { NULL, 0, NULL, 0 },
     };
     struct agt_rollout_opts ro = { 0 };
-    const char *agent_spec = "oracle", *scaffold = NULL, *images = NULL;
+    const char *agent_spec = "oracle", *scaffold = NULL, *images = NULL, *model_dir = NULL;
+    float temperature = 1.0f;
+    uint64_t max_tokens = 1024;
     bool json = false, all = false;
     uint64_t v;
     double f;
@@ -140,6 +146,20 @@ static int run_run(int argc, char **argv)
         case 'J':
             json = true;
             break;
+        case 'M':
+            model_dir = optarg;
+            break;
+        case 'X':
+            if (cru_parse_u64(optarg, 1, 1u << 20, &max_tokens) < 0)
+                return cli_usage("run", "--max-tokens: %s", cru_err_msg());
+            break;
+        case 'T': {
+            double t;
+            if (cru_parse_double(optarg, 0, 100, &t) < 0)
+                return cli_usage("run", "--temperature: %s (0 is greedy)", cru_err_msg());
+            temperature = (float)t;
+            break;
+        }
         case 'h':
             cli_print_help(&cli_cmd_run, stdout);
             return CLI_EXIT_OK;
@@ -159,6 +179,7 @@ static int run_run(int argc, char **argv)
     struct agt_image **imgs = NULL;
     struct agt_scaffold *sc = NULL;
     struct agt_agent *agent = NULL;
+    struct agt_model *model = NULL;
     struct agt_rollout_summary sum = { 0 };
     int status = CLI_EXIT_ERROR, rc = agt_agent_load(agent_spec, &agent);
     if (rc < 0) {
@@ -166,6 +187,10 @@ static int run_run(int argc, char **argv)
             rc == CRU_EINVAL ? cli_usage("run", "--agent: %s", cru_err_msg()) : cli_fail("run");
         goto done;
     }
+    if ((status = cli_open_model("run", agent_spec, model_dir, temperature, (uint32_t)max_tokens,
+                                 &model)) != 0)
+        goto done;
+    status = CLI_EXIT_ERROR;
     if ((rc = agt_images_dir(images, &images_dir)) < 0 ||
         (all && (rc = agt_images_list(images_dir, &ids, &n_ids)) < 0) ||
         (rc = agt_scaffold_dir(scaffold, &sc_dir)) < 0 ||
@@ -200,6 +225,7 @@ static int run_run(int argc, char **argv)
     ro.n_images = n_loaded;
     ro.sc = sc;
     ro.agent = agent;
+    ro.model = model;
     ro.cancel = &interrupted;
     ro.progress = !json && isatty(STDERR_FILENO);
     if ((rc = agt_rollout(&ro, &sum)) < 0) {
@@ -223,6 +249,7 @@ done:
     agt_images_list_free(ids, n_ids);
     agt_scaffold_free(sc);
     agt_agent_free(agent);
+    agt_model_free(model);
     free(images_dir);
     free(sc_dir);
     return status;
@@ -231,38 +258,43 @@ done:
 const struct cli_command cli_cmd_run = {
     .name = "run",
     .summary = "run many episodes at once, released in windowed-FIFO order",
-    .help = "usage: crucible run (IMAGE... | --all) --out DIR [-j N] [--repeat K] [--window F]\n"
-            "                    [--shard I/N] [--agent A] [--seed N] [--max-turns N]\n"
-            "                    [--scaffold DIR] [--images DIR] [--json]\n"
-            "\n"
-            "Runs K episodes of each image (one GRPO group per image: episodes IMAGE-r0..,\n"
-            "group IMAGE, seeds SEED+k), N at a time, started in order. Each finished episode's\n"
-            "trajectory is DIR/episodes/ID.traj; it is released into DIR/index.jsonl (one JSON\n"
-            "line per episode, appended whole and synced, for a trainer to tail) only within a\n"
-            "window of ceil(F * episodes) starting at the oldest unreleased episode: F = 1 is\n"
-            "completion order, a window of 1 strict FIFO. The summary (episodes, mean reward,\n"
-            "per-image means, pass@1 and pass@K, the largest out-of-order release, wall time) is\n"
-            "printed and written to DIR/summary.json. On a terminal a progress line with an ETA\n"
-            "goes to stderr. Ctrl-C stops cleanly: no new episode starts, running ones end at\n"
-            "their next turn and are not released; the same command again resumes, skipping the\n"
-            "episodes already in the index. Needs root (sandboxes).\n"
-            "\n"
-            "Options:\n"
-            "  -o, --out DIR     the run folder (required)\n"
-            "  --all             every image of the images folder\n"
-            "  -j, --jobs N      episodes at once (default 1)\n"
-            "  -k, --repeat K    episodes per image (default 1)\n"
-            "  --window F        the release window as a fraction of the episodes (default 0.3)\n"
-            "  --shard I/N       run only episodes whose number is I modulo N (I from 0)\n"
-            "  -a, --agent A     as for run-task (default oracle)\n"
-            "  -s, --seed N      the first seed (default 0)\n"
-            "  --max-turns N     the turn budget of every episode\n"
-            "  --scaffold DIR    the scaffold folder (default scaffolds/default)\n"
-            "  --images DIR      the images folder\n"
-            "  --json            print the summary object instead of the text\n"
-            "  -h, --help        show this help\n"
-            "\n"
-            "Exit status: 0 every episode was released, 1 interrupted (resume to finish),\n"
-            "2 usage, 3 the run could not go on (the index or a folder could not be written).\n",
+    .help =
+        "usage: crucible run (IMAGE... | --all) --out DIR [-j N] [--repeat K] [--window F]\n"
+        "                    [--shard I/N] [--agent A] [--model DIR] [--temperature T]\n"
+        "                    [--seed N] [--max-turns N]\n"
+        "                    [--scaffold DIR] [--images DIR] [--json]\n"
+        "\n"
+        "Runs K episodes of each image (one GRPO group per image: episodes IMAGE-r0..,\n"
+        "group IMAGE, seeds SEED+k), N at a time, started in order. Each finished episode's\n"
+        "trajectory is DIR/episodes/ID.traj; it is released into DIR/index.jsonl (one JSON\n"
+        "line per episode, appended whole and synced, for a trainer to tail) only within a\n"
+        "window of ceil(F * episodes) starting at the oldest unreleased episode: F = 1 is\n"
+        "completion order, a window of 1 strict FIFO. The summary (episodes, mean reward,\n"
+        "per-image means, pass@1 and pass@K, the largest out-of-order release, wall time) is\n"
+        "printed and written to DIR/summary.json. On a terminal a progress line with an ETA\n"
+        "goes to stderr. Ctrl-C stops cleanly: no new episode starts, running ones end at\n"
+        "their next turn and are not released; the same command again resumes, skipping the\n"
+        "episodes already in the index. Needs root (sandboxes).\n"
+        "\n"
+        "Options:\n"
+        "  -o, --out DIR     the run folder (required)\n"
+        "  --all             every image of the images folder\n"
+        "  -j, --jobs N      episodes at once (default 1)\n"
+        "  -k, --repeat K    episodes per image (default 1)\n"
+        "  --window F        the release window as a fraction of the episodes (default 0.3)\n"
+        "  --shard I/N       run only episodes whose number is I modulo N (I from 0)\n"
+        "  -a, --agent A     as for run-task (default oracle)\n"
+        "  --model DIR       the checkpoint for --agent model; one engine batches all episodes\n"
+        "  --temperature T   the model's sampling temperature (default 1; 0 is greedy)\n"
+        "  --max-tokens N    the most tokens the model samples in one call (default 1024)\n"
+        "  -s, --seed N      the first seed (default 0)\n"
+        "  --max-turns N     the turn budget of every episode\n"
+        "  --scaffold DIR    the scaffold folder (default scaffolds/default)\n"
+        "  --images DIR      the images folder\n"
+        "  --json            print the summary object instead of the text\n"
+        "  -h, --help        show this help\n"
+        "\n"
+        "Exit status: 0 every episode was released, 1 interrupted (resume to finish),\n"
+        "2 usage, 3 the run could not go on (the index or a folder could not be written).\n",
     .run = run_run,
 };

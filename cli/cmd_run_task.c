@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "agent/model_agent.h"
 #include "agent/runner.h"
 #include "cli/cli.h"
 #include "lib/err.h"
@@ -39,6 +40,9 @@ static int run_task_run(int argc, char **argv)
         { "out", required_argument, NULL, 'o' },
         { "seed", required_argument, NULL, 's' },
         { "max-turns", required_argument, NULL, 't' },
+        { "model", required_argument, NULL, 'M' },
+        { "temperature", required_argument, NULL, 'T' },
+        { "max-tokens", required_argument, NULL, 'X' },
         { "scaffold", required_argument, NULL, 'S' },
         { "images", required_argument, NULL, 'I' },
         { "json", no_argument, NULL, 'j' },
@@ -47,6 +51,9 @@ static int run_task_run(int argc, char **argv)
     };
     const char *agent_spec = "oracle", *out = "runs", *scaffold = NULL, *images = NULL;
     uint64_t seed = 0, max_turns = 0;
+    const char *model_dir = NULL;
+    float temperature = 1.0f;
+    uint64_t max_tokens = 1024;
     bool json = false;
     int c;
     cli_getopt_reset();
@@ -75,6 +82,20 @@ static int run_task_run(int argc, char **argv)
         case 'j':
             json = true;
             break;
+        case 'M':
+            model_dir = optarg;
+            break;
+        case 'X':
+            if (cru_parse_u64(optarg, 1, 1u << 20, &max_tokens) < 0)
+                return cli_usage("run-task", "--max-tokens: %s", cru_err_msg());
+            break;
+        case 'T': {
+            double t;
+            if (cru_parse_double(optarg, 0, 100, &t) < 0)
+                return cli_usage("run-task", "--temperature: %s (0 is greedy)", cru_err_msg());
+            temperature = (float)t;
+            break;
+        }
         case 'h':
             cli_print_help(&cli_cmd_run_task, stdout);
             return CLI_EXIT_OK;
@@ -92,6 +113,7 @@ static int run_task_run(int argc, char **argv)
     struct agt_image *img = NULL;
     struct agt_scaffold *sc = NULL;
     struct agt_agent *agent = NULL;
+    struct agt_model *model = NULL;
     struct cru_buf problems = CRU_BUF_INIT;
     int status = CLI_EXIT_ERROR;
     int rc = agt_agent_load(agent_spec, &agent);
@@ -100,6 +122,10 @@ static int run_task_run(int argc, char **argv)
                                   : cli_fail("run-task");
         goto done;
     }
+    if ((status = cli_open_model("run-task", agent_spec, model_dir, temperature,
+                                 (uint32_t)max_tokens, &model)) != 0)
+        goto done;
+    status = CLI_EXIT_ERROR;
     if ((rc = agt_images_dir(strchr(argv[optind], '/') ? "." : images, &images_dir)) < 0 ||
         (rc = agt_image_find(images_dir, argv[optind], &image_dir)) < 0 ||
         (rc = agt_image_load(image_dir, &img, &problems)) < 0 ||
@@ -119,6 +145,7 @@ static int run_task_run(int argc, char **argv)
     struct agt_episode_opts eo = { .img = img,
                                    .sc = sc,
                                    .agent = agent,
+                                   .model = model,
                                    .path = path,
                                    .episode_id = id,
                                    .seed = seed,
@@ -152,6 +179,7 @@ done:
     agt_image_free(img);
     agt_scaffold_free(sc);
     agt_agent_free(agent);
+    agt_model_free(model);
     free(images_dir);
     free(image_dir);
     free(sc_dir);
@@ -163,8 +191,9 @@ const struct cli_command cli_cmd_run_task = {
     .name = "run-task",
     .summary = "run one episode of an agent on a task image",
     .help =
-        "usage: crucible run-task IMAGE [--agent A] [--out DIR] [--seed N] [--max-turns N]\n"
-        "                         [--scaffold DIR] [--images DIR] [--json]\n"
+        "usage: crucible run-task IMAGE [--agent A] [--model DIR] [--out DIR] [--seed N]\n"
+        "                         [--max-turns N] [--temperature T] [--scaffold DIR]\n"
+        "                         [--images DIR] [--json]\n"
         "\n"
         "Runs one episode: the image's workspace (after its setup commands) in a sandbox, the\n"
         "agent acting through the scaffold's tools, then the final workspace scored in a fresh\n"
@@ -176,10 +205,14 @@ const struct cli_command cli_cmd_run_task = {
         "  scripted:FILE   replay a JSON list of tool calls: [{\"tool\", \"arguments\"}, ...]\n"
         "  plugin:PATH.so  a white-box agent built against include/crucible/agent.h\n"
         "  exec:CMD        a program run in the sandbox as sh -c CMD; its result is the artifact\n"
-        "  model           the built-in scaffold on a model (arrives with the model support)\n"
+        "  model           the built-in scaffold on the checkpoint given with --model\n"
         "\n"
         "Options:\n"
         "  -a, --agent A      the agent (default oracle)\n"
+        "  --model DIR        a checkpoint folder (HuggingFace layout, with its tokenizer) for\n"
+        "                     --agent model, or for a plugin's generate\n"
+        "  --temperature T    the model's sampling temperature (default 1; 0 is greedy)\n"
+        "  --max-tokens N     the most tokens the model samples in one call (default 1024)\n"
         "  -o, --out DIR      where the trajectory goes (default ./runs)\n"
         "  -s, --seed N       the episode's seed (default 0; also names the trajectory)\n"
         "  --max-turns N      the turn budget (default: the scaffold's or the image's, smaller)\n"

@@ -22,9 +22,9 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_show,
     &cli_cmd_verify,
     &cli_cmd_export,
-    &cli_cmd_tokenize,
     &cli_cmd_model,
     &cli_cmd_generate,
+    &cli_cmd_tokenize,
     &cli_cmd_version,
 };
 /* clang-format on */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "agent/model_agent.h"
 #include "lib/err.h"
 #include "lib/json.h"
 #include "lib/str.h"
@@ -128,5 +129,23 @@ int cli_parse_ids(const char *s, int32_t **out, size_t *n)
     }
     *out = ids;
     *n = k;
+    return 0;
+}
+
+int cli_open_model(const char *cmd, const char *agent, const char *dir, float temperature,
+                   uint32_t max_tokens, struct agt_model **out)
+{
+    *out = NULL;
+    if (!dir) {
+        if (strcmp(agent, "model") == 0)
+            return cli_usage(cmd, "--agent model needs --model DIR (a checkpoint folder)");
+        return 0;
+    }
+    struct agt_model_opts o = AGT_MODEL_OPTS_INIT;
+    o.dir = dir;
+    o.temperature = temperature;
+    o.max_call_tokens = max_tokens;
+    if (agt_model_open(out, &o) < 0)
+        return cli_fail(cmd);
     return 0;
 }

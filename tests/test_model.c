@@ -957,7 +957,10 @@ Test(model, engine_chunked_prefill)
     struct mdl_request busy = MDL_REQUEST_INIT;
     busy.prompt = other;
     busy.n_prompt = 1;
-    busy.sampling.max_tokens = 40;
+    /* Long enough that the second request arrives while it still decodes, even on a loaded
+     * machine (the context holds 256). */
+    busy.sampling.max_tokens = 200;
+    busy.sampling.stop_at_eos = false;
     struct mdl_ticket *t = NULL;
     cr_assert_eq(mdl_engine_submit(e, &busy, &t), 0);
     struct mdl_request r = MDL_REQUEST_INIT;
@@ -970,7 +973,7 @@ Test(model, engine_chunked_prefill)
     cr_assert_eq(res.n, ref.n_greedy);
     cr_assert_arr_eq(res.ids, ref.greedy, ref.n_greedy * sizeof(int32_t));
     cr_assert_eq(mdl_ticket_wait(t, &bres), 0);
-    cr_assert_eq(bres.n, 40);
+    cr_assert_eq(bres.n, 200);
     struct mdl_engine_stats st;
     mdl_engine_stats(e, &st);
     cr_assert_eq(st.prefill_tokens, 1 + ref.n_prompt);
