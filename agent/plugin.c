@@ -366,6 +366,11 @@ static void worker(int fd, const struct crucible_agent *plugin, const char *prom
         fd = 3;
     }
     close_range(4, ~0u, 0);
+    /* A crash of the plugin is a crash: no handler inherited from crucible (a sanitizer's, say)
+     * turns it into an orderly exit, so the episode can name the signal. */
+    static const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT, SIGPIPE };
+    for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
+        signal(fatal[i], SIG_DFL);
     struct proxy px = { .fd = fd };
     msgpack_unpacked_init(&px.up);
     struct crucible_host host = { .abi_version = CRUCIBLE_AGENT_ABI,
