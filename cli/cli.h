@@ -51,12 +51,45 @@ int cli_print_json(struct json_t *v);
  * into *out (free()). */
 int cli_parse_ids(const char *s, int32_t **out, size_t *n);
 
-/* Opens the model of --model DIR for the `model` agent (and plugins' generate) with the
- * sampling options given, or sets *OUT to NULL when DIR is NULL; an agent "model" without a
- * DIR is a usage error. Returns 0 or an exit status to return (the error printed). */
+/* The options `run-task` and `run` share: the agent and what it runs with. */
+struct cli_agent_opts {
+    const char *agent, *model, *scaffold, *images;
+    float temperature;
+    uint64_t max_tokens, seed, max_turns;
+};
+#define CLI_AGENT_OPTS_INIT                                                                        \
+    {                                                                                              \
+        "oracle", NULL, NULL, NULL, 1.0f, 1024, 0, 0                                               \
+    }
+
+/* Their getopt_long entries (short forms -a and -s), for a command's option table. */
+#define CLI_AGENT_OPTIONS                                                                          \
+    { "agent", required_argument, NULL, 'a' }, { "model", required_argument, NULL, 'M' },          \
+        { "temperature", required_argument, NULL, 'T' },                                           \
+        { "max-tokens", required_argument, NULL, 'X' }, { "seed", required_argument, NULL, 's' },  \
+        { "max-turns", required_argument, NULL, 't' },                                             \
+        { "scaffold", required_argument, NULL, 'C' },                                              \
+    {                                                                                              \
+        "images", required_argument, NULL, 'I'                                                     \
+    }
+
+/* Takes option C (with ARG) into O when it is one of them: returns 1, or 0 when C is not one
+ * of them, or -1 with *STATUS set to the usage error to exit with. */
+int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_opts *o,
+                     int *status);
+
+/* What the shared options load: the agent, the model (--model; NULL when not given), the
+ * scaffold. Returns 0, or the exit status to return with (the error printed). */
+struct agt_agent;
 struct agt_model;
-int cli_open_model(const char *cmd, const char *agent, const char *dir, float temperature,
-                   uint32_t max_tokens, struct agt_model **out);
+struct agt_scaffold;
+struct cli_agent {
+    struct agt_agent *agent;
+    struct agt_model *model;
+    struct agt_scaffold *sc;
+};
+int cli_agent_load(const char *cmd, const struct cli_agent_opts *o, struct cli_agent *out);
+void cli_agent_free(struct cli_agent *a);
 
 /* Resets getopt_long() for a subcommand's own argv. */
 void cli_getopt_reset(void);

@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/model_agent.h"
 #include "agent/rollout.h"
 #include "cli/cli.h"
 #include "lib/err.h"
@@ -72,34 +71,30 @@ static void print_summary(const struct agt_rollout_summary *s, const char *out)
 static int run_run(int argc, char **argv)
 {
     static const struct option opts[] = {
+        CLI_AGENT_OPTIONS,
         { "jobs", required_argument, NULL, 'j' },
         { "repeat", required_argument, NULL, 'k' },
         { "window", required_argument, NULL, 'w' },
         { "shard", required_argument, NULL, 'S' },
-        { "agent", required_argument, NULL, 'a' },
         { "out", required_argument, NULL, 'o' },
-        { "seed", required_argument, NULL, 's' },
-        { "max-turns", required_argument, NULL, 't' },
-        { "model", required_argument, NULL, 'M' },
-        { "temperature", required_argument, NULL, 'T' },
-        { "max-tokens", required_argument, NULL, 'X' },
-        { "scaffold", required_argument, NULL, 'C' },
-        { "images", required_argument, NULL, 'I' },
         { "all", no_argument, NULL, 'A' },
         { "json", no_argument, NULL, 'J' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct agt_rollout_opts ro = { 0 };
-    const char *agent_spec = "oracle", *scaffold = NULL, *images = NULL, *model_dir = NULL;
-    float temperature = 1.0f;
-    uint64_t max_tokens = 1024;
+    struct cli_agent_opts ao = CLI_AGENT_OPTS_INIT;
     bool json = false, all = false;
     uint64_t v;
     double f;
-    int c;
+    int c, status;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":hj:k:a:o:s:", opts, NULL)) != -1) {
+        int took = cli_agent_option("run", c, optarg, &ao, &status);
+        if (took < 0)
+            return status;
+        if (took)
+            continue;
         switch (c) {
         case 'j':
             if (cru_parse_u64(optarg, 1, 1024, &v) < 0)
@@ -120,25 +115,8 @@ static int run_run(int argc, char **argv)
             if (parse_shard(optarg, &ro.shard, &ro.shards) < 0)
                 return cli_usage("run", "--shard %s: %s", optarg, cru_err_msg());
             break;
-        case 'a':
-            agent_spec = optarg;
-            break;
         case 'o':
             ro.out = optarg;
-            break;
-        case 's':
-            if (cru_parse_u64(optarg, 0, UINT64_MAX / 2, &ro.seed) < 0)
-                return cli_usage("run", "--seed: %s", cru_err_msg());
-            break;
-        case 't':
-            if (cru_parse_u64(optarg, 1, 100000, &ro.max_turns) < 0)
-                return cli_usage("run", "--max-turns: %s", cru_err_msg());
-            break;
-        case 'C':
-            scaffold = optarg;
-            break;
-        case 'I':
-            images = optarg;
             break;
         case 'A':
             all = true;
@@ -146,20 +124,6 @@ static int run_run(int argc, char **argv)
         case 'J':
             json = true;
             break;
-        case 'M':
-            model_dir = optarg;
-            break;
-        case 'X':
-            if (cru_parse_u64(optarg, 1, 1u << 20, &max_tokens) < 0)
-                return cli_usage("run", "--max-tokens: %s", cru_err_msg());
-            break;
-        case 'T': {
-            double t;
-            if (cru_parse_double(optarg, 0, 100, &t) < 0)
-                return cli_usage("run", "--temperature: %s (0 is greedy)", cru_err_msg());
-            temperature = (float)t;
-            break;
-        }
         case 'h':
             cli_print_help(&cli_cmd_run, stdout);
             return CLI_EXIT_OK;
@@ -174,27 +138,17 @@ static int run_run(int argc, char **argv)
     if (optind < argc && all)
         return cli_usage("run", "--all and image names exclude each other");
 
-    char *images_dir = NULL, *sc_dir = NULL, **ids = NULL;
+    char *images_dir = NULL, **ids = NULL;
     size_t n_ids = 0, n_loaded = 0;
     struct agt_image **imgs = NULL;
-    struct agt_scaffold *sc = NULL;
-    struct agt_agent *agent = NULL;
-    struct agt_model *model = NULL;
+    struct cli_agent ag = { 0 };
     struct agt_rollout_summary sum = { 0 };
-    int status = CLI_EXIT_ERROR, rc = agt_agent_load(agent_spec, &agent);
-    if (rc < 0) {
-        status =
-            rc == CRU_EINVAL ? cli_usage("run", "--agent: %s", cru_err_msg()) : cli_fail("run");
-        goto done;
-    }
-    if ((status = cli_open_model("run", agent_spec, model_dir, temperature, (uint32_t)max_tokens,
-                                 &model)) != 0)
+    int rc;
+    if ((status = cli_agent_load("run", &ao, &ag)) != 0)
         goto done;
     status = CLI_EXIT_ERROR;
-    if ((rc = agt_images_dir(images, &images_dir)) < 0 ||
-        (all && (rc = agt_images_list(images_dir, &ids, &n_ids)) < 0) ||
-        (rc = agt_scaffold_dir(scaffold, &sc_dir)) < 0 ||
-        (rc = agt_scaffold_load(sc_dir, &sc)) < 0) {
+    if ((rc = agt_images_dir(ao.images, &images_dir)) < 0 ||
+        (all && (rc = agt_images_list(images_dir, &ids, &n_ids)) < 0)) {
         status = cli_fail("run");
         goto done;
     }
@@ -223,9 +177,11 @@ static int run_run(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     ro.images = (const struct agt_image *const *)imgs;
     ro.n_images = n_loaded;
-    ro.sc = sc;
-    ro.agent = agent;
-    ro.model = model;
+    ro.sc = ag.sc;
+    ro.agent = ag.agent;
+    ro.model = ag.model;
+    ro.seed = ao.seed;
+    ro.max_turns = ao.max_turns;
     ro.cancel = &interrupted;
     ro.progress = !json && isatty(STDERR_FILENO);
     if ((rc = agt_rollout(&ro, &sum)) < 0) {
@@ -247,11 +203,8 @@ done:
         agt_image_free(imgs[i]);
     free(imgs);
     agt_images_list_free(ids, n_ids);
-    agt_scaffold_free(sc);
-    agt_agent_free(agent);
-    agt_model_free(model);
+    cli_agent_free(&ag);
     free(images_dir);
-    free(sc_dir);
     return status;
 }
 

@@ -6,7 +6,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "agent/model_agent.h"
 #include "agent/runner.h"
 #include "cli/cli.h"
 #include "lib/err.h"
@@ -36,66 +35,30 @@ static void print_summary(const struct agt_episode_result *r, const char *path)
 static int run_task_run(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "agent", required_argument, NULL, 'a' },
+        CLI_AGENT_OPTIONS,
         { "out", required_argument, NULL, 'o' },
-        { "seed", required_argument, NULL, 's' },
-        { "max-turns", required_argument, NULL, 't' },
-        { "model", required_argument, NULL, 'M' },
-        { "temperature", required_argument, NULL, 'T' },
-        { "max-tokens", required_argument, NULL, 'X' },
-        { "scaffold", required_argument, NULL, 'S' },
-        { "images", required_argument, NULL, 'I' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *agent_spec = "oracle", *out = "runs", *scaffold = NULL, *images = NULL;
-    uint64_t seed = 0, max_turns = 0;
-    const char *model_dir = NULL;
-    float temperature = 1.0f;
-    uint64_t max_tokens = 1024;
+    struct cli_agent_opts ao = CLI_AGENT_OPTS_INIT;
+    const char *out = "runs";
     bool json = false;
-    int c;
+    int c, status;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":ha:o:s:", opts, NULL)) != -1) {
+        int took = cli_agent_option("run-task", c, optarg, &ao, &status);
+        if (took < 0)
+            return status;
+        if (took)
+            continue;
         switch (c) {
-        case 'a':
-            agent_spec = optarg;
-            break;
         case 'o':
             out = optarg;
-            break;
-        case 's':
-            if (cru_parse_u64(optarg, 0, UINT64_MAX, &seed) < 0)
-                return cli_usage("run-task", "--seed: %s", cru_err_msg());
-            break;
-        case 't':
-            if (cru_parse_u64(optarg, 1, 100000, &max_turns) < 0)
-                return cli_usage("run-task", "--max-turns: %s", cru_err_msg());
-            break;
-        case 'S':
-            scaffold = optarg;
-            break;
-        case 'I':
-            images = optarg;
             break;
         case 'j':
             json = true;
             break;
-        case 'M':
-            model_dir = optarg;
-            break;
-        case 'X':
-            if (cru_parse_u64(optarg, 1, 1u << 20, &max_tokens) < 0)
-                return cli_usage("run-task", "--max-tokens: %s", cru_err_msg());
-            break;
-        case 'T': {
-            double t;
-            if (cru_parse_double(optarg, 0, 100, &t) < 0)
-                return cli_usage("run-task", "--temperature: %s (0 is greedy)", cru_err_msg());
-            temperature = (float)t;
-            break;
-        }
         case 'h':
             cli_print_help(&cli_cmd_run_task, stdout);
             return CLI_EXIT_OK;
@@ -109,33 +72,23 @@ static int run_task_run(int argc, char **argv)
         return cli_usage("run-task", "expected one image, got %d (crucible run takes many)",
                          argc - optind);
 
-    char *images_dir = NULL, *image_dir = NULL, *sc_dir = NULL, *path = NULL, id[128];
+    char *images_dir = NULL, *image_dir = NULL, *path = NULL, id[128];
     struct agt_image *img = NULL;
-    struct agt_scaffold *sc = NULL;
-    struct agt_agent *agent = NULL;
-    struct agt_model *model = NULL;
+    struct cli_agent ag = { 0 };
     struct cru_buf problems = CRU_BUF_INIT;
-    int status = CLI_EXIT_ERROR;
-    int rc = agt_agent_load(agent_spec, &agent);
-    if (rc < 0) {
-        status = rc == CRU_EINVAL ? cli_usage("run-task", "--agent: %s", cru_err_msg())
-                                  : cli_fail("run-task");
-        goto done;
-    }
-    if ((status = cli_open_model("run-task", agent_spec, model_dir, temperature,
-                                 (uint32_t)max_tokens, &model)) != 0)
+    int rc;
+    if ((status = cli_agent_load("run-task", &ao, &ag)) != 0)
         goto done;
     status = CLI_EXIT_ERROR;
-    if ((rc = agt_images_dir(strchr(argv[optind], '/') ? "." : images, &images_dir)) < 0 ||
+    if ((rc = agt_images_dir(strchr(argv[optind], '/') ? "." : ao.images, &images_dir)) < 0 ||
         (rc = agt_image_find(images_dir, argv[optind], &image_dir)) < 0 ||
         (rc = agt_image_load(image_dir, &img, &problems)) < 0 ||
-        (rc = agt_scaffold_dir(scaffold, &sc_dir)) < 0 ||
-        (rc = agt_scaffold_load(sc_dir, &sc)) < 0 || (rc = cru_mkdir_p(out, 0755)) < 0) {
+        (rc = cru_mkdir_p(out, 0755)) < 0) {
         fputs(cru_buf_cstr(&problems), stderr);
         status = cli_fail("run-task");
         goto done;
     }
-    snprintf(id, sizeof(id), "%s-s%llu", img->id, (unsigned long long)seed);
+    snprintf(id, sizeof(id), "%s-s%llu", img->id, (unsigned long long)ao.seed);
     if ((rc = cru_str_printf(&path, "%s/%s.traj", out, id)) < 0) {
         status = cli_fail("run-task");
         goto done;
@@ -143,13 +96,13 @@ static int run_task_run(int argc, char **argv)
     const char *nc = getenv("NO_COLOR");
     bool tty = !json && isatty(STDOUT_FILENO);
     struct agt_episode_opts eo = { .img = img,
-                                   .sc = sc,
-                                   .agent = agent,
-                                   .model = model,
+                                   .sc = ag.sc,
+                                   .agent = ag.agent,
+                                   .model = ag.model,
                                    .path = path,
                                    .episode_id = id,
-                                   .seed = seed,
-                                   .max_turns = max_turns,
+                                   .seed = ao.seed,
+                                   .max_turns = ao.max_turns,
                                    .live = tty ? stdout : NULL,
                                    .live_color = tty && !(nc && *nc) };
     struct agt_episode_result r;
@@ -160,7 +113,7 @@ static int run_task_run(int argc, char **argv)
     if (json) {
         json_t *o = json_pack(
             "{s:s, s:s, s:s, s:o, s:s, s:s?, s:O?, s:I, s:I, s:I, s:s}", "episode", id, "image",
-            img->id, "agent", agent_spec, "reward", r.scored ? json_real(r.reward) : json_null(),
+            img->id, "agent", ao.agent, "reward", r.scored ? json_real(r.reward) : json_null(),
             "status", rec_status_name(r.status), "message", r.message[0] ? r.message : NULL,
             "breakdown", r.breakdown, "turns", (json_int_t)r.turns, "tool_calls",
             (json_int_t)r.tool_calls, "wall_ms", (json_int_t)r.wall_ms, "trajectory", path);
@@ -177,12 +130,9 @@ static int run_task_run(int argc, char **argv)
 done:
     cru_buf_free(&problems);
     agt_image_free(img);
-    agt_scaffold_free(sc);
-    agt_agent_free(agent);
-    agt_model_free(model);
+    cli_agent_free(&ag);
     free(images_dir);
     free(image_dir);
-    free(sc_dir);
     free(path);
     return status;
 }

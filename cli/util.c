@@ -132,20 +132,81 @@ int cli_parse_ids(const char *s, int32_t **out, size_t *n)
     return 0;
 }
 
-int cli_open_model(const char *cmd, const char *agent, const char *dir, float temperature,
-                   uint32_t max_tokens, struct agt_model **out)
+int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_opts *o, int *status)
 {
-    *out = NULL;
-    if (!dir) {
-        if (strcmp(agent, "model") == 0)
-            return cli_usage(cmd, "--agent model needs --model DIR (a checkpoint folder)");
+    double d;
+    switch (c) {
+    case 'a':
+        o->agent = arg;
+        return 1;
+    case 'M':
+        o->model = arg;
+        return 1;
+    case 'C':
+        o->scaffold = arg;
+        return 1;
+    case 'I':
+        o->images = arg;
+        return 1;
+    case 'T':
+        if (cru_parse_double(arg, 0, 100, &d) < 0) {
+            *status = cli_usage(cmd, "--temperature: %s (0 is greedy)", cru_err_msg());
+            return -1;
+        }
+        o->temperature = (float)d;
+        return 1;
+    case 'X':
+        if (cru_parse_u64(arg, 1, 1u << 20, &o->max_tokens) < 0) {
+            *status = cli_usage(cmd, "--max-tokens: %s", cru_err_msg());
+            return -1;
+        }
+        return 1;
+    case 's':
+        if (cru_parse_u64(arg, 0, UINT64_MAX / 2, &o->seed) < 0) {
+            *status = cli_usage(cmd, "--seed: %s", cru_err_msg());
+            return -1;
+        }
+        return 1;
+    case 't':
+        if (cru_parse_u64(arg, 1, 100000, &o->max_turns) < 0) {
+            *status = cli_usage(cmd, "--max-turns: %s", cru_err_msg());
+            return -1;
+        }
+        return 1;
+    default:
         return 0;
     }
-    struct agt_model_opts o = AGT_MODEL_OPTS_INIT;
-    o.dir = dir;
-    o.temperature = temperature;
-    o.max_call_tokens = max_tokens;
-    if (agt_model_open(out, &o) < 0)
+}
+
+void cli_agent_free(struct cli_agent *a)
+{
+    agt_agent_free(a->agent);
+    agt_model_free(a->model);
+    agt_scaffold_free(a->sc);
+    memset(a, 0, sizeof(*a));
+}
+
+int cli_agent_load(const char *cmd, const struct cli_agent_opts *o, struct cli_agent *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = agt_agent_load(o->agent, &out->agent);
+    if (rc < 0)
+        return rc == CRU_EINVAL ? cli_usage(cmd, "--agent: %s", cru_err_msg()) : cli_fail(cmd);
+    if (!o->model && agt_agent_kind(out->agent) == AGT_AGENT_MODEL) {
+        cli_agent_free(out);
+        return cli_usage(cmd, "--agent model needs --model DIR (a checkpoint folder)");
+    }
+    char *sc_dir = NULL;
+    struct agt_model_opts mo = AGT_MODEL_OPTS_INIT;
+    mo.dir = o->model;
+    mo.temperature = o->temperature;
+    mo.max_call_tokens = (uint32_t)o->max_tokens;
+    if ((o->model && agt_model_open(&out->model, &mo) < 0) ||
+        agt_scaffold_dir(o->scaffold, &sc_dir) < 0 || agt_scaffold_load(sc_dir, &out->sc) < 0) {
+        free(sc_dir);
+        cli_agent_free(out);
         return cli_fail(cmd);
+    }
+    free(sc_dir);
     return 0;
 }
