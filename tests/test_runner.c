@@ -514,3 +514,28 @@ Test(runner, an_interruption_stops_a_running_command)
     cr_assert_not(o.res.scored);
     outcome_free(&o);
 }
+
+/* A scripted agent that solves a task through the same tools a model would use: the episode
+ * scores 1. */
+Test(runner, a_scripted_agent_solves_a_task)
+{
+    char *spec =
+        script("[{\"tool\": \"view\", \"arguments\": {\"path\": \"stats.py\", \"start\": 18, "
+               "\"end\": 23}},"
+               " {\"tool\": \"str_replace\", \"arguments\": {\"path\": \"stats.py\","
+               "  \"old\": \"    return s[n // 2]\\n\","
+               "  \"new\": \"    mid = n // 2\\n    if n % 2 == 1:\\n        return s[mid]\\n"
+               "    return (s[mid - 1] + s[mid]) / 2\\n\"}},"
+               " {\"tool\": \"bash\", \"arguments\": {\"command\": \"python3 -c 'import stats; "
+               "print(stats.median([4, 1, 3, 2]))'\"}},"
+               " {\"tool\": \"submit\"}]");
+    struct outcome o;
+    run("py-median-even", spec, 0, NULL, &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert_str_eq(o.status[1], "ok", "%s", o.output[1]);
+    cr_assert_not_null(strstr(o.output[2], "2.5"), "%s", o.output[2]);
+    cr_assert(o.res.scored);
+    cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.output[1]);
+    outcome_free(&o);
+    free(spec);
+}
