@@ -224,12 +224,20 @@ CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 CUDART := $(firstword $(wildcard $(foreach d,lib64 lib targets/*/lib,\
 	$(CUDA_HOME)/$(d)/libcudart_static.a $(CUDA_HOME)/$(d)/libcudart.so) \
 	/usr/lib/*-linux-gnu/libcudart_static.a /usr/lib/*-linux-gnu/libcudart.so))
+# cuBLAS, which the backend's programs (the GPU checks and benchmark) also link.
+CUBLAS := $(firstword $(wildcard $(foreach d,lib64 lib targets/*/lib,$(CUDA_HOME)/$(d)/libcublas.so) \
+	/usr/lib/*-linux-gnu/libcublas.so))
 ifeq ($(CUDART),)
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a
 	@echo "make cuda: kernels built with $(NVCC) for sm_$(CUDA_ARCH); no CUDA runtime library" \
 	  "(libcudart) found with the toolkit ($(CUDA_HOME)), so build/cuda/cuda-info is not linked"
-else
+else ifeq ($(CUBLAS),)
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
+	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH); no cuBLAS, so the GPU checks" \
+	  "and benchmark are not linked"
+else
+cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info $(CUDA_BUILD)/gpu-check \
+		$(CUDA_BUILD)/bench-gpu
 	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
 endif
 
@@ -251,7 +259,7 @@ $(CUDA_BUILD)/libcrucible-cuda.a: $(CUDA_OBJS)
 $(CUDA_BUILD)/host/%.o: %.c $(CUDA_FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -I. -Iinclude -I$(CUDA_HOME)/include \
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -I. -Iinclude -isystem $(CUDA_HOME)/include \
 	  -MMD -MP -c $< -o $@
 
 # nvcc links: it knows where its own toolkit keeps the runtime (lib, lib64 or
@@ -260,6 +268,18 @@ $(CUDA_BUILD)/cuda-info: $(CUDA_BUILD)/host/tests/gpu/cuda_info.o $(CUDA_BUILD)/
 		$(CUDA_BUILD)/libcrucible-cuda.a
 	$(call say,LD,$@)
 	$(Q)$(NVCC) -o $@ $^ -cudart static
+
+# The backend's programs: the CPU reference (model/cpu.c, model/weight.c) needs only libc.
+CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/model/weight.o
+$(CUDA_BUILD)/gpu-check: $(CUDA_BUILD)/host/tests/gpu/gpu_check.o $(CUDA_BUILD)/host/model/cpu.o \
+		$(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
+	$(call say,LD,$@)
+	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
+
+$(CUDA_BUILD)/bench-gpu: $(CUDA_BUILD)/host/bench/gpu/bench_gpu.o $(CUDA_HOST_LIBS) \
+		$(CUDA_BUILD)/libcrucible-cuda.a
+	$(call say,LD,$@)
+	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
 endif
 
 # Task images are data: their C files keep the formatting their authors gave them.
