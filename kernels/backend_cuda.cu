@@ -64,10 +64,14 @@ struct cu {
     uint32_t cap_t;
     int32_t *h_ints, *d_ints; /* ids, slots, positions, logit rows, two offset pairs, 0, 1 */
     int32_t *h_off;           /* pinned: expert offsets read back on the cuBLAS path */
-    float *x, *delta, *xn, *q, *k, *v, *att, *router, *sel_w, *h, *y, *gu, *yg, *part_o,
-        *part_ml, *logits;
+    float *x, *delta, *xn, *q, *k, *v, *att, *router, *sel_w, *h, *y, *gu, *yg, *part_o, *part_ml,
+        *logits;
     uint16_t *xbf, *hbf;
     int32_t *sel, *off, *perm, *act, *n_act;
+    /* the decode graph: valid for steps of G_T tokens and G_R logit rows on these buffers */
+    bool graphs;
+    cudaGraphExec_t gexec;
+    uint32_t g_t, g_r;
 };
 
 static int dalloc(struct cu *s, void **out, size_t bytes)
@@ -197,6 +201,8 @@ static void cu_free(void *state)
     free(s->allocs);
     cudaFreeHost(s->h_ints);
     cudaFreeHost(s->h_off);
+    if (s->gexec)
+        cudaGraphExecDestroy(s->gexec);
     if (s->blas)
         cublasDestroy(s->blas);
     if (s->st)
@@ -220,8 +226,8 @@ static int cu_init(struct cu *s, const struct mdl_model *m, const struct mdl_bac
         s->max_ctx = 1u << 24;
     s->qd = c->heads * c->head_dim;
     s->kvd = c->kv_heads * c->head_dim;
-    if (c->head_dim > KRN_MAX_HEAD_DIM || c->experts > KRN_MAX_EXPERTS ||
-        c->top_k > KRN_MAX_TOPK)
+    s->graphs = true;
+    if (c->head_dim > KRN_MAX_HEAD_DIM || c->experts > KRN_MAX_EXPERTS || c->top_k > KRN_MAX_TOPK)
         return cru_err_set(CRU_ELIMIT, "cuda: head_dim at most %d, experts %d, top-k %d",
                            KRN_MAX_HEAD_DIM, KRN_MAX_EXPERTS, KRN_MAX_TOPK);
     if (!(s->len = (uint32_t *)calloc(s->n_slots, sizeof(uint32_t))) ||
@@ -316,7 +322,7 @@ static void cu_limits(void *state, uint32_t *n_slots, uint32_t *max_ctx)
 
 static size_t part_rows(uint32_t t, uint32_t heads)
 {
-    return (size_t)t * heads + 4096;
+    return (size_t)t * heads + 4096; /* at least T * heads * att_splits() */
 }
 
 static int grow(struct cu *s, uint32_t T)
@@ -335,6 +341,9 @@ static int grow(struct cu *s, uint32_t T)
         cap *= 2;
     T = cap;
     size_t P = (size_t)T * K; /* (token, expert) pairs */
+    if (s->gexec)
+        cudaGraphExecDestroy(s->gexec);
+    s->gexec = NULL;
     cudaFreeHost(s->h_ints);
     s->h_ints = NULL;
     CRU_CUDA_CHECK(cudaHostAlloc((void **)&s->h_ints, (4 * (size_t)T + 8) * sizeof(int32_t), 0));
@@ -371,8 +380,8 @@ static int grow(struct cu *s, uint32_t T)
 /* Y (T rows of ROWS floats, row stride LDY) = W (ROWS x COLS) times each of T inputs: X
  * (fp32, stride COLS) on the GEMV path, XBF (bf16, stride COLS) through cuBLAS. */
 static int linear(struct cu *s, float *y, uint32_t ldy, const uint16_t *w, uint32_t rows,
-                  uint32_t cols, const float *x, const uint16_t *xbf, uint32_t T, const int32_t *off,
-                  const int32_t *act0, const int32_t *one)
+                  uint32_t cols, const float *x, const uint16_t *xbf, uint32_t T,
+                  const int32_t *off, const int32_t *act0, const int32_t *one)
 {
     if (T <= GEMV_MAX_T) {
         struct krn_gemv_args a = {};
@@ -399,8 +408,25 @@ static int linear(struct cu *s, float *y, uint32_t ldy, const uint16_t *w, uint3
 
 struct stepinfo {
     uint32_t T, R, maxn;
-    const int32_t *ids, *slot, *pos, *rows, *offT, *offR, *act0, *one;
+    const int32_t *ids, *slot, *pos, *rows, *offT, *offR, *act0, *one, *chunk;
 };
+
+/* Attention splits: enough warps to fill the card at decode, chunks of at least 64 keys. A
+ * function of the token count and the context bound alone, so that a graph keeps it; the
+ * chunk length, which follows the longest context of the step, travels in device memory. */
+static uint32_t att_splits(const struct cu *s, uint32_t T)
+{
+    uint32_t want = (2048 + T * s->c->heads - 1) / (T * s->c->heads);
+    uint32_t most = (s->max_ctx + 63) / 64;
+    uint32_t n = want < most ? want : most;
+    return n ? n : 1;
+}
+
+/* The experts go through cuBLAS once they average more than 8 tokens each. */
+static bool experts_big(const struct cu *s, uint32_t T)
+{
+    return (uint64_t)T * s->c->top_k > 8ull * s->c->experts;
+}
 
 static int attention_block(struct cu *s, uint32_t li, const struct stepinfo *si)
 {
@@ -434,11 +460,7 @@ static int attention_block(struct cu *s, uint32_t li, const struct stepinfo *si)
     qa.whole = c->arch == MDL_ARCH_MINIMAX_M2;
     qa.eps = c->rms_eps;
     TRY(krn_qk_norm_rope(&qa, s->st));
-    /* Enough warps to fill the card at decode, chunks of at least 64 keys. */
-    uint32_t want = (2048 + T * c->heads - 1) / (T * c->heads);
-    uint32_t most = (si->maxn + 63) / 64;
-    uint32_t n_split = want < most ? want : most;
-    n_split = n_split ? n_split : 1;
+    uint32_t n_split = att_splits(s, T);
     struct krn_att_args aa = {};
     aa.out = s->att;
     aa.q = s->q;
@@ -454,7 +476,8 @@ static int attention_block(struct cu *s, uint32_t li, const struct stepinfo *si)
     aa.hd = c->head_dim;
     aa.max_ctx = s->max_ctx;
     aa.n_split = n_split;
-    aa.chunk = (si->maxn + n_split - 1) / n_split;
+    aa.chunk = 1;
+    aa.chunk_dev = si->chunk;
     TRY(krn_attention(&aa, s->st));
     if (T > GEMV_MAX_T)
         TRY(krn_to_bf16(s->xbf, s->att, (size_t)T * s->qd, s->st));
@@ -466,8 +489,8 @@ static int attention_block(struct cu *s, uint32_t li, const struct stepinfo *si)
 static int experts_gemm(struct cu *s, const struct dlayer *d, uint32_t T, uint32_t K)
 {
     uint32_t H = s->c->hidden, I = d->inter, E = d->n_exp, P = T * K;
-    CRU_CUDA_CHECK(
-        cudaMemcpyAsync(s->h_off, s->off, (E + 1) * sizeof(int32_t), cudaMemcpyDeviceToHost, s->st));
+    CRU_CUDA_CHECK(cudaMemcpyAsync(s->h_off, s->off, (E + 1) * sizeof(int32_t),
+                                   cudaMemcpyDeviceToHost, s->st));
     TRY(krn_gather_bf16(s->xbf, s->xn, s->perm, P, K, H, s->st));
     CRU_CUDA_CHECK(cudaStreamSynchronize(s->st));
     float alpha = 1, beta = 0;
@@ -489,9 +512,9 @@ static int experts_gemm(struct cu *s, const struct dlayer *d, uint32_t T, uint32
             continue;
         size_t at = (size_t)s->h_off[e];
         CUBLAS_CHECK(cublasGemmEx(s->blas, CUBLAS_OP_T, CUBLAS_OP_N, (int)H, n, (int)I, &alpha,
-                                  d->down + (size_t)e * H * I, CUDA_R_16BF, (int)I,
-                                  s->hbf + at * I, CUDA_R_16BF, (int)I, &beta, s->yg + at * H,
-                                  CUDA_R_32F, (int)H, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
+                                  d->down + (size_t)e * H * I, CUDA_R_16BF, (int)I, s->hbf + at * I,
+                                  CUDA_R_16BF, (int)I, &beta, s->yg + at * H, CUDA_R_32F, (int)H,
+                                  CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
     }
     return krn_scatter_rows(s->y, s->yg, s->perm, P, H, s->st);
 }
@@ -569,12 +592,15 @@ static int ffn_block(struct cu *s, uint32_t li, const struct stepinfo *si)
                         c->arch == MDL_ARCH_MINIMAX_M2,
                         c->arch == MDL_ARCH_MINIMAX_M2 || c->norm_topk_prob, s->st));
     TRY(krn_moe_group(s->off, s->perm, s->act, s->n_act, s->sel, T * K, E, s->st));
-    if (big)
+    if (experts_big(s, T))
         TRY(experts_gemm(s, d, T, K));
     else
         TRY(experts_gemv(s, d, T, K));
     return krn_moe_combine(s->delta, s->y, s->sel_w, T, K, H, s->st);
 }
+
+static int enqueue(struct cu *s, const struct stepinfo *sp);
+static int capture(struct cu *s, const struct stepinfo *si);
 
 static int check_steps(struct cu *s, const struct mdl_step *st, size_t n, uint32_t *T, uint32_t *R)
 {
@@ -604,8 +630,8 @@ static int check_steps(struct cu *s, const struct mdl_step *st, size_t n, uint32
         r += st[i].all_logits ? st[i].n_ids : 1;
     }
     if (t > (1u << 20))
-        return cru_err_set(CRU_ELIMIT, "a step of %llu tokens (at most %u)",
-                           (unsigned long long)t, 1u << 20);
+        return cru_err_set(CRU_ELIMIT, "a step of %llu tokens (at most %u)", (unsigned long long)t,
+                           1u << 20);
     *T = (uint32_t)t;
     *R = (uint32_t)r;
     return 0;
@@ -614,7 +640,7 @@ static int check_steps(struct cu *s, const struct mdl_step *st, size_t n, uint32
 static int run(struct cu *s, struct mdl_step *st, size_t n)
 {
     const struct mdl_config *c = s->c;
-    uint32_t T = 0, R = 0, H = c->hidden;
+    uint32_t T = 0, R = 0;
     TRY(check_steps(s, st, n, &T, &R));
     TRY(grow(s, T));
     int32_t *hi = s->h_ints;
@@ -640,8 +666,6 @@ static int run(struct cu *s, struct mdl_step *st, size_t n)
     tail[3] = (int32_t)R;
     tail[4] = 0;
     tail[5] = 1;
-    CRU_CUDA_CHECK(cudaMemcpyAsync(s->d_ints, hi, (4 * (size_t)T + 8) * sizeof(int32_t),
-                                   cudaMemcpyHostToDevice, s->st));
     int32_t *d = s->d_ints;
     si.ids = d;
     si.slot = d + T;
@@ -651,6 +675,37 @@ static int run(struct cu *s, struct mdl_step *st, size_t n)
     si.offR = d + 4 * T + 2;
     si.act0 = d + 4 * T + 4;
     si.one = d + 4 * T + 5;
+    si.chunk = d + 4 * T + 6;
+    tail[6] = (int32_t)((si.maxn + att_splits(s, T) - 1) / att_splits(s, T));
+    CRU_CUDA_CHECK(cudaMemcpyAsync(s->d_ints, hi, (4 * (size_t)T + 8) * sizeof(int32_t),
+                                   cudaMemcpyHostToDevice, s->st));
+    if (s->graphs && T <= GEMV_MAX_T && R <= GEMV_MAX_T && !experts_big(s, T)) {
+        if (!s->gexec || s->g_t != T || s->g_r != R)
+            TRY(capture(s, &si));
+        CRU_CUDA_CHECK(cudaGraphLaunch(s->gexec, s->st));
+    } else {
+        TRY(enqueue(s, &si));
+    }
+    size_t row = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t nr = st[i].all_logits ? st[i].n_ids : 1;
+        CRU_CUDA_CHECK(cudaMemcpyAsync(st[i].logits, s->logits + row * c->vocab,
+                                       nr * c->vocab * sizeof(float), cudaMemcpyDeviceToHost,
+                                       s->st));
+        row += nr;
+    }
+    CRU_CUDA_CHECK(cudaStreamSynchronize(s->st));
+    for (size_t i = 0; i < n; i++)
+        s->len[st[i].slot] = st[i].pos + st[i].n_ids;
+    return 0;
+}
+
+/* The whole forward of a step whose ids, slots, positions and rows are on the device. */
+static int enqueue(struct cu *s, const struct stepinfo *sp)
+{
+    const struct mdl_config *c = s->c;
+    struct stepinfo si = *sp;
+    uint32_t T = si.T, R = si.R, H = c->hidden;
     TRY(krn_embed(s->x, s->embed, si.ids, T, H, s->st));
     for (uint32_t l = 0; l < c->layers; l++) {
         TRY(attention_block(s, l, &si));
@@ -679,18 +734,36 @@ static int run(struct cu *s, struct mdl_step *st, size_t n)
         TRY(linear(s, s->logits, c->vocab, s->lm_head, c->vocab, H, NULL, s->xbf, R, NULL, NULL,
                    NULL));
     }
-    size_t row = 0;
-    for (size_t i = 0; i < n; i++) {
-        size_t nr = st[i].all_logits ? st[i].n_ids : 1;
-        CRU_CUDA_CHECK(cudaMemcpyAsync(st[i].logits, s->logits + row * c->vocab,
-                                       nr * c->vocab * sizeof(float), cudaMemcpyDeviceToHost,
-                                       s->st));
-        row += nr;
-    }
-    CRU_CUDA_CHECK(cudaStreamSynchronize(s->st));
-    for (size_t i = 0; i < n; i++)
-        s->len[st[i].slot] = st[i].pos + st[i].n_ids;
     return 0;
+}
+
+/* Records enqueue() as a graph for steps of this token and row count. */
+static int capture(struct cu *s, const struct stepinfo *si)
+{
+    if (s->gexec)
+        cudaGraphExecDestroy(s->gexec);
+    s->gexec = NULL;
+    CRU_CUDA_CHECK(cudaStreamBeginCapture(s->st, cudaStreamCaptureModeThreadLocal));
+    int rc = enqueue(s, si);
+    cudaGraph_t g = NULL;
+    cudaError_t e = cudaStreamEndCapture(s->st, &g);
+    if (rc < 0) {
+        if (g)
+            cudaGraphDestroy(g);
+        return rc;
+    }
+    CRU_CUDA_CHECK(e);
+    e = cudaGraphInstantiate(&s->gexec, g, 0);
+    cudaGraphDestroy(g);
+    CRU_CUDA_CHECK(e);
+    s->g_t = si->T;
+    s->g_r = si->R;
+    return 0;
+}
+
+void mdl_cuda_set_graphs(void *state, bool on)
+{
+    ((struct cu *)state)->graphs = on;
 }
 
 static int cu_forward(void *state, struct mdl_step *st, size_t n)

@@ -33,6 +33,10 @@ int mdl_cuda_load_random(void **state, const struct mdl_model *model,
  * prompt of LEN tokens had been run. */
 int mdl_cuda_fake_context(void *state, uint32_t slot, uint32_t len);
 
+/* Decode steps (at most 16 tokens) replay a CUDA graph of the whole forward, captured once per
+ * token count; ON false launches every kernel each time instead (for comparison). */
+void mdl_cuda_set_graphs(void *state, bool on);
+
 #ifdef __cplusplus
 }
 #endif

@@ -46,8 +46,8 @@ static int grid_for(size_t n, int block)
 
 /* ---- embedding ---- */
 
-__global__ static void embed_kernel(float *x, const uint16_t *embed, const int32_t *ids,
-                                    uint32_t t, uint32_t h)
+__global__ static void embed_kernel(float *x, const uint16_t *embed, const int32_t *ids, uint32_t t,
+                                    uint32_t h)
 {
     size_t n = (size_t)t * h;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
@@ -68,8 +68,8 @@ int krn_embed(float *x, const uint16_t *embed, const int32_t *ids, uint32_t t, u
 /* ---- RMSNorm with the residual add ---- */
 
 /* One block of 256 threads per row. */
-__global__ static void add_rmsnorm_kernel(float *x, const float *delta, const float *w,
-                                          float *out, uint16_t *out_bf, uint32_t h, float eps)
+__global__ static void add_rmsnorm_kernel(float *x, const float *delta, const float *w, float *out,
+                                          uint16_t *out_bf, uint32_t h, float eps)
 {
     __shared__ float part[8];
     float *xr = x + (size_t)blockIdx.x * h;
@@ -197,8 +197,8 @@ int krn_qk_norm_rope(const struct krn_qk_args *a, cudaStream_t st)
 {
     if (a->t == 0 || a->hd == 0 || a->heads == 0 || a->kv_heads == 0 || a->rot > a->hd ||
         a->rot % 2 || a->t > 0x7fffffffu)
-        return cru_err_set(CRU_EINVAL, "krn_qk_norm_rope: %u tokens, %u heads of %u, rot %u",
-                           a->t, a->heads, a->hd, a->rot);
+        return cru_err_set(CRU_EINVAL, "krn_qk_norm_rope: %u tokens, %u heads of %u, rot %u", a->t,
+                           a->heads, a->hd, a->rot);
     if (a->heads + a->kv_heads > 8192)
         return cru_err_set(CRU_ELIMIT, "krn_qk_norm_rope: more than 8192 heads");
     size_t smem = (a->heads + a->kv_heads) * sizeof(float);
@@ -223,8 +223,9 @@ __global__ static void attention_part_kernel(struct krn_att_args a)
     uint32_t s = wid % a.n_split, h = (wid / a.n_split) % a.heads;
     uint32_t t = (uint32_t)(wid / a.n_split / a.heads);
     uint32_t hd = a.hd, kvd = a.kv_heads * hd, kvh = h / (a.heads / a.kv_heads);
-    uint32_t n = (uint32_t)a.tok_pos[t] + 1, k0 = s * a.chunk;
-    uint32_t k1 = k0 + a.chunk < n ? k0 + a.chunk : n;
+    uint32_t chunk = a.chunk_dev ? (uint32_t)*a.chunk_dev : a.chunk;
+    uint32_t n = (uint32_t)a.tok_pos[t] + 1, k0 = s * chunk;
+    uint32_t k1 = k0 + chunk < n ? k0 + chunk : n;
     const float *q = a.q + ((size_t)t * a.heads + h) * hd;
     float qr[ATT_PER_LANE], o[ATT_PER_LANE];
     float sc = 1.0f / sqrtf((float)hd);
@@ -388,7 +389,8 @@ __global__ static void router_kernel(int32_t *sel, float *sel_w, const float *lo
         __syncthreads();
         if (threadIdx.x == 0) {
             for (int w = 1; w < 4; w++)
-                if (ri[w] >= 0 && (ri[0] < 0 || rv[w] > rv[0] || (rv[w] == rv[0] && ri[w] < ri[0]))) {
+                if (ri[w] >= 0 &&
+                    (ri[0] < 0 || rv[w] > rv[0] || (rv[w] == rv[0] && ri[w] < ri[0]))) {
                     rv[0] = rv[w];
                     ri[0] = ri[w];
                 }
@@ -404,8 +406,8 @@ __global__ static void router_kernel(int32_t *sel, float *sel_w, const float *lo
             sel_w[(size_t)t * k + r] /= wsum;
 }
 
-int krn_router_topk(int32_t *sel, float *sel_w, const float *logits, const float *bias,
-                    uint32_t t, uint32_t e, uint32_t k, int sigmoid, int norm, cudaStream_t st)
+int krn_router_topk(int32_t *sel, float *sel_w, const float *logits, const float *bias, uint32_t t,
+                    uint32_t e, uint32_t k, int sigmoid, int norm, cudaStream_t st)
 {
     if (t == 0 || e == 0 || k == 0 || k > e || t > 0x7fffffffu)
         return cru_err_set(CRU_EINVAL, "krn_router_topk: %u tokens, top-%u of %u", t, k, e);
@@ -474,6 +476,8 @@ __device__ static inline void row_dots(float *acc, const uint16_t *wr, const flo
                                        int nt, uint32_t cols, uint32_t lane)
 {
     if (VEC) {
+        /* unrolled so that several 16-byte loads are in flight per lane */
+#pragma unroll 4
         for (uint32_t c = lane * 8; c < cols; c += WARP * 8) {
             uint4 raw = *reinterpret_cast<const uint4 *>(wr + c);
             const uint16_t *hv = reinterpret_cast<const uint16_t *>(&raw);
@@ -568,8 +572,8 @@ int krn_grouped_gemv(const struct krn_gemv_args *a, cudaStream_t st)
 
 /* ---- combine, SwiGLU, gather, scatter ---- */
 
-__global__ static void combine_kernel(float *delta, const float *y, const float *sel_w,
-                                      uint32_t t, uint32_t k, uint32_t h)
+__global__ static void combine_kernel(float *delta, const float *y, const float *sel_w, uint32_t t,
+                                      uint32_t k, uint32_t h)
 {
     size_t n = (size_t)t * h;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
@@ -612,8 +616,8 @@ int krn_swiglu_bf16(uint16_t *out, const float *gu, uint32_t n, uint32_t cols, c
     return 0;
 }
 
-__global__ static void gather_kernel(uint16_t *out, const float *x, const int32_t *perm,
-                                     uint32_t n, uint32_t in_div, uint32_t h)
+__global__ static void gather_kernel(uint16_t *out, const float *x, const int32_t *perm, uint32_t n,
+                                     uint32_t in_div, uint32_t h)
 {
     size_t tot = (size_t)n * h;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < tot;
@@ -623,8 +627,8 @@ __global__ static void gather_kernel(uint16_t *out, const float *x, const int32_
     }
 }
 
-int krn_gather_bf16(uint16_t *out, const float *x, const int32_t *perm, uint32_t n,
-                    uint32_t in_div, uint32_t h, cudaStream_t st)
+int krn_gather_bf16(uint16_t *out, const float *x, const int32_t *perm, uint32_t n, uint32_t in_div,
+                    uint32_t h, cudaStream_t st)
 {
     if (n == 0 || h == 0 || in_div == 0)
         return cru_err_set(CRU_EINVAL, "krn_gather_bf16: empty shape");
@@ -633,8 +637,8 @@ int krn_gather_bf16(uint16_t *out, const float *x, const int32_t *perm, uint32_t
     return 0;
 }
 
-__global__ static void scatter_kernel(float *y, const float *src, const int32_t *perm,
-                                      uint32_t n, uint32_t h)
+__global__ static void scatter_kernel(float *y, const float *src, const int32_t *perm, uint32_t n,
+                                      uint32_t h)
 {
     size_t tot = (size_t)n * h;
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < tot;
@@ -673,8 +677,7 @@ __global__ static void fill_bf16_kernel(uint16_t *p, size_t n, uint64_t seed, fl
         p[i] = to_bf(hash_unit(seed, i) * scale + shift);
 }
 
-__global__ static void fill_f32_kernel(float *p, size_t n, uint64_t seed, float scale,
-                                       float shift)
+__global__ static void fill_f32_kernel(float *p, size_t n, uint64_t seed, float scale, float shift)
 {
     for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
          i += (size_t)gridDim.x * blockDim.x)

@@ -64,6 +64,7 @@ struct krn_att_args {
     const uint16_t *kc, *vc;
     const int32_t *tok_slot, *tok_pos;
     float *part_o, *part_ml;
+    const int32_t *chunk_dev; /* when not NULL, CHUNK is read from here (a graph replays it) */
     uint32_t t, heads, kv_heads, hd, max_ctx, n_split, chunk;
 };
 int krn_attention(const struct krn_att_args *a, cudaStream_t st);
@@ -72,8 +73,8 @@ int krn_attention(const struct krn_att_args *a, cudaStream_t st);
  * BIAS added for the choice only (SIGMOID 1; BIAS may be NULL); the K best by that score, the
  * lower index first among equals; weights the chosen probabilities, renormalised to sum 1 when
  * NORM. SEL and SEL_W get T x K. */
-int krn_router_topk(int32_t *sel, float *sel_w, const float *logits, const float *bias,
-                    uint32_t t, uint32_t e, uint32_t k, int sigmoid, int norm, cudaStream_t st);
+int krn_router_topk(int32_t *sel, float *sel_w, const float *logits, const float *bias, uint32_t t,
+                    uint32_t e, uint32_t k, int sigmoid, int norm, cudaStream_t st);
 
 /* Groups the N = T*K (token, choice) pairs of SEL by expert, on the device: OFF (E+1) the
  * exclusive offsets of each expert's pairs in PERM (N pair indices, in any order within an
@@ -108,8 +109,8 @@ int krn_moe_combine(float *delta, const float *y, const float *sel_w, uint32_t t
 int krn_swiglu_bf16(uint16_t *out, const float *gu, uint32_t n, uint32_t cols, cudaStream_t st);
 
 /* OUT[j] = bf16(X[(PERM[j] / IN_DIV)]) for N rows of H (the gather before a grouped GEMM). */
-int krn_gather_bf16(uint16_t *out, const float *x, const int32_t *perm, uint32_t n,
-                    uint32_t in_div, uint32_t h, cudaStream_t st);
+int krn_gather_bf16(uint16_t *out, const float *x, const int32_t *perm, uint32_t n, uint32_t in_div,
+                    uint32_t h, cudaStream_t st);
 
 /* Y[PERM[j]] = SRC[j] for N rows of H floats (the scatter after it). */
 int krn_scatter_rows(float *y, const float *src, const int32_t *perm, uint32_t n, uint32_t h,

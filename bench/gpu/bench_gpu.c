@@ -42,7 +42,7 @@ static double now(void)
 #define CK(x)                                                                                      \
     do {                                                                                           \
         if ((x) < 0) {                                                                             \
-            fprintf(stderr, "bench-gpu: %s:%d: %s\n", __FILE__, __LINE__, cru_err_msg());         \
+            fprintf(stderr, "bench-gpu: %s:%d: %s\n", __FILE__, __LINE__, cru_err_msg());          \
             exit(3);                                                                               \
         }                                                                                          \
     } while (0)
@@ -167,13 +167,16 @@ int main(int argc, char **argv)
     for (int i = 0; i < CTX; i++)
         ids[i] = (int32_t)((i * 7919u + 13) % c->vocab);
     float *logits = malloc((size_t)64 * c->vocab * sizeof(float));
-    uint32_t batches[] = { 1, 8, 64 };
-    for (size_t bi = 0; bi < 3; bi++) {
+    uint32_t batches[] = { 1, 1, 8, 64 };
+    for (size_t bi = 0; bi < 4; bi++) {
         uint32_t B = batches[bi];
+        bool graphs = bi > 0; /* the first run launches each kernel: the graph's gain */
+        mdl_cuda_set_graphs(st, graphs);
         struct mdl_step steps[64];
         for (uint32_t s = 0; s < B; s++) {
             CK(mdl_cuda_fake_context(st, s, CTX));
-            steps[s] = (struct mdl_step){ s, CTX, &ids[s], 1, false, logits + (size_t)s * c->vocab };
+            steps[s] =
+                (struct mdl_step){ s, CTX, &ids[s], 1, false, logits + (size_t)s * c->vocab };
         }
         for (int i = 0; i < 3; i++)
             CK(mdl_backend_cuda.forward(st, steps, B));
@@ -186,9 +189,10 @@ int main(int argc, char **argv)
         double bytes = layers * (attn + router + chosen * expert) + lm +
                        (double)B * CTX * layers * kvd * 2 * 2;
         double roof = bytes / (bw / 2); /* a read moves half of what a copy counts */
-        printf("decode batch %2u ctx %d: %8.1f tok/s, step %.2f ms; roofline %.2f ms (%.2f GB "
+        printf("decode batch %2u ctx %d%s: %8.1f tok/s, step %.2f ms; roofline %.2f ms (%.2f GB "
                "read) -> %.0f%% of roofline\n",
-               B, CTX, B / dt, dt * 1e3, roof * 1e3, bytes / 1e9, 100 * roof / dt);
+               B, CTX, graphs ? "" : " (no graph)", B / dt, dt * 1e3, roof * 1e3, bytes / 1e9,
+               100 * roof / dt);
     }
     /* Prefill: one 2048-token prompt in slot 0. */
     struct mdl_step p = { 0, 0, ids, CTX, false, logits };

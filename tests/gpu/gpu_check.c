@@ -19,6 +19,9 @@
 #include "lib/err.h"
 
 static int failures;
+/* 0 while a check only informs: a model whose routing can flip on a near-tie, where one
+ * flipped expert moves a row's logits by more than any tolerance that still means anything. */
+static int strict = 1;
 
 static float urand(uint64_t *s)
 {
@@ -61,7 +64,7 @@ static void report(const char *what, const float *got, const float *ref, size_t 
 #define CK(x)                                                                                      \
     do {                                                                                           \
         if ((x) < 0) {                                                                             \
-            fprintf(stderr, "gpu-check: %s:%d: %s\n", __FILE__, __LINE__, cru_err_msg());        \
+            fprintf(stderr, "gpu-check: %s:%d: %s\n", __FILE__, __LINE__, cru_err_msg());          \
             exit(3);                                                                               \
         }                                                                                          \
     } while (0)
@@ -70,7 +73,7 @@ static void report(const char *what, const float *got, const float *ref, size_t 
     do {                                                                                           \
         cudaError_t e_ = (x);                                                                      \
         if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "gpu-check: %s:%d: %s: %s\n", __FILE__, __LINE__, #x,                 \
+            fprintf(stderr, "gpu-check: %s:%d: %s: %s\n", __FILE__, __LINE__, #x,                  \
                     cudaGetErrorString(e_));                                                       \
             exit(3);                                                                               \
         }                                                                                          \
@@ -200,8 +203,8 @@ static void check_moe(uint32_t T, uint32_t E, uint32_t K, uint32_t H, uint32_t I
         for (uint32_t k = 0; k < K; k++)
             rw[t * K + k] /= ws;
     }
-    snprintf(name, sizeof(name), "router %s T=%u E=%u K=%u: choices", sigmoid ? "sigmoid" : "softmax",
-             T, E, K);
+    snprintf(name, sizeof(name), "router %s T=%u E=%u K=%u: choices",
+             sigmoid ? "sigmoid" : "softmax", T, E, K);
     printf("%-4s %-52s %d differ\n", bad_sel ? "FAIL" : "ok", name, bad_sel);
     failures += bad_sel != 0;
     snprintf(name, sizeof(name), "router T=%u E=%u K=%u: weights", T, E, K);
@@ -211,8 +214,8 @@ static void check_moe(uint32_t T, uint32_t E, uint32_t K, uint32_t H, uint32_t I
     char *seen = calloc(P, 1);
     for (uint32_t e = 0; e < E && !bad_grp; e++)
         for (int32_t j = off[e]; j < off[e + 1]; j++) {
-            if (j < 0 || j >= (int32_t)P || perm[j] < 0 || perm[j] >= (int32_t)P ||
-                seen[perm[j]] || sel[perm[j]] != (int32_t)e) {
+            if (j < 0 || j >= (int32_t)P || perm[j] < 0 || perm[j] >= (int32_t)P || seen[perm[j]] ||
+                sel[perm[j]] != (int32_t)e) {
                 bad_grp = 1;
                 break;
             }
@@ -243,7 +246,9 @@ static void check_moe(uint32_t T, uint32_t E, uint32_t K, uint32_t H, uint32_t I
     report(name, h, rh, P * I, 1e-4);
     snprintf(name, sizeof(name), "grouped gemv down T=%u H=%u I=%u", T, H, I);
     report(name, y, ry, P * H, 1e-4);
-    void *dev[] = { d_lg, d_bias, d_x, d_gu, d_d, d_sel, d_off, d_perm, d_act, d_nact, d_w, d_h, d_y };
+    void *dev[] = {
+        d_lg, d_bias, d_x, d_gu, d_d, d_sel, d_off, d_perm, d_act, d_nact, d_w, d_h, d_y
+    };
     for (size_t i = 0; i < sizeof(dev) / sizeof(dev[0]); i++)
         cudaFree(dev[i]);
     void *host[] = { lg, bias, x, wgu, wd, sel, off, perm, w, h, y, rw, rh, ry, seen };
@@ -457,10 +462,11 @@ static void free_model(struct mdl_model *m)
     hfree(m->final_norm.data);
     for (uint32_t l = 0; l < m->cfg.layers; l++) {
         struct mdl_layer *L = &m->layers[l];
-        const void *ps[] = { L->attn_norm.data, L->mlp_norm.data, L->q.data,      L->k.data,
-                             L->v.data,         L->o.data,        L->q_norm.data, L->k_norm.data,
-                             L->router.data,    L->bias.data,     L->dense.gate.data,
-                             L->dense.up.data,  L->dense.down.data };
+        const void *ps[] = { L->attn_norm.data, L->mlp_norm.data,   L->q.data,
+                             L->k.data,         L->v.data,          L->o.data,
+                             L->q_norm.data,    L->k_norm.data,     L->router.data,
+                             L->bias.data,      L->dense.gate.data, L->dense.up.data,
+                             L->dense.down.data };
         for (size_t i = 0; i < sizeof(ps) / sizeof(ps[0]); i++)
             hfree(ps[i]);
         for (uint32_t e = 0; L->experts && e < m->cfg.experts; e++) {
@@ -518,11 +524,14 @@ static void compare_step(const char *model, const char *what, void *cpu, void *g
             flips++;
     }
     bool ok = worst <= tol && flips == 0;
-    failures += !ok;
+    failures += strict && !ok;
     char name[160];
     snprintf(name, sizeof(name), "%s: %s (%zu rows)", model, what, rows);
-    printf("%-4s %-52s rel err %.2e (tol %.0e), greedy flips %d\n", ok ? "ok" : "FAIL", name, worst,
-           tol, flips);
+    printf("%-4s %-52s rel err %.2e (tol %.0e), greedy flips %d\n",
+           !strict ? "info"
+           : ok    ? "ok"
+                   : "FAIL",
+           name, worst, tol, flips);
     free(ref);
     free(got);
 }
@@ -578,8 +587,199 @@ static void check_model(const struct shape *sh, double tol)
     free_model(m);
 }
 
+/* ---- part 3: the committed reference checkpoints ---- */
+
+/* A checkpoint as tests/gpu/export_checkpoint.py writes it: the model's weights point into
+ * BUF, and the transformers reference follows them. */
+struct flat {
+    uint8_t *buf;
+    size_t len, at;
+    int bad;
+};
+
+static const void *take(struct flat *f, size_t n)
+{
+    if (f->at + n > f->len) {
+        f->bad = 1;
+        return NULL;
+    }
+    const void *p = f->buf + f->at;
+    f->at += n;
+    return p;
+}
+
+static int32_t take_i32(struct flat *f)
+{
+    int32_t v = 0;
+    const void *p = take(f, 4);
+    if (p)
+        memcpy(&v, p, 4);
+    return v;
+}
+
+static struct mdl_weight take_w(struct flat *f, uint32_t rows, uint32_t cols)
+{
+    return (struct mdl_weight){ take(f, (size_t)rows * cols * 2), MDL_DT_BF16, rows, cols };
+}
+
+static void check_checkpoint(const char *path, double tol)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        printf("FAIL %s: cannot open\n", path);
+        failures++;
+        return;
+    }
+    struct flat f = { 0 };
+    fseek(fp, 0, SEEK_END);
+    f.len = (size_t)ftell(fp);
+    fseek(fp, 0, SEEK_SET);
+    f.buf = malloc(f.len);
+    if (fread(f.buf, 1, f.len, fp) != f.len)
+        f.bad = 1;
+    fclose(fp);
+    const void *magic = take(&f, 8);
+    if (!magic || memcmp(magic, "CRUCKPT1", 8) != 0)
+        f.bad = 1;
+    struct mdl_model m;
+    memset(&m, 0, sizeof(m));
+    struct mdl_config *c = &m.cfg;
+    int32_t v[15];
+    for (int i = 0; i < 15; i++)
+        v[i] = take_i32(&f);
+    c->arch = (enum mdl_arch)v[0];
+    c->vocab = (uint32_t)v[1];
+    c->hidden = (uint32_t)v[2];
+    c->layers = (uint32_t)v[3];
+    c->heads = (uint32_t)v[4];
+    c->kv_heads = (uint32_t)v[5];
+    c->head_dim = (uint32_t)v[6];
+    c->inter = (uint32_t)v[7];
+    c->moe_inter = (uint32_t)v[8];
+    c->experts = (uint32_t)v[9];
+    c->top_k = (uint32_t)v[10];
+    c->rotary_dim = (uint32_t)v[11];
+    c->norm_topk_prob = v[12];
+    c->tied = v[13];
+    c->routing_bias = v[14];
+    c->max_pos = 256;
+    double d2[2] = { 0, 0 };
+    const void *pd = take(&f, 16);
+    if (pd)
+        memcpy(d2, pd, 16);
+    c->rms_eps = (float)d2[0];
+    c->rope_theta = d2[1];
+    if (f.bad || c->layers > 64 || c->experts > 64) {
+        printf("FAIL %s: malformed\n", path);
+        failures++;
+        free(f.buf);
+        return;
+    }
+    uint32_t H = c->hidden, qd = c->heads * c->head_dim, kvd = c->kv_heads * c->head_dim;
+    bool whole = c->arch == MDL_ARCH_MINIMAX_M2;
+    c->moe_layer = calloc(c->layers, sizeof(bool));
+    m.layers = calloc(c->layers, sizeof(struct mdl_layer));
+    for (uint32_t l = 0; l < c->layers; l++)
+        c->moe_layer[l] = take_i32(&f) != 0;
+    m.embed = take_w(&f, c->vocab, H);
+    m.final_norm = take_w(&f, 1, H);
+    m.lm_head = take_w(&f, c->vocab, H);
+    for (uint32_t l = 0; l < c->layers; l++) {
+        struct mdl_layer *L = &m.layers[l];
+        L->attn_norm = take_w(&f, 1, H);
+        L->q = take_w(&f, qd, H);
+        L->k = take_w(&f, kvd, H);
+        L->v = take_w(&f, kvd, H);
+        L->o = take_w(&f, H, qd);
+        L->q_norm = take_w(&f, 1, whole ? qd : c->head_dim);
+        L->k_norm = take_w(&f, 1, whole ? kvd : c->head_dim);
+        L->mlp_norm = take_w(&f, 1, H);
+        L->moe = c->moe_layer[l];
+        if (!L->moe) {
+            L->dense.gate = take_w(&f, c->inter, H);
+            L->dense.up = take_w(&f, c->inter, H);
+            L->dense.down = take_w(&f, H, c->inter);
+            continue;
+        }
+        L->router = take_w(&f, c->experts, H);
+        if (c->routing_bias)
+            L->bias = take_w(&f, 1, c->experts);
+        L->experts = calloc(c->experts, sizeof(struct mdl_mlp));
+        for (uint32_t e = 0; e < c->experts; e++) {
+            L->experts[e].gate = take_w(&f, c->moe_inter, H);
+            L->experts[e].up = take_w(&f, c->moe_inter, H);
+            L->experts[e].down = take_w(&f, H, c->moe_inter);
+        }
+    }
+    int32_t np = take_i32(&f), ng = take_i32(&f);
+    const int32_t *ids = np > 0 && ng > 0 && np + ng < 256 ? take(&f, (size_t)(np + ng) * 4) : NULL;
+    int32_t rows = take_i32(&f);
+    const float *hf = rows == np + ng - 1 ? take(&f, (size_t)rows * c->vocab * 4) : NULL;
+    if (f.bad || !ids || !hf || f.at != f.len) {
+        printf("FAIL %s: malformed (tensors or reference)\n", path);
+        failures++;
+    } else {
+        struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
+        o.n_slots = 2;
+        o.threads = 4;
+        void *cpu = NULL, *gpu = NULL;
+        CK(mdl_backend_cpu.load(&cpu, &m, &o));
+        CK(mdl_backend_cuda.load(&gpu, &m, &o));
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        /* the whole sequence at once (a long step: cuBLAS), every row against the CPU */
+        struct mdl_step st = { 0, 0, ids, (uint32_t)rows, true, NULL };
+        compare_step(base, "prefill of prompt + greedy, all rows vs CPU", cpu, gpu, &st, 1,
+                     c->vocab, tol);
+        /* token by token in slot 1 (the GEMV path) against transformers' rows */
+        float *got = malloc((size_t)rows * c->vocab * 4);
+        for (int32_t i = 0; i < rows; i++) {
+            struct mdl_step d = { 1, (uint32_t)i, &ids[i], 1, false, got + (size_t)i * c->vocab };
+            CK(mdl_backend_cuda.forward(gpu, &d, 1));
+        }
+        double worst = 0;
+        int flips = 0;
+        for (int32_t r = 0; r < rows; r++) {
+            const float *a = hf + (size_t)r * c->vocab, *b = got + (size_t)r * c->vocab;
+            double mx = 0, err = 0;
+            uint32_t ia = 0, ib = 0, sec = 1;
+            for (uint32_t k = 0; k < c->vocab; k++) {
+                double dd = fabs((double)a[k] - b[k]);
+                err = !(dd <= err) ? dd : err;
+                mx = fabs(a[k]) > mx ? fabs(a[k]) : mx;
+                ia = a[k] > a[ia] ? k : ia;
+                ib = b[k] > b[ib] ? k : ib;
+            }
+            for (uint32_t k = 0; k < c->vocab; k++)
+                if (k != ia && (sec == ia || a[k] > a[sec]))
+                    sec = k;
+            worst = err / mx > worst ? err / mx : worst;
+            if (ia != ib && a[ia] - a[sec] > 2 * err)
+                flips++;
+            /* from the prompt's last token on, the greedy continuation itself */
+            if (r >= np - 1 && (int32_t)ib != ids[r + 1] && a[ia] - a[sec] > 2 * err)
+                flips++;
+        }
+        bool ok = worst <= tol && flips == 0;
+        failures += !ok;
+        char name[160];
+        snprintf(name, sizeof(name), "%s: decode token by token vs transformers (%d rows)", base,
+                 rows);
+        printf("%-4s %-52s rel err %.2e (tol %.0e), greedy flips %d\n", ok ? "ok" : "FAIL", name,
+               worst, tol, flips);
+        free(got);
+        mdl_backend_cuda.free(gpu);
+        mdl_backend_cpu.free(cpu);
+    }
+    for (uint32_t l = 0; l < c->layers; l++)
+        free(m.layers[l].experts);
+    free(m.layers);
+    free(c->moe_layer);
+    free(f.buf);
+}
+
 int main(int argc, char **argv)
 {
+    /* gpu-check [--quick|--full] [CHECKPOINT.bin...] */
     bool quick = argc > 1 && strcmp(argv[1], "--quick") == 0;
     int n = 0;
     CK(cru_cuda_device_count(&n));
@@ -603,19 +803,61 @@ int main(int argc, char **argv)
     }
     /* bf16 KV cache and bf16 GEMM inputs on long steps against an fp32 reference */
     const double tol = 2e-2;
-    struct shape qa = { "qwen3_moe small",  MDL_ARCH_QWEN3_MOE, 293, 56, 3, 6, 3, 16, 72, 24, 6, 2,
-                        16, 1, true };
-    struct shape ma = { "minimax_m2 small", MDL_ARCH_MINIMAX_M2, 293, 40, 2, 5, 1, 12, 20, 20, 4, 3,
-                        6, -1, true };
-    struct shape qb = { "qwen3_moe medium", MDL_ARCH_QWEN3_MOE, 1024, 256, 3, 8, 2, 64, 256, 128,
-                        16, 4, 64, 0, false };
-    struct shape mb = { "minimax_m2 medium", MDL_ARCH_MINIMAX_M2, 1024, 256, 2, 4, 2, 128, 128,
-                        128, 16, 4, 64, -1, true };
+    struct shape qa = {
+        "qwen3_moe small", MDL_ARCH_QWEN3_MOE, 293, 56, 3, 6, 3, 16, 72, 24, 6, 2, 16, 1, true
+    };
+    struct shape ma = {
+        "minimax_m2 small", MDL_ARCH_MINIMAX_M2, 293, 40, 2, 5, 1, 12, 20, 20, 4, 3, 6, -1, true
+    };
+    struct shape qb = { "qwen3_moe medium",
+                        MDL_ARCH_QWEN3_MOE,
+                        1024,
+                        256,
+                        3,
+                        8,
+                        2,
+                        64,
+                        256,
+                        128,
+                        16,
+                        4,
+                        64,
+                        0,
+                        false };
+    struct shape mb = { "minimax_m2 medium",
+                        MDL_ARCH_MINIMAX_M2,
+                        1024,
+                        256,
+                        2,
+                        4,
+                        2,
+                        128,
+                        128,
+                        128,
+                        16,
+                        4,
+                        64,
+                        -1,
+                        true };
+    for (int i = 2; i < argc; i++)
+        check_checkpoint(argv[i], tol);
     check_model(&qa, tol);
     check_model(&ma, tol);
     if (!quick) {
+        /* Every expert routed: the MoE output is continuous in its input, so the tolerance
+         * holds on every row; then the same models with top-4 of 16, for information. */
+        qb.top_k = mb.top_k = 16;
+        qb.name = "qwen3_moe medium, all 16 experts";
+        mb.name = "minimax_m2 medium, all 16 experts";
         check_model(&qb, tol);
         check_model(&mb, tol);
+        strict = 0;
+        qb.top_k = mb.top_k = 4;
+        qb.name = "qwen3_moe medium, top-4 of 16";
+        mb.name = "minimax_m2 medium, top-4 of 16";
+        check_model(&qb, tol);
+        check_model(&mb, tol);
+        strict = 1;
     }
     printf("gpu-check: %d failure(s)\n", failures);
     return failures ? 1 : 0;

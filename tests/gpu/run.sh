@@ -28,11 +28,25 @@ step() { # NAME CMD...: runs CMD, its output into $out/NAME.txt, and notes a fai
 	[ "$rc" -eq 0 ] || status=1
 }
 
+# The committed reference checkpoints, flattened for the checks (no JSON library there).
+ckpts=""
+for d in tests/data/model/*/; do
+	n=$(basename "$d")
+	if python3 tests/gpu/export_checkpoint.py "$d" "build/cuda/$n.bin" >>"$out/build.log" 2>&1; then
+		ckpts="$ckpts build/cuda/$n.bin"
+	else
+		echo "gpu: cannot export $d" | tee -a "$out/build.log"
+		status=1
+	fi
+done
+
 step cuda-info build/cuda/cuda-info
-step gpu-check build/cuda/gpu-check
+# shellcheck disable=SC2086
+step gpu-check build/cuda/gpu-check --full $ckpts
 if command -v compute-sanitizer >/dev/null; then
+	# shellcheck disable=SC2086
 	step sanitizer compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
-		build/cuda/gpu-check --quick
+		build/cuda/gpu-check --quick $ckpts
 fi
 if [ "${BENCH:-1}" = 1 ]; then
 	step bench build/cuda/bench-gpu "${LAYERS:-48}"
@@ -42,7 +56,7 @@ if [ "${BENCH:-1}" = 1 ]; then
 fi
 {
 	echo "card: $(tail -n +2 "$out/devices.txt")"
-	grep -h -E '^(ok|FAIL)|failure' "$out/gpu-check.txt"
+	grep -h -E '^(ok|FAIL|info)|failure' "$out/gpu-check.txt"
 	[ -f "$out/sanitizer.txt" ] && grep -h -E 'ERROR SUMMARY|failure' "$out/sanitizer.txt"
 	[ -f "$out/bench.txt" ] && cat "$out/bench.txt"
 	[ -f "$out/peer.txt" ] && grep transformers "$out/peer.txt"
