@@ -322,7 +322,7 @@ static void cu_limits(void *state, uint32_t *n_slots, uint32_t *max_ctx)
 
 static size_t part_rows(uint32_t t, uint32_t heads)
 {
-    return (size_t)t * heads + 4096; /* at least T * heads * att_splits() */
+    return (size_t)t * heads + 8192; /* at least T * heads * att_splits() */
 }
 
 static int grow(struct cu *s, uint32_t T)
@@ -411,13 +411,13 @@ struct stepinfo {
     const int32_t *ids, *slot, *pos, *rows, *offT, *offR, *act0, *one, *chunk;
 };
 
-/* Attention splits: enough warps to fill the card at decode, chunks of at least 64 keys. A
+/* Attention splits: enough warps to fill the card at decode, chunks of at least 32 keys. A
  * function of the token count and the context bound alone, so that a graph keeps it; the
  * chunk length, which follows the longest context of the step, travels in device memory. */
 static uint32_t att_splits(const struct cu *s, uint32_t T)
 {
-    uint32_t want = (2048 + T * s->c->heads - 1) / (T * s->c->heads);
-    uint32_t most = (s->max_ctx + 63) / 64;
+    uint32_t want = (8192 + T * s->c->heads - 1) / (T * s->c->heads);
+    uint32_t most = (s->max_ctx + 31) / 32;
     uint32_t n = want < most ? want : most;
     return n ? n : 1;
 }

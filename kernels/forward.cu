@@ -212,9 +212,14 @@ int krn_qk_norm_rope(const struct krn_qk_args *a, cudaStream_t st)
 #define ATT_PER_LANE (KRN_MAX_HEAD_DIM / WARP)
 #define ATT_WARPS    4
 
-/* One warp per (token, head, split): an online softmax over the split's keys. */
-__global__ static void attention_part_kernel(struct krn_att_args a)
+/* One warp per (token, head, split): an online softmax over the split's keys, 32 keys at a
+ * time. For the scores each lane takes one key and its whole row (the query, pre-scaled, is in
+ * shared memory, read as a broadcast), so a warp has 32 rows of loads in flight rather than
+ * one; for the values each lane owns dims lane, lane + 32, ... of the output. VEC: head_dim a
+ * multiple of 8, so key rows are read 16 bytes at a time. */
+template <bool VEC> __global__ static void attention_part_kernel(struct krn_att_args a)
 {
+    __shared__ float qs[ATT_WARPS][KRN_MAX_HEAD_DIM];
     size_t wid = (size_t)blockIdx.x * ATT_WARPS + threadIdx.x / WARP;
     uint32_t lane = threadIdx.x % WARP;
     size_t total = (size_t)a.t * a.heads * a.n_split;
@@ -227,34 +232,56 @@ __global__ static void attention_part_kernel(struct krn_att_args a)
     uint32_t n = (uint32_t)a.tok_pos[t] + 1, k0 = s * chunk;
     uint32_t k1 = k0 + chunk < n ? k0 + chunk : n;
     const float *q = a.q + ((size_t)t * a.heads + h) * hd;
-    float qr[ATT_PER_LANE], o[ATT_PER_LANE];
+    float *qw = qs[threadIdx.x / WARP];
     float sc = 1.0f / sqrtf((float)hd);
+    for (uint32_t d = lane; d < hd; d += WARP)
+        qw[d] = q[d] * sc;
+    __syncwarp();
+    float o[ATT_PER_LANE];
 #pragma unroll
-    for (int j = 0; j < ATT_PER_LANE; j++) {
-        uint32_t d = lane + j * WARP;
-        qr[j] = d < hd ? q[d] * sc : 0.0f;
+    for (int j = 0; j < ATT_PER_LANE; j++)
         o[j] = 0;
-    }
     float m = -INFINITY, l = 0;
     size_t base = (size_t)a.tok_slot[t] * a.max_ctx * kvd + (size_t)kvh * hd;
-    for (uint32_t i = k0; i < k1; i++) {
-        const uint16_t *kr = a.kc + base + (size_t)i * kvd;
-        float dot = 0;
+    for (uint32_t i0 = k0; i0 < k1; i0 += WARP) {
+        uint32_t i = i0 + lane;
+        float score = -INFINITY;
+        if (i < k1) {
+            const uint16_t *kr = a.kc + base + (size_t)i * kvd;
+            float dot = 0;
+            if (VEC) {
+                for (uint32_t d = 0; d < hd; d += 8) {
+                    uint4 raw = *reinterpret_cast<const uint4 *>(kr + d);
+                    const uint16_t *hv = reinterpret_cast<const uint16_t *>(&raw);
 #pragma unroll
-        for (int j = 0; j < ATT_PER_LANE; j++) {
-            uint32_t d = lane + j * WARP;
-            if (d < hd)
-                dot += qr[j] * bf(kr[d]);
+                    for (int j = 0; j < 8; j++)
+                        dot += qw[d + j] * bf(hv[j]);
+                }
+            } else {
+                for (uint32_t d = 0; d < hd; d++)
+                    dot += qw[d] * bf(kr[d]);
+            }
+            score = dot;
         }
-        dot = warp_sum(dot);
-        float mn = fmaxf(m, dot), corr = expf(m - mn), p = expf(dot - mn);
-        l = l * corr + p;
-        const uint16_t *vr = a.vc + base + (size_t)i * kvd;
+        float bm = score;
+        for (int off = 16; off > 0; off >>= 1)
+            bm = fmaxf(bm, __shfl_xor_sync(0xffffffffu, bm, off));
+        float mn = fmaxf(m, bm), corr = expf(m - mn);
+        float p = i < k1 ? expf(score - mn) : 0.0f;
+        l = l * corr + warp_sum(p);
 #pragma unroll
-        for (int j = 0; j < ATT_PER_LANE; j++) {
-            uint32_t d = lane + j * WARP;
-            if (d < hd)
-                o[j] = o[j] * corr + p * bf(vr[d]);
+        for (int j = 0; j < ATT_PER_LANE; j++)
+            o[j] *= corr;
+        uint32_t nk = k1 - i0 < WARP ? k1 - i0 : WARP;
+        for (uint32_t jj = 0; jj < nk; jj++) {
+            float pj = __shfl_sync(0xffffffffu, p, jj);
+            const uint16_t *vr = a.vc + base + (size_t)(i0 + jj) * kvd;
+#pragma unroll
+            for (int j = 0; j < ATT_PER_LANE; j++) {
+                uint32_t d = lane + j * WARP;
+                if (d < hd)
+                    o[j] += pj * bf(vr[d]);
+            }
         }
         m = mn;
     }
@@ -308,7 +335,11 @@ int krn_attention(const struct krn_att_args *a, cudaStream_t st)
         return cru_err_set(CRU_ELIMIT, "krn_attention: head_dim %u (1..%d)", a->hd,
                            KRN_MAX_HEAD_DIM);
     size_t warps = (size_t)a->t * a->heads * a->n_split;
-    attention_part_kernel<<<(warps + ATT_WARPS - 1) / ATT_WARPS, ATT_WARPS * WARP, 0, st>>>(*a);
+    size_t blocks = (warps + ATT_WARPS - 1) / ATT_WARPS;
+    if (a->hd % 8 == 0)
+        attention_part_kernel<true><<<blocks, ATT_WARPS * WARP, 0, st>>>(*a);
+    else
+        attention_part_kernel<false><<<blocks, ATT_WARPS * WARP, 0, st>>>(*a);
     CRU_CUDA_CHECK_LAUNCH();
     warps = (size_t)a->t * a->heads;
     attention_merge_kernel<<<(warps + ATT_WARPS - 1) / ATT_WARPS, ATT_WARPS * WARP, 0, st>>>(*a);
