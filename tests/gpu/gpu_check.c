@@ -501,7 +501,7 @@ static void compare_step(const char *model, const char *what, void *cpu, void *g
         got[i] = NAN;
     CK(mdl_backend_cpu.forward(cpu, st, n));
     CK(mdl_backend_cuda.forward(gpu, gs, n));
-    double worst = 0;
+    double worst = 0, row_err[64];
     int flips = 0;
     for (size_t rr = 0; rr < rows; rr++) {
         const float *a = ref + rr * vocab, *b = got + rr * vocab;
@@ -519,6 +519,8 @@ static void compare_step(const char *model, const char *what, void *cpu, void *g
                 second = v;
         double rel = err / (mx > 0 ? mx : 1);
         worst = rel > worst ? rel : worst;
+        if (rr < 64)
+            row_err[rr] = rel;
         /* the greedy token must agree wherever the top-2 gap exceeds twice the error */
         if (ia != ib && a[ia] - a[second] > 2 * err)
             flips++;
@@ -532,6 +534,12 @@ static void compare_step(const char *model, const char *what, void *cpu, void *g
            : ok    ? "ok"
                    : "FAIL",
            name, worst, tol, flips);
+    if (!ok) { /* which rows: one near-tie in routing shows as a single row */
+        printf("     rows:");
+        for (size_t rr = 0; rr < rows && rr < 64; rr++)
+            printf(" %.0e", row_err[rr]);
+        printf("\n");
+    }
     free(ref);
     free(got);
 }
@@ -753,6 +761,8 @@ static void check_checkpoint(const char *path, double tol)
                 if (k != ia && (sec == ia || a[k] > a[sec]))
                     sec = k;
             worst = err / mx > worst ? err / mx : worst;
+            if (err / mx > tol)
+                printf("     row %d: rel err %.2e\n", r, err / mx);
             if (ia != ib && a[ia] - a[sec] > 2 * err)
                 flips++;
             /* from the prompt's last token on, the greedy continuation itself */
