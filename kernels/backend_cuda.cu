@@ -419,6 +419,7 @@ static uint32_t att_splits(const struct cu *s, uint32_t T)
     uint32_t want = (8192 + T * s->c->heads - 1) / (T * s->c->heads);
     uint32_t most = (s->max_ctx + 31) / 32;
     uint32_t n = want < most ? want : most;
+    n = n < KRN_MAX_SPLITS ? n : KRN_MAX_SPLITS;
     return n ? n : 1;
 }
 

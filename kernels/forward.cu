@@ -88,7 +88,7 @@ __global__ static void add_rmsnorm_kernel(float *x, const float *delta, const fl
         part[threadIdx.x / WARP] = ss;
     __syncthreads();
     float tot = 0;
-    for (int i = 0; i < 8; i++)
+    for (uint32_t i = 0; i < blockDim.x / WARP; i++)
         tot += part[i];
     float r = 1.0f / sqrtf(tot / (float)h + eps);
     float *o = out + (size_t)blockIdx.x * h;
@@ -105,7 +105,8 @@ int krn_add_rmsnorm(float *x, const float *delta, const float *w, float *out, ui
 {
     if (t == 0 || h == 0 || t > 0x7fffffffu)
         return cru_err_set(CRU_EINVAL, "krn_add_rmsnorm: rows %u, dims %u", t, h);
-    add_rmsnorm_kernel<<<t, 256, 0, st>>>(x, delta, w, out, out_bf, h, eps);
+    int threads = h >= 4096 ? 1024 : h >= 1024 ? 512 : 256;
+    add_rmsnorm_kernel<<<t, threads, 0, st>>>(x, delta, w, out, out_bf, h, eps);
     CRU_CUDA_CHECK_LAUNCH();
     return 0;
 }
@@ -173,7 +174,8 @@ __global__ static void qk_kernel(struct krn_qk_args a)
             float x1 = w[woff + i] * (p[i] * r);
             if (i < half) {
                 float x2 = w[woff + i + half] * (p[i + half] * r);
-                float ang = (float)pos * a.inv_freq[i], c = cosf(ang), s = sinf(ang);
+                float ang = (float)pos * a.inv_freq[i], c, s;
+                sincosf(ang, &s, &c);
                 float y1 = x1 * c + -x2 * s, y2 = x2 * c + x1 * s;
                 p[i] = y1;
                 p[i + half] = y2;
@@ -202,7 +204,8 @@ int krn_qk_norm_rope(const struct krn_qk_args *a, cudaStream_t st)
     if (a->heads + a->kv_heads > 8192)
         return cru_err_set(CRU_ELIMIT, "krn_qk_norm_rope: more than 8192 heads");
     size_t smem = (a->heads + a->kv_heads) * sizeof(float);
-    qk_kernel<<<a->t, 256, smem, st>>>(*a);
+    int threads = a->heads + a->kv_heads > 16 ? 1024 : 256; /* a warp a head */
+    qk_kernel<<<a->t, threads, smem, st>>>(*a);
     CRU_CUDA_CHECK_LAUNCH();
     return 0;
 }
@@ -250,6 +253,7 @@ template <bool VEC> __global__ static void attention_part_kernel(struct krn_att_
             const uint16_t *kr = a.kc + base + (size_t)i * kvd;
             float dot = 0;
             if (VEC) {
+#pragma unroll 16
                 for (uint32_t d = 0; d < hd; d += 8) {
                     uint4 raw = *reinterpret_cast<const uint4 *>(kr + d);
                     const uint16_t *hv = reinterpret_cast<const uint16_t *>(&raw);
@@ -298,29 +302,36 @@ template <bool VEC> __global__ static void attention_part_kernel(struct krn_att_
     }
 }
 
-/* One warp per (token, head): merges the splits. */
+/* One warp per (token, head): merges the splits. The lanes first take the splits (their
+ * weights go to shared memory), then the dims, so every load of a pass is independent. */
 __global__ static void attention_merge_kernel(struct krn_att_args a)
 {
+    __shared__ float wsm[ATT_WARPS][KRN_MAX_SPLITS];
     size_t wid = (size_t)blockIdx.x * ATT_WARPS + threadIdx.x / WARP;
-    uint32_t lane = threadIdx.x % WARP;
+    uint32_t lane = threadIdx.x % WARP, ns = a.n_split;
     if (wid >= (size_t)a.t * a.heads)
         return;
+    float *w = wsm[threadIdx.x / WARP];
+    const float *ml = a.part_ml + wid * ns * 2;
     float mx = -INFINITY;
-    for (uint32_t s = 0; s < a.n_split; s++)
-        mx = fmaxf(mx, a.part_ml[(wid * a.n_split + s) * 2]);
+    for (uint32_t s = lane; s < ns; s += WARP)
+        mx = fmaxf(mx, ml[2 * s]);
+    for (int o = 16; o > 0; o >>= 1)
+        mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, o));
     float l = 0;
-    for (uint32_t s = 0; s < a.n_split; s++) {
-        const float *ml = a.part_ml + (wid * a.n_split + s) * 2;
-        if (ml[0] > -INFINITY)
-            l += ml[1] * expf(ml[0] - mx);
+    for (uint32_t s = lane; s < ns; s += WARP) {
+        float e = ml[2 * s] > -INFINITY ? expf(ml[2 * s] - mx) : 0.0f;
+        w[s] = e;
+        l += ml[2 * s + 1] * e;
     }
+    l = warp_sum(l);
+    __syncwarp();
+    const float *po = a.part_o + wid * ns * a.hd;
     for (uint32_t d = lane; d < a.hd; d += WARP) {
         float acc = 0;
-        for (uint32_t s = 0; s < a.n_split; s++) {
-            const float *ml = a.part_ml + (wid * a.n_split + s) * 2;
-            if (ml[0] > -INFINITY)
-                acc += a.part_o[(wid * a.n_split + s) * a.hd + d] * expf(ml[0] - mx);
-        }
+#pragma unroll 8
+        for (uint32_t s = 0; s < ns; s++)
+            acc += po[(size_t)s * a.hd + d] * w[s];
         a.out[wid * a.hd + d] = acc / l;
     }
 }
@@ -331,6 +342,9 @@ int krn_attention(const struct krn_att_args *a, cudaStream_t st)
         a->n_split == 0 || a->chunk == 0)
         return cru_err_set(CRU_EINVAL, "krn_attention: %u tokens, %u/%u heads, %u splits of %u",
                            a->t, a->heads, a->kv_heads, a->n_split, a->chunk);
+    if (a->n_split > KRN_MAX_SPLITS)
+        return cru_err_set(CRU_ELIMIT, "krn_attention: %u splits (at most %d)", a->n_split,
+                           KRN_MAX_SPLITS);
     if (a->hd == 0 || a->hd > KRN_MAX_HEAD_DIM)
         return cru_err_set(CRU_ELIMIT, "krn_attention: head_dim %u (1..%d)", a->hd,
                            KRN_MAX_HEAD_DIM);
@@ -508,7 +522,7 @@ __device__ static inline void row_dots(float *acc, const uint16_t *wr, const flo
 {
     if (VEC) {
         /* unrolled so that several 16-byte loads are in flight per lane */
-#pragma unroll 4
+#pragma unroll 8
         for (uint32_t c = lane * 8; c < cols; c += WARP * 8) {
             uint4 raw = *reinterpret_cast<const uint4 *>(wr + c);
             const uint16_t *hv = reinterpret_cast<const uint16_t *>(&raw);

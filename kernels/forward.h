@@ -23,6 +23,7 @@ extern "C" {
 #define KRN_MAX_HEAD_DIM 256  /* attention keeps a head's query in registers */
 #define KRN_MAX_TOPK     32   /* experts chosen per token */
 #define KRN_MAX_EXPERTS  4096 /* the router keeps a token's scores in shared memory */
+#define KRN_MAX_SPLITS   256  /* attention splits of one (token, head) */
 
 /* X[t][d] = EMBED[IDS[t]][d] for T tokens of H dims. */
 int krn_embed(float *x, const uint16_t *embed, const int32_t *ids, uint32_t t, uint32_t h,

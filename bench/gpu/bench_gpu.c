@@ -188,7 +188,7 @@ int main(int argc, char **argv)
         double chosen = c->experts * (1 - pow(1 - (double)c->top_k / c->experts, B));
         double bytes = layers * (attn + router + chosen * expert) + lm +
                        (double)B * CTX * layers * kvd * 2 * 2;
-        double roof = bytes / (bw / 2); /* a read moves half of what a copy counts */
+        double roof = bytes / bw; /* the copy's rate counts its reads and its writes */
         printf("decode batch %2u ctx %d%s: %8.1f tok/s, step %.2f ms; roofline %.2f ms (%.2f GB "
                "read) -> %.0f%% of roofline\n",
                B, CTX, graphs ? "" : " (no graph)", B / dt, dt * 1e3, roof * 1e3, bytes / 1e9,
