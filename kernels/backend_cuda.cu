@@ -41,8 +41,8 @@
 
 struct dlayer {
     float *attn_norm, *mlp_norm, *q_norm, *k_norm, *bias;
-    uint16_t *q, *k, *v, *o, *router;
-    uint16_t *gu, *down; /* n_exp x 2I x H, n_exp x H x I */
+    uint16_t *qkv, *o, *router; /* qkv: q, k and v stacked, qd + 2 kvd rows of H */
+    uint16_t *gu, *down;        /* n_exp x 2I x H, n_exp x H x I */
     uint32_t inter, n_exp;
     bool moe;
 };
@@ -64,7 +64,7 @@ struct cu {
     uint32_t cap_t;
     int32_t *h_ints, *d_ints; /* ids, slots, positions, logit rows, two offset pairs, 0, 1 */
     int32_t *h_off;           /* pinned: expert offsets read back on the cuBLAS path */
-    float *x, *delta, *xn, *q, *k, *v, *att, *router, *sel_w, *h, *y, *gu, *yg, *part_o, *part_ml,
+    float *x, *delta, *xn, *qkv, *att, *router, *sel_w, *h, *y, *gu, *yg, *part_o, *part_ml,
         *logits;
     uint16_t *xbf, *hbf;
     int32_t *sel, *off, *perm, *act, *n_act;
@@ -173,9 +173,10 @@ static int put_layer(struct cu *s, uint32_t li, uint64_t seed)
     TRY(new_f32(s, &d->mlp_norm, &L->mlp_norm, H, sd + 1, 1.0f));
     TRY(new_f32(s, &d->q_norm, &L->q_norm, whole ? s->qd : c->head_dim, sd + 2, 1.0f));
     TRY(new_f32(s, &d->k_norm, &L->k_norm, whole ? s->kvd : c->head_dim, sd + 3, 1.0f));
-    TRY(new_bf16(s, &d->q, &L->q, s->qd, H, sd + 4));
-    TRY(new_bf16(s, &d->k, &L->k, s->kvd, H, sd + 5));
-    TRY(new_bf16(s, &d->v, &L->v, s->kvd, H, sd + 6));
+    TRY(dalloc(s, (void **)&d->qkv, ((size_t)s->qd + 2 * s->kvd) * H * 2));
+    TRY(put_bf16(s, d->qkv, &L->q, s->qd, H, sd + 4));
+    TRY(put_bf16(s, d->qkv + (size_t)s->qd * H, &L->k, s->kvd, H, sd + 5));
+    TRY(put_bf16(s, d->qkv + ((size_t)s->qd + s->kvd) * H, &L->v, s->kvd, H, sd + 6));
     TRY(new_bf16(s, &d->o, &L->o, H, s->qd, sd + 7));
     d->moe = L->moe;
     if (!L->moe)
@@ -352,9 +353,7 @@ static int grow(struct cu *s, uint32_t T)
     TRY(dalloc(s, (void **)&s->delta, (size_t)T * H * 4));
     TRY(dalloc(s, (void **)&s->xn, (size_t)T * H * 4));
     TRY(dalloc(s, (void **)&s->xbf, P * wide * 2));
-    TRY(dalloc(s, (void **)&s->q, (size_t)T * s->qd * 4));
-    TRY(dalloc(s, (void **)&s->k, (size_t)T * s->kvd * 4));
-    TRY(dalloc(s, (void **)&s->v, (size_t)T * s->kvd * 4));
+    TRY(dalloc(s, (void **)&s->qkv, (size_t)T * (s->qd + 2 * s->kvd) * 4));
     TRY(dalloc(s, (void **)&s->att, (size_t)T * s->qd * 4));
     TRY(dalloc(s, (void **)&s->router, (size_t)T * E * 4));
     TRY(dalloc(s, (void **)&s->sel, P * 4));
@@ -437,14 +436,14 @@ static int attention_block(struct cu *s, uint32_t li, const struct stepinfo *si)
     const float *delta = li == 0 ? NULL : s->delta;
     TRY(krn_add_rmsnorm(s->x, delta, d->attn_norm, s->xn, T > GEMV_MAX_T ? s->xbf : NULL, T, H,
                         c->rms_eps, s->st));
-    TRY(linear(s, s->q, s->qd, d->q, s->qd, H, s->xn, s->xbf, T, si->offT, si->act0, si->one));
-    TRY(linear(s, s->k, s->kvd, d->k, s->kvd, H, s->xn, s->xbf, T, si->offT, si->act0, si->one));
-    TRY(linear(s, s->v, s->kvd, d->v, s->kvd, H, s->xn, s->xbf, T, si->offT, si->act0, si->one));
+    uint32_t ld = s->qd + 2 * s->kvd; /* one launch for the three projections */
+    TRY(linear(s, s->qkv, ld, d->qkv, ld, H, s->xn, s->xbf, T, si->offT, si->act0, si->one));
     size_t layer_kv = (size_t)li * s->n_slots * s->max_ctx * s->kvd;
     struct krn_qk_args qa = {};
-    qa.q = s->q;
-    qa.k = s->k;
-    qa.v = s->v;
+    qa.q = s->qkv;
+    qa.k = s->qkv + s->qd;
+    qa.v = s->qkv + s->qd + s->kvd;
+    qa.ld = ld;
     qa.kc = s->kc + layer_kv;
     qa.vc = s->vc + layer_kv;
     qa.q_norm = d->q_norm;
@@ -464,7 +463,8 @@ static int attention_block(struct cu *s, uint32_t li, const struct stepinfo *si)
     uint32_t n_split = att_splits(s, T);
     struct krn_att_args aa = {};
     aa.out = s->att;
-    aa.q = s->q;
+    aa.q = s->qkv;
+    aa.q_ld = ld;
     aa.kc = qa.kc;
     aa.vc = qa.vc;
     aa.tok_slot = si->slot;

@@ -67,11 +67,11 @@ int krn_embed(float *x, const uint16_t *embed, const int32_t *ids, uint32_t t, u
 
 /* ---- RMSNorm with the residual add ---- */
 
-/* One block of 256 threads per row. */
+/* One block per row, of up to 1024 threads (a decode step has a single row to spread). */
 __global__ static void add_rmsnorm_kernel(float *x, const float *delta, const float *w, float *out,
                                           uint16_t *out_bf, uint32_t h, float eps)
 {
-    __shared__ float part[8];
+    __shared__ float part[32]; /* a partial sum per warp, up to 1024 threads */
     float *xr = x + (size_t)blockIdx.x * h;
     const float *dr = delta ? delta + (size_t)blockIdx.x * h : NULL;
     float ss = 0;
@@ -137,7 +137,7 @@ __global__ static void qk_kernel(struct krn_qk_args a)
 {
     extern __shared__ float scale[]; /* heads + kv_heads */
     uint32_t t = blockIdx.x, hd = a.hd, qd = a.heads * hd, kvd = a.kv_heads * hd;
-    float *q = a.q + (size_t)t * qd, *k = a.k + (size_t)t * kvd;
+    float *q = a.q + (size_t)t * a.ld, *k = a.k + (size_t)t * a.ld;
     uint32_t warp = threadIdx.x / WARP, lane = threadIdx.x % WARP, nw = blockDim.x / WARP;
     uint32_t groups = a.whole ? 2 : a.heads + a.kv_heads;
     for (uint32_t g = warp; g < groups; g += nw) {
@@ -190,7 +190,7 @@ __global__ static void qk_kernel(struct krn_qk_args a)
             }
         }
     }
-    const float *v = a.v + (size_t)t * kvd;
+    const float *v = a.v + (size_t)t * a.ld;
     for (uint32_t i = threadIdx.x; i < kvd; i += blockDim.x)
         a.vc[cache + i] = to_bf(v[i]);
 }
@@ -234,7 +234,7 @@ template <bool VEC> __global__ static void attention_part_kernel(struct krn_att_
     uint32_t chunk = a.chunk_dev ? (uint32_t)*a.chunk_dev : a.chunk;
     uint32_t n = (uint32_t)a.tok_pos[t] + 1, k0 = s * chunk;
     uint32_t k1 = k0 + chunk < n ? k0 + chunk : n;
-    const float *q = a.q + ((size_t)t * a.heads + h) * hd;
+    const float *q = a.q + (size_t)t * a.q_ld + (size_t)h * hd;
     float *qw = qs[threadIdx.x / WARP];
     float sc = 1.0f / sqrtf((float)hd);
     for (uint32_t d = lane; d < hd; d += WARP)
@@ -581,6 +581,8 @@ __global__ static void __launch_bounds__(GV_WARPS *WARP) grouped_gemv_kernel(str
             row_dots<VEC>(au, wu, xs, nt, a.cols, lane);
 #pragma unroll
         for (int tk = 0; tk < GV_TOK; tk++) {
+            if (tk >= nt) /* warp-uniform: a decode step reduces one accumulator, not eight */
+                break;
             ag[tk] = warp_sum(ag[tk]);
             if (a.swiglu)
                 au[tk] = warp_sum(au[tk]);

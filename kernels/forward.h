@@ -39,11 +39,13 @@ int krn_to_bf16(uint16_t *out, const float *in, size_t n, cudaStream_t st);
 
 /* Per token: the q/k RMSNorm (per head, or over the whole projection when WHOLE), RoPE on the
  * first ROT dims of each head (rotate_half) at the token's position, and the token's K and V
- * stored as bf16 at KC/VC + (SLOT * MAX_CTX + POS) * KVD (KVD = KV_HEADS * HD). Q and K are
- * T rows of HEADS*HD and KV_HEADS*HD floats, rewritten in place; INV_FREQ holds ROT/2 floats. */
+ * stored as bf16 at KC/VC + (SLOT * MAX_CTX + POS) * KVD (KVD = KV_HEADS * HD). Q, K and V are
+ * T rows (stride LD floats: one fused projection's output) of HEADS*HD, KV_HEADS*HD and
+ * KV_HEADS*HD floats; Q and K are rewritten in place; INV_FREQ holds ROT/2 floats. */
 struct krn_qk_args {
     float *q, *k;
     const float *v;
+    size_t ld;
     uint16_t *kc, *vc;
     const float *q_norm, *k_norm, *inv_freq;
     const int32_t *tok_slot, *tok_pos;
@@ -61,7 +63,8 @@ int krn_qk_norm_rope(const struct krn_qk_args *a, cudaStream_t st);
  * warps, the prefill case uses N_SPLIT 1. CHUNK * N_SPLIT must cover the longest context. */
 struct krn_att_args {
     float *out;
-    const float *q;
+    const float *q; /* T rows of stride Q_LD floats */
+    size_t q_ld;
     const uint16_t *kc, *vc;
     const int32_t *tok_slot, *tok_pos;
     float *part_o, *part_ml;

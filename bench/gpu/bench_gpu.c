@@ -6,7 +6,8 @@
  * batch 1, 8 and 64 with 2048 tokens of context in every sequence (the cache filled with random
  * values rather than by a prompt), each against the bytes a decode step must read, and the
  * prefill of one 2048-token prompt against the matrix rate. LAYERS (argv[1], default 48) can
- * shrink the model for a quick run.
+ * shrink the model for a quick run; "prefill" as argv[2] runs only the prefill (for a
+ * profiler).
  */
 #include <cublas_v2.h>
 #include <math.h>
@@ -109,6 +110,7 @@ static double matrix_rate(void)
 int main(int argc, char **argv)
 {
     uint32_t layers = argc > 1 ? (uint32_t)atoi(argv[1]) : 48;
+    bool only_prefill = argc > 2 && strcmp(argv[2], "prefill") == 0; /* for a profiler */
     struct cru_cuda_device dev;
     CK(cru_cuda_device_info(0, &dev));
     int drv = 0;
@@ -168,7 +170,7 @@ int main(int argc, char **argv)
         ids[i] = (int32_t)((i * 7919u + 13) % c->vocab);
     float *logits = malloc((size_t)64 * c->vocab * sizeof(float));
     uint32_t batches[] = { 1, 1, 8, 64 };
-    for (size_t bi = 0; bi < 4; bi++) {
+    for (size_t bi = 0; bi < (only_prefill ? 0 : 4); bi++) {
         uint32_t B = batches[bi];
         bool graphs = bi > 0; /* the first run launches each kernel: the graph's gain */
         mdl_cuda_set_graphs(st, graphs);

@@ -278,6 +278,7 @@ static void check_attention(uint32_t T, uint32_t heads, uint32_t kvh, uint32_t h
     struct krn_att_args a = { 0 };
     a.out = dpoison((size_t)T * heads * hd * 4);
     a.q = dput(q, (size_t)T * heads * hd * 4);
+    a.q_ld = (size_t)heads * hd;
     a.kc = dput(kc, cache * 2);
     a.vc = dput(vc, cache * 2);
     a.tok_slot = dput(slot, T * 4);
