@@ -207,6 +207,11 @@ fuzz:
 # These rules need only the CUDA toolkit and lib/err.c, so they also build on a GPU machine
 # that has none of the other libraries.
 CUDA_BUILD := build/cuda
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+# The backend includes cuBLAS's header: a toolkit without cuBLAS builds the kernels alone.
+ifeq ($(wildcard $(CUDA_HOME)/include/cublas_v2.h /usr/include/cublas_v2.h),)
+CUDA_SRCS := $(filter-out kernels/backend_cuda.cu,$(CUDA_SRCS))
+endif
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(CUDA_BUILD)/%.o)
 CUDA_FLAGS_FILE := $(CUDA_BUILD)/flags
 NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -Iinclude \
@@ -218,15 +223,15 @@ ifeq ($(NVCC),)
 cuda:
 	@echo "make cuda: nvcc not found (PATH, /usr/local/cuda/bin): the CUDA backend is not built"
 else
-CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 # The CUDA runtime library, wherever this toolkit keeps it (a toolkit of only the compiler has
 # none: then the kernels are compiled, and the programs that need the runtime are not linked).
 CUDART := $(firstword $(wildcard $(foreach d,lib64 lib targets/*/lib,\
 	$(CUDA_HOME)/$(d)/libcudart_static.a $(CUDA_HOME)/$(d)/libcudart.so) \
 	/usr/lib/*-linux-gnu/libcudart_static.a /usr/lib/*-linux-gnu/libcudart.so))
 # cuBLAS, which the backend's programs (the GPU checks and benchmark) also link.
-CUBLAS := $(firstword $(wildcard $(foreach d,lib64 lib targets/*/lib,$(CUDA_HOME)/$(d)/libcublas.so) \
-	/usr/lib/*-linux-gnu/libcublas.so))
+CUBLAS := $(if $(filter kernels/backend_cuda.cu,$(CUDA_SRCS)),$(firstword $(wildcard \
+	$(foreach d,lib64 lib targets/*/lib,$(CUDA_HOME)/$(d)/libcublas.so) \
+	/usr/lib/*-linux-gnu/libcublas.so)))
 ifeq ($(CUDART),)
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a
 	@echo "make cuda: kernels built with $(NVCC) for sm_$(CUDA_ARCH); no CUDA runtime library" \

@@ -23,9 +23,11 @@ static int failures;
  * flipped expert moves a row's logits by more than any tolerance that still means anything. */
 static int strict = 1;
 /* Rows of a comparison allowed past the tolerance (each still printed): 0 for the random
- * models, whose routing margins the seeds keep wide; one in ten for the committed checkpoints,
- * where one token's routing near-tie in the last MoE layer moves its row alone (seen on
- * qwen3_moe_a, row 1, on both the GEMV and the cuBLAS path while every other row agrees). */
+ * models; one in ten for the committed checkpoints. There qwen3_moe_a has one row (position 1)
+ * off by 0.28 on both the GEMV and the cuBLAS path while every other row agrees within 1e-2 and
+ * the greedy tokens all match: the signature of one token's expert choice flipping on a
+ * near-tie in the last MoE layer (bf16 KV cache against fp32), not yet confirmed against the
+ * router's margins. */
 static size_t allow_rows;
 
 static float urand(uint64_t *s)
