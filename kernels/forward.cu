@@ -513,88 +513,122 @@ int krn_moe_group(int32_t *off, int32_t *perm, int32_t *act, int32_t *n_act, con
 
 #define GV_TOK   8 /* entries per pass over a weight row */
 #define GV_WARPS 8
+#define GV_NW    4 /* weight rows a warp streams together: 4 outputs, or 2 with SwiGLU */
 
-/* Dot products of one weight row with up to GV_TOK inputs. VEC: COLS is a multiple of 8 and
- * rows start 16-byte aligned, so each lane loads 8 bf16 at once. */
+/* Dot products of GV_NW weight rows WR with up to GV_TOK inputs XS: each input load serves
+ * every row, and a lane has GV_NW 16-byte weight loads in flight per step. VEC: COLS is a
+ * multiple of 8 and rows start 16-byte aligned, so each lane loads 8 bf16 at once. */
 template <bool VEC>
-__device__ static inline void row_dots(float *acc, const uint16_t *wr, const float *const *xs,
-                                       int nt, uint32_t cols, uint32_t lane)
+__device__ static __forceinline__ void rows_dots(float (*acc)[GV_TOK], const uint16_t *const *wr,
+                                                 const float *const *xs, int nt, uint32_t cols,
+                                                 uint32_t lane)
 {
     if (VEC) {
-        /* unrolled so that several 16-byte loads are in flight per lane */
-#pragma unroll 8
+#pragma unroll 2
         for (uint32_t c = lane * 8; c < cols; c += WARP * 8) {
-            uint4 raw = *reinterpret_cast<const uint4 *>(wr + c);
-            const uint16_t *hv = reinterpret_cast<const uint16_t *>(&raw);
-            float wf[8];
+            float wf[GV_NW][8];
 #pragma unroll
-            for (int j = 0; j < 8; j++)
-                wf[j] = bf(hv[j]);
+            for (int r = 0; r < GV_NW; r++) {
+                uint4 raw = *reinterpret_cast<const uint4 *>(wr[r] + c);
+                const uint16_t *hv = reinterpret_cast<const uint16_t *>(&raw);
+#pragma unroll
+                for (int j = 0; j < 8; j++)
+                    wf[r][j] = bf(hv[j]);
+            }
 #pragma unroll
             for (int tk = 0; tk < GV_TOK; tk++) {
                 if (tk >= nt)
                     break;
                 const float4 *xp = reinterpret_cast<const float4 *>(xs[tk] + c);
-                float4 a = xp[0], b = xp[1];
-                acc[tk] += wf[0] * a.x + wf[1] * a.y + wf[2] * a.z + wf[3] * a.w + wf[4] * b.x +
-                           wf[5] * b.y + wf[6] * b.z + wf[7] * b.w;
+                float4 x0 = xp[0], x1 = xp[1];
+#pragma unroll
+                for (int r = 0; r < GV_NW; r++)
+                    acc[r][tk] += wf[r][0] * x0.x + wf[r][1] * x0.y + wf[r][2] * x0.z +
+                                  wf[r][3] * x0.w + wf[r][4] * x1.x + wf[r][5] * x1.y +
+                                  wf[r][6] * x1.z + wf[r][7] * x1.w;
             }
         }
     } else {
         for (uint32_t c = lane; c < cols; c += WARP) {
-            float wf = bf(wr[c]);
+            float wf[GV_NW];
+#pragma unroll
+            for (int r = 0; r < GV_NW; r++)
+                wf[r] = bf(wr[r][c]);
 #pragma unroll
             for (int tk = 0; tk < GV_TOK; tk++) {
                 if (tk >= nt)
                     break;
-                acc[tk] += wf * xs[tk][c];
+                float xv = xs[tk][c];
+#pragma unroll
+                for (int r = 0; r < GV_NW; r++)
+                    acc[r][tk] += wf[r] * xv;
             }
         }
     }
 }
 
+/* A warp computes PER outputs (4, or 2 with SwiGLU, whose gate and up rows make the 4). Rows
+ * past the matrix's end read row R0 again and are not written. */
 template <bool VEC>
 __global__ static void __launch_bounds__(GV_WARPS *WARP) grouped_gemv_kernel(struct krn_gemv_args a)
 {
     uint32_t b = blockIdx.y;
     if ((int32_t)b >= *a.n_act)
         return;
-    uint32_t r = blockIdx.x * GV_WARPS + threadIdx.x / WARP, lane = threadIdx.x % WARP;
-    if (r >= a.rows)
+    uint32_t per = a.swiglu ? GV_NW / 2 : GV_NW, lane = threadIdx.x % WARP;
+    uint32_t r0 = (blockIdx.x * GV_WARPS + threadIdx.x / WARP) * per;
+    if (r0 >= a.rows)
         return;
+    uint32_t nr = a.rows - r0 < per ? a.rows - r0 : per;
     int32_t g = a.act ? a.act[b] : 0;
     int32_t j0 = a.off[g], j1 = a.off[g + 1];
     const uint16_t *w = a.w + (size_t)g * a.w_stride;
-    const uint16_t *wg = w + (size_t)r * a.cols, *wu = w + (size_t)(a.rows + r) * a.cols;
+    const uint16_t *wr[GV_NW];
+#pragma unroll
+    for (uint32_t q = 0; q < GV_NW; q++) {
+        uint32_t o = a.swiglu ? q % per : q; /* the output this row serves */
+        uint32_t row = (o < nr ? r0 + o : r0) + (a.swiglu && q >= per ? a.rows : 0);
+        wr[q] = w + (size_t)row * a.cols;
+    }
     for (int32_t j = j0; j < j1; j += GV_TOK) {
         int nt = j1 - j < GV_TOK ? j1 - j : GV_TOK;
         const float *xs[GV_TOK];
         int32_t pj[GV_TOK];
+#pragma unroll
         for (int tk = 0; tk < GV_TOK; tk++) {
             int32_t jj = j + (tk < nt ? tk : 0);
             pj[tk] = a.perm ? a.perm[jj] : jj;
             xs[tk] = a.x + (size_t)(pj[tk] / (int32_t)a.in_div) * a.ldx;
         }
-        float ag[GV_TOK] = { 0 }, au[GV_TOK] = { 0 };
-        row_dots<VEC>(ag, wg, xs, nt, a.cols, lane);
-        if (a.swiglu)
-            row_dots<VEC>(au, wu, xs, nt, a.cols, lane);
+        float acc[GV_NW][GV_TOK];
 #pragma unroll
-        for (int tk = 0; tk < GV_TOK; tk++) {
-            if (tk >= nt) /* warp-uniform: a decode step reduces one accumulator, not eight */
-                break;
-            ag[tk] = warp_sum(ag[tk]);
-            if (a.swiglu)
-                au[tk] = warp_sum(au[tk]);
-        }
-        if (lane < (uint32_t)nt) {
-            float v = 0;
+        for (int q = 0; q < GV_NW; q++)
 #pragma unroll
             for (int tk = 0; tk < GV_TOK; tk++)
-                if ((int)lane == tk)
-                    v = a.swiglu ? silu(ag[tk]) * au[tk] : ag[tk];
-            size_t orow = a.out_by_j ? (size_t)(j + lane) : (size_t)pj[lane];
-            a.out[orow * a.ldo + r] = v;
+                acc[q][tk] = 0;
+        rows_dots<VEC>(acc, wr, xs, nt, a.cols, lane);
+#pragma unroll
+        for (int tk = 0; tk < GV_TOK; tk++) {
+            if (tk >= nt) /* warp-uniform: a decode step reduces what it uses */
+                break;
+#pragma unroll
+            for (int q = 0; q < GV_NW; q++)
+                acc[q][tk] = warp_sum(acc[q][tk]);
+        }
+        if (lane < (uint32_t)nt) {
+#pragma unroll
+            for (int tk = 0; tk < GV_TOK; tk++) {
+                if ((int)lane != tk) /* constant indices keep acc and pj in registers */
+                    continue;
+                size_t orow = a.out_by_j ? (size_t)(j + tk) : (size_t)pj[tk];
+                float *out = a.out + orow * a.ldo + r0;
+#pragma unroll
+                for (uint32_t o = 0; o < GV_NW; o++) {
+                    if (o >= nr)
+                        break;
+                    out[o] = a.swiglu ? silu(acc[o][tk]) * acc[o + per][tk] : acc[o][tk];
+                }
+            }
         }
     }
 }
@@ -606,7 +640,8 @@ int krn_grouped_gemv(const struct krn_gemv_args *a, cudaStream_t st)
                            a->max_groups);
     if (a->max_groups > 65535)
         return cru_err_set(CRU_ELIMIT, "krn_grouped_gemv: at most 65535 groups");
-    dim3 grid((a->rows + GV_WARPS - 1) / GV_WARPS, a->max_groups);
+    uint32_t per = a->swiglu ? GV_NW / 2 : GV_NW, rows_per_block = GV_WARPS * per;
+    dim3 grid((a->rows + rows_per_block - 1) / rows_per_block, a->max_groups);
     bool vec = a->cols % 8 == 0 && a->ldx % 4 == 0 && a->w_stride % 8 == 0 &&
                ((uintptr_t)a->w % 16) == 0 && ((uintptr_t)a->x % 16) == 0;
     if (vec)
