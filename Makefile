@@ -274,10 +274,11 @@ $(CUDA_BUILD)/cuda-info: $(CUDA_BUILD)/host/tests/gpu/cuda_info.o $(CUDA_BUILD)/
 	$(call say,LD,$@)
 	$(Q)$(NVCC) -o $@ $^ -cudart static
 
-# The backend's programs: the CPU reference (model/cpu.c, model/weight.c) needs only libc.
+# The backend's programs: the CPU references (model/cpu.c, model/sample.c, model/weight.c)
+# need only libc.
 CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/model/weight.o
 $(CUDA_BUILD)/gpu-check: $(CUDA_BUILD)/host/tests/gpu/gpu_check.o $(CUDA_BUILD)/host/model/cpu.o \
-		$(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
+		$(CUDA_BUILD)/host/model/sample.o $(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
 	$(call say,LD,$@)
 	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
 

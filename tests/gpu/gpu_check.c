@@ -16,7 +16,9 @@
 #include "kernels/backend_cuda.h"
 #include "kernels/cuda_util.h"
 #include "kernels/forward.h"
+#include "kernels/sample.h"
 #include "lib/err.h"
+#include "model/sample.h"
 
 static int failures;
 /* 0 while a check only informs: a model whose routing can flip on a near-tie, where one
@@ -381,6 +383,78 @@ static void check_rmsnorm(uint32_t T, uint32_t H)
     free(out);
     free(ref);
     free(xs);
+}
+
+/* The GPU sampler against mdl_sample on the same uniform draws: ids equal, log-probs within
+ * 1e-4 (absolute; they are sums in double on both sides). Rows carry ties on purpose. */
+static void check_sample(uint32_t rows, uint32_t vocab, float temp, uint32_t top_k, float top_p)
+{
+    uint64_t r = 31 + vocab + top_k;
+    float *lg = rand_f32((size_t)rows * vocab, 4.0f, &r);
+    for (uint32_t i = 0; i < rows; i++) /* a tie at the top, broken by the lower id */
+        lg[(size_t)i * vocab + vocab / 2] = lg[(size_t)i * vocab + vocab / 3] = 9.0f;
+    double *u = malloc(rows * sizeof(double));
+    struct mdl_sampling p = MDL_SAMPLING_INIT;
+    p.temperature = temp;
+    p.top_k = top_k;
+    p.top_p = top_p;
+    p.raw_logprobs = true;
+    struct mdl_sampler *smp = NULL;
+    CK(mdl_sampler_new(&smp, vocab));
+    struct mdl_token *want = malloc(rows * sizeof(*want));
+    for (uint32_t i = 0; i < rows; i++) {
+        struct mdl_rng g, g2;
+        mdl_rng_seed(&g, 1000 + i);
+        g2 = g;
+        u[i] = mdl_rng_uniform(&g2);
+        CK(mdl_sample(smp, lg + (size_t)i * vocab, &p, &g, &want[i]));
+    }
+    struct krn_sample_args a = { 0 };
+    a.logits = dput(lg, (size_t)rows * vocab * 4);
+    a.u = dput(u, rows * sizeof(double));
+    a.id = dpoison(rows * 4);
+    a.logprob = dpoison(rows * 4);
+    a.raw_logprob = dpoison(rows * 4);
+    a.rows = rows;
+    a.vocab = vocab;
+    a.ldl = vocab;
+    a.temperature = temp;
+    a.top_p = top_p;
+    a.top_k = top_k;
+    CK(krn_sample(&a, 0));
+    int32_t *id = malloc(rows * 4);
+    float *lp = malloc(rows * 4), *raw = malloc(rows * 4);
+    dget(id, a.id, rows * 4);
+    dget(lp, a.logprob, rows * 4);
+    dget(raw, a.raw_logprob, rows * 4);
+    int bad = 0;
+    double err = 0;
+    for (uint32_t i = 0; i < rows; i++) {
+        bad += id[i] != want[i].id;
+        double e1 = fabs((double)lp[i] - want[i].logprob),
+               e2 = fabs((double)raw[i] - want[i].raw_logprob);
+        e1 = e1 > e2 ? e1 : e2;
+        err = !(e1 <= err) ? e1 : err;
+    }
+    bool ok = bad == 0 && err <= 1e-4;
+    failures += !ok;
+    char name[128];
+    snprintf(name, sizeof(name), "sample %u x %u T=%g top_k %u top_p %g", rows, vocab, (double)temp,
+             top_k, (double)top_p);
+    printf("%-4s %-52s %d ids differ, log-prob err %.1e (tol 1e-4)\n", ok ? "ok" : "FAIL", name,
+           bad, err);
+    dfree(a.logits);
+    dfree(a.u);
+    dfree(a.id);
+    dfree(a.logprob);
+    dfree(a.raw_logprob);
+    mdl_sampler_free(smp);
+    free(lg);
+    free(u);
+    free(want);
+    free(id);
+    free(lp);
+    free(raw);
 }
 
 /* ---- part 2: whole models ---- */
@@ -821,6 +895,14 @@ int main(int argc, char **argv)
     if (!quick) {
         check_moe(8, 128, 8, 512, 96, 0);
         check_moe(40, 64, 4, 256, 64, 1);
+    }
+    check_sample(16, 293, 0.0f, 0, 1.0f);
+    check_sample(16, 293, 0.7f, 0, 1.0f);
+    check_sample(16, 293, 1.0f, 20, 0.9f);
+    if (!quick) {
+        check_sample(64, 151936, 0.0f, 0, 1.0f);
+        check_sample(64, 151936, 1.0f, 0, 1.0f);
+        check_sample(64, 151936, 0.6f, 64, 0.95f);
     }
     check_attention(1, 4, 2, 16, 50, 1);
     check_attention(3, 6, 3, 12, 70, 4);
