@@ -207,6 +207,11 @@ fuzz:
 # These rules need only the CUDA toolkit and lib/err.c, so they also build on a GPU machine
 # that has none of the other libraries.
 CUDA_BUILD := build/cuda
+CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
+# The backend includes cuBLAS's header: a toolkit without cuBLAS builds the kernels alone.
+ifeq ($(wildcard $(CUDA_HOME)/include/cublas_v2.h /usr/include/cublas_v2.h),)
+CUDA_SRCS := $(filter-out kernels/backend_cuda.cu,$(CUDA_SRCS))
+endif
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(CUDA_BUILD)/%.o)
 CUDA_FLAGS_FILE := $(CUDA_BUILD)/flags
 NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -Iinclude \
@@ -218,18 +223,26 @@ ifeq ($(NVCC),)
 cuda:
 	@echo "make cuda: nvcc not found (PATH, /usr/local/cuda/bin): the CUDA backend is not built"
 else
-CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 # The CUDA runtime library, wherever this toolkit keeps it (a toolkit of only the compiler has
 # none: then the kernels are compiled, and the programs that need the runtime are not linked).
 CUDART := $(firstword $(wildcard $(foreach d,lib64 lib targets/*/lib,\
 	$(CUDA_HOME)/$(d)/libcudart_static.a $(CUDA_HOME)/$(d)/libcudart.so) \
 	/usr/lib/*-linux-gnu/libcudart_static.a /usr/lib/*-linux-gnu/libcudart.so))
+# cuBLAS, which the backend's programs (the GPU checks and benchmark) also link.
+CUBLAS := $(if $(filter kernels/backend_cuda.cu,$(CUDA_SRCS)),$(firstword $(wildcard \
+	$(foreach d,lib64 lib targets/*/lib,$(CUDA_HOME)/$(d)/libcublas.so) \
+	/usr/lib/*-linux-gnu/libcublas.so)))
 ifeq ($(CUDART),)
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a
 	@echo "make cuda: kernels built with $(NVCC) for sm_$(CUDA_ARCH); no CUDA runtime library" \
 	  "(libcudart) found with the toolkit ($(CUDA_HOME)), so build/cuda/cuda-info is not linked"
-else
+else ifeq ($(CUBLAS),)
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
+	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH); no cuBLAS, so the GPU checks" \
+	  "and benchmark are not linked"
+else
+cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info $(CUDA_BUILD)/gpu-check \
+		$(CUDA_BUILD)/bench-gpu
 	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
 endif
 
@@ -251,7 +264,7 @@ $(CUDA_BUILD)/libcrucible-cuda.a: $(CUDA_OBJS)
 $(CUDA_BUILD)/host/%.o: %.c $(CUDA_FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -I. -Iinclude -I$(CUDA_HOME)/include \
+	$(Q)$(CC) -std=gnu11 -D_GNU_SOURCE -O2 -g $(WARN) -I. -Iinclude -isystem $(CUDA_HOME)/include \
 	  -MMD -MP -c $< -o $@
 
 # nvcc links: it knows where its own toolkit keeps the runtime (lib, lib64 or
@@ -260,6 +273,19 @@ $(CUDA_BUILD)/cuda-info: $(CUDA_BUILD)/host/tests/gpu/cuda_info.o $(CUDA_BUILD)/
 		$(CUDA_BUILD)/libcrucible-cuda.a
 	$(call say,LD,$@)
 	$(Q)$(NVCC) -o $@ $^ -cudart static
+
+# The backend's programs: the CPU references (model/cpu.c, model/sample.c, model/weight.c)
+# need only libc.
+CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/model/weight.o
+$(CUDA_BUILD)/gpu-check: $(CUDA_BUILD)/host/tests/gpu/gpu_check.o $(CUDA_BUILD)/host/model/cpu.o \
+		$(CUDA_BUILD)/host/model/sample.o $(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
+	$(call say,LD,$@)
+	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
+
+$(CUDA_BUILD)/bench-gpu: $(CUDA_BUILD)/host/bench/gpu/bench_gpu.o $(CUDA_HOST_LIBS) \
+		$(CUDA_BUILD)/libcrucible-cuda.a
+	$(call say,LD,$@)
+	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
 endif
 
 # Task images are data: their C files keep the formatting their authors gave them.
