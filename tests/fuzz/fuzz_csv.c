@@ -11,10 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <utf8proc.h>
 
 #include "lib/buf.h"
 #include "lib/err.h"
+#include "lib/str.h"
 #include "reward/csv.h"
 #include "tests/fuzz/fuzz.h"
 
@@ -22,19 +22,6 @@ static void fail(const char *what)
 {
     fprintf(stderr, "fuzz_csv: %s (%s)\n", what, cru_err_msg());
     abort();
-}
-
-static bool valid_utf8(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n;) {
-        utf8proc_int32_t cp;
-        utf8proc_ssize_t k =
-            utf8proc_iterate((const utf8proc_uint8_t *)s + i, (utf8proc_ssize_t)(n - i), &cp);
-        if (k <= 0)
-            return false;
-        i += (size_t)k;
-    }
-    return true;
 }
 
 static void check_table(const struct rwd_csv *t, size_t input_len)
@@ -52,7 +39,7 @@ static void check_table(const struct rwd_csv *t, size_t input_len)
             size_t n = strlen(row->cells[c]);
             if (n > RWD_CSV_MAX_CELL_BYTES)
                 fail("a cell over the bound");
-            if (!valid_utf8(row->cells[c], n))
+            if (!cru_utf8_valid(row->cells[c], n))
                 fail("a cell that is not UTF-8");
             text += n;
         }
