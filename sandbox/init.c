@@ -89,6 +89,34 @@ static int loopback_up(void)
     return rc;
 }
 
+/* The init's own oom_score_adj, open for writing, and what it held at the start (the host's,
+ * which is also the lowest the init may go back to without privilege). */
+static int oom_fd = -1;
+static char oom_rest[16];
+static size_t oom_rest_len;
+
+/* Opened at the very start, while the init is still the host's uid and dumpable: once it is
+ * the sandbox's root its /proc entries belong to the host's root (it is not dumpable), and
+ * after its execve a command's would be the command's to change. */
+static void oom_open(void)
+{
+    oom_fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
+    ssize_t n = oom_fd >= 0 ? read(oom_fd, oom_rest, sizeof(oom_rest) - 1) : -1;
+    if (n <= 0) {
+        if (oom_fd >= 0)
+            close(oom_fd);
+        oom_fd = -1;
+        return;
+    }
+    oom_rest_len = (size_t)n;
+}
+
+static void oom_set(const char *text, size_t len)
+{
+    if (oom_fd >= 0)
+        (void)!pwrite(oom_fd, text, len, 0);
+}
+
 static int set_limit(int resource, uint64_t value)
 {
     struct rlimit rl = { .rlim_cur = value, .rlim_max = value };
@@ -194,8 +222,11 @@ static void command_exec(const struct sbx_init_args *a, const int fds[3], const 
         goto fail;
     what = "set resource limits";
     if (set_limit(RLIMIT_NOFILE, a->open_files) < 0 || set_limit(RLIMIT_FSIZE, a->file_bytes) < 0 ||
-        set_limit(RLIMIT_CORE, 0) < 0 || set_limit(RLIMIT_STACK, SBX_STACK_BYTES) < 0)
+        set_limit(RLIMIT_CORE, 0) < 0 || set_limit(RLIMIT_STACK, SBX_STACK_BYTES) < 0 ||
+        (a->data_bytes && set_limit(RLIMIT_DATA, a->data_bytes) < 0) ||
+        (a->nproc && set_limit(RLIMIT_NPROC, a->nproc) < 0))
         goto fail;
+
     sigemptyset(&all);
     sigprocmask(SIG_SETMASK, &all, NULL);
 
@@ -298,9 +329,24 @@ static void serve(const struct sbx_init_args *a, int sig_fd)
                                    SBX_EXEC_ARGS_MAX, envp, SBX_EXEC_ARGS_MAX) < 0) {
                 send_fail(a->ctl_fd, "malformed request", EPROTO);
             } else {
+                /* The OOM killer must take a command, never the init: a command that fills
+                 * the disk (whose pages belong to no process) leaves every process small,
+                 * and the init, a copy of the host's address space, would look the biggest.
+                 * A command cannot raise its own score before its execve (it shares our
+                 * memory, whose /proc entries belong to the host's root), and after it the
+                 * command's code runs: so the init raises its own score for the moment of
+                 * the spawn, the command inherits it, and the init goes back down (raising
+                 * needs no privilege, and going back to where one started neither). A
+                 * command may lower its score again, never below the init's. */
+                bool raise = oom_fd >= 0 && !(a->disable_layers & SBX_LAYER_OOM_SCORE);
+                if (raise)
+                    oom_set(a->oom_score_adj, strlen(a->oom_score_adj));
                 pid_t pid = spawn_command(a, fds, cwd, argv, envp);
+                int spawn_errno = errno;
+                if (raise)
+                    oom_set(oom_rest, oom_rest_len);
                 if (pid < 0) {
-                    send_fail(a->ctl_fd, "start the command", errno);
+                    send_fail(a->ctl_fd, "start the command", spawn_errno);
                 } else {
                     cmd_pid = pid;
                     cmd_id = m.id;
@@ -337,7 +383,10 @@ static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
     /* Raw system calls: glibc's wrappers broadcast the change to every thread the process
      * had when it was cloned (nptl's setxid), and wait forever for threads that do not exist
      * in this copy of a multithreaded host. */
-    if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setgroups, 0, NULL) < 0 ||
+    /* Without root the host had to deny setgroups to map a gid: the groups stay as they were
+     * (unmapped ones show as nogroup), as in every unprivileged user namespace. */
+    if (syscall(SYS_setresgid, 0, 0, 0) < 0 ||
+        (!a->rootless && syscall(SYS_setgroups, 0, NULL) < 0) ||
         syscall(SYS_setresuid, 0, 0, 0) < 0)
         return -1;
     /* A change of credentials clears the parent-death signal: set it again. */
@@ -348,7 +397,8 @@ static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
     *what = "enter a cgroup namespace";
     if (unshare(CLONE_NEWCGROUP) < 0)
         return -1;
-    if (sbx_plan_run(a, ws_fd, what) < 0)
+    bool upper_on_disk = false;
+    if (sbx_plan_run(a, ws_fd, &upper_on_disk, what) < 0)
         return -1;
     if (ws_fd >= 0)
         close(ws_fd);
@@ -380,14 +430,32 @@ static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
     if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
         return -1;
 
-    *what = "open /workspace";
-    int ws = open("/workspace", O_PATH | O_DIRECTORY | O_CLOEXEC);
-    if (ws < 0)
-        return -1;
-    struct sbx_msg r = { .type = SBX_MSG_READY };
-    int rc = sbx_msg_send(a->ctl_fd, &r, NULL, &ws, 1);
-    close(ws);
+    *what = "open /workspace and the disk";
+    int fds_out[2] = { open("/workspace", O_PATH | O_DIRECTORY | O_CLOEXEC),
+                       open("/tmp", O_PATH | O_DIRECTORY | O_CLOEXEC) };
+    int rc = -1;
+    if (fds_out[0] >= 0 && fds_out[1] >= 0) {
+        struct sbx_ready ready = { .upper_on_disk = upper_on_disk };
+        struct sbx_msg r = { .type = SBX_MSG_READY, .len = sizeof(ready) };
+        rc = sbx_msg_send(a->ctl_fd, &r, &ready, fds_out, 2);
+    }
+    for (int i = 0; i < 2; i++)
+        if (fds_out[i] >= 0)
+            close(fds_out[i]);
     return rc;
+}
+
+static void hide_host_strings(const struct sbx_init_args *a)
+{
+    static const char name[] = "crucible-init";
+    if (a->env_end > a->env_start)
+        memset((void *)a->env_start, 0, a->env_end - a->env_start);
+    if (a->cmdline_end > a->cmdline_start) {
+        size_t len = a->cmdline_end - a->cmdline_start;
+        memset((void *)a->cmdline_start, 0, len);
+        memcpy((void *)a->cmdline_start, name, len > sizeof(name) ? sizeof(name) - 1 : len - 1);
+    }
+    prctl(PR_SET_NAME, name, 0, 0, 0);
 }
 
 int sbx_init_main(void *arg)
@@ -398,6 +466,10 @@ int sbx_init_main(void *arg)
 
     /* If the host dies, so do we, and with us the whole pid namespace. */
     prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    /* This process is a copy of the host's: its argv and environment strings are the host's
+     * command line and secrets, which any process of the sandbox could read as
+     * /proc/1/cmdline. Overwrite our copy of them. */
+    hide_host_strings(a);
     /* Nothing of the host's descriptors but the control socket stays open in here. */
     int null = open("/dev/null", O_RDWR | O_CLOEXEC);
     if (null < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
@@ -406,6 +478,7 @@ int sbx_init_main(void *arg)
         _exit(125);
     a->ctl_fd = 3;
     syscall(SYS_close_range, 4, ~0U, 0);
+    oom_open();
 
     if (setup(a, &sig_fd, &what) < 0) {
         send_fail(a->ctl_fd, what, errno);

@@ -43,7 +43,9 @@ enum sbx_mnt_op {
     SBX_MNT_MASK,     /* dst (absolute, inside, after the pivot): hide a file */
     SBX_MNT_MASK_DIR, /* dst (likewise): hide a folder under an empty read-only tmpfs */
     SBX_MNT_RO,       /* dst (likewise): make read-only */
-    SBX_MNT_WS,       /* dst: the workspace (the idmapped tree the host sends), overlay or bind */
+    SBX_MNT_WS,       /* dst: the workspace (the idmapped tree the host sends, or the host
+                         path without root), overlay or bind */
+    SBX_MNT_DISK,     /* dst: the disk's folder src (made with mode), bound there */
 };
 
 struct sbx_mnt {
@@ -51,6 +53,7 @@ struct sbx_mnt {
     bool readonly;
     bool optional; /* a missing source or destination is skipped, not an error */
     bool device;   /* a bind of a device node: keeps device semantics */
+    mode_t mode;   /* SBX_MNT_DISK: the folder's mode */
     char *src;
     char *dst; /* for all ops but MASK: relative to the new root's mount point */
     char *data;
@@ -62,19 +65,41 @@ struct sbx_plan {
     size_t n, cap;
 };
 
+enum sbx_ws_mode {
+    SBX_WS_NONE,    /* an empty /workspace on the disk */
+    SBX_WS_OVERLAY, /* the host folder read-only below, its changes on the disk */
+    SBX_WS_BIND,    /* the host folder itself, writable */
+};
+
+/* What the READY message carries besides its descriptors. */
+struct sbx_ready {
+    uint32_t upper_on_disk; /* the overlay's upper layer is on the disk, not the host's */
+    uint32_t pad;
+};
+
 /* What the init and its commands need, prepared by the host before the clone. */
 struct sbx_init_args {
     int ctl_fd;            /* the init's end of the control socket */
     pid_t host_pid;        /* the host process (the init dies with it) */
+    bool rootless;         /* no root on the host: one uid mapped, no idmapped workspace */
     const char *root_dir;  /* mount point of the new root (host path) */
-    const char *upper_dir; /* overlay upper and work dirs (host paths), NULL for a bind */
-    const char *work_dir;
-    const char *ws_lower_dir; /* where the idmapped tree is attached before the overlay */
+    const char *disk_dir;  /* where the disk is mounted while the root is built */
+    const char *disk_opts; /* the disk's tmpfs options: mode, size and nr_inodes */
+    enum sbx_ws_mode ws_mode;
+    const char *ws_path;      /* the workspace's host path, bound by the init when rootless */
+    const char *upper_dir;    /* the overlay's upper and work dirs on the host's disk, used */
+    const char *work_dir;     /*   only where the disk (tmpfs) has no user xattrs */
+    const char *ws_lower_dir; /* where the workspace is attached before the overlay */
     const struct sbx_plan *plan;
     const char *hostname;
     bool loopback;
     unsigned disable_layers;
     uint64_t file_bytes, open_files;
+    uint64_t data_bytes, nproc; /* RLIMIT_DATA and RLIMIT_NPROC of commands; 0: none (set
+                                   where no cgroup enforces the memory or pids limit) */
+    const char *oom_score_adj;  /* what commands write to /proc/self/oom_score_adj */
+    unsigned long cmdline_start, cmdline_end; /* the host's argv and environment strings, */
+    unsigned long env_start, env_end;         /*   wiped in the init's copy */
     cap_t no_caps;                    /* an empty capability state, ready for cap_set_proc */
     const struct sbx_seccomp *filter; /* the compiled seccomp programs, NULL when disabled */
 };
@@ -84,7 +109,12 @@ struct sbx {
     char *state_root;
     char *workspace; /* host path, or NULL */
     char *dir;       /* state_root/sbx-N */
-    char *root_dir, *upper_dir, *work_dir, *ws_lower_dir;
+    char *root_dir, *disk_dir, *upper_dir, *work_dir, *ws_lower_dir;
+    char disk_opts[96];
+    bool rootless;
+    bool upper_on_disk;
+    int disk_fd; /* O_PATH of the disk (its /tmp), for its free space */
+    uint64_t data_bytes, nproc;
     char *hostname;
     unsigned slot;
     int slot_fd; /* flock on state_root/sbx-N.lock, held for the sandbox's life */
@@ -101,13 +131,15 @@ struct sbx {
     uint64_t next_id;
     uint64_t oom_kills; /* the cgroup's OOM kill count after the last command */
     bool broken;        /* the init died or misbehaved: only sbx_free is allowed */
+    bool oom_lost_init; /* ... because the OOM killer took it */
 };
 
 /* Messages on the control socket (SOCK_SEQPACKET: one message per send). A command costs
  * two: EXEC, and EXITED when it has ended (or FAIL when it could not be started). */
 enum sbx_msg_type {
     SBX_MSG_GO = 1, /* host -> init: maps written, cgroup joined; fds: [workspace tree] */
-    SBX_MSG_READY,  /* init -> host: root built; fds: [O_PATH of /workspace] */
+    SBX_MSG_READY,  /* init -> host: root built; payload: struct sbx_ready; fds: [O_PATH of
+                       /workspace, O_PATH of the disk] */
     SBX_MSG_FAIL,   /* init -> host: setup failed; payload: message */
     SBX_MSG_EXEC,   /* host -> init: payload: struct sbx_exec_req + strings; fds: [0, 1, 2] */
     SBX_MSG_EXITED, /* init -> host: payload: struct sbx_exit */
@@ -145,9 +177,11 @@ struct sbx_exit {
 /* mount.c */
 int sbx_plan_build(struct sbx_plan *plan, const struct sbx_opts *opts);
 void sbx_plan_free(struct sbx_plan *plan);
-/* In the init: assembles the root at a->root_dir and pivots into it. WS_FD is the idmapped
- * workspace tree, or -1. On failure returns -1 with *what naming the step (errno set). */
-int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, const char **what);
+/* In the init: assembles the root at a->root_dir, with the disk, and pivots into it. WS_FD is
+ * the idmapped workspace tree, or -1 (no workspace, or rootless: a->ws_path). *UPPER_ON_DISK
+ * says where an overlay's changes went. On failure returns -1 with *what naming the step
+ * (errno set). */
+int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, bool *upper_on_disk, const char **what);
 
 /* init.c: the entry point of the clone()d init; never returns. */
 int sbx_init_main(void *arg);

@@ -21,6 +21,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -123,6 +124,34 @@ static int add(struct sbx_plan *p, enum sbx_mnt_op op, const char *src, const ch
 static int add_text(struct sbx_plan *p, enum sbx_mnt_op op, const char *dst, const char *text)
 {
     return plan_add(p, op, NULL, dst, text, strlen(text), false, false);
+}
+
+/* DST shows the disk's folder NAME, made with MODE. */
+static int add_disk(struct sbx_plan *p, const char *name, const char *dst, mode_t mode)
+{
+    int rc = plan_add(p, SBX_MNT_DISK, name, dst, NULL, 0, false, false);
+    if (rc == 0)
+        p->ops[p->n - 1].mode = mode;
+    return rc;
+}
+
+/* mkdir DIR and every missing folder above it (a path relative to the new root). */
+static int add_dirs(struct sbx_plan *p, const char *dir)
+{
+    char part[CRU_PATH_MAX];
+    size_t len = strlen(dir);
+    if (len >= sizeof(part))
+        return cru_err_set(CRU_ELIMIT, "path /%s is too long", dir);
+    for (size_t i = 1; i <= len; i++) {
+        if (dir[i] != '/' && dir[i] != '\0')
+            continue;
+        memcpy(part, dir, i);
+        part[i] = '\0';
+        int rc = add(p, SBX_MNT_MKDIR, NULL, part, false);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 /* /bin, /lib, ... are links into /usr on a merged-/usr system and folders elsewhere: mirror
@@ -283,7 +312,7 @@ static int plan_dev(struct sbx_plan *p)
     if (rc == 0)
         rc = add(p, SBX_MNT_MKDIR, NULL, "dev/shm", false);
     if (rc == 0)
-        rc = add_text(p, SBX_MNT_TMPFS, "dev/shm", "mode=1777,size=64m");
+        rc = add_disk(p, "shm", "dev/shm", 01777);
     if (rc == 0)
         rc = add(p, SBX_MNT_SYMLINK, "/proc/self/fd", "dev/fd", false);
     if (rc == 0)
@@ -332,6 +361,16 @@ static int plan_user_bind(struct sbx_plan *p, const struct sbx_bind *b)
     if (stat(b->src, &st) < 0) {
         rc = cru_err_sys("bind source %s", b->src);
         goto done;
+    }
+    /* The destination's parents are made as needed, so that /opt/tool/data works on a root
+     * without /opt; a parent inside a read-only bind cannot be made, which fails clearly. */
+    char *slash = strrchr(clean, '/');
+    if (slash) {
+        *slash = '\0';
+        rc = add_dirs(p, clean);
+        *slash = '/';
+        if (rc < 0)
+            goto done;
     }
     if (S_ISDIR(st.st_mode))
         rc = add(p, SBX_MNT_MKDIR, NULL, clean, false);
@@ -389,7 +428,6 @@ int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o)
 {
     static const char *const system_dirs[] = { "bin",   "sbin",   "lib", "lib32",
                                                "lib64", "libx32", NULL };
-    char opts[64];
     int rc;
 
     memset(p, 0, sizeof(*p));
@@ -410,20 +448,23 @@ int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o)
         (rc = add(p, SBX_MNT_PROC, NULL, "proc", false)) < 0)
         goto fail;
 
-    snprintf(opts, sizeof(opts), "mode=1777,size=%llu",
-             (unsigned long long)(o->tmp_bytes ? o->tmp_bytes : 256ull << 20));
-    static const char *const writable[] = { "tmp", "root", "run", "var", NULL };
-    for (size_t i = 0; writable[i]; i++) {
-        if (o->rootfs && strcmp(writable[i], "var") == 0)
+    /* Everything writable is a folder of the one disk, so that one size and one inode count
+     * bound all the sandbox can write. */
+    static const struct {
+        const char *name;
+        mode_t mode;
+    } writable[] = { { "tmp", 01777 }, { "root", 0700 }, { "run", 0755 }, { "var", 0755 } };
+    for (size_t i = 0; i < sizeof(writable) / sizeof(writable[0]); i++) {
+        if (o->rootfs && strcmp(writable[i].name, "var") == 0)
             continue; /* the root filesystem's own /var, read-only */
-        if ((rc = add(p, SBX_MNT_MKDIR, NULL, writable[i], false)) < 0 ||
-            (rc = add_text(p, SBX_MNT_TMPFS, writable[i],
-                           strcmp(writable[i], "tmp") == 0 ? opts : "mode=0755,size=64m")) < 0)
+        if ((rc = add(p, SBX_MNT_MKDIR, NULL, writable[i].name, false)) < 0 ||
+            (rc = add_disk(p, writable[i].name, writable[i].name, writable[i].mode)) < 0)
             goto fail;
     }
     if ((!o->rootfs && (rc = add(p, SBX_MNT_MKDIR, NULL, "var/tmp", false)) < 0) ||
         (rc = add(p, SBX_MNT_MKDIR, NULL, "workspace", false)) < 0 ||
-        (rc = add(p, SBX_MNT_WS, NULL, "workspace", false)) < 0)
+        (rc = o->workspace ? add(p, SBX_MNT_WS, NULL, "workspace", false)
+                           : add_disk(p, "workspace", "workspace", 0755)) < 0)
         goto fail;
     for (size_t i = 0; i < o->n_binds; i++) {
         if ((rc = plan_user_bind(p, &o->binds[i])) < 0)
@@ -556,26 +597,51 @@ static int copy_file(const char *src, const char *dst, bool optional)
     return n < 0 ? -1 : 0;
 }
 
-static int mount_workspace(const struct sbx_init_args *a, int ws_fd, const char *dst,
-                           const char **what)
+/* Binds host PATH (already resolved by the caller's own rights: the rootless case) on DST
+ * without setuid or device semantics, all the way down. */
+static int bind_path(const char *path, const char *dst)
 {
-    if (ws_fd < 0) {
-        *what = "mount an empty /workspace";
-        return mount("tmpfs", dst, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=256m");
-    }
-    if (!a->upper_dir) {
-        /* A bind: the idmapped tree itself becomes /workspace. */
+    if (mount(path, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
+        remount(dst, MS_NOSUID | MS_NODEV) < 0)
+        return -1;
+    return setattr_tree(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+}
+
+/* The workspace at DST: the idmapped tree WS_FD (as root) or the host path (rootless), bound
+ * as it is, or read-only below an overlay whose upper layer is on the disk. The overlay uses
+ * user.overlay.* xattrs ("userxattr"): in a user namespace the kernel refuses the trusted.*
+ * ones, and without either it fails to remove a lower folder (EIO). */
+static int mount_workspace(const struct sbx_init_args *a, int ws_fd, bool upper_on_disk,
+                           const char *dst, const char **what)
+{
+    if (a->ws_mode == SBX_WS_BIND) {
         *what = "attach the workspace";
+        if (ws_fd < 0)
+            return bind_path(a->ws_path, dst);
         return (int)syscall(SYS_move_mount, ws_fd, "", AT_FDCWD, dst, MOVE_MOUNT_F_EMPTY_PATH);
     }
-    char opts[4096];
+    char opts[4096 * 3 + 64], upper[4096], work[4096];
     *what = "attach the workspace's lower layer";
     if (mkdir(a->ws_lower_dir, 0700) < 0 && errno != EEXIST)
         return -1;
-    if (syscall(SYS_move_mount, ws_fd, "", AT_FDCWD, a->ws_lower_dir, MOVE_MOUNT_F_EMPTY_PATH) < 0)
+    if (ws_fd < 0 ? bind_path(a->ws_path, a->ws_lower_dir) < 0
+                  : syscall(SYS_move_mount, ws_fd, "", AT_FDCWD, a->ws_lower_dir,
+                            MOVE_MOUNT_F_EMPTY_PATH) < 0)
         return -1;
-    int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s", a->ws_lower_dir,
-                     a->upper_dir, a->work_dir);
+    *what = "make the workspace's upper layer";
+    if (upper_on_disk) {
+        if (join(upper, sizeof(upper), a->disk_dir, ".ws-upper") < 0 ||
+            join(work, sizeof(work), a->disk_dir, ".ws-work") < 0 ||
+            (mkdir(upper, 0755) < 0 && errno != EEXIST) ||
+            (mkdir(work, 0700) < 0 && errno != EEXIST))
+            return -1;
+    } else if (snprintf(upper, sizeof(upper), "%s", a->upper_dir) >= (int)sizeof(upper) ||
+               snprintf(work, sizeof(work), "%s", a->work_dir) >= (int)sizeof(work)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr",
+                     a->ws_lower_dir, upper, work);
     if (n < 0 || (size_t)n >= sizeof(opts)) {
         errno = ENAMETOOLONG;
         return -1;
@@ -585,7 +651,21 @@ static int mount_workspace(const struct sbx_init_args *a, int ws_fd, const char 
         return -1;
     /* The overlay holds its own reference to the lower tree; the staging mount can go. */
     *what = "detach the workspace's staging mount";
-    return umount2(a->ws_lower_dir, MNT_DETACH);
+    if (umount2(a->ws_lower_dir, MNT_DETACH) < 0)
+        return -1;
+    return rmdir(a->ws_lower_dir);
+}
+
+/* The disk's folder NAME with MODE (set whatever the umask), bound on DST. The bind keeps the
+ * disk's nosuid and nodev. */
+static int mount_disk_dir(const struct sbx_init_args *a, const char *name, mode_t mode,
+                          const char *dst)
+{
+    char path[4096];
+    if (join(path, sizeof(path), a->disk_dir, name) < 0 ||
+        (mkdir(path, 0700) < 0 && errno != EEXIST) || chmod(path, mode) < 0)
+        return -1;
+    return mount(path, dst, NULL, MS_BIND, NULL);
 }
 
 /* "ACTION PATH" in a static buffer: the init's error messages name the step and its path. */
@@ -603,7 +683,7 @@ static const char *step(const char *action, const char *path)
 }
 
 static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws_fd,
-                  const char **what)
+                  bool upper_on_disk, const char **what)
 {
     char dst[4096];
     if (sbx_mnt_after_pivot(m->op)) {
@@ -671,13 +751,30 @@ static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws
         return setattr_tree(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                                      MOUNT_ATTR_NOEXEC);
     case SBX_MNT_WS:
-        return mount_workspace(a, ws_fd, dst, what);
+        return mount_workspace(a, ws_fd, upper_on_disk, dst, what);
+    case SBX_MNT_DISK:
+        *what = step("put the disk on", dst);
+        return mount_disk_dir(a, m->src, m->mode, dst);
     }
     errno = EINVAL;
     return -1;
 }
 
-int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, const char **what)
+/* Mounts the disk and says whether it takes user xattrs (tmpfs does from Linux 6.6), which an
+ * overlay's upper layer in a user namespace needs. */
+static int disk_mount(const struct sbx_init_args *a, bool *xattrs, const char **what)
+{
+    *what = "mount the sandbox's disk";
+    if (mkdir(a->disk_dir, 0700) < 0 ||
+        mount("tmpfs", a->disk_dir, "tmpfs", MS_NOSUID | MS_NODEV, a->disk_opts) < 0)
+        return -1;
+    *xattrs = setxattr(a->disk_dir, "user.crucible", "1", 1, 0) == 0;
+    if (*xattrs)
+        removexattr(a->disk_dir, "user.crucible");
+    return 0;
+}
+
+int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, bool *upper_on_disk, const char **what)
 {
     /* Nothing done here may propagate back to the host's mounts. */
     *what = "make the mount tree private";
@@ -686,15 +783,22 @@ int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, const char **what)
     *what = "mount the root tmpfs";
     if (mount("tmpfs", a->root_dir, "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755,size=1m") < 0)
         return -1;
+    if (disk_mount(a, upper_on_disk, what) < 0)
+        return -1;
 
     size_t i = 0;
     for (; i < a->plan->n; i++) {
         const struct sbx_mnt *m = &a->plan->ops[i];
         if (sbx_mnt_after_pivot(m->op))
             break; /* these act on the pivoted root */
-        if (run_op(a, m, ws_fd, what) < 0)
+        if (run_op(a, m, ws_fd, *upper_on_disk, what) < 0)
             return -1;
     }
+    /* The disk is reachable only through the folders bound from it (and the overlay, which
+     * holds its own reference): its staging mount must not show inside. */
+    *what = "detach the disk's staging mount";
+    if (umount2(a->disk_dir, MNT_DETACH) < 0 || rmdir(a->disk_dir) < 0)
+        return -1;
 
     char old[4096];
     if (join(old, sizeof(old), a->root_dir, ".oldroot") < 0)
@@ -714,7 +818,7 @@ int sbx_plan_run(const struct sbx_init_args *a, int ws_fd, const char **what)
             errno = EINVAL;
             return -1;
         }
-        if (run_op(a, m, ws_fd, what) < 0)
+        if (run_op(a, m, ws_fd, *upper_on_disk, what) < 0)
             return -1;
     }
     /* The root itself and the files placed on it (etc/passwd, ...) are read-only; /tmp,

@@ -1,9 +1,11 @@
 /* sandbox: the host side of a sandbox: create it, run commands in it, destroy it.
  *
  * sbx_new() runs one flat sequence, stopping at the first failure with its reason: claim a
- * uid slot and a state directory, create the cgroup, plan the root, clone() the init into new
- * namespaces, write its uid and gid maps, move it into the cgroup, hand it an idmapped view of
- * the workspace, and wait for it to report that the root is built. sbx_exec() sends one
+ * uid slot and a state directory, create the cgroup (or, without root and without a writable
+ * cgroup, settle for rlimits), plan the root, clone() the init into new namespaces, write its
+ * uid and gid maps, move it into the cgroup, hand it an idmapped view of the workspace (as
+ * root; without root the init binds the workspace's path itself), and wait for it to report
+ * that the root is built. sbx_exec() sends one
  * command to the init over the control socket and collects its output, status and resource
  * use, enforcing its timeout. sbx_free() kills the init (and with it the pid namespace),
  * removes the cgroup and the state directory, and releases the slot. What a crucible process
@@ -28,6 +30,7 @@
 #include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -42,8 +45,13 @@
 #include "sandbox/seccomp.h"
 
 #define DEFAULT_STATE_ROOT "/run/crucible"
-#define INIT_STACK_SIZE    (256 * 1024)
-#define SETUP_TIMEOUT_MS   30000
+/* What commands write to their oom_score_adj (init.c says why). */
+#define CMD_OOM_SCORE_ADJ "1000"
+#define SBX_DISK_MIN      ((uint64_t)1 << 20)
+#define SBX_DISK_MAX      ((uint64_t)1 << 40)
+#define SBX_INODES_MAX    ((uint64_t)1 << 32)
+#define INIT_STACK_SIZE   (256 * 1024)
+#define SETUP_TIMEOUT_MS  30000
 /* How long a killed command may take to be reported before the sandbox counts as broken. */
 #define KILL_GRACE_MS 5000
 /* How often a running command looks at its cancel flag. */
@@ -59,6 +67,61 @@ static const char *const default_env[] = {
 };
 
 /* ---- slots and state ---- */
+
+/* Where sandboxes keep their state: root's /run/crucible, or, without root, a folder of the
+ * caller's own: $XDG_RUNTIME_DIR/crucible, else /tmp/crucible-UID. A folder in /tmp could be
+ * planted by another user first, so it must be a real folder owned by the caller that nobody
+ * else may write (checked, not assumed). */
+static int state_root_default(char **out)
+{
+    int rc;
+    if (geteuid() == 0)
+        return cru_str_dup(out, DEFAULT_STATE_ROOT);
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    if (xdg && xdg[0] == '/')
+        rc = cru_str_printf(out, "%s/crucible", xdg);
+    else
+        rc = cru_str_printf(out, "/tmp/crucible-%u", (unsigned)geteuid());
+    if (rc < 0)
+        return rc;
+    if (mkdir(*out, 0700) < 0 && errno != EEXIST)
+        return cru_err_sys("cannot create the sandboxes' state folder %s", *out);
+    struct stat st;
+    if (lstat(*out, &st) < 0)
+        return cru_err_sys("cannot inspect %s", *out);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+        return cru_err_set(CRU_EUNSAFE,
+                           "%s is not a folder of this user's that only it may write; remove it "
+                           "or set XDG_RUNTIME_DIR",
+                           *out);
+    return 0;
+}
+
+/* The bounds of this process's argv and environment strings (from /proc/self/stat), which the
+ * init wipes in its copy of our memory. Zero when they cannot be read: nothing is wiped. */
+static pthread_once_t strings_once = PTHREAD_ONCE_INIT;
+static unsigned long host_strings[4];
+
+static void strings_read(void)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    if (cru_file_read("/proc/self/stat", 4096, &b) == 0) {
+        /* After "pid (comm) ", field 3 onwards; arg_start is field 48. */
+        const char *p = strrchr(cru_buf_cstr(&b), ')');
+        unsigned long v[4];
+        int field = 2;
+        for (; p && *p && field < 51; p++) {
+            if (*p != ' ')
+                continue;
+            field++;
+            if (field >= 48)
+                v[field - 48] = strtoul(p + 1, NULL, 10);
+        }
+        if (field == 51)
+            memcpy(host_strings, v, sizeof(v));
+    }
+    cru_buf_free(&b);
+}
 
 static int lock_path(char *buf, size_t cap, const char *root, unsigned slot)
 {
@@ -97,11 +160,17 @@ static bool slot_name_stale(const char *name, void *arg)
 
 int sbx_sweep(const char *state_root)
 {
-    const char *root = state_root ? state_root : DEFAULT_STATE_ROOT;
+    char *own = NULL;
+    if (!state_root && state_root_default(&own) < 0)
+        return cru_err_code();
+    const char *root = state_root ? state_root : own;
     int swept = 0;
     DIR *d = opendir(root);
-    if (!d)
-        return errno == ENOENT ? 0 : cru_err_sys("cannot list %s", root);
+    if (!d) {
+        int rc = errno == ENOENT ? 0 : cru_err_sys("cannot list %s", root);
+        free(own);
+        return rc;
+    }
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
         uint64_t slot;
@@ -121,8 +190,9 @@ int sbx_sweep(const char *state_root)
     }
     closedir(d);
     int rc = sbx_cgroup_sweep(slot_name_stale, (void *)(uintptr_t)root);
-    if (rc < 0 && cru_err_code() != CRU_EUNSUPPORTED)
+    if (rc < 0 && cru_err_code() != CRU_EUNSUPPORTED && geteuid() == 0)
         cru_warn("sweeping cgroups of dead sandboxes: %s", cru_err_msg());
+    free(own);
     return swept;
 }
 
@@ -159,8 +229,9 @@ static int slot_claim(struct sbx *sb)
             continue;
         sb->slot = slot;
         sb->slot_fd = fd;
-        sb->uid = SBX_ID_BASE + slot * SBX_ID_RANGE;
-        sb->gid = sb->uid;
+        /* Without root only the caller's own ids can be mapped. */
+        sb->uid = sb->rootless ? geteuid() : SBX_ID_BASE + slot * SBX_ID_RANGE;
+        sb->gid = sb->rootless ? getegid() : sb->uid;
         return 0;
     }
     return cru_err_set(CRU_ELIMIT, "all %u sandbox slots are in use", SBX_SLOTS);
@@ -171,6 +242,7 @@ static int state_prepare(struct sbx *sb)
     int rc;
     if ((rc = cru_str_printf(&sb->dir, "%s/sbx-%u", sb->state_root, sb->slot)) < 0 ||
         (rc = cru_str_printf(&sb->root_dir, "%s/root", sb->dir)) < 0 ||
+        (rc = cru_str_printf(&sb->disk_dir, "%s/root/.disk", sb->dir)) < 0 ||
         (rc = cru_str_printf(&sb->ws_lower_dir, "%s/root/.lower", sb->dir)) < 0)
         return rc;
     /* Leftovers of a dead process that held this slot. */
@@ -180,6 +252,7 @@ static int state_prepare(struct sbx *sb)
      * through here when it mounts the overlay, but may not list anything. */
     if (mkdir(sb->dir, 0711) < 0 || mkdir(sb->root_dir, 0711) < 0)
         return cru_err_sys("cannot create the sandbox's state in %s", sb->dir);
+    /* The host's upper layer is used only where the disk cannot hold it (sandbox/mount.c). */
     if (sb->workspace && !sb->opts.workspace_bind) {
         if ((rc = cru_str_printf(&sb->upper_dir, "%s/upper", sb->dir)) < 0 ||
             (rc = cru_str_printf(&sb->work_dir, "%s/work", sb->dir)) < 0)
@@ -193,17 +266,44 @@ static int state_prepare(struct sbx *sb)
 
 /* ---- user namespace ---- */
 
-static int write_map(pid_t pid, const char *file, unsigned base)
+static int write_proc(pid_t pid, const char *file, const char *text)
 {
-    char path[64], map[64];
+    char path[64];
     snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, file);
-    int n = snprintf(map, sizeof(map), "0 %u %u\n", base, SBX_ID_RANGE);
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0)
         return cru_err_sys("cannot open %s", path);
-    int rc = cru_write_all(fd, map, (size_t)n);
+    int rc = cru_write_all(fd, text, strlen(text));
     close(fd);
     return rc < 0 ? cru_err_wrap(rc, "writing the sandbox's %s", file) : 0;
+}
+
+/* Root maps the slot's range of 65536 ids; without root the kernel lets a process map its own
+ * uid and gid only, and the gid only once setgroups is denied (or the user could drop a group
+ * that denies it access to something). */
+static int write_maps(const struct sbx *sb)
+{
+    char map[64];
+    int rc;
+    snprintf(map, sizeof(map), "0 %u %u\n", (unsigned)sb->uid, sb->rootless ? 1 : SBX_ID_RANGE);
+    if ((rc = write_proc(sb->init_pid, "uid_map", map)) < 0)
+        return rc;
+    if (sb->rootless && (rc = write_proc(sb->init_pid, "setgroups", "deny")) < 0)
+        return rc;
+    snprintf(map, sizeof(map), "0 %u %u\n", (unsigned)sb->gid, sb->rootless ? 1 : SBX_ID_RANGE);
+    return write_proc(sb->init_pid, "gid_map", map);
+}
+
+/* Shields the init from the OOM killer where the host may (CAP_SYS_RESOURCE). The legacy
+ * oom_adj file, unlike oom_score_adj, leaves the floor (oom_score_adj_min) that the init's
+ * children inherit at 0, so a command cannot follow the init down to "never kill". Without
+ * the capability, commands raising their own score (init.c) is what protects the init. */
+static void shield_init(const struct sbx *sb)
+{
+    if (sb->rootless || (sb->opts.disable_layers & SBX_LAYER_OOM_SCORE))
+        return;
+    if (write_proc(sb->init_pid, "oom_adj", "-17") < 0)
+        cru_debug("the sandbox's init keeps its OOM score: %s", cru_err_msg());
 }
 
 /* A detached copy of the workspace tree whose file owners are shifted into the sandbox's
@@ -248,10 +348,6 @@ static int validate(const struct sbx_opts *o)
     if (o->version != SBX_OPTS_VERSION)
         return cru_err_set(CRU_EINVAL, "sandbox options version %d, expected %d", o->version,
                            SBX_OPTS_VERSION);
-    if (geteuid() != 0)
-        return cru_err_set(CRU_EPERM, "creating a sandbox needs root on the host (to map a "
-                                      "private uid range, create cgroups and an idmapped "
-                                      "workspace); the commands inside run unprivileged");
     if (o->workspace) {
         if (stat(o->workspace, &st) < 0)
             return cru_err_sys("workspace %s", o->workspace);
@@ -262,12 +358,38 @@ static int validate(const struct sbx_opts *o)
         return cru_err_set(CRU_EINVAL, "CPU quota %g is out of range (0, 4096]", o->cpus);
     if (o->hostname && (strlen(o->hostname) == 0 || strlen(o->hostname) > 64))
         return cru_err_set(CRU_EINVAL, "host name must have 1 to 64 characters");
+    if (o->disk_bytes && (o->disk_bytes < SBX_DISK_MIN || o->disk_bytes > SBX_DISK_MAX))
+        return cru_err_set(CRU_EINVAL, "disk of %llu bytes is out of range (1 MiB to 1 TiB)",
+                           (unsigned long long)o->disk_bytes);
+    if (o->disk_inodes && (o->disk_inodes < 64 || o->disk_inodes > SBX_INODES_MAX))
+        return cru_err_set(CRU_EINVAL, "disk of %llu inodes is out of range (64 to %llu)",
+                           (unsigned long long)o->disk_inodes, (unsigned long long)SBX_INODES_MAX);
     return 0;
 }
 
 static bool name_is(const char *name, void *arg)
 {
     return strcmp(name, arg) == 0;
+}
+
+/* Without root and without a writable cgroup: each process's data segment and the sandbox
+ * uid's process count stand in for the cgroup's memory and pids limits (RLIMIT_NPROC counts
+ * per user namespace, so this sandbox's processes only). A CPU quota has no rlimit. */
+static int rlimits_instead(struct sbx *sb, const struct sbx_cgroup_limits *lim)
+{
+    if (lim->cpus > 0)
+        return cru_err_set(CRU_EUNSUPPORTED,
+                           "a CPU quota needs a cgroup, and without root crucible found no "
+                           "writable one (%s); run as root, in a delegated cgroup subtree, or "
+                           "without --cpus",
+                           cru_err_msg());
+    sb->data_bytes = lim->memory_bytes;
+    sb->nproc = lim->pids;
+    if (lim->memory_bytes || lim->pids)
+        cru_info("no writable cgroup without root (%s): limits are rlimits per process "
+                 "(memory: RLIMIT_DATA, pids: RLIMIT_NPROC); OOM is not reported",
+                 cru_err_msg());
+    return 0;
 }
 
 static int cgroup_prepare(struct sbx *sb)
@@ -288,13 +410,15 @@ static int cgroup_prepare(struct sbx *sb)
     }
     if (rc == 0)
         return 0;
+    sb->cg = NULL;
+    if (sb->rootless && (rc == CRU_EPERM || rc == CRU_EUNSUPPORTED || rc == CRU_ENOENT))
+        return rlimits_instead(sb, &lim);
     if (lim.memory_bytes || lim.pids || lim.cpus > 0)
         return cru_err_wrap(rc, "resource limits");
     /* No limit was asked for: run without the cgroup, saying what is lost. */
     cru_warn("no cgroup for the sandbox (%s): no OOM reporting; namespaces, seccomp, "
              "capabilities and rlimits still apply",
              cru_err_msg());
-    sb->cg = NULL;
     return 0;
 }
 
@@ -339,10 +463,18 @@ static int start_init(struct sbx *sb)
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
         return cru_err_sys("cannot create the sandbox's control socket");
+    pthread_once(&strings_once, strings_read);
     struct sbx_init_args args = {
         .ctl_fd = sv[1],
         .host_pid = getpid(),
+        .rootless = sb->rootless,
         .root_dir = sb->root_dir,
+        .disk_dir = sb->disk_dir,
+        .disk_opts = sb->disk_opts,
+        .ws_mode = !sb->workspace            ? SBX_WS_NONE
+                   : sb->opts.workspace_bind ? SBX_WS_BIND
+                                             : SBX_WS_OVERLAY,
+        .ws_path = sb->workspace,
         .upper_dir = sb->upper_dir,
         .work_dir = sb->work_dir,
         .ws_lower_dir = sb->ws_lower_dir,
@@ -352,6 +484,13 @@ static int start_init(struct sbx *sb)
         .disable_layers = sb->opts.disable_layers,
         .file_bytes = sb->opts.file_bytes ? sb->opts.file_bytes : 1ull << 30,
         .open_files = sb->opts.open_files ? sb->opts.open_files : 1024,
+        .data_bytes = sb->data_bytes,
+        .nproc = sb->nproc,
+        .oom_score_adj = CMD_OOM_SCORE_ADJ,
+        .cmdline_start = host_strings[0],
+        .cmdline_end = host_strings[1],
+        .env_start = host_strings[2],
+        .env_end = host_strings[3],
         .no_caps = sb->no_caps,
         .filter = sb->filter,
     };
@@ -389,16 +528,23 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
     int rc;
 
     if ((rc = validate(opts)) < 0)
-        return rc;
+        return cru_err_wrap(rc, "creating a sandbox");
     sb = calloc(1, sizeof(*sb));
     if (!sb)
         return cru_err_set(CRU_ENOMEM, "out of memory for a sandbox");
     sb->opts = *opts;
     sb->opts.binds = NULL; /* planned now, not kept */
     sb->opts.workspace = NULL;
-    sb->slot_fd = sb->ctl_fd = sb->ws_fd = -1;
-    if ((rc = cru_str_dup(&sb->state_root,
-                          opts->state_root ? opts->state_root : DEFAULT_STATE_ROOT)) < 0 ||
+    sb->slot_fd = sb->ctl_fd = sb->ws_fd = sb->disk_fd = -1;
+    sb->rootless = geteuid() != 0;
+    uint64_t disk = opts->disk_bytes ? opts->disk_bytes : SBX_DISK_DEFAULT;
+    uint64_t inodes = opts->disk_inodes ? opts->disk_inodes : disk / SBX_DISK_BYTES_PER_INODE;
+    snprintf(sb->disk_opts, sizeof(sb->disk_opts), "mode=0755,size=%llu,nr_inodes=%llu",
+             (unsigned long long)disk, (unsigned long long)(inodes < 64 ? 64 : inodes));
+    sb->opts.disk_bytes = disk;
+    sb->opts.disk_inodes = inodes < 64 ? 64 : inodes;
+    if ((rc = opts->state_root ? cru_str_dup(&sb->state_root, opts->state_root)
+                               : state_root_default(&sb->state_root)) < 0 ||
         (rc = cru_str_dup(&sb->hostname, opts->hostname ? opts->hostname : "sandbox")) < 0)
         goto fail;
     if (opts->workspace && (rc = cru_str_dup(&sb->workspace, opts->workspace)) < 0)
@@ -417,12 +563,14 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
         goto fail;
     if ((rc = start_init(sb)) < 0)
         goto fail;
-    if ((rc = write_map(sb->init_pid, "uid_map", sb->uid)) < 0 ||
-        (rc = write_map(sb->init_pid, "gid_map", sb->gid)) < 0)
+    if ((rc = write_maps(sb)) < 0)
         goto fail;
+    shield_init(sb);
     if (sb->cg && (rc = sbx_cgroup_attach(sb->cg, sb->init_pid)) < 0)
         goto fail;
-    if (sb->workspace && (rc = workspace_tree(sb, &ws_tree)) < 0)
+    /* Without root no idmapped mount can be made: the init binds the path itself, with the
+     * caller's own rights, and the caller's files show as root's inside. */
+    if (sb->workspace && !sb->rootless && (rc = workspace_tree(sb, &ws_tree)) < 0)
         goto fail;
 
     struct sbx_msg go = { .type = SBX_MSG_GO };
@@ -434,14 +582,23 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
     if ((rc = await_msg(sb, SETUP_TIMEOUT_MS, buf, sizeof(buf), fds, &n_fds, &m)) < 0)
         goto fail;
     if (m.type == SBX_MSG_FAIL) {
-        rc = cru_err_set(CRU_EIO, "%.*s", (int)m.len, buf + sizeof(m));
+        rc = cru_err_set(CRU_EIO, "%.*s%s", (int)m.len, buf + sizeof(m),
+                         sb->rootless ? " (without root)" : "");
         goto fail;
     }
-    if (m.type != SBX_MSG_READY || n_fds != 1) {
+    struct sbx_ready ready;
+    if (m.type != SBX_MSG_READY || n_fds != 2 || m.len != sizeof(ready)) {
         rc = cru_err_set(CRU_EIO, "the sandbox's init answered %u", m.type);
         goto fail;
     }
+    memcpy(&ready, buf + sizeof(m), sizeof(ready));
+    sb->upper_on_disk = ready.upper_on_disk != 0;
+    if (sb->workspace && !sb->opts.workspace_bind && !sb->upper_on_disk)
+        cru_warn("this kernel's tmpfs takes no user xattrs (Linux 6.6 does): the workspace's "
+                 "changes go to %s, outside the sandbox's disk limit",
+                 sb->upper_dir);
     sb->ws_fd = fds[0];
+    sb->disk_fd = fds[1];
     n_fds = 0;
     sb->deadline_ns = cru_deadline_ms(opts->wall_ms);
     if (ws_tree >= 0)
@@ -537,6 +694,15 @@ static void close_fd(int *fd)
     *fd = -1;
 }
 
+/* A full disk (no block or no inode left) is reported like an OOM: the command most likely
+ * failed on it, and nothing inside may have said so. */
+static void disk_check(const struct sbx *sb, struct sbx_result *res)
+{
+    struct statfs st;
+    if (sb->disk_fd >= 0 && fstatfs(sb->disk_fd, &st) == 0)
+        res->disk_full = st.f_bavail == 0 || st.f_ffree == 0;
+}
+
 int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
 {
     static const char *const shell_argv[] = { "/bin/sh", "-c", NULL, NULL };
@@ -550,7 +716,8 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
 
     memset(res, 0, sizeof(*res));
     if (sb->broken)
-        return cru_err_set(CRU_EIO, "the sandbox is broken; destroy it");
+        return cru_err_set(CRU_EIO, "the sandbox is broken (%s); destroy it",
+                           sb->oom_lost_init ? "the OOM killer took its init" : "its init failed");
     if (cru_deadline_passed(sb->deadline_ns))
         return cru_err_set(CRU_ETIMEDOUT, "the sandbox's wall-clock limit has passed");
     if (!argv) {
@@ -694,6 +861,23 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
         }
         pthread_sigmask(SIG_SETMASK, &old_set, NULL);
     }
+    /* The init itself may have been the OOM killer's choice (init.c says how commands make
+     * that unlikely): the command then ended with the sandbox, and what it ran into was the
+     * memory limit, not a fault of crucible's. Its result says so; the sandbox is spent. */
+    uint64_t kills;
+    if (rc < 0 && sb->broken && sb->cg && sbx_cgroup_oom_kills(sb->cg, &kills) == 0 &&
+        kills > sb->oom_kills) {
+        cru_warn("the OOM killer took the sandbox's init: the sandbox ends with this command");
+        sb->oom_kills = kills;
+        sb->oom_lost_init = true;
+        res->oom = true;
+        res->signal = SIGKILL;
+        res->exit_code = 128 + SIGKILL;
+        res->timed_out = false;
+        disk_check(sb, res);
+        rc = 0;
+        goto done;
+    }
     if (rc < 0 || !exited)
         goto done;
 
@@ -707,13 +891,13 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
     res->max_rss_kb = (uint64_t)ex.maxrss_kb;
     /* The OOM killer may pick any process of the command (a shell's child, say): an OOM kill
      * in the sandbox since the last command ended is this command's. */
-    uint64_t kills;
     if (sb->cg && sbx_cgroup_oom_kills(sb->cg, &kills) == 0) {
         res->oom = kills > sb->oom_kills;
         sb->oom_kills = kills;
     }
     if (res->oom)
         res->timed_out = false;
+    disk_check(sb, res);
 done:
     for (int i = 0; i < 2; i++) {
         close_fd(&in_p[i]);
@@ -752,6 +936,40 @@ pid_t sbx_init_pid(const struct sbx *sb)
     return sb->init_pid;
 }
 
+static enum sbx_enforce enforce(const struct sbx *sb, bool asked, uint64_t rlimit)
+{
+    if (!asked)
+        return SBX_ENFORCE_NONE;
+    return sb->cg ? SBX_ENFORCE_CGROUP : rlimit ? SBX_ENFORCE_RLIMIT : SBX_ENFORCE_NONE;
+}
+
+void sbx_info_get(const struct sbx *sb, struct sbx_info *out)
+{
+    *out = (struct sbx_info){
+        .rootless = sb->rootless,
+        .cgroup = sb->cg ? sbx_cgroup_version(sb->cg) : NULL,
+        .memory = enforce(sb, sb->opts.memory_bytes > 0, sb->data_bytes),
+        .pids = enforce(sb, sb->opts.pids > 0, sb->nproc),
+        .cpu = enforce(sb, sb->opts.cpus > 0, 0),
+        .disk_bytes = sb->opts.disk_bytes,
+        .disk_inodes = sb->opts.disk_inodes,
+        .workspace_on_disk = !sb->opts.workspace_bind && (!sb->workspace || sb->upper_on_disk),
+    };
+}
+
+const char *sbx_enforce_name(enum sbx_enforce e)
+{
+    switch (e) {
+    case SBX_ENFORCE_CGROUP:
+        return "cgroup";
+    case SBX_ENFORCE_RLIMIT:
+        return "rlimit";
+    case SBX_ENFORCE_NONE:
+        break;
+    }
+    return "none";
+}
+
 void sbx_free(struct sbx *sb)
 {
     if (!sb)
@@ -765,6 +983,7 @@ void sbx_free(struct sbx *sb)
     }
     close_fd(&sb->ctl_fd);
     close_fd(&sb->ws_fd);
+    close_fd(&sb->disk_fd);
     sbx_cgroup_free(sb->cg);
     if (sb->dir && cru_remove_tree(sb->dir) < 0)
         cru_warn("destroying a sandbox: %s", cru_err_msg());
@@ -776,6 +995,7 @@ void sbx_free(struct sbx *sb)
     free(sb->state_root);
     free(sb->dir);
     free(sb->root_dir);
+    free(sb->disk_dir);
     free(sb->upper_dir);
     free(sb->work_dir);
     free(sb->ws_lower_dir);

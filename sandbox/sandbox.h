@@ -3,15 +3,20 @@
  * A sandbox is created once (sbx_new) and runs commands cheaply (sbx_exec: the sandbox's init
  * forks and execs inside the existing namespaces), until it is destroyed (sbx_free), which
  * leaves no process, mount, cgroup or directory behind. Inside: a private user namespace whose
- * root is an unprivileged host uid range of its own, and mount, pid, network (loopback only),
- * uts, ipc and cgroup namespaces; a root assembled on a fresh tmpfs (read-only system folders
- * of the host, a curated /etc, the workspace as an overlay or a bind, tmpfs /tmp, a fresh
- * /proc with sensitive entries masked, a minimal /dev); no capabilities, no_new_privs and a
- * seccomp filter for every command; cgroup limits for memory, pids and CPU; rlimits; and
- * wall-clock limits per command and per sandbox.
+ * root is an unprivileged host uid, and mount, pid, network (loopback only), uts, ipc and
+ * cgroup namespaces; a root assembled on a fresh tmpfs (read-only system folders of the host,
+ * a curated /etc, the workspace as an overlay or a bind, a fresh /proc with sensitive entries
+ * masked, a minimal /dev); one bounded "disk" (a tmpfs of a set size and inode count) that
+ * holds everything the sandbox can write but a bound workspace: /tmp, /root, /run, /var,
+ * /dev/shm and the workspace overlay's changes; no capabilities, no_new_privs and a seccomp
+ * filter for every command; cgroup limits for memory, pids and CPU; rlimits; and wall-clock
+ * limits per command and per sandbox.
  *
- * Creating a sandbox needs root on the host (it maps a private uid range, creates cgroups and
- * an idmapped view of the workspace); the commands inside run with no privilege at all.
+ * As root, each sandbox maps a private range of 65536 host uids, limits itself with cgroups
+ * and shows the workspace through an idmapped mount. Without root it runs rootless, as
+ * bubblewrap does: an unprivileged user namespace maps the caller's uid alone, the workspace
+ * is a plain bind, and limits use a delegated cgroup subtree where one is writable, otherwise
+ * rlimits (sbx_info says which). The commands inside run with no privilege in either mode.
  */
 #ifndef CRU_SANDBOX_SANDBOX_H
 #define CRU_SANDBOX_SANDBOX_H
@@ -40,9 +45,14 @@ enum sbx_layer {
     SBX_LAYER_NNP = 1u << 2,
     SBX_LAYER_PROC_MASK = 1u << 3,
     SBX_LAYER_CLOSE_FDS = 1u << 4,
+    SBX_LAYER_OOM_SCORE = 1u << 5, /* commands keep the init's OOM score */
 };
 
-#define SBX_OPTS_VERSION 1
+/* The disk a sandbox gets when none is asked for, and the inodes per byte of disk. */
+#define SBX_DISK_DEFAULT         ((uint64_t)1 << 30)
+#define SBX_DISK_BYTES_PER_INODE 8192u
+
+#define SBX_OPTS_VERSION 2
 
 struct sbx_opts {
     int version;           /* SBX_OPTS_VERSION */
@@ -56,7 +66,10 @@ struct sbx_opts {
     uint64_t pids;           /* cgroup pids limit; 0: none */
     double cpus;             /* CPU quota in CPUs; 0: none */
     uint64_t wall_ms;        /* lifetime of the sandbox; commands stop at it; 0: none */
-    uint64_t tmp_bytes;      /* size of /tmp; 0: 256 MiB */
+    uint64_t disk_bytes;     /* the disk: /tmp, /root, /run, /var, /dev/shm and the workspace
+                                overlay's changes together; 0: SBX_DISK_DEFAULT. Its pages
+                                are memory, charged to the memory limit */
+    uint64_t disk_inodes;    /* files and folders on the disk; 0: disk_bytes / 8 KiB */
     uint64_t file_bytes;     /* RLIMIT_FSIZE for commands; 0: 1 GiB */
     uint64_t open_files;     /* RLIMIT_NOFILE for commands; 0: 1024 */
     bool loopback;           /* bring lo up (the network namespace never has another link) */
@@ -99,6 +112,7 @@ struct sbx_result {
     bool timed_out; /* killed by its timeout or the sandbox's wall limit */
     bool cancelled; /* killed because the command's cancel flag was set */
     bool oom;       /* killed by the out-of-memory killer */
+    bool disk_full; /* the sandbox's disk had no free space or no free inode at the end */
     uint64_t wall_ms;
     uint64_t cpu_ms; /* user + system time of the command and its waited children */
     uint64_t max_rss_kb;
@@ -119,10 +133,37 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res);
 void sbx_result_free(struct sbx_result *res);
 
 /* An O_PATH descriptor of /workspace as the sandbox sees it (borrowed), and the host uid and
- * gid of the sandbox's root: what sandbox/fsaccess.h needs to read and write inside. */
+ * gid of the sandbox's root: what sandbox/fsaccess.h needs to read and write inside. A dup()
+ * of the descriptor keeps the workspace readable after sbx_free(), when nothing runs in it
+ * any more: that is how the final state of an overlay workspace, which lives only in the
+ * sandbox's disk, is taken out (sbx_fs_export). */
 int sbx_workspace_fd(const struct sbx *sb);
 uid_t sbx_root_uid(const struct sbx *sb);
 gid_t sbx_root_gid(const struct sbx *sb);
+
+/* How a sandbox enforces what it was asked for, to be stated wherever its limits are shown
+ * (crucible exec --json, a run's configuration): never silently weaker than asked. */
+enum sbx_enforce {
+    SBX_ENFORCE_NONE,   /* not asked for */
+    SBX_ENFORCE_CGROUP, /* a cgroup limit on the whole sandbox */
+    SBX_ENFORCE_RLIMIT, /* an rlimit on each process (no cgroup could be used) */
+};
+
+struct sbx_info {
+    bool rootless;           /* made without root: only the caller's uid is mapped */
+    const char *cgroup;      /* "v2", "v1", or NULL when the sandbox has no cgroup */
+    enum sbx_enforce memory; /* RLIMIT_DATA per process without a cgroup */
+    enum sbx_enforce pids;   /* RLIMIT_NPROC (the sandbox's uid) without a cgroup */
+    enum sbx_enforce cpu;    /* a cgroup only: without one a CPU quota is an error */
+    uint64_t disk_bytes, disk_inodes;
+    bool workspace_on_disk; /* the workspace's changes count against the disk: false for a
+                               bound workspace (they go to the host folder, bounded only by
+                               RLIMIT_FSIZE per file) or where the kernel's tmpfs cannot hold
+                               an overlay's upper layer (before Linux 6.6) */
+};
+
+void sbx_info_get(const struct sbx *sb, struct sbx_info *out);
+const char *sbx_enforce_name(enum sbx_enforce e);
 
 /* The host pid of the sandbox's init (for tests and diagnostics). */
 pid_t sbx_init_pid(const struct sbx *sb);

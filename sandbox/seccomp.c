@@ -4,16 +4,20 @@
  * container without extra capabilities, less io_uring, adjtimex, clock_adjtime,
  * name_to_handle_at, modify_ldt, ptrace and process_vm_*; clone3 fails with ENOSYS so that
  * libc falls back to clone, whose flags may not create namespaces; personality, socket and
- * socketpair are allowed for a few argument values only; everything else fails with EPERM;
- * and a call from a non-native ABI (i386 int 0x80, x32) kills the process. The second filter
- * allows everything except ioctl TIOCSTI and TIOCLINUX, compared on the low 32 bits of the
- * request as the kernel reads it. The module does not drop capabilities or create namespaces
+ * socketpair are allowed for a few argument values only; openat2 fails with ENOSYS (libc
+ * falls back to openat, whose mode can be checked); everything else fails with EPERM; and a
+ * call from a non-native ABI (i386 int 0x80, x32) kills the process. The second filter (the
+ * guard) allows everything except ioctl TIOCSTI and TIOCLINUX, compared on the low 32 bits of
+ * the request as the kernel reads it, and a mode with the setuid or setgid bit given to a file
+ * by chmod, fchmod, fchmodat, fchmodat2, mknod, mknodat, creat, or open and openat when they
+ * create. The module does not drop capabilities or create namespaces
  * (the sandbox does that around it), and it does not know syscalls newer than the libseccomp
  * it is built with: those fail with EPERM like any other unlisted call, not with ENOSYS.
  */
 #include "sandbox/seccomp.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/seccomp.h>
 #include <linux/netlink.h>
 #include <sched.h>
@@ -26,6 +30,7 @@
 #include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -56,9 +61,9 @@ static const char *const allowed_syscalls[] = {
     "faccessat", "faccessat2", "fadvise64", "fallocate", "fchdir", "fchmod", "fchmodat",
     "fchmodat2", "fchown", "fchownat", "fdatasync", "flock", "fstatfs", "fsync", "ftruncate",
     "futimesat", "getcwd", "getdents", "lchown", "link", "linkat", "lstat", "mkdir", "mkdirat",
-    "mknod", "mknodat", "open", "openat2", "pipe", "preadv", "preadv2", "pwrite64", "pwritev",
-    "pwritev2", "readahead", "readlink", "readlinkat", "readv", "rename", "renameat", "renameat2",
-    "rmdir", "sendfile", "splice", "stat", "statfs", "statx", "symlink", "symlinkat", "sync",
+    "mknod", "mknodat", "open", "pipe", "preadv", "preadv2", "pwrite64", "pwritev", "pwritev2",
+    "readahead", "readlink", "readlinkat", "readv", "rename", "renameat", "renameat2", "rmdir",
+    "sendfile", "splice", "stat", "statfs", "statx", "symlink", "symlinkat", "sync",
     "sync_file_range", "syncfs", "tee", "truncate", "umask", "unlink", "unlinkat", "utime",
     "utimensat", "utimes", "vmsplice", "writev",
     /* extended attributes */
@@ -156,10 +161,29 @@ static const struct cond_rule conditional_rules[] = {
     { "socketpair", 1, { ARG_EQ(0, AF_UNIX) } },
 };
 
-/* Refused by the second filter; everything else about ioctl is allowed. */
+/* Refused by the guard filter; everything else about ioctl is allowed. */
 static const unsigned long refused_ioctls[] = {
     TIOCSTI,   /* pushes input into a terminal, so it runs as whoever reads that terminal */
     TIOCLINUX, /* virtual-console controls, including selection paste (the same attack) */
+};
+
+/* The kernel's __O_TMPFILE: O_TMPFILE without O_DIRECTORY, the bit that means "create". */
+#define SBX_O_TMPFILE_BIT 020000000
+
+/* The calls that can give a file a mode, where the mode is (argument MODE) and, for the open
+ * family, whether they create (argument FLAGS, -1: they always do). The guard refuses any of
+ * them whose mode carries S_ISUID or S_ISGID: a file the agent makes in a bound workspace
+ * lands on the host's disk, owned by whoever owns that folder (root, for an episode's), and a
+ * setuid bit there would hand that owner's rights to any host user who runs it. The sandbox's
+ * mounts are nosuid, which protects the sandbox, not the host. mkdir is left alone: a
+ * directory's setuid bit means nothing and its setgid bit only picks the group of new files. */
+static const struct mode_call {
+    const char *name;
+    int mode, flags;
+} mode_calls[] = {
+    { "chmod", 1, -1 },     { "fchmod", 1, -1 }, { "fchmodat", 2, -1 },
+    { "fchmodat2", 2, -1 }, { "creat", 1, -1 },  { "open", 2, 1 },
+    { "openat", 3, 2 },     { "mknod", 1, -1 },  { "mknodat", 2, -1 },
 };
 
 /* libseccomp returns -errno; cru_err_sys reads errno and picks the code from it. */
@@ -249,6 +273,11 @@ static int build_allow_list(scmp_filter_ctx *out)
      * (clone3's are behind a pointer). Required: an EPERM here would break pthread_create. */
     if ((rc = add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", true, 0, NULL)) < 0)
         goto done;
+    /* Likewise openat2: its mode is behind a pointer, where the guard cannot see a setuid bit;
+     * with ENOSYS, programs fall back to openat. Not required: an older libseccomp that does
+     * not know it leaves it refused with EPERM. */
+    if ((rc = add_rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "openat2", false, 0, NULL)) < 0)
+        goto done;
     *out = ctx;
     ctx = NULL;
 done:
@@ -256,11 +285,34 @@ done:
     return rc;
 }
 
+/* Refuses CALL when its mode has S_ISUID or S_ISGID (and, for the open family, when it
+ * creates): one rule per bit and per creating flag, since a rule's comparisons all must hold
+ * and one argument can be compared once per rule. */
+static int add_mode_rules(scmp_filter_ctx ctx, const struct mode_call *c)
+{
+    static const unsigned long bits[] = { S_ISUID, S_ISGID };
+    static const unsigned long creating[] = { O_CREAT, SBX_O_TMPFILE_BIT };
+    int rc = 0;
+    for (size_t b = 0; rc == 0 && b < ARRAY_LEN(bits); b++) {
+        struct scmp_arg_cmp cmp[2] = { ARG_MASKED_EQ((unsigned)c->mode, bits[b], bits[b]) };
+        if (c->flags < 0) {
+            rc = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), c->name, false, 1, cmp);
+            continue;
+        }
+        for (size_t f = 0; rc == 0 && f < ARRAY_LEN(creating); f++) {
+            cmp[1] =
+                (struct scmp_arg_cmp)ARG_MASKED_EQ((unsigned)c->flags, creating[f], creating[f]);
+            rc = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), c->name, false, 2, cmp);
+        }
+    }
+    return rc;
+}
+
 /* libseccomp cannot say "allow ioctl unless the masked request is X" in the allow-list:
  * overlapping rules for one syscall with different actions are resolved in an order it does
  * not specify. The kernel runs every loaded filter and takes the strictest verdict, so a
- * separate default-allow filter that refuses these requests is exact. */
-static int build_ioctl_guard(scmp_filter_ctx *out)
+ * separate default-allow filter that refuses these requests, and the modes above, is exact. */
+static int build_guard(scmp_filter_ctx *out)
 {
     scmp_filter_ctx ctx = NULL;
     int rc = filter_new(&ctx, SCMP_ACT_ALLOW);
@@ -269,6 +321,10 @@ static int build_ioctl_guard(scmp_filter_ctx *out)
     for (size_t i = 0; i < ARRAY_LEN(refused_ioctls); i++) {
         struct scmp_arg_cmp cmp[1] = { ARG_MASKED_EQ(1, SBX_IOCTL_CMD_BITS, refused_ioctls[i]) };
         if ((rc = add_rule(ctx, SCMP_ACT_ERRNO(EPERM), "ioctl", true, 1, cmp)) < 0)
+            goto done;
+    }
+    for (size_t i = 0; i < ARRAY_LEN(mode_calls); i++) {
+        if ((rc = add_mode_rules(ctx, &mode_calls[i])) < 0)
             goto done;
     }
     *out = ctx;
@@ -328,7 +384,7 @@ int sbx_seccomp_compile(struct sbx_seccomp *out)
     memset(out, 0, sizeof(*out));
     /* The guard first: installing a filter needs prctl(2), which the guard allows whatever
      * the allow-list says. */
-    if ((rc = build_ioctl_guard(&guard)) < 0 || (rc = build_allow_list(&allow)) < 0 ||
+    if ((rc = build_guard(&guard)) < 0 || (rc = build_allow_list(&allow)) < 0 ||
         (rc = export_program(guard, &out->prog[0])) < 0 ||
         (rc = export_program(allow, &out->prog[1])) < 0) {
         sbx_seccomp_free(out);

@@ -7,8 +7,10 @@
  * CLONE_NEW* flags), ptrace and process_vm_*, kexec, module loading, personality changes other
  * than the harmless ones, ioctl TIOCSTI and TIOCLINUX (also with high bits set in the request),
  * sockets of families AF_PACKET, AF_ALG, AF_VSOCK, AF_NETLINK other than NETLINK_ROUTE, raw
- * sockets (SOCK_RAW), and every non-native ABI (i386 int 0x80, x32), whose calls kill the
- * process.
+ * sockets (SOCK_RAW), a setuid or setgid bit in the mode that chmod, fchmod, fchmodat,
+ * fchmodat2, mknod, mknodat, creat, open or openat (creating) would give a file, openat2
+ * (ENOSYS: its mode is out of the filter's sight), and every non-native ABI (i386 int 0x80,
+ * x32), whose calls kill the process.
  */
 #ifndef CRU_SANDBOX_SECCOMP_H
 #define CRU_SANDBOX_SECCOMP_H
@@ -16,10 +18,11 @@
 #include <linux/filter.h>
 #include <stddef.h>
 
-/* The filter is two programs: an ioctl guard (allow everything but TIOCSTI and TIOCLINUX,
- * compared on the request's low 32 bits) and the allow-list. libseccomp cannot express "allow
- * ioctl unless" inside the allow-list without an unspecified rule order; the kernel runs every
- * installed program and takes the strictest verdict, so two programs are exact. */
+/* The filter is two programs: a guard (allow everything but ioctl TIOCSTI and TIOCLINUX,
+ * compared on the request's low 32 bits, and setuid or setgid modes) and the allow-list.
+ * libseccomp cannot express "allow ioctl unless" inside the allow-list without an unspecified
+ * rule order; the kernel runs every installed program and takes the strictest verdict, so two
+ * programs are exact. */
 #define SBX_SECCOMP_PROGRAMS 2
 
 struct sbx_seccomp {

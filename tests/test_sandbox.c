@@ -30,6 +30,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -1130,4 +1131,240 @@ Test(session, sandboxes_from_many_threads_at_once, .timeout = 120)
     __atomic_store_n(&stop, 1, __ATOMIC_SEQ_CST);
     pthread_join(c, NULL);
     cr_expect_eq(failures, 0, "%d of 12 sandboxes failed: %s", failures, cru_err_msg());
+}
+
+/* ---- what the host's disk receives ---- */
+
+/* Files below DIR (one level) with a setuid or setgid bit or a file capability, as a list of
+ * names; empty when there is none. */
+static char *privileged_files(const char *dir)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    cr_assert_not_null(d, "%s", dir);
+    while ((e = readdir(d)) != NULL) {
+        char path[512];
+        struct stat st;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+            continue;
+        if (st.st_mode & (S_ISUID | S_ISGID))
+            cru_buf_printf(&b, "%s (mode %o, owner %u) ", e->d_name, st.st_mode & 07777,
+                           (unsigned)st.st_uid);
+        if (lgetxattr(path, "security.capability", NULL, 0) >= 0)
+            cru_buf_printf(&b, "%s (file capability) ", e->d_name);
+    }
+    closedir(d);
+    return cru_buf_detach(&b, NULL);
+}
+
+/* Every way a command could leave a privileged file in a bound workspace: chmod and the calls
+ * that create with a mode, setuid and setgid, and a file capability (a v2 security.capability
+ * granting CAP_SETUID, as setcap writes it). */
+static const char privileged_script[] =
+    "cp /bin/true suid; chmod 4755 suid; cp /bin/true sgid; chmod g+s sgid; "
+    "python3 -c \"import os\n"
+    "for n, m in (('open-suid', 0o4755), ('open-sgid', 0o2755)):\n"
+    "    try: os.close(os.open(n, os.O_CREAT | os.O_WRONLY, m))\n"
+    "    except OSError: pass\n"
+    "try: os.mknod('mknod-suid', 0o104755)\n"
+    "except OSError: pass\n"
+    "open('cap', 'w').close()\n"
+    "try: os.setxattr('cap', 'security.capability', "
+    "bytes([0, 0, 0, 2, 0x80, 0, 0, 0, 0x80, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]))\n"
+    "except OSError: pass\n"
+    "\" 2>/dev/null; true";
+
+Test(workspace, setuid_bits_and_file_caps_never_reach_the_host_disk)
+{
+    char ws[128];
+    snprintf(ws, sizeof(ws), "%s/ws", fx.dir);
+    cr_assert_eq(mkdir(ws, 0755), 0);
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    o.workspace_bind = true;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    sandbox_run(sb, privileged_script, &r);
+    cr_expect_eq(r.exit_code, 0, "%s", cru_buf_cstr(&r.err));
+    sbx_result_free(&r);
+    sbx_free(sb);
+    char *found = privileged_files(ws);
+    cr_expect_str_empty(found, "privileged files in the host's copy of the workspace: %s", found);
+    free(found);
+    struct stat st;
+    char path[160];
+    snprintf(path, sizeof(path), "%s/suid", ws);
+    cr_expect_eq(stat(path, &st), 0, "the copy itself is allowed, only the bit is refused");
+    cr_expect_eq(st.st_uid, 0, "files the sandbox makes in a bound root-owned folder are root's");
+
+    /* Positive control: without the filter and with the sandbox root's capabilities, the same
+     * script leaves root-owned setuid files and a file capability on the host. */
+    char ws2[128];
+    snprintf(ws2, sizeof(ws2), "%s/ws2", fx.dir);
+    cr_assert_eq(mkdir(ws2, 0755), 0);
+    o.workspace = ws2;
+    o.disable_layers = SBX_LAYER_SECCOMP | SBX_LAYER_CAPS;
+    sb = sandbox_new(&o);
+    sandbox_run(sb, privileged_script, &r);
+    sbx_result_free(&r);
+    sbx_free(sb);
+    found = privileged_files(ws2);
+    cr_expect(strstr(found, "suid (mode 4755, owner 0)") && strstr(found, "sgid (mode 2755") &&
+                  strstr(found, "open-suid") && strstr(found, "cap (file capability)"),
+              "the control must leave privileged files, got: %s", found);
+    free(found);
+}
+
+/* Fills F with 1 MiB blocks until it fails: prints how many it wrote. */
+#define FILL(f)                                                                                    \
+    "n=0; while dd if=/dev/zero of=" f " bs=1M count=1 oflag=append conv=notrunc "                 \
+    "status=none 2>/dev/null; do n=$((n+1)); [ $n -ge 64 ] && break; done; echo $n"
+
+Test(limits, disk_bounds_tmp_and_workspace_together)
+{
+    char ws[128], file[160];
+    snprintf(ws, sizeof(ws), "%s/ws", fx.dir);
+    cr_assert_eq(mkdir(ws, 0755), 0);
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    o.disk_bytes = 16u << 20;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_info info;
+    sbx_info_get(sb, &info);
+    cr_expect_eq(info.disk_bytes, 16u << 20);
+    cr_expect_eq(info.disk_inodes, (16u << 20) / SBX_DISK_BYTES_PER_INODE);
+    cr_expect(info.workspace_on_disk, "an overlay workspace's changes are on the disk");
+
+    struct sbx_result r;
+    sandbox_run(sb, "dd if=/dev/zero of=/tmp/half bs=1M count=10 status=none && " FILL("big"), &r);
+    int mib = atoi(cru_buf_cstr(&r.out));
+    cr_expect_lt(mib, 7, "/tmp and the workspace share 16 MiB: %d MiB more went to the workspace",
+                 mib);
+    cr_expect(r.disk_full, "a full disk is reported");
+    sbx_result_free(&r);
+    sandbox_run(sb, "rm /tmp/half && df -k /tmp | tail -1", &r);
+    cr_expect_not(r.disk_full, "and no longer once space is freed: %s", cru_buf_cstr(&r.out));
+    sbx_result_free(&r);
+    sbx_free(sb);
+    snprintf(file, sizeof(file), "%s/big", ws);
+    cr_expect_neq(access(file, F_OK), 0, "the overlay's changes never reach the host folder");
+
+    /* Positive control: on a disk of 256 MiB the same writes go through, 64 MiB of them. */
+    o.disk_bytes = 256u << 20;
+    sb = sandbox_new(&o);
+    sandbox_run(sb, "dd if=/dev/zero of=/tmp/half bs=1M count=10 status=none && " FILL("big"), &r);
+    cr_expect_eq(atoi(cru_buf_cstr(&r.out)), 64, "the control writes all 64 MiB");
+    cr_expect_not(r.disk_full);
+    sbx_result_free(&r);
+    sbx_free(sb);
+}
+
+/* echo, not ':': a failed redirection of a special built-in ends a POSIX shell. */
+static const char inode_fill[] = "mkdir -p /tmp/d && i=0; while [ $i -lt 3000 ] && "
+                                 "echo >/tmp/d/$i 2>/dev/null; do i=$((i+1)); done; echo $i";
+
+Test(limits, disk_bounds_inodes)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.disk_inodes = 1000;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    sandbox_run(sb, inode_fill, &r);
+    int n = atoi(cru_buf_cstr(&r.out));
+    cr_expect(n > 900 && n < 1000, "1000 inodes hold about 1000 files, not %d: %s", n,
+              cru_buf_cstr(&r.err));
+    cr_expect(r.disk_full, "no inode left is a full disk");
+    sbx_result_free(&r);
+    sbx_free(sb);
+
+    char *ctl = in_sandbox(inode_fill, 0);
+    cr_expect_eq(atoi(ctl), 3000, "with the default inode count the control makes 3000 files");
+    free(ctl);
+}
+
+static void run_argv(struct sbx *sb, const char *const *argv, struct sbx_result *r)
+{
+    struct sbx_cmd c = SBX_CMD_INIT;
+    c.argv = argv;
+    c.env = fx.envp;
+    c.timeout_ms = 30000;
+    cr_assert_eq(sbx_exec(sb, &c, r), 0, "sbx_exec: %s", cru_err_msg());
+}
+
+static const char *const tmpfs_fill[] = { "dd",    "if=/dev/zero", "of=/tmp/fill",
+                                          "bs=1M", "count=200",    "status=none",
+                                          NULL };
+
+Test(limits, init_survives_an_oom_from_a_full_disk)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.memory_bytes = 32u << 20;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    run_argv(sb, tmpfs_fill, &r);
+    cr_expect(r.oom, "filling the disk past the memory limit is an OOM: exit %d, %s", r.exit_code,
+              cru_buf_cstr(&r.err));
+    sbx_result_free(&r);
+    sandbox_run(sb, "rm -f /tmp/fill; cat /proc/self/oom_score_adj", &r);
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "1000\n", "the init survives; commands score 1000");
+    sbx_result_free(&r);
+    sbx_free(sb);
+
+    /* Positive control: commands keeping the init's score, and the init a copy of a host of 96
+     * MiB, the OOM killer takes the init; the result still says oom, and the sandbox is spent. */
+    size_t big = 96u << 20;
+    char *host = malloc(big);
+    cr_assert_not_null(host);
+    memset(host, 1, big);
+    o.disable_layers = SBX_LAYER_OOM_SCORE;
+    sb = sandbox_new(&o);
+    run_argv(sb, tmpfs_fill, &r);
+    cr_expect(r.oom, "the init's death is the command's OOM");
+    sbx_result_free(&r);
+    struct sbx_cmd c = SBX_CMD_INIT;
+    c.shell = "true";
+    cr_expect_lt(sbx_exec(sb, &c, &r), 0, "the control must lose its init");
+    cr_expect_not_null(strstr(cru_err_msg(), "OOM killer"), "%s", cru_err_msg());
+    sbx_free(sb);
+    free(host);
+}
+
+Test(session, init_hides_the_host_command_line, .init = fixtures_up, .fini = fixtures_down)
+{
+    /* Positive control: the host's own command line, as the sandbox's init would show it. */
+    char *self = on_host("tr '\\0' ' ' </proc/$PPID/cmdline");
+    cr_assert(strlen(self) > 4, "the control reads the host's argv: \"%s\"", self);
+    char *got =
+        in_sandbox("tr '\\0' ' ' </proc/1/cmdline; cat /proc/1/environ 2>&1 | head -c 64", 0);
+    cr_expect_null(strstr(got, self), "/proc/1/cmdline shows the host's \"%s\": %s", self, got);
+    free(self);
+    cr_expect_null(strstr(got, "s3cret"), "/proc/1/environ shows the host's: %s", got);
+    cr_expect_not_null(strstr(got, "crucible-init"), "%s", got);
+    free(got);
+}
+
+Test(session, bind_destination_parents_are_made, .init = fixtures_up, .fini = fixtures_down)
+{
+    /* The sandbox's root (an unprivileged host uid) must reach the bind's source. */
+    cr_assert_eq(chmod(fx.dir, 0711), 0);
+    struct sbx_opts o = SBX_OPTS_INIT;
+    struct sbx_bind b = { fx.secret, "/opt/crucible/deep/secret", true };
+    o.binds = &b;
+    o.n_binds = 1;
+    struct sbx *sb = sandbox_new(&o);
+    struct sbx_result r;
+    sandbox_run(sb, "cat /opt/crucible/deep/secret; echo x >/opt/crucible/deep/secret", &r);
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "s3cret\n");
+    cr_expect_neq(r.exit_code, 0, "the bind is read-only");
+    sbx_result_free(&r);
+    sbx_free(sb);
+
+    /* A parent that would have to be made inside a read-only system folder fails, naming it. */
+    struct sbx_bind bad = { fx.secret, "/usr/crucible-missing/secret", true };
+    o.binds = &bad;
+    sb = NULL;
+    cr_expect_lt(sbx_new(&sb, &o), 0);
+    cr_expect_not_null(strstr(cru_err_msg(), "usr/crucible-missing"), "%s", cru_err_msg());
 }

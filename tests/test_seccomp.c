@@ -1186,3 +1186,155 @@ Test(seccomp, apply_sets_no_new_privs_itself)
     cr_assert(strstr(o.out, "NoNewPrivs:\t1") != NULL, "%s", o.out);
     cr_assert(strstr(o.out, "Seccomp:\t2") != NULL, "%s", o.out);
 }
+
+/* --- setuid and setgid modes --- */
+
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+/* A private tmpfs on /tmp holding the file /tmp/f, open in c->fd. */
+static int setup_file_on_tmp(struct probe_ctx *c)
+{
+    if (setup_tmpfs_on_tmp(c) < 0)
+        return -1;
+    c->fd = open("/tmp/f", O_RDWR | O_CREAT | O_CLOEXEC, 0755);
+    return c->fd < 0 ? -1 : 0;
+}
+
+static long call_chmod_setuid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_chmod, "/tmp/f", 04755);
+}
+
+static long call_chmod_setgid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_chmod, "/tmp/f", 02755);
+}
+
+static long call_fchmod_setuid(struct probe_ctx *c)
+{
+    return syscall(SYS_fchmod, c->fd, 04755);
+}
+
+static long call_fchmodat_setuid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_fchmodat, AT_FDCWD, "/tmp/f", 04755);
+}
+
+static long call_fchmodat2_setgid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_fchmodat2, AT_FDCWD, "/tmp/f", 02755, 0);
+}
+
+static long call_creat_setuid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_creat, "/tmp/g", 04755);
+}
+
+static long call_open_creat_setuid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_open, "/tmp/g", O_WRONLY | O_CREAT, 04755);
+}
+
+static long call_openat_creat_setgid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_openat, AT_FDCWD, "/tmp/g", O_WRONLY | O_CREAT | O_EXCL, 02755);
+}
+
+static long call_openat_tmpfile_setuid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_openat, AT_FDCWD, "/tmp", O_WRONLY | O_TMPFILE, 04755);
+}
+
+static long call_mknod_setuid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_mknod, "/tmp/g", S_IFREG | 04755, 0);
+}
+
+static long call_mknodat_setgid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_mknodat, AT_FDCWD, "/tmp/g", S_IFREG | 02755, 0);
+}
+
+Test(seccomp, setuid_and_setgid_modes_refused)
+{
+    expect_refused("chmod(04755)", setup_file_on_tmp, call_chmod_setuid, CONTROL_SUCCEEDS);
+    expect_refused("chmod(02755)", setup_file_on_tmp, call_chmod_setgid, CONTROL_SUCCEEDS);
+    expect_refused("fchmod(04755)", setup_file_on_tmp, call_fchmod_setuid, CONTROL_SUCCEEDS);
+    expect_refused("fchmodat(04755)", setup_file_on_tmp, call_fchmodat_setuid, CONTROL_SUCCEEDS);
+    expect_refused("fchmodat2(02755)", setup_file_on_tmp, call_fchmodat2_setgid, CONTROL_SUCCEEDS);
+    expect_refused("creat(04755)", setup_file_on_tmp, call_creat_setuid, CONTROL_SUCCEEDS);
+    expect_refused("open(O_CREAT, 04755)", setup_file_on_tmp, call_open_creat_setuid,
+                   CONTROL_SUCCEEDS);
+    expect_refused("openat(O_CREAT, 02755)", setup_file_on_tmp, call_openat_creat_setgid,
+                   CONTROL_SUCCEEDS);
+    expect_refused("openat(O_TMPFILE, 04755)", setup_file_on_tmp, call_openat_tmpfile_setuid,
+                   CONTROL_SUCCEEDS);
+    expect_refused("mknod(S_IFREG | 04755)", setup_file_on_tmp, call_mknod_setuid,
+                   CONTROL_SUCCEEDS);
+    expect_refused("mknodat(S_IFREG | 02755)", setup_file_on_tmp, call_mknodat_setgid,
+                   CONTROL_SUCCEEDS);
+}
+
+static long call_openat2(struct probe_ctx *c)
+{
+    (void)c;
+    struct {
+        uint64_t flags, mode, resolve;
+    } how = { O_WRONLY | O_CREAT, 04755, 0 };
+    return syscall(SYS_openat2, AT_FDCWD, "/tmp/g", &how, sizeof(how));
+}
+
+Test(seccomp, openat2_fails_with_enosys)
+{
+    expect_refused_with("openat2(O_CREAT, 04755)", setup_file_on_tmp, call_openat2,
+                        CONTROL_SUCCEEDS, ENOSYS);
+}
+
+static long call_chmod_plain(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_chmod, "/tmp/f", 01777);
+}
+
+static long call_mkdir_setgid(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_mkdir, "/tmp/d", 02775);
+}
+
+static long call_open_plain_creat(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_openat, AT_FDCWD, "/tmp/g", O_WRONLY | O_CREAT, 0644);
+}
+
+/* A mode argument means nothing to an open that does not create: whatever is in it passes. */
+static long call_open_existing_stray_mode(struct probe_ctx *c)
+{
+    (void)c;
+    return syscall(SYS_openat, AT_FDCWD, "/tmp/f", O_RDONLY, 06777);
+}
+
+Test(seccomp, ordinary_modes_allowed)
+{
+    expect_allowed("chmod(01777)", setup_file_on_tmp, call_chmod_plain);
+    expect_allowed("mkdir(02775)", setup_file_on_tmp, call_mkdir_setgid);
+    expect_allowed("openat(O_CREAT, 0644)", setup_file_on_tmp, call_open_plain_creat);
+    expect_allowed("openat(O_RDONLY) with a stray mode", setup_file_on_tmp,
+                   call_open_existing_stray_mode);
+}
