@@ -268,14 +268,30 @@ int agt_sandbox_open(const struct agt_image *img, const char *ws, const char *ro
     struct sbx_opts o = SBX_OPTS_INIT;
     o.rootfs = rootfs;
     o.workspace = ws;
-    o.workspace_bind = true;
     o.binds = binds;
     o.n_binds = n;
     o.memory_bytes = img->memory_bytes;
+    o.disk_bytes = img->disk_bytes;
+    o.disk_inodes = img->disk_inodes;
     o.pids = 1024;
     o.wall_ms = wall_ms;
     o.state_root = opts ? opts->state_root : NULL;
     return sbx_new(out, &o);
+}
+
+int agt_sandbox_take(struct sbx *sb, const char *dest)
+{
+    /* The duplicate keeps the workspace's mount (and the disk under an overlay) alive after
+     * the sandbox, and with it every process that could still change the tree, is gone. */
+    int fd = dup(sbx_workspace_fd(sb));
+    int rc = fd < 0 ? cru_err_sys("cannot hold on to the sandbox's workspace") : 0;
+    sbx_free(sb);
+    if (rc == 0)
+        rc = cru_copy_tree_at(fd, "the sandbox's workspace", dest, SCORE_COPY_MAX,
+                              CRU_COPY_SKIP_SPECIAL);
+    if (fd >= 0)
+        close(fd);
+    return rc < 0 ? cru_err_wrap(rc, "taking the workspace out of the sandbox") : 0;
 }
 
 int agt_score(const struct agt_image *img, const char *final_ws, const char *pristine_ws,
@@ -395,6 +411,17 @@ int agt_prepare_workspace(const struct agt_image *img, const char *ws, const cha
         rc = prepare_step(sb, "the reference solution",
                           img->solution_kind == AGT_SOLUTION_PATCH ? apply : script, NULL,
                           img->wall_ms);
+    }
+    /* The changes are on the sandbox's disk: the result replaces WS. */
+    char *next = NULL;
+    if (rc == 0 && (rc = cru_str_printf(&next, "%s.next", ws)) == 0) {
+        rc = agt_sandbox_take(sb, next);
+        sb = NULL; /* destroyed, whatever the result */
+        if (rc == 0 && (rc = cru_remove_tree(ws)) == 0 && rename(next, ws) < 0)
+            rc = cru_err_sys("cannot move %s into place", next);
+        if (rc < 0)
+            cru_remove_tree(next);
+        free(next);
     }
     sbx_free(sb);
     if (scratch)

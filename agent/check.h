@@ -30,22 +30,27 @@ struct agt_check_opts {
 int agt_score(const struct agt_image *img, const char *final_ws, const char *pristine_ws,
               const char *rootfs, const struct agt_check_opts *opts, struct rwd_result *res);
 
-/* A sandbox over WS (bound: its changes reach WS) with IMG's rootfs, memory limit and a pids
- * limit, the folder HIDDEN at /hidden and SOLUTION at /solution (each read-only, when not
- * NULL; each must be traversable by the sandbox's unprivileged uid: see agt_solution_stage),
- * and a lifetime of WALL_MS. */
+/* A sandbox over WS (an overlay: WS stays as it is, the changes live on the sandbox's bounded
+ * disk) with IMG's rootfs, memory and disk limits and a pids limit, the folder HIDDEN at
+ * /hidden and SOLUTION at /solution (each read-only, when not NULL; each must be traversable
+ * by the sandbox's unprivileged uid: see agt_solution_stage), and a lifetime of WALL_MS. */
 struct sbx;
 int agt_sandbox_open(const struct agt_image *img, const char *ws, const char *rootfs,
                      const char *hidden, const char *solution, uint64_t wall_ms,
                      const struct agt_check_opts *opts, struct sbx **out);
+
+/* Destroys SB (every process in it ends) and copies the final state of its workspace to DEST,
+ * which must not exist: folders, regular files (permission bits & 0777: never a setuid or
+ * setgid bit) and links, without devices, FIFOs or sockets. SB is gone whatever the result. */
+int agt_sandbox_take(struct sbx *sb, const char *dest);
 
 /* Copies IMG's solution folder into a fresh scratch folder that a sandbox can traverse
  * (0711), whatever the modes of the folders above the image. *DIR is the copy (bind it at
  * /solution); *SCRATCH is what to remove (cru_remove_tree) and free afterwards. */
 int agt_solution_stage(const struct agt_image *img, char **scratch, char **dir);
 
-/* Runs IMG's setup commands in a sandbox over WS (bound, so their changes stay in WS) and,
- * when SOLVE, applies the reference solution after them. A failing command is CRU_EFAILED
+/* Runs IMG's setup commands in a sandbox over WS and, when SOLVE, applies the reference
+ * solution after them; the result then replaces WS. A failing command is CRU_EFAILED
  * with its exit status and the end of its output. */
 int agt_prepare_workspace(const struct agt_image *img, const char *ws, const char *rootfs,
                           bool solve, const struct agt_check_opts *opts);

@@ -250,14 +250,15 @@ static void load_setup(struct load *l, const json_t *root)
 
 static void load_limits(struct load *l, const json_t *root)
 {
-    static const char *const keys[] = { "wall", "turns", "memory", NULL };
+    static const char *const keys[] = { "wall", "turns", "memory", "disk", "inodes", NULL };
     json_t *lim = NULL;
-    const char *wall = NULL, *memory = NULL;
+    const char *wall = NULL, *memory = NULL, *disk = NULL;
     struct agt_image *img = l->img;
 
     img->wall_ms = 30 * 60 * 1000;
     img->turns = 50;
     img->memory_bytes = (uint64_t)2 << 30;
+    img->disk_bytes = (uint64_t)1 << 30;
     if (!ok(l, cru_json_get_object(root, "", "limits", false, &lim), "limits") || !lim)
         return;
     cru_json_report_unknown(l->rep, lim, "limits", keys);
@@ -276,6 +277,15 @@ static void load_limits(struct load *l, const json_t *root)
                  img->memory_bytes > ((uint64_t)1 << 40))
             bad(l, "limits.memory", "\"%s\" is out of range (16M to 1T)", memory);
     }
+    if (ok(l, cru_json_get_str(lim, "limits", "disk", false, &disk), "limits.disk") && disk) {
+        if (cru_parse_size(disk, &img->disk_bytes) < 0)
+            cru_json_report_err(l->rep, "limits.disk");
+        else if (img->disk_bytes < ((uint64_t)1 << 20) || img->disk_bytes > ((uint64_t)1 << 40))
+            bad(l, "limits.disk", "\"%s\" is out of range (1M to 1T)", disk);
+    }
+    ok(l,
+       cru_json_get_u64(lim, "limits", "inodes", false, 64, (uint64_t)1 << 32, &img->disk_inodes),
+       "limits.inodes");
 }
 
 /* hidden/ and solution/: files, not fields. */

@@ -39,6 +39,7 @@ struct agt_image {
     char **setup;
     size_t n_setup;
     uint64_t wall_ms, turns, memory_bytes;
+    uint64_t disk_bytes, disk_inodes; /* the sandbox's disk; inodes 0: the sandbox's default */
     struct rwd_spec *reward;
     char *hidden_dir; /* DIR/hidden, or NULL when the image has none */
     enum agt_solution_kind solution_kind;

@@ -735,7 +735,7 @@ static int begin(struct episode *e, struct rec_file *f)
 static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorable)
 {
     const struct agt_episode_opts *o = e->o;
-    char pristine[PATH_MAX], ws[PATH_MAX];
+    char pristine[PATH_MAX], ws[PATH_MAX], final[PATH_MAX];
     char *scratch = NULL, *sol = NULL;
     struct cru_manifest base = { 0 };
     struct sbx *sb = NULL;
@@ -744,6 +744,7 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
     uint64_t t = cru_now_ns();
     snprintf(pristine, sizeof(pristine), "%s/pristine", tmp);
     snprintf(ws, sizeof(ws), "%s/ws", tmp);
+    snprintf(final, sizeof(final), "%s/final", tmp);
     if ((rc = agt_rootfs_prepare(o->img, o->check ? o->check->cache : NULL, rootfs)) < 0 ||
         (rc = agt_workspace_make(o->img, pristine)) < 0 ||
         (rc = agt_workspace_make(o->img, ws)) < 0 ||
@@ -788,17 +789,30 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
         rc = run_model(e);
         break;
     }
-    if (rc < 0)
+    /* A sandbox that its memory limit used up ends the agent's turn like any other budget:
+     * its work is scored, so that running out of memory on purpose dodges no score. */
+    if (rc < 0 && sbx_lost_to_oom(sb))
+        conclude(e, REC_BUDGET, "the sandbox ran out of memory: %s", cru_err_msg());
+    else if (rc < 0)
         conclude(e, REC_ERROR, "%s", cru_err_msg());
     e->res->ms.agent = ms_since(&t);
     e->res->tool_calls = e->tools.calls;
     if (e->res->status == REC_ERROR || e->res->status == REC_CANCELLED)
         *scorable = false;
-    /* The agent's processes end with its sandbox, before anything reads the workspace. */
-    sbx_free(sb);
+    /* The agent's processes end with its sandbox, before anything reads the workspace, whose
+     * final state (the overlay's changes on the sandbox's disk) is copied out to FINAL. */
+    if (*scorable) {
+        rc = agt_sandbox_take(sb, final);
+        if (rc < 0) {
+            conclude(e, REC_ERROR, "%s", cru_err_msg());
+            *scorable = false;
+        }
+    } else {
+        sbx_free(sb);
+    }
     sb = NULL;
     e->res->ms.sandbox += ms_since(&t);
-    if (*scorable && (rc = record_artifact(e, &base, ws)) < 0) {
+    if (*scorable && (rc = record_artifact(e, &base, final)) < 0) {
         conclude(e, REC_ERROR, "recording the artifact: %s", cru_err_msg());
         *scorable = false;
     }
@@ -816,11 +830,11 @@ done:
 static void score(struct episode *e, const char *tmp, const char *rootfs)
 {
     uint64_t t = cru_now_ns();
-    char pristine[PATH_MAX], ws[PATH_MAX];
+    char pristine[PATH_MAX], final[PATH_MAX];
     snprintf(pristine, sizeof(pristine), "%s/pristine", tmp);
-    snprintf(ws, sizeof(ws), "%s/ws", tmp);
+    snprintf(final, sizeof(final), "%s/final", tmp);
     struct rwd_result r;
-    int rc = agt_score(e->o->img, ws, pristine, rootfs, e->o->check, &r);
+    int rc = agt_score(e->o->img, final, pristine, rootfs, e->o->check, &r);
     if (rc < 0) {
         /* The agent's work stands; only its score is missing. */
         e->res->status = REC_ERROR;

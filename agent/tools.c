@@ -112,7 +112,12 @@ static int tool_bash(struct agt_tools *t, const json_t *args, struct call *c, st
         c->status = "timeout";
         say(obs, "the command was stopped after %llu s (its timeout)\n",
             (unsigned long long)(timeout_ms / 1000));
+    } else if (r.oom) {
+        c->status = "oom";
+        say(obs, "the command was killed: the sandbox ran out of memory\n");
     }
+    if (r.disk_full)
+        say(obs, "the sandbox's disk is full (no space or no inode left)\n");
     say(obs, "exit status %d\n", r.exit_code);
     if (r.out.len)
         cru_buf_append(obs, r.out.data, r.out.len);

@@ -37,7 +37,7 @@ struct agt_tools {
     uint32_t branch;        /* recorded with each call */
     bool submitted;         /* set by submit */
     uint64_t calls;
-    const char *last_status;   /* the last call's: "ok", "error", "timeout", "cancelled" */
+    const char *last_status;   /* the last call's: "ok", "error", "timeout", "oom", "cancelled" */
     const atomic_bool *cancel; /* stops a running command when set (an interrupted run) */
 };
 

@@ -448,6 +448,31 @@ static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t
     return rc;
 }
 
+/* Copies the folder open as SFD (LABEL in messages) to DEST, which must not exist. */
+static int copy_tree_from(int sfd, const char *label, const char *dest, uint64_t max_bytes,
+                          unsigned flags)
+{
+    struct stat st;
+    uint64_t budget = max_bytes;
+    int dfd = -1, rc = 0;
+    if (fstat(sfd, &st) < 0 || mkdir(dest, 0700) < 0)
+        return cru_err_sys("copying %s: cannot create %s", label, dest);
+    if ((dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
+        rc = cru_err_sys("cannot open %s", dest);
+    else if ((rc = copy_dir(sfd, dfd, label, 0, &budget, flags)) == 0 &&
+             fchmod(dfd, st.st_mode & 0777) < 0)
+        rc = cru_err_sys("cannot set the mode of %s", dest);
+    if (dfd >= 0)
+        close(dfd);
+    if (rc < 0) {
+        char msg[CRU_ERR_MAX];
+        snprintf(msg, sizeof(msg), "%s", cru_err_msg());
+        cru_remove_tree(dest);
+        cru_err_set(rc, "%s", msg);
+    }
+    return rc;
+}
+
 int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags)
 {
     struct stat st;
@@ -468,25 +493,23 @@ int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigne
     int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (sfd < 0)
         return cru_err_sys("cannot open the folder %s", src);
-    int dfd = -1, rc = 0;
-    if (fstat(sfd, &st) < 0 || mkdir(dest, 0700) < 0) {
-        close(sfd);
-        return cru_err_sys("copying %s: cannot create %s", src, dest);
-    }
-    if ((dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-        rc = cru_err_sys("cannot open %s", dest);
-    else if ((rc = copy_dir(sfd, dfd, src, 0, &budget, flags)) == 0 &&
-             fchmod(dfd, st.st_mode & 0777) < 0)
-        rc = cru_err_sys("cannot set the mode of %s", dest);
+    int rc = copy_tree_from(sfd, src, dest, max_bytes, flags);
     close(sfd);
-    if (dfd >= 0)
-        close(dfd);
-    if (rc < 0) {
-        char msg[CRU_ERR_MAX];
-        snprintf(msg, sizeof(msg), "%s", cru_err_msg());
-        cru_remove_tree(dest);
-        cru_err_set(rc, "%s", msg);
-    }
+    return rc;
+}
+
+int cru_copy_tree_at(int dirfd, const char *label, const char *dest, uint64_t max_bytes,
+                     unsigned flags)
+{
+    struct stat st;
+    if (lstat(dest, &st) == 0)
+        return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", label, dest);
+    /* A descriptor of its own to read the folder through: O_PATH ones cannot be listed. */
+    int sfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (sfd < 0)
+        return cru_err_sys("cannot open the folder %s", label);
+    int rc = copy_tree_from(sfd, label, dest, max_bytes, flags);
+    close(sfd);
     return rc;
 }
 

@@ -58,6 +58,12 @@ enum cru_copy_flags {
  * copy or does not exist. */
 int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags);
 
+/* The same for the folder DIRFD (any descriptor of it, O_PATH included; LABEL names it in
+ * messages): for trees the host reaches only through a descriptor, such as a sandbox's
+ * workspace. Every entry below is read through DIRFD, never by a path from the root. */
+int cru_copy_tree_at(int dirfd, const char *label, const char *dest, uint64_t max_bytes,
+                     unsigned flags);
+
 /* One entry of a tree's manifest. */
 struct cru_manifest_entry {
     char *path; /* relative to the tree's root, '/'-separated */

@@ -715,9 +715,10 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res)
     sigset_t pipe_set, old_set;
 
     memset(res, 0, sizeof(*res));
+    if (sb->oom_lost_init)
+        return cru_err_set(CRU_ELIMIT, "the sandbox is spent: the OOM killer took its init");
     if (sb->broken)
-        return cru_err_set(CRU_EIO, "the sandbox is broken (%s); destroy it",
-                           sb->oom_lost_init ? "the OOM killer took its init" : "its init failed");
+        return cru_err_set(CRU_EIO, "the sandbox is broken; destroy it");
     if (cru_deadline_passed(sb->deadline_ns))
         return cru_err_set(CRU_ETIMEDOUT, "the sandbox's wall-clock limit has passed");
     if (!argv) {
@@ -934,6 +935,11 @@ gid_t sbx_root_gid(const struct sbx *sb)
 pid_t sbx_init_pid(const struct sbx *sb)
 {
     return sb->init_pid;
+}
+
+bool sbx_lost_to_oom(const struct sbx *sb)
+{
+    return sb->oom_lost_init;
 }
 
 static enum sbx_enforce enforce(const struct sbx *sb, bool asked, uint64_t rlimit)

@@ -126,8 +126,10 @@ struct sbx_result {
 int sbx_new(struct sbx **out, const struct sbx_opts *opts);
 
 /* Runs one command to completion. Returns 0 when it ran (whatever its exit status: see RES);
- * a negative code when it could not be run or the sandbox is broken. The command not being
- * found is exit status 127 with a message on its stderr, as in a shell. RES is reset first;
+ * a negative code when it could not be run or the sandbox is broken: CRU_ELIMIT once the OOM
+ * killer has taken the sandbox's init (sbx_lost_to_oom; the command that ran into it got a
+ * result saying oom), then the sandbox runs nothing more and only sbx_free is left. The command not
+ * being found is exit status 127 with a message on its stderr, as in a shell. RES is reset first;
  * release it with sbx_result_free(). */
 int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res);
 void sbx_result_free(struct sbx_result *res);
@@ -167,6 +169,10 @@ const char *sbx_enforce_name(enum sbx_enforce e);
 
 /* The host pid of the sandbox's init (for tests and diagnostics). */
 pid_t sbx_init_pid(const struct sbx *sb);
+
+/* Whether the sandbox is spent because the OOM killer took its init: its memory limit, not a
+ * fault of crucible's, ended it. Its workspace can still be taken out (sbx_workspace_fd). */
+bool sbx_lost_to_oom(const struct sbx *sb);
 
 /* Destroys the sandbox: kills everything in it, removes its cgroup and state. Accepts NULL. */
 void sbx_free(struct sbx *sb);

@@ -12,8 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent/check.h"
 #include "agent/image.h"
 #include "agent/runner.h"
 #include "agent/scaffold.h"
@@ -23,6 +25,7 @@
 #include "lib/str.h"
 #include "recorder/episode.h"
 #include "recorder/reader.h"
+#include "sandbox/sandbox.h"
 
 static char tmpdir[] = "/tmp/crucible-test-runner-XXXXXX";
 
@@ -119,11 +122,12 @@ static void read_back(struct outcome *o)
     cru_buf_append(&o->artifact_files, "", 0);
 }
 
-static void run(const char *image_id, const char *agent_spec, uint64_t max_turns,
-                const atomic_bool *cancel, struct outcome *o)
+/* Runs one episode of IMG (which the caller frees). */
+static void run_image(struct agt_image *img, const char *agent_spec, uint64_t max_turns,
+                      const atomic_bool *cancel, struct outcome *o)
 {
+    const char *image_id = img->id;
     memset(o, 0, sizeof(*o));
-    struct agt_image *img = image(image_id);
     struct agt_scaffold *sc = scaffold();
     struct agt_agent *agent;
     cr_assert_eq(agt_agent_load(agent_spec, &agent), 0, "%s", cru_err_msg());
@@ -140,6 +144,13 @@ static void run(const char *image_id, const char *agent_spec, uint64_t max_turns
     read_back(o);
     agt_agent_free(agent);
     agt_scaffold_free(sc);
+}
+
+static void run(const char *image_id, const char *agent_spec, uint64_t max_turns,
+                const atomic_bool *cancel, struct outcome *o)
+{
+    struct agt_image *img = image(image_id);
+    run_image(img, agent_spec, max_turns, cancel, o);
     agt_image_free(img);
 }
 
@@ -538,4 +549,75 @@ Test(runner, a_scripted_agent_solves_a_task)
     cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.output[1]);
     outcome_free(&o);
     free(spec);
+}
+
+/* The image's disk bounds what the agent writes: a write past it fails inside, the observation
+ * says the disk is full, and the work is still scored. */
+Test(runner, the_disk_limit_holds_and_is_reported)
+{
+    char *spec = script("[{\"tool\": \"bash\", \"arguments\": {\"command\": "
+                        "\"dd if=/dev/zero of=big bs=1M count=48 status=none; echo rc=$?\"}},"
+                        "{\"tool\": \"bash\", \"arguments\": {\"command\": \"rm big; "
+                        "dd if=/dev/zero of=small bs=1M count=2 status=none; echo rc=$?\"}},"
+                        "{\"tool\": \"submit\"}]");
+    struct agt_image *img = image("py-median-even");
+    img->disk_bytes = 16u << 20;
+    struct outcome o;
+    run_image(img, spec, 0, NULL, &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_expect_null(strstr(o.output[0], "rc=0"), "48 MiB fit a 16 MiB disk: %s", o.output[0]);
+    cr_expect_not_null(strstr(o.output[0], "disk is full"), "%s", o.output[0]);
+    cr_expect_not_null(strstr(o.output[1], "rc=0"), "space freed is space again: %s", o.output[1]);
+    cr_expect_null(strstr(o.output[1], "disk is full"), "%s", o.output[1]);
+    cr_expect(o.res.scored, "%s", o.res.message);
+    cr_expect_not_null(strstr(o.artifact_files.data, "small\n"), "%s", o.artifact_files.data);
+    outcome_free(&o);
+
+    /* Positive control: on the default disk the 48 MiB go through. */
+    img->disk_bytes = 0;
+    run_image(img, spec, 0, NULL, &o);
+    cr_expect_not_null(strstr(o.output[0], "rc=0"), "%s", o.output[0]);
+    outcome_free(&o);
+    agt_image_free(img);
+    free(spec);
+}
+
+/* What is taken out of a sandbox's workspace carries no setuid or setgid bit and no special
+ * file, even from a sandbox whose filter and capabilities were off (the positive control:
+ * inside, the bits are there). */
+Test(runner, the_taken_workspace_carries_no_privilege)
+{
+    char ws[4200], out[4200], path[4300];
+    snprintf(ws, sizeof(ws), "%s/ws", tmpdir);
+    snprintf(out, sizeof(out), "%s/out", tmpdir);
+    cr_assert_eq(mkdir(ws, 0755), 0);
+    cr_assert_eq(chmod(tmpdir, 0711), 0);
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    o.disable_layers = SBX_LAYER_SECCOMP | SBX_LAYER_CAPS;
+    struct sbx *sb = NULL;
+    cr_assert_eq(sbx_new(&sb, &o), 0, "%s", cru_err_msg());
+    struct sbx_cmd c = SBX_CMD_INIT;
+    c.shell = "cp /bin/true s && chmod 4755 s && cp /bin/true g && chmod 2755 g && mkfifo p && "
+              "ln -s /etc/shadow l && stat -c %a s g";
+    struct sbx_result r;
+    cr_assert_eq(sbx_exec(sb, &c, &r), 0, "%s", cru_err_msg());
+    cr_assert_str_eq(cru_buf_cstr(&r.out), "4755\n2755\n", "%s", cru_buf_cstr(&r.err));
+    sbx_result_free(&r);
+    cr_assert_eq(agt_sandbox_take(sb, out), 0, "%s", cru_err_msg());
+
+    struct stat st;
+    snprintf(path, sizeof(path), "%s/s", out);
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 07777, 0755, "taken with mode %o", st.st_mode & 07777);
+    snprintf(path, sizeof(path), "%s/g", out);
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_expect_eq(st.st_mode & 07777, 0755, "taken with mode %o", st.st_mode & 07777);
+    snprintf(path, sizeof(path), "%s/p", out);
+    cr_expect_neq(lstat(path, &st), 0, "a FIFO is left out");
+    snprintf(path, sizeof(path), "%s/l", out);
+    cr_assert_eq(lstat(path, &st), 0);
+    cr_expect(S_ISLNK(st.st_mode), "a link stays a link, never followed");
+    snprintf(path, sizeof(path), "%s/s", ws);
+    cr_expect_neq(lstat(path, &st), 0, "the overlay left the lower folder as it was");
 }
