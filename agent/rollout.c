@@ -82,6 +82,8 @@ struct sched {
     int error; /* the first failure to write the index: the run stops */
     char error_msg[CRU_ERR_MAX];
     uint64_t t0;
+    bool sandboxed;          /* an episode's sandbox was made: */
+    struct sbx_info sandbox; /*   how it enforced its limits (all of a run's are alike) */
     pthread_mutex_t lock;
 };
 
@@ -215,6 +217,10 @@ static void *worker(void *arg)
             it->reward = r.reward;
             it->turns = r.turns;
             it->wall_ms = r.wall_ms;
+            if (r.sandboxed && !s->sandboxed) {
+                s->sandboxed = true;
+                s->sandbox = r.sandbox;
+            }
             snprintf(it->status, sizeof(it->status), "%s", rec_status_name(r.status));
             snprintf(it->error, sizeof(it->error), "%.255s", r.message);
         }
@@ -358,7 +364,7 @@ static json_t *summarize(struct sched *s, struct agt_rollout_summary *out)
     if (o->shards)
         snprintf(shard, sizeof(shard), "%u/%u", o->shard, o->shards);
     return json_pack("{s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:I, s:f, s:I, s:I, s:I, s:o, "
-                     "s:s, s:s?}",
+                     "s:s, s:s?, s:o?}",
                      "episodes", (json_int_t)s->n, "released", (json_int_t)out->done, "resumed",
                      (json_int_t)s->resumed, "interrupted", out->interrupted, "mean_reward",
                      scored ? json_real(out->mean_reward) : json_null(), "pass@1",
@@ -367,7 +373,8 @@ static json_t *summarize(struct sched *s, struct agt_rollout_summary *out)
                      "k", (json_int_t)k, "window_fraction", o->window ? o->window : 0.3, "window",
                      (json_int_t)s->w, "max_release_distance", (json_int_t)s->max_distance,
                      "wall_ms", (json_int_t)out->wall_ms, "statuses", statuses, "agent",
-                     agt_agent_name(o->agent), "shard", shard[0] ? shard : NULL);
+                     agt_agent_name(o->agent), "shard", shard[0] ? shard : NULL, "sandbox",
+                     s->sandboxed ? sbx_info_json(&s->sandbox) : NULL);
 }
 
 static int plan(struct sched *s)

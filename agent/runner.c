@@ -765,6 +765,8 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
         goto done;
     }
     e->res->ms.sandbox = ms_since(&t);
+    e->res->sandboxed = true;
+    sbx_info_get(sb, &e->res->sandbox);
     e->tools = (struct agt_tools){ .sb = sb,
                                    .fs = { sbx_workspace_fd(sb), sbx_root_uid(sb), sbx_root_gid(sb),
                                            SBX_FS_AUTO },

@@ -29,6 +29,7 @@
 #include "agent/image.h"
 #include "agent/scaffold.h"
 #include "recorder/format.h"
+#include "sandbox/sandbox.h"
 
 enum agt_agent_kind {
     AGT_AGENT_ORACLE,
@@ -91,6 +92,8 @@ struct agt_episode_result {
     json_t *breakdown; /* rwd_result_json(), or NULL */
     uint64_t turns, tool_calls;
     uint64_t wall_ms;
+    bool sandboxed;          /* the agent's sandbox was made: SANDBOX says how it held */
+    struct sbx_info sandbox; /* what its limits were enforced with (sandbox/sandbox.h) */
     /* Where the wall time went, in milliseconds (for benchmarks and diagnostics). */
     struct {
         double workspace; /* the workspace made twice, setup run, rootfs prepared */

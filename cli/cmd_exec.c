@@ -86,6 +86,8 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
         { "mem", required_argument, NULL, 'm' },
         { "pids", required_argument, NULL, 'p' },
         { "cpus", required_argument, NULL, 'c' },
+        { "disk", required_argument, NULL, 'd' },
+        { "inodes", required_argument, NULL, 'i' },
         { "timeout", required_argument, NULL, 't' },
         { "net", required_argument, NULL, 'n' },
         { "json", no_argument, NULL, 'j' },
@@ -132,6 +134,15 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
         case 'c':
             rc = parse_value(cru_parse_double(optarg, 0.01, 4096, &a->opts.cpus), "--cpus");
             break;
+        case 'd':
+            rc = parse_value(cru_parse_size(optarg, &a->opts.disk_bytes), "--disk");
+            if (rc == 0 && (a->opts.disk_bytes < (1u << 20) || a->opts.disk_bytes > (1ull << 40)))
+                rc = cli_usage("exec", "--disk: %s is out of range (1M to 1T)", optarg);
+            break;
+        case 'i':
+            rc = parse_value(cru_parse_u64(optarg, 64, 1ull << 32, &a->opts.disk_inodes),
+                             "--inodes");
+            break;
         case 't':
             rc = parse_value(cru_parse_duration_ms(optarg, &a->timeout_ms), "--timeout");
             if (rc == 0 && a->timeout_ms == 0)
@@ -172,12 +183,13 @@ static int parse_args(struct exec_args *a, int argc, char **argv)
     return 0;
 }
 
-static int print_json(const struct sbx_result *r)
+static int print_json(const struct sbx_result *r, const struct sbx_info *info)
 {
-    return cli_print_json(json_pack(
-        "{s:i, s:i, s:b, s:b, s:I, s:I, s:I}", "exit_code", r->exit_code, "signal", r->signal,
-        "timed_out", r->timed_out, "oom", r->oom, "wall_ms", (json_int_t)r->wall_ms, "cpu_ms",
-        (json_int_t)r->cpu_ms, "max_rss_kb", (json_int_t)r->max_rss_kb));
+    return cli_print_json(
+        json_pack("{s:i, s:i, s:b, s:b, s:b, s:I, s:I, s:I, s:o}", "exit_code", r->exit_code,
+                  "signal", r->signal, "timed_out", r->timed_out, "oom", r->oom, "disk_full",
+                  r->disk_full, "wall_ms", (json_int_t)r->wall_ms, "cpu_ms", (json_int_t)r->cpu_ms,
+                  "max_rss_kb", (json_int_t)r->max_rss_kb, "sandbox", sbx_info_json(info)));
 }
 
 static int exec_run(int argc, char **argv)
@@ -194,6 +206,14 @@ static int exec_run(int argc, char **argv)
         cru_warn("sweeping dead sandboxes: %s", cru_err_msg());
     if (sbx_new(&sb, &a.opts) < 0)
         return cli_fail("exec");
+    struct sbx_info info;
+    sbx_info_get(sb, &info);
+    /* Never silently weaker than asked: say what stands in for a missing cgroup. */
+    if (info.memory == SBX_ENFORCE_RLIMIT || info.pids == SBX_ENFORCE_RLIMIT)
+        cru_warn("exec: without root and without a writable cgroup, --mem and --pids are "
+                 "rlimits of each process (RLIMIT_DATA, RLIMIT_NPROC), and OOM is not reported");
+    if (a.opts.disk_bytes && !info.workspace_on_disk && a.opts.workspace)
+        cru_warn("exec: the workspace's changes go to the host's disk, outside --disk");
     struct sbx_cmd cmd = SBX_CMD_INIT;
     cmd.argv = (const char *const *)(argv + optind);
     cmd.env = a.env;
@@ -207,7 +227,7 @@ static int exec_run(int argc, char **argv)
     sbx_free(sb);
     if (rc < 0)
         return cli_fail("exec");
-    if (a.json && print_json(&res) < 0) {
+    if (a.json && print_json(&res, &info) < 0) {
         sbx_result_free(&res);
         return cli_fail("exec");
     }
@@ -215,6 +235,8 @@ static int exec_run(int argc, char **argv)
         fprintf(stderr, "crucible: exec: the command timed out\n");
     if (res.oom)
         fprintf(stderr, "crucible: exec: the command ran out of memory\n");
+    if (res.disk_full)
+        fprintf(stderr, "crucible: exec: the sandbox's disk is full\n");
     int status = res.exit_code;
     sbx_result_free(&res);
     return status;
@@ -223,31 +245,40 @@ static int exec_run(int argc, char **argv)
 const struct cli_command cli_cmd_exec = {
     .name = "exec",
     .summary = "run one command in a fresh sandbox",
-    .help = "usage: crucible exec [options] -- CMD [ARGS...]\n"
-            "\n"
-            "Runs CMD in a fresh sandbox (private user, mount, pid, network, uts, ipc and cgroup\n"
-            "namespaces; read-only host system folders; no capabilities; seccomp) with the\n"
-            "workspace as its working directory, passes stdin, stdout and stderr through, and\n"
-            "exits with CMD's status (128+N when killed by signal N; 127 when CMD is not found).\n"
-            "\n"
-            "Options:\n"
-            "  -w, --workspace DIR    show DIR at /workspace as an overlay: changes stay in the\n"
-            "                         sandbox (default: an empty /workspace)\n"
-            "      --bind-workspace   bind DIR writable instead: changes reach DIR\n"
-            "      --rootfs DIR       use the root filesystem in DIR (its top-level folders\n"
-            "                         read-only, its /etc) instead of the host's system folders\n"
-            "      --bind SRC:DST     bind host SRC at DST, writable\n"
-            "      --ro-bind SRC:DST  bind host SRC at DST, read-only\n"
-            "  -e, --env K=V          set an environment variable (the environment is otherwise\n"
-            "                         PATH, HOME=/root, USER=root, LANG=C.UTF-8, TERM=dumb)\n"
-            "      --cwd DIR          working directory inside (default: /workspace)\n"
-            "      --mem SIZE         memory limit, swap off (e.g. 512M, 2G)\n"
-            "      --pids N           most processes and threads at once\n"
-            "      --cpus F           CPU quota in CPUs (e.g. 0.5, 2)\n"
-            "      --timeout T        kill CMD's process group after T (e.g. 30, 500ms, 2m)\n"
-            "      --net MODE         none (no interface up) or loopback (default)\n"
-            "      --json             print {exit_code, signal, timed_out, oom, wall_ms, cpu_ms,\n"
-            "                         max_rss_kb} on stdout; CMD's stdout goes to stderr\n"
-            "  -h, --help             show this help\n",
+    .help =
+        "usage: crucible exec [options] -- CMD [ARGS...]\n"
+        "\n"
+        "Runs CMD in a fresh sandbox (private user, mount, pid, network, uts, ipc and cgroup\n"
+        "namespaces; read-only host system folders; no capabilities; seccomp) with the\n"
+        "workspace as its working directory, passes stdin, stdout and stderr through, and\n"
+        "exits with CMD's status (128+N when killed by signal N; 127 when CMD is not found).\n"
+        "As root each sandbox has a private uid range and cgroup limits; as any other user\n"
+        "it is rootless (the caller's uid alone, and rlimits where no cgroup is writable).\n"
+        "\n"
+        "Options:\n"
+        "  -w, --workspace DIR    show DIR at /workspace as an overlay: changes stay in the\n"
+        "                         sandbox, on its disk (default: an empty /workspace)\n"
+        "      --bind-workspace   bind DIR writable instead: changes reach DIR (and are not\n"
+        "                         bounded by --disk)\n"
+        "      --rootfs DIR       use the root filesystem in DIR (its top-level folders\n"
+        "                         read-only, its /etc) instead of the host's system folders\n"
+        "      --bind SRC:DST     bind host SRC at DST, writable\n"
+        "      --ro-bind SRC:DST  bind host SRC at DST, read-only\n"
+        "  -e, --env K=V          set an environment variable (the environment is otherwise\n"
+        "                         PATH, HOME=/root, USER=root, LANG=C.UTF-8, TERM=dumb)\n"
+        "      --cwd DIR          working directory inside (default: /workspace)\n"
+        "      --mem SIZE         memory limit, swap off (e.g. 512M, 2G)\n"
+        "      --pids N           most processes and threads at once\n"
+        "      --cpus F           CPU quota in CPUs (e.g. 0.5, 2)\n"
+        "      --disk SIZE        what the sandbox may write in all: /tmp, /root, /run, /var,\n"
+        "                         /dev/shm and the workspace's changes (default 1G; held in\n"
+        "                         memory, charged to --mem)\n"
+        "      --inodes N         files and folders it may make (default: SIZE / 8K)\n"
+        "      --timeout T        kill CMD's process group after T (e.g. 30, 500ms, 2m)\n"
+        "      --net MODE         none (no interface up) or loopback (default)\n"
+        "      --json             print {exit_code, signal, timed_out, oom, disk_full, wall_ms,\n"
+        "                         cpu_ms, max_rss_kb, sandbox} on stdout (sandbox: how each\n"
+        "                         limit was enforced); CMD's stdout goes to stderr\n"
+        "  -h, --help             show this help\n",
     .run = exec_run,
 };

@@ -51,9 +51,11 @@ static json_t *image_json(const struct agt_image *img, bool full)
         json_object_set_new(o, "commit", json_string(img->ws_commit));
     json_object_set_new(o, "setup", setup);
     json_object_set_new(o, "limits",
-                        json_pack("{s:I, s:I, s:I}", "wall_ms", (json_int_t)img->wall_ms, "turns",
-                                  (json_int_t)img->turns, "memory_bytes",
-                                  (json_int_t)img->memory_bytes));
+                        json_pack("{s:I, s:I, s:I, s:I, s:I}", "wall_ms", (json_int_t)img->wall_ms,
+                                  "turns", (json_int_t)img->turns, "memory_bytes",
+                                  (json_int_t)img->memory_bytes, "disk_bytes",
+                                  (json_int_t)img->disk_bytes, "disk_inodes",
+                                  (json_int_t)img->disk_inodes));
     json_object_set_new(o, "reward",
                         json_pack("{s:s, s:o, s:b, s:o}", "aggregate",
                                   rwd_aggregate_name(img->reward->aggregate), "protected", prot,
@@ -105,9 +107,10 @@ static void print_image(const struct agt_image *img)
            img->ws_commit ? " at " : "", img->ws_commit ? img->ws_commit : "");
     for (size_t i = 0; i < img->n_setup; i++)
         printf("setup:      %s\n", img->setup[i]);
-    printf("limits:     wall %llus, %llu turns, memory %llu MiB\n",
+    printf("limits:     wall %llus, %llu turns, memory %llu MiB, disk %llu MiB\n",
            (unsigned long long)(img->wall_ms / 1000), (unsigned long long)img->turns,
-           (unsigned long long)(img->memory_bytes >> 20));
+           (unsigned long long)(img->memory_bytes >> 20),
+           (unsigned long long)(img->disk_bytes >> 20));
     printf("reward:     %s of %zu check%s\n", rwd_aggregate_name(img->reward->aggregate),
            img->reward->n_checks, img->reward->n_checks == 1 ? "" : "s");
     for (size_t i = 0; i < img->reward->n_checks; i++) {
@@ -364,7 +367,7 @@ const struct cli_command cli_cmd_images = {
             "check  for each image (default: all), scores the reference solution (the oracle:\n"
             "       setup, then solution/ applied) and the untouched workspace (the no-op) in\n"
             "       fresh sandboxes; an image passes when the oracle scores 1 and the no-op less.\n"
-            "       Exit status 1 when any image fails. Needs root (sandboxes).\n"
+            "       Exit status 1 when any image fails. Runs rootless without root.\n"
             "\n"
             "Options:\n"
             "  --json         list: a JSON array of {id, kind, title, rootfs, workspace};\n"

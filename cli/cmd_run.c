@@ -227,7 +227,7 @@ const struct cli_command cli_cmd_run = {
         "printed and written to DIR/summary.json. On a terminal a progress line with an ETA\n"
         "goes to stderr. Ctrl-C stops cleanly: no new episode starts, running ones end at\n"
         "their next turn and are not released; the same command again resumes, skipping the\n"
-        "episodes already in the index. Needs root (sandboxes).\n"
+        "episodes already in the index. Runs rootless without root.\n"
         "\n"
         "Options:\n"
         "  -o, --out DIR     the run folder (required)\n"

@@ -148,7 +148,7 @@ const struct cli_command cli_cmd_run_task = {
         "Runs one episode: the image's workspace (after its setup commands) in a sandbox, the\n"
         "agent acting through the scaffold's tools, then the final workspace scored in a fresh\n"
         "sandbox. Every step is recorded in OUT/IMAGE-sSEED.traj (see 'crucible show'). On a\n"
-        "terminal the transcript is shown as it happens. Needs root (sandboxes).\n"
+        "terminal the transcript is shown as it happens. Runs rootless without root.\n"
         "\n"
         "Agents:\n"
         "  oracle          apply the image's reference solution (the default)\n"

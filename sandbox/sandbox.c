@@ -19,6 +19,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <jansson.h>
 #include <linux/mount.h>
 #include <poll.h>
 #include <pthread.h>
@@ -145,11 +146,26 @@ static int slot_try(const char *root, unsigned slot)
     return fd;
 }
 
+/* The cgroup of slot SLOT: "sbx-N" for root's sandboxes, "uUID-sbx-N" for a user's rootless
+ * ones, whose state (and slot locks) is their own: the names must not meet in a cgroup that
+ * both can see. */
+static void slot_cgroup_name(char *buf, size_t cap, unsigned slot)
+{
+    if (geteuid() == 0)
+        snprintf(buf, cap, "sbx-%u", slot);
+    else
+        snprintf(buf, cap, "u%u-sbx-%u", (unsigned)geteuid(), slot);
+}
+
 static bool slot_name_stale(const char *name, void *arg)
 {
     const char *root = arg;
+    char prefix[32];
     uint64_t slot;
-    if (!cru_str_starts_with(name, "sbx-") || cru_parse_u64(name + 4, 0, SBX_SLOTS - 1, &slot) < 0)
+    slot_cgroup_name(prefix, sizeof(prefix), 0);
+    prefix[strlen(prefix) - 1] = '\0'; /* "sbx-" or "uUID-sbx-" */
+    if (!cru_str_starts_with(name, prefix) ||
+        cru_parse_u64(name + strlen(prefix), 0, SBX_SLOTS - 1, &slot) < 0)
         return false;
     int fd = slot_try(root, (unsigned)slot);
     if (fd < 0)
@@ -377,18 +393,20 @@ static bool name_is(const char *name, void *arg)
  * per user namespace, so this sandbox's processes only). A CPU quota has no rlimit. */
 static int rlimits_instead(struct sbx *sb, const struct sbx_cgroup_limits *lim)
 {
+    char why[CRU_ERR_MAX];
+    snprintf(why, sizeof(why), "%s", cru_err_msg());
     if (lim->cpus > 0)
         return cru_err_set(CRU_EUNSUPPORTED,
                            "a CPU quota needs a cgroup, and without root crucible found no "
                            "writable one (%s); run as root, in a delegated cgroup subtree, or "
                            "without --cpus",
-                           cru_err_msg());
+                           why);
     sb->data_bytes = lim->memory_bytes;
     sb->nproc = lim->pids;
     if (lim->memory_bytes || lim->pids)
         cru_info("no writable cgroup without root (%s): limits are rlimits per process "
                  "(memory: RLIMIT_DATA, pids: RLIMIT_NPROC); OOM is not reported",
-                 cru_err_msg());
+                 why);
     return 0;
 }
 
@@ -401,10 +419,11 @@ static int cgroup_prepare(struct sbx *sb)
         .lean = true,
     };
     char name[32];
-    snprintf(name, sizeof(name), "sbx-%u", sb->slot);
+    slot_cgroup_name(name, sizeof(name), sb->slot);
     int rc = sbx_cgroup_new(&sb->cg, name, &lim);
     if (rc == CRU_EEXIST) {
-        /* Left by a dead process that held this slot: we hold its lock now. */
+        /* Left by a dead process that held this slot (ours, or of our user's rootless
+         * sandboxes): we hold its lock now. */
         sbx_cgroup_sweep(name_is, name);
         rc = sbx_cgroup_new(&sb->cg, name, &lim);
     }
@@ -961,6 +980,16 @@ void sbx_info_get(const struct sbx *sb, struct sbx_info *out)
         .disk_inodes = sb->opts.disk_inodes,
         .workspace_on_disk = !sb->opts.workspace_bind && (!sb->workspace || sb->upper_on_disk),
     };
+}
+
+json_t *sbx_info_json(const struct sbx_info *i)
+{
+    return json_pack("{s:s, s:s?, s:s, s:s, s:s, s:I, s:I, s:b}", "mode",
+                     i->rootless ? "rootless" : "root", "cgroup", i->cgroup, "memory",
+                     sbx_enforce_name(i->memory), "pids", sbx_enforce_name(i->pids), "cpu",
+                     sbx_enforce_name(i->cpu), "disk_bytes", (json_int_t)i->disk_bytes,
+                     "disk_inodes", (json_int_t)i->disk_inodes, "workspace_on_disk",
+                     i->workspace_on_disk);
 }
 
 const char *sbx_enforce_name(enum sbx_enforce e)

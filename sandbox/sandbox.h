@@ -167,6 +167,12 @@ struct sbx_info {
 void sbx_info_get(const struct sbx *sb, struct sbx_info *out);
 const char *sbx_enforce_name(enum sbx_enforce e);
 
+/* INFO as {"mode": "root"|"rootless", "cgroup": "v2"|"v1"|null, "memory", "pids", "cpu":
+ * "cgroup"|"rlimit"|"none", "disk_bytes", "disk_inodes", "workspace_on_disk"}: the form in
+ * which crucible exec --json and a run's summary state it. NULL when out of memory. */
+struct json_t;
+struct json_t *sbx_info_json(const struct sbx_info *info);
+
 /* The host pid of the sandbox's init (for tests and diagnostics). */
 pid_t sbx_init_pid(const struct sbx *sb);
 

@@ -96,7 +96,8 @@ Test(image, every_field_parsed)
         " \"rootfs\": \"tar:rootfs.tar\", \"workspace\": {\"kind\": \"tar\", \"path\": "
         "\"ws.tar\"},\n"
         " \"setup\": [\"echo a\", \"echo b\"], \"x-author\": \"me\",\n"
-        " \"limits\": {\"wall\": \"90s\", \"turns\": 7, \"memory\": \"512M\"},\n"
+        " \"limits\": {\"wall\": \"90s\", \"turns\": 7, \"memory\": \"512M\", \"disk\": \"64M\", "
+        "\"inodes\": 5000},\n"
         " \"reward\": {\"aggregate\": \"partial\", \"protected\": [\"./tests/\"], "
         "\"protected_fail\": true, \"checks\": [\n"
         "  {\"kind\": \"tests\", \"name\": \"t\", \"weight\": 2, \"timeout\": \"2m\", \"command\": "
@@ -130,6 +131,8 @@ Test(image, every_field_parsed)
     cr_expect_eq(im->wall_ms, 90000);
     cr_expect_eq(im->turns, 7);
     cr_expect_eq(im->memory_bytes, (uint64_t)512 << 20);
+    cr_expect_eq(im->disk_bytes, (uint64_t)64 << 20);
+    cr_expect_eq(im->disk_inodes, 5000);
     const struct rwd_spec *r = im->reward;
     cr_expect_eq(r->aggregate, RWD_AGG_PARTIAL);
     cr_assert_eq(r->n_protected, 1);
@@ -194,6 +197,9 @@ static const struct {
     { "\"prompt\"", "\"limits\": {\"memory\": \"1K\"}, \"prompt\"",
       "limits.memory: \"1K\" is out" },
     { "\"prompt\"", "\"limits\": {\"mem\": \"1G\"}, \"prompt\"", "limits.mem: unknown field" },
+    { "\"prompt\"", "\"limits\": {\"disk\": \"2T\"}, \"prompt\"",
+      "limits.disk: \"2T\" is out of range" },
+    { "\"prompt\"", "\"limits\": {\"inodes\": 10}, \"prompt\"", "limits.inodes: 10 is out" },
     { "\"reward\"", "\"rewards\"", "reward: required field is missing" },
     { "{\"checks\"", "{\"aggregate\": \"max\", \"checks\"", "reward.aggregate: expected \"all\"" },
     { "{\"checks\"", "{\"protected\": [\"../up\"], \"checks\"", "reward.protected[0]: \"../up\"" },
