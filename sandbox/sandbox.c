@@ -29,6 +29,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -548,6 +549,12 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
 
     if ((rc = validate(opts)) < 0)
         return cru_err_wrap(rc, "creating a sandbox");
+    /* Without root, only a dumpable process may write its children's uid maps: one that gave
+     * up root without an execve is not, and would get a bare "permission denied". */
+    if (geteuid() != 0 && prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 0)
+        return cru_err_set(CRU_EPERM, "creating a sandbox without root: this process is not "
+                                      "dumpable (it dropped privileges without an execve), so "
+                                      "the kernel lets it write no uid map");
     sb = calloc(1, sizeof(*sb));
     if (!sb)
         return cru_err_set(CRU_ENOMEM, "out of memory for a sandbox");

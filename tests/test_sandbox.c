@@ -9,7 +9,10 @@
  * a listening socket on the host's loopback, a SysV shared memory segment, the test's own pid)
  * in the environment. The rootfs suite builds a small root filesystem folder from the host's
  * dash and cat (and the libraries ldd names) and checks that a sandbox on it sees that root,
- * not the host's, and cannot write it. These tests need root, as crucible's sandbox does.
+ * not the host's, and cannot write it. The rootless suite runs the same probes in sandboxes
+ * that an unprivileged user makes (the test drops root for ROOTLESS_UID in a child first; the
+ * controls that need the host's root run before, as root), and checks what stands in for the
+ * cgroups such a user cannot write, and a delegated cgroup it can. These tests run as root.
  */
 #include <criterion/criterion.h>
 #include <criterion/parameterized.h>
@@ -23,11 +26,14 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
+#include <jansson.h>
 #include <sys/file.h>
 #include <sys/ipc.h>
 #include <sys/shm.h>
 #include <sys/socket.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
@@ -36,6 +42,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "sandbox/cgroup_internal.h"
 #include "sandbox/fsaccess.h"
 #include "sandbox/sandbox.h"
 
@@ -1367,4 +1374,241 @@ Test(session, bind_destination_parents_are_made, .init = fixtures_up, .fini = fi
     sb = NULL;
     cr_expect_lt(sbx_new(&sb, &o), 0);
     cr_expect_not_null(strstr(cru_err_msg(), "usr/crucible-missing"), "%s", cru_err_msg());
+}
+
+/* ---- rootless: the same sandbox made by an unprivileged user ---- */
+
+/* The uid the rootless tests drop to: no account of the host's, and below the sandboxes' uid
+ * ranges. */
+#define ROOTLESS_UID 3000000u
+
+/* What a rootless child reports on its pipe besides the script's output. */
+enum rootless_flags {
+    ROOTLESS_INFO = 1u << 0, /* first a line: the sandbox's sbx_info as JSON */
+};
+
+/* Runs SCRIPT in a sandbox made with O (NULL: the defaults) by a child that first drops root
+ * for ROOTLESS_UID; returns what it printed: its output, or "ERROR: ..." when it could not
+ * drop root or make the sandbox. When CG is not NULL the child joins that cgroup first (the
+ * delegated subtree). */
+static char *rootless_run(const char *script, const struct sbx_opts *o, unsigned flags,
+                          struct sbx_cgroup *cg)
+{
+    int p[2], go[2];
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(pipe(go), 0);
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        close(p[0]);
+        close(go[1]);
+        char byte;
+        (void)!read(go[0], &byte, 1); /* the parent has put us in CG */
+        close(go[0]);
+        FILE *out = fdopen(p[1], "w");
+        unsetenv("XDG_RUNTIME_DIR");
+        if (setgroups(0, NULL) < 0 || setresgid(ROOTLESS_UID, ROOTLESS_UID, ROOTLESS_UID) < 0 ||
+            setresuid(ROOTLESS_UID, ROOTLESS_UID, ROOTLESS_UID) < 0) {
+            fprintf(out, "ERROR: cannot drop root: %s\n", strerror(errno));
+            fclose(out);
+            _exit(1);
+        }
+        /* A process that drops root without an execve is not dumpable, and then nobody but
+         * root may write its children's uid maps: a user's own crucible is dumpable. */
+        prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+        struct sbx_opts opts = o ? *o : (struct sbx_opts)SBX_OPTS_INIT;
+        struct sbx *sb = NULL;
+        if (sbx_new(&sb, &opts) < 0) {
+            fprintf(out, "ERROR: %s\n", cru_err_msg());
+            fclose(out);
+            _exit(1);
+        }
+        if (flags & ROOTLESS_INFO) {
+            struct sbx_info info;
+            sbx_info_get(sb, &info);
+            json_t *j = sbx_info_json(&info);
+            char *text = json_dumps(j, JSON_COMPACT);
+            fprintf(out, "%s\n", text);
+            free(text);
+            json_decref(j);
+        }
+        struct sbx_cmd c = SBX_CMD_INIT;
+        struct sbx_result r;
+        c.shell = script;
+        c.env = fx.envp;
+        c.timeout_ms = 30000;
+        if (sbx_exec(sb, &c, &r) < 0) {
+            fprintf(out, "ERROR: %s\n", cru_err_msg());
+            fclose(out);
+            _exit(1);
+        }
+        fputs(cru_buf_cstr(&r.out), out);
+        if (r.oom)
+            fputs("[oom]\n", out);
+        sbx_free(sb);
+        fclose(out);
+        _exit(0);
+    }
+    close(p[1]);
+    close(go[0]);
+    if (cg)
+        cr_assert_eq(sbx_cgroup_attach(cg, pid), 0, "%s", cru_err_msg());
+    close(go[1]);
+    struct cru_buf b = CRU_BUF_INIT;
+    char chunk[4096];
+    ssize_t n;
+    while ((n = read(p[0], chunk, sizeof(chunk))) > 0)
+        cru_buf_append(&b, chunk, (size_t)n);
+    close(p[0]);
+    waitpid(pid, NULL, 0);
+    return cru_buf_detach(&b, NULL);
+}
+
+/* The fixtures' files become readable to ROOTLESS_UID on the host, so that a probe that cannot
+ * read them inside proves the sandbox hides them, not that the user could not have. */
+static void rootless_fixtures(void)
+{
+    cr_assert_eq(chmod(fx.dir, 0711), 0);
+    cr_assert_eq(chmod(fx.secret, 0644), 0);
+}
+
+ParameterizedTestParameters(rootless, probe)
+{
+    static size_t index[N_PROBES];
+    for (size_t i = 0; i < N_PROBES; i++)
+        index[i] = i;
+    return cr_make_param_array(size_t, index, N_PROBES);
+}
+
+ParameterizedTest(size_t *i, rootless, probe, .init = fixtures_up, .fini = fixtures_down)
+{
+    const struct probe *p = &probes[*i];
+    rootless_fixtures();
+    char *got = rootless_run(p->script, NULL, 0, NULL);
+    cr_expect(strncmp(got, "ERROR", 5) != 0, "probe '%s': %s", p->name, got);
+    cr_expect_null(strstr(got, "HOLE"), "probe '%s' got through the rootless sandbox", p->name);
+    free(got);
+
+    char *ctl;
+    if (p->control == ON_HOST) {
+        ctl = on_host(p->script);
+    } else {
+        struct sbx_opts o = SBX_OPTS_INIT;
+        o.disable_layers = p->layers;
+        ctl = rootless_run(p->script, &o, 0, NULL);
+    }
+    cr_expect_not_null(strstr(ctl, "HOLE"),
+                       "positive control of '%s' did not find the hole (%s): the probe proves "
+                       "nothing: %s",
+                       p->name, p->control == ON_HOST ? "on the host" : "rootless, layer off", ctl);
+    free(ctl);
+}
+
+TestSuite(rootless, .init = fixtures_up, .fini = fixtures_down);
+
+Test(rootless, maps_only_the_callers_uid_and_works_on_its_files)
+{
+    rootless_fixtures();
+    char ws[128], file[160];
+    snprintf(ws, sizeof(ws), "%s/ws", fx.dir);
+    snprintf(file, sizeof(file), "%s/f", ws);
+    cr_assert_eq(mkdir(ws, 0755), 0);
+    write_file(file, "mine\n");
+    cr_assert_eq(chown(ws, ROOTLESS_UID, ROOTLESS_UID), 0);
+    cr_assert_eq(chown(file, ROOTLESS_UID, ROOTLESS_UID), 0);
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    char *got = rootless_run("cat /proc/self/uid_map | tr -s ' '; cat f; echo more >>f; "
+                             "mkdir sub && stat -c '%u %U' f sub",
+                             &o, ROOTLESS_INFO, NULL);
+    cr_expect_not_null(strstr(got, "\"mode\":\"rootless\""), "%s", got);
+    cr_expect_not_null(strstr(got, " 0 3000000 1\nmine\n0 root\n0 root\n"),
+                       "only the caller's uid is mapped, as the sandbox's root: %s", got);
+    free(got);
+    char *text = read_file(file);
+    cr_expect_str_eq(text, "mine\n", "the overlay left the user's file as it was");
+    free(text);
+
+    /* The same, bound: the change reaches the folder, owned by the user on disk. */
+    o.workspace_bind = true;
+    got = rootless_run("echo more >>f && echo made >new", &o, 0, NULL);
+    cr_expect_str_empty(got, "%s", got);
+    free(got);
+    text = read_file(file);
+    cr_expect_str_eq(text, "mine\nmore\n");
+    free(text);
+    struct stat st;
+    snprintf(file, sizeof(file), "%s/new", ws);
+    cr_assert_eq(stat(file, &st), 0);
+    cr_expect_eq(st.st_uid, ROOTLESS_UID, "a file the sandbox makes belongs to the user");
+}
+
+static const char rootless_alloc[] = "python3 -c \"b = bytearray(256 << 20); "
+                                     "b[::4096] = b'x' * len(b[::4096]); print('HOLE')\" "
+                                     "2>/dev/null; echo done";
+
+/* Without a writable cgroup, memory and pids are rlimits of each process, and say so. */
+Test(rootless, rlimits_stand_in_for_cgroups_and_say_so)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.memory_bytes = 64u << 20;
+    o.pids = 16;
+    char *got = rootless_run(rootless_alloc, &o, ROOTLESS_INFO, NULL);
+    cr_expect_not_null(strstr(got, "\"cgroup\":null,\"memory\":\"rlimit\",\"pids\":\"rlimit\""),
+                       "the enforcement is stated: %s", got);
+    cr_expect_null(strstr(got, "HOLE"), "256 MiB allocated under --mem 64M: %s", got);
+    cr_expect_not_null(strstr(got, "done"), "%s", got);
+    free(got);
+    got = rootless_run("i=0; while [ $i -lt 40 ]; do sleep 5 & i=$((i+1)); done 2>/dev/null; "
+                       "[ $(ls -d /proc/[0-9]* | wc -l) -ge 30 ] && echo HOLE; "
+                       "kill $(jobs -p) 2>/dev/null; true",
+                       &o, 0, NULL);
+    cr_expect_null(strstr(got, "HOLE"), "40 processes under --pids 16: %s", got);
+    free(got);
+
+    /* Control: without the limits the same allocation succeeds. */
+    got = rootless_run(rootless_alloc, NULL, 0, NULL);
+    cr_expect_not_null(strstr(got, "HOLE"), "%s", got);
+    free(got);
+
+    /* A CPU quota has no rlimit: an error, never a sandbox without it. */
+    o = (struct sbx_opts)SBX_OPTS_INIT;
+    o.cpus = 1;
+    got = rootless_run("true", &o, 0, NULL);
+    cr_expect_not_null(strstr(got, "ERROR: ") && strstr(got, "CPU quota needs a cgroup"), "%s",
+                       got);
+    free(got);
+}
+
+/* Chowns every directory of CG, and the files in them, to ROOTLESS_UID: what a service
+ * manager's delegation does. */
+static void delegate(struct sbx_cgroup *cg)
+{
+    static const char *const ctrls[] = { "memory", "pids", "cpu", "cpuacct" };
+    for (size_t i = 0; i < 4; i++) {
+        const char *dir = sbx_cgroup_dir(cg, ctrls[i]);
+        if (!dir)
+            continue;
+        char cmd[1200];
+        snprintf(cmd, sizeof(cmd), "chown -R %u:%u '%s'", ROOTLESS_UID, ROOTLESS_UID, dir);
+        cr_assert_eq(system(cmd), 0, "%s", cmd);
+    }
+}
+
+Test(rootless, a_delegated_cgroup_enforces_the_limits)
+{
+    struct sbx_cgroup_limits none = { 0 };
+    struct sbx_cgroup *cg = NULL;
+    char name[48];
+    snprintf(name, sizeof(name), "rootless-test-%d", (int)getpid());
+    cr_assert_eq(sbx_cgroup_new(&cg, name, &none), 0, "%s", cru_err_msg());
+    delegate(cg);
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.memory_bytes = 64u << 20;
+    char *got = rootless_run(rootless_alloc, &o, ROOTLESS_INFO, cg);
+    cr_expect_not_null(strstr(got, "\"memory\":\"cgroup\""), "a delegated cgroup is used: %s", got);
+    cr_expect_null(strstr(got, "HOLE"), "%s", got);
+    cr_expect_not_null(strstr(got, "[oom]"), "the cgroup reports the OOM: %s", got);
+    free(got);
+    sbx_cgroup_free(cg);
 }
