@@ -74,7 +74,8 @@ struct sbx_opts {
     uint64_t open_files;     /* RLIMIT_NOFILE for commands; 0: 1024 */
     bool loopback;           /* bring lo up (the network namespace never has another link) */
     const char *hostname;    /* NULL: "sandbox" */
-    const char *state_root;  /* where sandboxes keep state; NULL: /run/crucible */
+    const char *state_root;  /* where sandboxes keep state; NULL: /run/crucible as root, else
+                                $XDG_RUNTIME_DIR/crucible or /tmp/crucible-UID */
     unsigned disable_layers; /* enum sbx_layer bits; tests only */
 };
 
