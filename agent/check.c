@@ -302,7 +302,8 @@ int agt_score(const struct agt_image *img, const char *final_ws, const char *pri
     }
     if ((rc = cru_copy_tree(final_ws, copy, SCORE_COPY_MAX, CRU_COPY_SKIP_SPECIAL)) < 0 ||
         (rc = restore_protected(img, copy, pristine_ws, &changed, &n_changed)) < 0 ||
-        (img->hidden_dir && (rc = cru_copy_tree(img->hidden_dir, hidden, SCORE_COPY_MAX, 0)) < 0))
+        (img->hidden_dir &&
+         (rc = agt_image_copy_folder(img, "hidden", hidden, SCORE_COPY_MAX)) < 0))
         goto done;
     uint64_t wall = 120000;
     for (size_t i = 0; i < img->reward->n_checks; i++)
@@ -349,19 +350,15 @@ static int prepare_step(struct sbx *sb, const char *what, const char *const *arg
 
 int agt_solution_stage(const struct agt_image *img, char **scratch, char **dir)
 {
-    char src[PATH_MAX], tmp[] = "/tmp/crucible-solution-XXXXXX";
+    char tmp[] = "/tmp/crucible-solution-XXXXXX";
     *scratch = *dir = NULL;
-    snprintf(src, sizeof(src), "%s", img->solution);
-    char *slash = strrchr(src, '/');
-    if (slash)
-        *slash = '\0';
     if (!mkdtemp(tmp))
         return cru_err_sys("cannot make a folder for the solution");
     int rc = 0;
     if (chmod(tmp, 0711) < 0)
         rc = cru_err_sys("cannot open up %s", tmp);
     else if ((rc = cru_str_printf(dir, "%s/s", tmp)) == 0)
-        rc = cru_copy_tree(src, *dir, SCORE_COPY_MAX, 0);
+        rc = agt_image_copy_folder(img, "solution", *dir, SCORE_COPY_MAX);
     if (rc == 0)
         rc = cru_str_dup(scratch, tmp);
     if (rc < 0) {

@@ -521,6 +521,27 @@ static void host_secret(char *dir, size_t cap)
     sh(cmd);
 }
 
+/* hidden/ replaced by a link to host files after the image was loaded: the checker refuses to
+ * copy it rather than showing the host's files at /hidden. The control: the real folder is
+ * copied and the check sees it. */
+Test(hacking, hidden_swapped_for_a_link_is_not_followed)
+{
+    char outside[256], cmd[1024];
+    host_secret(outside, sizeof(outside));
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"command\", \"command\": "
+                                 "\"test -f /hidden/check.sh && test ! -e /hidden/secret.txt\"}]}");
+    expect_reward(im, 1, NULL);
+    snprintf(cmd, sizeof(cmd), "mv %s/hidden %s/hidden-real && ln -s %s %s/hidden", img_dir,
+             img_dir, outside, img_dir);
+    sh(cmd);
+    struct rwd_result res;
+    cr_expect_eq(agt_score(im, ws, pristine, NULL, NULL, &res), CRU_EUNSAFE,
+                 "the hidden link was followed (%s)", cru_err_msg());
+    cr_expect(strstr(cru_err_msg(), "hidden") != NULL, "%s", cru_err_msg());
+    rwd_result_free(&res);
+    agt_image_free(im);
+}
+
 /* A protected path that the image's own workspace holds as a link to a host folder is restored
  * as that link, never as a copy of the host folder it names. */
 Test(hacking, a_protected_link_is_restored_as_a_link)
