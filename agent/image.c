@@ -641,6 +641,51 @@ int agt_workspace_make(const struct agt_image *img, const char *dest)
     return 0;
 }
 
+/* Gives others the right to enter (and list) the folder P of crucible's own. */
+static int open_up(const char *p)
+{
+    struct stat st;
+    int rc = 0, fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", p);
+    if (fstat(fd, &st) < 0 ||
+        ((st.st_mode & 0755) != 0755 && fchmod(fd, (st.st_mode & 07777) | 0755) < 0))
+        rc = cru_err_sys("cannot let the sandbox enter %s", p);
+    close(fd);
+    return rc;
+}
+
+/* The sandbox's init binds the tree's folders by path as an unprivileged user, who must be
+ * able to enter every folder on the way: FINAL, CACHE/rootfs and CACHE when this call made it
+ * (NEW_CACHE) are crucible's and are opened up here (mkdtemp made the tree 0700, and a umask
+ * may have narrowed the rest); a folder above them is the user's, and is only checked. */
+static int cache_reachable(const char *cache, bool new_cache, const char *rootfs_dir,
+                           const char *final)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    int rc;
+    if ((rc = open_up(final)) < 0 || (rc = open_up(rootfs_dir)) < 0 ||
+        (new_cache && (rc = open_up(cache)) < 0))
+        return rc;
+    if (!realpath(rootfs_dir, real))
+        return cru_err_sys("cannot resolve %s", rootfs_dir);
+    for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
+        *slash = '\0';
+        const char *dir = real[0] ? real : "/";
+        if (stat(dir, &st) < 0)
+            return cru_err_sys("cannot inspect %s", dir);
+        if (!(st.st_mode & S_IXOTH))
+            return cru_err_set(CRU_EPERM,
+                               "the rootfs cache %s is out of reach of the sandbox's "
+                               "unprivileged user: %s has mode %04o, which others may not "
+                               "enter (use a cache that all may traverse, $CRUCIBLE_CACHE, or "
+                               "chmod o+x %s)",
+                               final, dir, (unsigned)(st.st_mode & 07777), dir);
+    }
+    return 0;
+}
+
 int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **out)
 {
     uint8_t sum[CRU_SHA256_LEN];
@@ -669,6 +714,7 @@ int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **ou
         rc = cru_err_set(CRU_ELIMIT, "the cache path %s is too long", cache);
         goto done;
     }
+    bool new_cache = lstat(cache, &st) < 0 && errno == ENOENT;
     if ((rc = cru_mkdir_p(dir, 0755)) < 0) {
         cru_err_wrap(rc, "image %s: the rootfs cache", img->id);
         goto done;
@@ -695,6 +741,9 @@ int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **ou
         if (rc < 0)
             cru_err_wrap(rc, "image %s: unpacking the rootfs %s", img->id, img->rootfs_tar);
     }
+    /* Under the lock, so a tree cached by an older crucible (left 0700) is opened up once. */
+    if (rc == 0 && (rc = cache_reachable(cache, new_cache, dir, final)) < 0)
+        cru_err_wrap(rc, "image %s", img->id);
     if (rc == 0 && !(*out = strdup(final)))
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
 done:

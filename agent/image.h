@@ -102,7 +102,9 @@ int agt_workspace_make(const struct agt_image *img, const char *dest);
 /* The root filesystem folder for IMG's rootfs: NULL for the host profile, or the cached
  * unpacked tarball under CACHE/rootfs/SHA256 (CACHE NULL: $CRUCIBLE_CACHE, else
  * /var/cache/crucible), unpacking it on first use under a lock, so that concurrent first uses
- * unpack it once. *out belongs to the caller. */
+ * unpack it once. The sandbox's unprivileged user binds the tree's folders by path, so the
+ * tree and CACHE/rootfs are made 0755, and a folder above them that others may not enter is
+ * CRU_EPERM, naming it. *out belongs to the caller. */
 int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **out);
 
 #endif

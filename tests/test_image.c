@@ -422,6 +422,7 @@ static struct agt_image *rootfs_image(void)
 
 Test(image, rootfs_is_unpacked_once_and_reused)
 {
+    cr_assert_eq(chmod(root, 0755), 0, "the cache below must be reachable by the sandbox");
     struct agt_image *im = rootfs_image();
     char cache[256], *dir = NULL, *again = NULL;
     snprintf(cache, sizeof(cache), "%s/cache", root);
@@ -451,6 +452,7 @@ Test(image, rootfs_is_unpacked_once_and_reused)
 
 Test(image, rootfs_concurrent_first_use_unpacks_once)
 {
+    cr_assert_eq(chmod(root, 0755), 0, "the cache below must be reachable by the sandbox");
     struct agt_image *im = rootfs_image();
     char cache[256];
     snprintf(cache, sizeof(cache), "%s/cache", root);
@@ -473,6 +475,39 @@ Test(image, rootfs_concurrent_first_use_unpacks_once)
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "test $(ls -A %s/rootfs | wc -l) -eq 2", cache);
     cr_expect_eq(system(cmd), 0, "the cache holds more than the tree and its lock");
+    agt_image_free(im);
+}
+
+/* The sandbox's init binds the cached tree's folders by path as an unprivileged user: the
+ * tree (which mkdtemp made 0700) and CACHE/rootfs must be open to it, a tree an older version
+ * left 0700 is opened up on its next use, and a folder above the cache that others may not
+ * enter is an error that names it. */
+Test(image, rootfs_cache_is_open_to_the_sandbox_user)
+{
+    cr_assert_eq(chmod(root, 0755), 0);
+    struct agt_image *im = rootfs_image();
+    char cache[256], rootfs_dir[300], *dir = NULL;
+    struct stat st;
+    snprintf(cache, sizeof(cache), "%s/cache", root);
+    snprintf(rootfs_dir, sizeof(rootfs_dir), "%s/rootfs", cache);
+    cr_assert_eq(agt_rootfs_prepare(im, cache, &dir), 0, "%s", cru_err_msg());
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0755, "the unpacked tree has mode %o", st.st_mode & 0777);
+    cr_assert_eq(stat(rootfs_dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0755, 0755, "CACHE/rootfs has mode %o", st.st_mode & 0777);
+
+    cr_assert_eq(chmod(dir, 0700), 0);
+    free(dir);
+    cr_assert_eq(agt_rootfs_prepare(im, cache, &dir), 0, "%s", cru_err_msg());
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0755, "a cached tree left 0700 is opened up");
+    free(dir);
+    dir = NULL;
+
+    cr_assert_eq(chmod(root, 0700), 0);
+    cr_expect_eq(agt_rootfs_prepare(im, cache, &dir), CRU_EPERM, "%s", cru_err_msg());
+    cr_expect_null(dir);
+    cr_expect(strstr(cru_err_msg(), root) && strstr(cru_err_msg(), "0700"), "%s", cru_err_msg());
     agt_image_free(im);
 }
 

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/image.h"
@@ -538,4 +539,94 @@ Test(runner, a_scripted_agent_solves_a_task)
     cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.output[1]);
     outcome_free(&o);
     free(spec);
+}
+
+/* Writes TEXT to DIR/REL, making the folders above it. */
+static void put_file(const char *dir, const char *rel, const char *text, mode_t mode)
+{
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%s/%s", dir, rel) > 0);
+    char *slash = strrchr(p, '/');
+    *slash = '\0';
+    cr_assert_eq(cru_mkdir_p(p, 0755), 0, "%s", cru_err_msg());
+    *slash = '/';
+    cr_assert_eq(cru_file_write_atomic(p, text, strlen(text), mode), 0, "%s", cru_err_msg());
+    free(p);
+}
+
+/* An image on a "tar:" root holding only the host's /bin/sh and the libraries it loads: the
+ * agent's sandbox, the oracle and the checker all run on it. */
+static struct agt_image *tar_root_image(void)
+{
+    char dir[4300], *cmd = NULL;
+    snprintf(dir, sizeof(dir), "%s/tar-root", tmpdir);
+    cr_assert(
+        asprintf(
+            &cmd,
+            "set -e; r=%s/rfs; mkdir -p $r/usr/bin; cp \"$(readlink -f /bin/sh)\" $r/usr/bin/sh; "
+            "for f in $(ldd /bin/sh | grep -o '/[^ ]*'); do mkdir -p \"$r$(dirname $f)\"; "
+            "cp -L \"$f\" \"$r$f\"; done; ln -s usr/bin $r/bin; mkdir -p %s; "
+            "tar -C $r -czf %s/rootfs.tar.gz .",
+            tmpdir, dir, dir) > 0);
+    cr_assert_eq(system(cmd), 0, "cannot build the rootfs tarball");
+    free(cmd);
+    put_file(
+        dir, "image.json",
+        "{\"id\": \"tar-root\", \"kind\": \"office\", \"title\": \"Write the answer\",\n"
+        " \"prompt\": \"Write the answer to answer.txt.\", \"rootfs\": \"tar:rootfs.tar.gz\",\n"
+        " \"reward\": {\"checks\": [{\"kind\": \"command\", \"command\": \"read x < "
+        "/workspace/answer.txt && read y < /hidden/expected && [ \\\"$x\\\" = \\\"$y\\\" "
+        "]\"}]}}\n",
+        0644);
+    put_file(dir, "workspace/README", "the answer goes to answer.txt\n", 0644);
+    put_file(dir, "hidden/expected", "42\n", 0644);
+    put_file(dir, "solution/solve.sh", "echo 42 > /workspace/answer.txt\n", 0755);
+    struct agt_image *img;
+    cr_assert_eq(agt_image_load(dir, &img, NULL), 0, "%s", cru_err_msg());
+    return img;
+}
+
+/* One episode of IMG with AGENT_SPEC, its rootfs cache in the test's folder. */
+static void run_image(const struct agt_image *img, const char *agent_spec, const char *name,
+                      struct outcome *o)
+{
+    char cache[4200];
+    snprintf(cache, sizeof(cache), "%s/cache", tmpdir);
+    struct agt_check_opts check = { .cache = cache };
+    struct agt_scaffold *sc = scaffold();
+    struct agt_agent *agent;
+    cr_assert_eq(agt_agent_load(agent_spec, &agent), 0, "%s", cru_err_msg());
+    memset(o, 0, sizeof(*o));
+    snprintf(o->path, sizeof(o->path), "%s/%s.traj", tmpdir, name);
+    struct agt_episode_opts eo = {
+        .img = img, .sc = sc, .agent = agent, .path = o->path, .episode_id = name, .check = &check
+    };
+    cr_assert_eq(agt_episode_run(&eo, &o->res), 0, "%s", cru_err_msg());
+    read_back(o);
+    agt_agent_free(agent);
+    agt_scaffold_free(sc);
+}
+
+/* A task on a "tar:" root runs end to end: the unpacked root must be reachable by the
+ * sandbox's unprivileged user, the oracle scores 1 and an agent that does nothing less. */
+Test(runner, a_task_on_a_tar_root)
+{
+    /* The test's folder stands for any traversable place a cache may live. */
+    cr_assert_eq(chmod(tmpdir, 0755), 0);
+    struct agt_image *img = tar_root_image();
+    struct outcome o;
+    run_image(img, "oracle", "oracle", &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert(o.res.scored, "%s", o.res.message);
+    cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.output[0]);
+    outcome_free(&o);
+
+    char *spec = script("[{\"tool\": \"submit\"}]");
+    run_image(img, spec, "noop", &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert(o.res.scored, "%s", o.res.message);
+    cr_assert_lt(o.res.reward, 1.0);
+    outcome_free(&o);
+    free(spec);
+    agt_image_free(img);
 }
