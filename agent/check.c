@@ -281,13 +281,14 @@ int agt_sandbox_open(const struct agt_image *img, const char *ws, const char *ro
 
 int agt_sandbox_take(struct sbx *sb, const char *dest)
 {
-    /* The duplicate keeps the workspace's mount (and the disk under an overlay) alive after
-     * the sandbox, and with it every process that could still change the tree, is gone. */
-    int fd = dup(sbx_workspace_fd(sb));
+    /* A readable descriptor of the workspace keeps its mount (and the disk under an overlay)
+     * alive after the sandbox, and with it every process that could still change the tree, is
+     * gone. */
+    int fd = openat(sbx_workspace_fd(sb), ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     int rc = fd < 0 ? cru_err_sys("cannot hold on to the sandbox's workspace") : 0;
     sbx_free(sb);
     if (rc == 0)
-        rc = cru_copy_tree_at(fd, "the sandbox's workspace", dest, SCORE_COPY_MAX,
+        rc = cru_copy_tree_fd(fd, "the sandbox's workspace", dest, SCORE_COPY_MAX,
                               CRU_COPY_SKIP_SPECIAL);
     if (fd >= 0)
         close(fd);
@@ -318,7 +319,8 @@ int agt_score(const struct agt_image *img, const char *final_ws, const char *pri
     }
     if ((rc = cru_copy_tree(final_ws, copy, SCORE_COPY_MAX, CRU_COPY_SKIP_SPECIAL)) < 0 ||
         (rc = restore_protected(img, copy, pristine_ws, &changed, &n_changed)) < 0 ||
-        (img->hidden_dir && (rc = cru_copy_tree(img->hidden_dir, hidden, SCORE_COPY_MAX, 0)) < 0))
+        (img->hidden_dir &&
+         (rc = agt_image_copy_folder(img, "hidden", hidden, SCORE_COPY_MAX)) < 0))
         goto done;
     uint64_t wall = 120000;
     for (size_t i = 0; i < img->reward->n_checks; i++)
@@ -365,19 +367,15 @@ static int prepare_step(struct sbx *sb, const char *what, const char *const *arg
 
 int agt_solution_stage(const struct agt_image *img, char **scratch, char **dir)
 {
-    char src[PATH_MAX], tmp[] = "/tmp/crucible-solution-XXXXXX";
+    char tmp[] = "/tmp/crucible-solution-XXXXXX";
     *scratch = *dir = NULL;
-    snprintf(src, sizeof(src), "%s", img->solution);
-    char *slash = strrchr(src, '/');
-    if (slash)
-        *slash = '\0';
     if (!mkdtemp(tmp))
         return cru_err_sys("cannot make a folder for the solution");
     int rc = 0;
     if (chmod(tmp, 0711) < 0)
         rc = cru_err_sys("cannot open up %s", tmp);
     else if ((rc = cru_str_printf(dir, "%s/s", tmp)) == 0)
-        rc = cru_copy_tree(src, *dir, SCORE_COPY_MAX, 0);
+        rc = agt_image_copy_folder(img, "solution", *dir, SCORE_COPY_MAX);
     if (rc == 0)
         rc = cru_str_dup(scratch, tmp);
     if (rc < 0) {

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <git2.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -308,17 +309,20 @@ done:
     return rc;
 }
 
-int agt_git_checkout(const char *source, const char *commit, const char *dest)
+/* agt_git_checkout() of SOURCE, which messages call NAME (a private copy is named for what
+ * it is a copy of). */
+static int checkout_named(const char *source, const char *name, const char *commit,
+                          const char *dest)
 {
     struct stat st;
     int rc;
     if ((rc = git_init()) < 0)
         return rc;
     if (lstat(dest, &st) == 0)
-        return cru_err_set(CRU_EEXIST, "checking out %s of %s: %s exists already", commit, source,
+        return cru_err_set(CRU_EEXIST, "checking out %s of %s: %s exists already", commit, name,
                            dest);
     if (errno != ENOENT)
-        return cru_err_sys("checking out %s of %s: cannot inspect %s", commit, source, dest);
+        return cru_err_sys("checking out %s of %s: cannot inspect %s", commit, name, dest);
     /* A bundle is unbundled into a private repository first; the checkout then copies only
      * the commit's history from there, as from any repository. */
     char tmp[] = "/tmp/crucible-unbundle-XXXXXX";
@@ -326,12 +330,12 @@ int agt_git_checkout(const char *source, const char *commit, const char *dest)
     if (is_bundle(source)) {
         if (!mkdtemp(tmp))
             return cru_err_sys("checking out %s of %s: cannot make a temporary folder", commit,
-                               source);
+                               name);
         char repo_dir[sizeof(tmp) + 8];
         snprintf(repo_dir, sizeof(repo_dir), "%s/repo", tmp);
         if ((rc = unbundle(source, repo_dir)) < 0) {
             cru_remove_tree(tmp);
-            return cru_err_wrap(rc, "checking out %s of %s", commit, source);
+            return cru_err_wrap(rc, "checking out %s of %s", commit, name);
         }
         from = repo_dir;
         rc = checkout(from, commit, dest);
@@ -349,9 +353,89 @@ int agt_git_checkout(const char *source, const char *commit, const char *dest)
             cru_err_wrap(CRU_EIO, "%s; cleaning up", msg);
         else
             cru_err_set(saved_rc, "%s", msg);
-        return cru_err_wrap(saved_rc, "checking out %s of %s into %s", commit, source, dest);
+        return cru_err_wrap(saved_rc, "checking out %s of %s into %s", commit, name, dest);
     }
     return 0;
+}
+
+int agt_git_checkout(const char *source, const char *commit, const char *dest)
+{
+    return checkout_named(source, source, commit, dest);
+}
+
+/* The git directory of the repository folder DIRFD: its .git (a real folder), or DIRFD itself
+ * when it has none (a bare repository). */
+static int open_git_dir(int dirfd, const char *name, int *out)
+{
+    struct stat st;
+    int fd = openat(dirfd, ".git", O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+        *out = fd;
+        return 0;
+    }
+    if (errno == ENOENT) {
+        if ((*out = fcntl(dirfd, F_DUPFD_CLOEXEC, 0)) < 0)
+            return cru_err_sys("cannot reopen %s", name);
+        return 0;
+    }
+    if (fstatat(dirfd, ".git", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+        return cru_err_set(CRU_EUNSAFE,
+                           "%s/.git is %s, not a folder: the repository must be wholly inside "
+                           "its folder",
+                           name, S_ISLNK(st.st_mode) ? "a symbolic link" : "a file (gitdir:)");
+    return cru_err_sys("cannot open %s/.git", name);
+}
+
+/* Refuses a copied git directory GITDIR that points libgit2 at another repository. */
+static int git_dir_self_contained(const char *gitdir, const char *name)
+{
+    static const char *const borrowed[] = { "objects/info/alternates", "commondir", NULL };
+    char p[PATH_MAX];
+    struct stat st;
+    for (size_t i = 0; borrowed[i]; i++) {
+        snprintf(p, sizeof(p), "%s/%s", gitdir, borrowed[i]);
+        if (lstat(p, &st) == 0)
+            return cru_err_set(CRU_EUNSAFE,
+                               "%s: the repository names another repository's objects (%s); "
+                               "it must be wholly inside its folder",
+                               name, borrowed[i]);
+    }
+    return 0;
+}
+
+int agt_git_checkout_fd(int srcfd, const char *name, const char *commit, const char *dest)
+{
+    char tmp[] = "/tmp/crucible-gitsrc-XXXXXX", src[sizeof(tmp) + 8];
+    struct stat st;
+    int rc, gitfd = -1;
+
+    if (fstat(srcfd, &st) < 0)
+        return cru_err_sys("cannot inspect %s", name);
+    if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
+        return cru_err_set(CRU_EUNSAFE, "%s is not a repository folder or a bundle", name);
+    if (!mkdtemp(tmp))
+        return cru_err_sys("checking out %s of %s: cannot make a temporary folder", commit, name);
+    snprintf(src, sizeof(src), "%s/src", tmp);
+    /* The copy is this process's own: libgit2 then opens files by path only inside it. */
+    if (S_ISREG(st.st_mode))
+        rc = cru_copy_tree_fd(srcfd, name, src, AGT_GIT_BUNDLE_MAX, 0);
+    else if ((rc = open_git_dir(srcfd, name, &gitfd)) == 0 &&
+             (rc = cru_copy_tree_fd(gitfd, name, src, AGT_GIT_SOURCE_MAX, CRU_COPY_NO_LINKS)) == 0)
+        rc = git_dir_self_contained(src, name);
+    if (gitfd >= 0)
+        close(gitfd);
+    if (rc < 0)
+        cru_err_wrap(rc, "checking out %s of %s", commit, name);
+    else
+        rc = checkout_named(src, name, commit, dest);
+    int saved = rc;
+    char msg[CRU_ERR_MAX];
+    snprintf(msg, sizeof(msg), "%s", cru_err_msg());
+    if (cru_remove_tree(tmp) < 0 && rc == 0)
+        return cru_err_code();
+    if (saved < 0)
+        cru_err_set(saved, "%s", msg);
+    return saved;
 }
 
 void agt_git_files_free(char **files, size_t n)

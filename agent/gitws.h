@@ -12,6 +12,7 @@
 #define CRU_AGENT_GITWS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "lib/buf.h"
 
@@ -27,6 +28,19 @@
  * SOURCE may also be a git bundle file ("git bundle create"; v2, or v3 with SHA-1) without
  * prerequisites. */
 int agt_git_checkout(const char *source, const char *commit, const char *dest);
+
+/* The largest repository folder copied in by agt_git_checkout_fd(). */
+#define AGT_GIT_SOURCE_MAX ((uint64_t)1 << 30)
+
+/* The same from the repository folder or bundle file open (not O_PATH) at SRCFD, which comes
+ * from a task image and may be hostile; NAME labels it in messages. Nothing is read through a
+ * path that could lead out of it: a bundle is copied from the descriptor, and a folder's git
+ * directory (its .git, which must be a real folder, or the folder itself when bare) is copied
+ * from the descriptor into a private folder that libgit2 then opens. A git directory holding a
+ * symlink, borrowing objects from another repository (objects/info/alternates) or sharing
+ * another's (commondir), and a .git that is a link or a "gitdir:" file, are CRU_EUNSAFE: each
+ * would make libgit2 read a repository outside the image. */
+int agt_git_checkout_fd(int srcfd, const char *name, const char *commit, const char *dest);
 
 /* A git bundle's header: the refs it carries and where its pack starts. */
 #define AGT_GIT_BUNDLE_MAX      ((size_t)1 << 30) /* the largest bundle read */

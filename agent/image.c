@@ -5,6 +5,12 @@
  * fields outside "x-" names. The reward spec is validated by reward/spec. Workspaces are made
  * by copying a folder (lib/fs), unpacking a tarball (lib/archive) or checking out a commit
  * (agent/gitws); a rootfs tarball is unpacked once into a content-addressed cache.
+ *
+ * An image is hostile input, and crucible reads it as root: a path it names (the workspace, a
+ * rootfs tarball) that is a symlink to a host file would put that file in the agent's sandbox
+ * and its trajectory. So every such path is resolved beneath the image folder (openat2
+ * RESOLVE_BENEATH), at load to report it and again at each use, where the descriptor it gives
+ * is what is copied, hashed or unpacked; hidden/ and solution/ must be real folders.
  */
 #include "agent/image.h"
 
@@ -58,7 +64,9 @@ void agt_image_free(struct agt_image *img)
     free(img->title);
     free(img->prompt);
     free(img->rootfs_tar);
+    free(img->rootfs_rel);
     free(img->ws_path);
+    free(img->ws_rel);
     free(img->ws_commit);
     for (size_t i = 0; i < img->n_setup; i++)
         free(img->setup[i]);
@@ -72,6 +80,7 @@ void agt_image_free(struct agt_image *img)
 /* The loading context: the document, the report, and the image being filled. */
 struct load {
     const char *dir;
+    int dirfd; /* the image folder, O_PATH; -1 when it cannot be opened (reported once) */
     struct cru_json_report *rep;
     struct agt_image *img;
     bool oom;
@@ -134,12 +143,42 @@ static const char *dir_name(const char *dir, char *buf, size_t cap)
     return buf;
 }
 
-/* The path of REL inside the image folder, checked to exist with type S_IFMT bits WANT (0:
- * any). Returns it (the caller frees) or NULL after reporting at FIELD. */
-static char *image_path(struct load *l, const char *field, const char *rel, mode_t want)
+/* Opens REL beneath DIRFD as agt_image_open() does: folders and regular files only, and no
+ * waiting on a FIFO that stands where a file was expected. */
+static int open_beneath(int dirfd, const char *rel, int flags, int *out)
+{
+    struct stat st;
+    int fd, rc;
+    *out = -1;
+    /* openat2 refuses O_NONBLOCK beside O_PATH, which opens nothing that could block. */
+    if ((rc = cru_path_open_beneath(&fd, dirfd, rel, flags & O_PATH ? flags : flags | O_NONBLOCK)) <
+        0)
+        return rc;
+    if (fstat(fd, &st) < 0) {
+        rc = cru_err_sys("cannot inspect '%s'", rel);
+    } else if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+        rc = cru_err_set(CRU_EUNSAFE, "'%s' is not a folder or regular file", rel);
+    } else if (!(flags & O_PATH) && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+        rc = cru_err_sys("cannot set up '%s'", rel);
+    } else {
+        *out = fd;
+        return 0;
+    }
+    close(fd);
+    return rc;
+}
+
+/* The path of REL inside the image folder, resolved beneath it (a symlink may lead elsewhere
+ * inside the folder, never out of it) and checked to be of type S_IFMT bits WANT (0: a folder
+ * or regular file). Returns DIR/REL (the caller frees) and the clean REL in *CLEAN, or NULL
+ * after reporting at FIELD. */
+static char *image_path(struct load *l, const char *field, const char *rel, mode_t want,
+                        char **clean)
 {
     char *full = NULL;
     struct stat st;
+    int fd = -1, rc;
+    *clean = NULL;
     if (!rel[0]) {
         bad(l, field, "a path inside the image folder is needed");
         return NULL;
@@ -148,13 +187,24 @@ static char *image_path(struct load *l, const char *field, const char *rel, mode
         cru_json_report_add(l->rep, field, "\"%s\": %s", rel, cru_err_msg());
         return NULL;
     }
-    if (stat(full, &st) < 0) {
+    if (l->dirfd < 0) {
+        /* The folder itself could not be opened: said once, by the caller. */
+    } else if ((rc = open_beneath(l->dirfd, rel, O_PATH, &fd)) < 0) {
+        /* A refusal says why; a plain failure (a missing file) is said as the system says it. */
+        bad(l, field, "%s: %s", full,
+            rc == CRU_EUNSAFE || rc == CRU_ELIMIT ? cru_err_msg() : strerror(errno));
+    } else if (fstat(fd, &st) < 0) {
         bad(l, field, "%s: %s", full, strerror(errno));
     } else if (want && (st.st_mode & S_IFMT) != want) {
         bad(l, field, "%s is not a %s", full, want == S_IFDIR ? "folder" : "regular file");
+    } else if (cru_path_clean(clean, rel) < 0) {
+        l->oom = true;
     } else {
+        close(fd);
         return full;
     }
+    if (fd >= 0)
+        close(fd);
     free(full);
     return NULL;
 }
@@ -170,7 +220,7 @@ static void load_rootfs(struct load *l, const json_t *root)
         bad(l, "rootfs", "expected \"host\" or \"tar:PATH\", got \"%s\"", rootfs);
         return;
     }
-    l->img->rootfs_tar = image_path(l, "rootfs", rootfs + 4, S_IFREG);
+    l->img->rootfs_tar = image_path(l, "rootfs", rootfs + 4, S_IFREG, &l->img->rootfs_rel);
 }
 
 static void load_workspace(struct load *l, const json_t *root)
@@ -184,7 +234,7 @@ static void load_workspace(struct load *l, const json_t *root)
         return;
     if (!ws) {
         img->ws_kind = AGT_WS_DIR;
-        img->ws_path = image_path(l, "workspace", path, S_IFDIR);
+        img->ws_path = image_path(l, "workspace", path, S_IFDIR, &img->ws_rel);
         return;
     }
     cru_json_report_unknown(l->rep, ws, "workspace", keys);
@@ -207,7 +257,7 @@ static void load_workspace(struct load *l, const json_t *root)
         bad(l, "workspace.kind", "expected \"dir\", \"tar\" or \"git\", got \"%s\"", kind);
         return;
     }
-    img->ws_path = image_path(l, "workspace.path", path, want);
+    img->ws_path = image_path(l, "workspace.path", path, want, &img->ws_rel);
     if (img->ws_kind == AGT_WS_GIT) {
         if (!commit)
             bad(l, "workspace.commit", "a git workspace needs the base commit");
@@ -288,49 +338,60 @@ static void load_limits(struct load *l, const json_t *root)
        "limits.inodes");
 }
 
-/* hidden/ and solution/: files, not fields. */
+/* Whether NAME in DIRFD is a folder of its own (S_ISDIR without following a link); a link or a
+ * file there is reported. */
+static bool own_folder(struct load *l, int dirfd, const char *name, const char *shown)
+{
+    struct stat st;
+    if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return false;
+    if (S_ISDIR(st.st_mode))
+        return true;
+    bad_file(l, shown,
+             S_ISLNK(st.st_mode) ? "is a symbolic link; it must be a folder inside the image"
+                                 : "is not a folder");
+    return false;
+}
+
+/* Whether NAME in DIRFD is a regular file (not a link to one). */
+static bool own_file(int dirfd, const char *name)
+{
+    struct stat st;
+    return dirfd >= 0 && fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISREG(st.st_mode);
+}
+
+/* hidden/ and solution/: files, not fields. Each is looked at without following a link, so a
+ * "solution" link cannot lend the image a folder of the host's. */
 static void load_folders(struct load *l)
 {
     struct agt_image *img = l->img;
-    char *p = NULL;
-    struct stat st;
-
-    if (cru_path_join(&p, l->dir, "hidden") < 0) {
-        l->oom = true;
+    if (l->dirfd < 0)
         return;
-    }
-    if (lstat(p, &st) == 0 && S_ISDIR(st.st_mode)) {
-        img->hidden_dir = p;
-    } else {
-        if (lstat(p, &st) == 0)
-            bad_file(l, "hidden", "is not a folder");
-        free(p);
-    }
-
-    char *patch = NULL, *script = NULL;
-    if (cru_path_join(&patch, l->dir, "solution/solution.patch") < 0 ||
-        cru_path_join(&script, l->dir, "solution/solve.sh") < 0) {
-        free(patch);
+    if (own_folder(l, l->dirfd, "hidden", "hidden") &&
+        cru_path_join(&img->hidden_dir, l->dir, "hidden") < 0)
         l->oom = true;
-        return;
-    }
-    bool has_patch = lstat(patch, &st) == 0 && S_ISREG(st.st_mode);
-    bool has_script = lstat(script, &st) == 0 && S_ISREG(st.st_mode);
+
+    int sol = -1;
+    if (own_folder(l, l->dirfd, "solution", "solution"))
+        sol = openat(l->dirfd, "solution", O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    bool has_patch = own_file(sol, "solution.patch");
+    bool has_script = own_file(sol, "solve.sh");
+    if (sol >= 0)
+        close(sol);
+    const char *rel = NULL;
     if (has_patch && has_script) {
         bad_file(l, "solution", "holds both solution.patch and solve.sh; keep one");
     } else if (has_patch) {
         img->solution_kind = AGT_SOLUTION_PATCH;
-        img->solution = patch;
-        patch = NULL;
+        rel = "solution/solution.patch";
     } else if (has_script) {
         img->solution_kind = AGT_SOLUTION_SCRIPT;
-        img->solution = script;
-        script = NULL;
+        rel = "solution/solve.sh";
     } else {
         bad_file(l, "solution", "needs solution.patch or solve.sh (the reference solution)");
     }
-    free(patch);
-    free(script);
+    if (rel && cru_path_join(&img->solution, l->dir, rel) < 0)
+        l->oom = true;
 }
 
 int agt_image_parse(const char *dir, const char *text, size_t len, struct agt_image **out,
@@ -348,10 +409,16 @@ int agt_image_parse(const char *dir, const char *text, size_t len, struct agt_im
         return rc;
     struct cru_json_report rep = { &doc, problems, 0 };
     struct agt_image *img = calloc(1, sizeof(*img));
-    struct load l = { dir, &rep, img, false };
+    struct load l = { dir, -1, &rep, img, false };
     if (!img || !(img->dir = strdup(dir))) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
+    }
+    /* Every path the image names is resolved beneath this descriptor. */
+    if ((l.dirfd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC)) < 0) {
+        rep.count++;
+        (void)cru_buf_printf(problems, "%s: cannot open the image folder: %s\n", dir,
+                             strerror(errno));
     }
     const json_t *root = doc.root;
     if (!json_is_object(root)) {
@@ -399,6 +466,8 @@ check:
         img = NULL;
     }
 done:
+    if (l.dirfd >= 0)
+        close(l.dirfd);
     agt_image_free(img);
     cru_json_doc_free(&doc);
     return rc;
@@ -523,26 +592,107 @@ int agt_image_find(const char *images, const char *arg, char **out)
     return 0;
 }
 
+int agt_image_open(const struct agt_image *img, const char *field, const char *rel, int flags,
+                   int *out)
+{
+    *out = -1;
+    int dirfd = open(img->dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (dirfd < 0)
+        return cru_err_sys("%s: cannot open the image folder %s", field, img->dir);
+    int rc = open_beneath(dirfd, rel, flags, out);
+    close(dirfd);
+    if (rc < 0)
+        return cru_err_wrap(rc, "%s", field);
+    return 0;
+}
+
+int agt_image_copy_folder(const struct agt_image *img, const char *name, const char *dest,
+                          uint64_t max_bytes)
+{
+    char *shown = NULL;
+    int fd, rc;
+    if ((rc = agt_image_open(img, name, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, &fd)) < 0)
+        return rc;
+    if ((rc = cru_path_join(&shown, img->dir, name)) == 0)
+        rc = cru_copy_tree_fd(fd, shown, dest, max_bytes, 0);
+    free(shown);
+    close(fd);
+    return rc;
+}
+
 int agt_workspace_make(const struct agt_image *img, const char *dest)
 {
-    int rc;
+    int rc, fd = -1;
     struct cru_archive_limits lim = CRU_ARCHIVE_LIMITS_INIT;
+    /* Opened again beneath the image folder, not by the path the loader checked: a link put
+     * there since is refused, and the descriptor is what gets copied. */
     switch (img->ws_kind) {
     case AGT_WS_DIR:
-        rc = cru_copy_tree(img->ws_path, dest, WORKSPACE_MAX_BYTES, 0);
+        if ((rc = agt_image_open(img, "workspace.path", img->ws_rel, O_RDONLY | O_DIRECTORY,
+                                 &fd)) == 0)
+            rc = cru_copy_tree_fd(fd, img->ws_path, dest, WORKSPACE_MAX_BYTES, 0);
         break;
     case AGT_WS_TAR:
         lim.max_bytes = WORKSPACE_MAX_BYTES;
-        rc = cru_archive_extract(img->ws_path, dest, &lim, NULL);
+        if ((rc = agt_image_open(img, "workspace.path", img->ws_rel, O_RDONLY, &fd)) == 0)
+            rc = cru_archive_extract_fd(fd, img->ws_path, dest, &lim, NULL);
         break;
     case AGT_WS_GIT:
-        rc = agt_git_checkout(img->ws_path, img->ws_commit, dest);
+        if ((rc = agt_image_open(img, "workspace.path", img->ws_rel, O_RDONLY, &fd)) == 0)
+            rc = agt_git_checkout_fd(fd, img->ws_path, img->ws_commit, dest);
         break;
     default:
         rc = cru_err_set(CRU_EINTERNAL, "unknown workspace kind %d", (int)img->ws_kind);
     }
+    if (fd >= 0)
+        close(fd);
     if (rc < 0)
         return cru_err_wrap(rc, "image %s: making the workspace", img->id);
+    return 0;
+}
+
+/* Gives others the right to enter (and list) the folder P of crucible's own. */
+static int open_up(const char *p)
+{
+    struct stat st;
+    int rc = 0, fd = open(p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", p);
+    if (fstat(fd, &st) < 0 ||
+        ((st.st_mode & 0755) != 0755 && fchmod(fd, (st.st_mode & 07777) | 0755) < 0))
+        rc = cru_err_sys("cannot let the sandbox enter %s", p);
+    close(fd);
+    return rc;
+}
+
+/* The sandbox's init binds the tree's folders by path as an unprivileged user, who must be
+ * able to enter every folder on the way: FINAL, CACHE/rootfs and CACHE when this call made it
+ * (NEW_CACHE) are crucible's and are opened up here (mkdtemp made the tree 0700, and a umask
+ * may have narrowed the rest); a folder above them is the user's, and is only checked. */
+static int cache_reachable(const char *cache, bool new_cache, const char *rootfs_dir,
+                           const char *final)
+{
+    char real[PATH_MAX];
+    struct stat st;
+    int rc;
+    if ((rc = open_up(final)) < 0 || (rc = open_up(rootfs_dir)) < 0 ||
+        (new_cache && (rc = open_up(cache)) < 0))
+        return rc;
+    if (!realpath(rootfs_dir, real))
+        return cru_err_sys("cannot resolve %s", rootfs_dir);
+    for (char *slash = strrchr(real, '/'); slash; slash = strrchr(real, '/')) {
+        *slash = '\0';
+        const char *dir = real[0] ? real : "/";
+        if (stat(dir, &st) < 0)
+            return cru_err_sys("cannot inspect %s", dir);
+        if (!(st.st_mode & S_IXOTH))
+            return cru_err_set(CRU_EPERM,
+                               "the rootfs cache %s is out of reach of the sandbox's "
+                               "unprivileged user: %s has mode %04o, which others may not "
+                               "enter (use a cache that all may traverse, $CRUCIBLE_CACHE, or "
+                               "chmod o+x %s)",
+                               final, dir, (unsigned)(st.st_mode & 07777), dir);
+    }
     return 0;
 }
 
@@ -551,7 +701,7 @@ int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **ou
     uint8_t sum[CRU_SHA256_LEN];
     char hex[2 * CRU_SHA256_LEN + 1], dir[PATH_MAX], final[PATH_MAX], lock[PATH_MAX];
     struct stat st;
-    int rc, fd;
+    int rc, fd = -1, tar = -1;
 
     *out = NULL;
     if (!img->rootfs_tar)
@@ -559,25 +709,37 @@ int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **ou
     const char *env = getenv("CRUCIBLE_CACHE");
     if (!cache)
         cache = env && *env ? env : "/var/cache/crucible";
-    if ((rc = cru_sha256_file(img->rootfs_tar, sum)) < 0)
-        return cru_err_wrap(rc, "image %s: hashing the rootfs", img->id);
-    cru_hex(hex, sum, sizeof(sum));
-    if (snprintf(dir, sizeof(dir), "%s/rootfs", cache) >= (int)sizeof(dir) ||
-        snprintf(final, sizeof(final), "%s/%s", dir, hex) >= (int)sizeof(final) ||
-        snprintf(lock, sizeof(lock), "%s/%s.lock", dir, hex) >= (int)sizeof(lock))
+    if (snprintf(dir, sizeof(dir), "%s/rootfs", cache) >= (int)sizeof(dir))
         return cru_err_set(CRU_ELIMIT, "the cache path %s is too long", cache);
-    if ((rc = cru_mkdir_p(dir, 0755)) < 0)
-        return cru_err_wrap(rc, "image %s: the rootfs cache", img->id);
+    /* One descriptor for the hash and the unpacking: what is named by the hash is what is
+     * unpacked, and it was found beneath the image folder. */
+    if ((rc = agt_image_open(img, "rootfs", img->rootfs_rel, O_RDONLY, &tar)) < 0 ||
+        (rc = cru_sha256_fd(tar, img->rootfs_tar, sum)) < 0) {
+        cru_err_wrap(rc, "image %s: hashing the rootfs", img->id);
+        goto done;
+    }
+    cru_hex(hex, sum, sizeof(sum));
+    if (snprintf(final, sizeof(final), "%s/%s", dir, hex) >= (int)sizeof(final) ||
+        snprintf(lock, sizeof(lock), "%s/%s.lock", dir, hex) >= (int)sizeof(lock)) {
+        rc = cru_err_set(CRU_ELIMIT, "the cache path %s is too long", cache);
+        goto done;
+    }
+    bool new_cache = lstat(cache, &st) < 0 && errno == ENOENT;
+    if ((rc = cru_mkdir_p(dir, 0755)) < 0) {
+        cru_err_wrap(rc, "image %s: the rootfs cache", img->id);
+        goto done;
+    }
     /* The lock makes concurrent first uses wait for one extraction; the extraction itself is
      * all-or-nothing (a temporary sibling renamed into place), so a crash leaves no half
      * tree under the final name. */
-    if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0)
-        return cru_err_sys("cannot open the cache lock %s", lock);
+    if ((fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644)) < 0) {
+        rc = cru_err_sys("cannot open the cache lock %s", lock);
+        goto done;
+    }
     while (flock(fd, LOCK_EX) < 0)
         if (errno != EINTR) {
             rc = cru_err_sys("cannot lock %s", lock);
-            close(fd);
-            return rc;
+            goto done;
         }
     if (lstat(final, &st) == 0 && S_ISDIR(st.st_mode)) {
         rc = 0;
@@ -585,12 +747,19 @@ int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **ou
         struct cru_archive_limits lim = CRU_ARCHIVE_LIMITS_INIT;
         lim.rootfs = true;
         lim.max_bytes = (uint64_t)16 << 30;
-        rc = cru_archive_extract(img->rootfs_tar, final, &lim, NULL);
+        rc = cru_archive_extract_fd(tar, img->rootfs_tar, final, &lim, NULL);
         if (rc < 0)
             cru_err_wrap(rc, "image %s: unpacking the rootfs %s", img->id, img->rootfs_tar);
     }
-    close(fd); /* releases the lock */
+    /* Under the lock, so a tree cached by an older crucible (left 0700) is opened up once. */
+    if (rc == 0 && (rc = cache_reachable(cache, new_cache, dir, final)) < 0)
+        cru_err_wrap(rc, "image %s", img->id);
     if (rc == 0 && !(*out = strdup(final)))
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
+done:
+    if (fd >= 0)
+        close(fd); /* releases the lock */
+    if (tar >= 0)
+        close(tar);
     return rc;
 }

@@ -32,9 +32,11 @@ struct agt_image {
     char *dir; /* the image folder, as given */
     char *id, *title, *prompt;
     enum agt_image_kind kind;
-    char *rootfs_tar; /* the rootfs tarball's path; NULL for the host profile */
+    char *rootfs_tar; /* the rootfs tarball's path (DIR/REL); NULL for the host profile */
+    char *rootfs_rel; /* the same relative to DIR: what each use opens, beneath DIR */
     enum agt_ws_kind ws_kind;
-    char *ws_path;   /* the workspace folder, tarball, repository or bundle */
+    char *ws_path;   /* the workspace folder, tarball, repository or bundle (DIR/REL) */
+    char *ws_rel;    /* the same relative to DIR: what each use opens, beneath DIR */
     char *ws_commit; /* AGT_WS_GIT: the base commit, 40 hex digits */
     char **setup;
     size_t n_setup;
@@ -78,14 +80,32 @@ void agt_images_list_free(char **ids, size_t n);
  * the image when there is none. *out belongs to the caller. */
 int agt_image_find(const char *images, const char *arg, char **out);
 
+/* Opens REL beneath IMG's folder (cru_path_open_beneath: a symlink is followed only while it
+ * stays inside the folder; one that leads out is CRU_EUNSAFE). Every use of a path the image
+ * names goes through here, and then through the descriptor, so what the loader checked is
+ * what is used even if the folder changed since. FIELD (e.g. "workspace.path") names the path
+ * in errors. A FIFO or device never blocks the open: anything but a folder or regular file is
+ * CRU_EUNSAFE. *out belongs to the caller. */
+int agt_image_open(const struct agt_image *img, const char *field, const char *rel, int flags,
+                   int *out);
+
+/* Copies IMG's folder NAME ("hidden", "solution"), which must be a real folder (not a link),
+ * to DEST, which must not exist, taking at most MAX_BYTES. Links below it are copied as links,
+ * never followed (cru_copy_tree). */
+int agt_image_copy_folder(const struct agt_image *img, const char *name, const char *dest,
+                          uint64_t max_bytes);
+
 /* Makes DEST (which must not exist) the episode's starting workspace: a copy of the folder,
- * the unpacked tarball, or a checkout of the base commit. On failure nothing is left. */
+ * the unpacked tarball, or a checkout of the base commit, each opened beneath the image folder
+ * (agt_image_open). On failure nothing is left. */
 int agt_workspace_make(const struct agt_image *img, const char *dest);
 
 /* The root filesystem folder for IMG's rootfs: NULL for the host profile, or the cached
  * unpacked tarball under CACHE/rootfs/SHA256 (CACHE NULL: $CRUCIBLE_CACHE, else
  * /var/cache/crucible), unpacking it on first use under a lock, so that concurrent first uses
- * unpack it once. *out belongs to the caller. */
+ * unpack it once. The sandbox's unprivileged user binds the tree's folders by path, so the
+ * tree and CACHE/rootfs are made 0755, and a folder above them that others may not enter is
+ * CRU_EPERM, naming it. *out belongs to the caller. */
 int agt_rootfs_prepare(const struct agt_image *img, const char *cache, char **out);
 
 #endif

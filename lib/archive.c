@@ -310,7 +310,8 @@ done:
     return rc;
 }
 
-static int open_input(struct ax *x, const char *archive)
+/* Opens the archive FD (when not -1) or else the file ARCHIVE. */
+static int open_input(struct ax *x, int fd, const char *archive)
 {
     struct archive *in = archive_read_new();
     if (!in)
@@ -333,7 +334,10 @@ static int open_input(struct ax *x, const char *archive)
         archive_read_support_format_xar(in) < ARCHIVE_WARN ||
         archive_read_support_format_empty(in) != ARCHIVE_OK)
         return cru_err_set(CRU_EUNSUPPORTED, "libarchive: %s", archive_error_string(in));
-    if (archive_read_open_filename(in, archive, 64 * 1024) != ARCHIVE_OK) {
+    if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0)
+        return cru_err_sys("cannot rewind");
+    if ((fd >= 0 ? archive_read_open_fd(in, fd, 64 * 1024)
+                 : archive_read_open_filename(in, archive, 64 * 1024)) != ARCHIVE_OK) {
         int e = archive_errno(in);
         const char *msg = archive_error_string(in);
         return cru_err_set(e > 0 ? cru_err_from_errno(e) : CRU_EPARSE, "cannot open: %s",
@@ -465,8 +469,8 @@ static int check_args(const char *archive, const char *dest, const struct cru_ar
     return 0;
 }
 
-static int extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
-                   struct cru_archive_stats *stats)
+static int extract(int fd, const char *archive, const char *dest,
+                   const struct cru_archive_limits *lim, struct cru_archive_stats *stats)
 {
     struct ax x = { .lim = lim };
     char *target = NULL, *tmp = NULL;
@@ -499,7 +503,7 @@ static int extract(const char *archive, const char *dest, const struct cru_archi
         tmp = NULL;
         goto done;
     }
-    if ((rc = open_input(&x, archive)) < 0)
+    if ((rc = open_input(&x, fd, archive)) < 0)
         goto done;
     if (!(x.out = archive_write_disk_new()) ||
         archive_write_disk_set_options(x.out, DISK_FLAGS) != ARCHIVE_OK) {
@@ -567,6 +571,7 @@ done:
 }
 
 struct extract_job {
+    int fd;
     const char *archive, *dest;
     const struct cru_archive_limits *lim;
     struct cru_archive_stats *stats;
@@ -583,16 +588,16 @@ static void *extract_thread(void *arg)
     if (unshare(CLONE_FS) < 0)
         job->rc = cru_err_sys("cannot give the extraction its own working directory");
     else
-        job->rc = extract(job->archive, job->dest, job->lim, job->stats);
+        job->rc = extract(job->fd, job->archive, job->dest, job->lim, job->stats);
     if (job->rc < 0)
         snprintf(job->msg, sizeof(job->msg), "%s", cru_err_msg());
     return NULL;
 }
 
-int cru_archive_extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
-                        struct cru_archive_stats *stats)
+static int extract_in_thread(int fd, const char *archive, const char *dest,
+                             const struct cru_archive_limits *lim, struct cru_archive_stats *stats)
 {
-    struct extract_job job = { archive, dest, lim, stats, 0, "" };
+    struct extract_job job = { fd, archive, dest, lim, stats, 0, "" };
     pthread_t t;
     int e = pthread_create(&t, NULL, extract_thread, &job);
     if (e != 0) {
@@ -603,4 +608,18 @@ int cru_archive_extract(const char *archive, const char *dest, const struct cru_
     if (job.rc < 0)
         return cru_err_set(job.rc, "%s", job.msg);
     return 0;
+}
+
+int cru_archive_extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
+                        struct cru_archive_stats *stats)
+{
+    return extract_in_thread(-1, archive, dest, lim, stats);
+}
+
+int cru_archive_extract_fd(int fd, const char *name, const char *dest,
+                           const struct cru_archive_limits *lim, struct cru_archive_stats *stats)
+{
+    if (fd < 0)
+        return cru_err_set(CRU_EINVAL, "archive extract: no descriptor for %s", name);
+    return extract_in_thread(fd, name, dest, lim, stats);
 }

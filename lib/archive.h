@@ -52,4 +52,10 @@ struct cru_archive_stats {
 int cru_archive_extract(const char *archive, const char *dest, const struct cru_archive_limits *lim,
                         struct cru_archive_stats *stats);
 
+/* The same for the archive open at FD (a regular file, read from its start), which the caller
+ * resolved (cru_path_open_beneath): the archive is not looked up by path again, so what was
+ * checked is what is unpacked. NAME labels it in messages. FD stays open. */
+int cru_archive_extract_fd(int fd, const char *name, const char *dest,
+                           const struct cru_archive_limits *lim, struct cru_archive_stats *stats);
+
 #endif

@@ -384,6 +384,8 @@ static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const ch
             close(s2);
         if (d2 >= 0)
             close(d2);
+    } else if (S_ISLNK(st.st_mode) && (flags & CRU_COPY_NO_LINKS)) {
+        rc = cru_err_set(CRU_EUNSAFE, "%s is a symbolic link; not copied", sub);
     } else if (S_ISLNK(st.st_mode)) {
         char target[CRU_PATH_MAX];
         ssize_t len = readlinkat(sfd, sn, target, sizeof(target));
@@ -448,29 +450,58 @@ static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t
     return rc;
 }
 
-/* Copies the folder open as SFD (LABEL in messages) to DEST, which must not exist. */
-static int copy_tree_from(int sfd, const char *label, const char *dest, uint64_t max_bytes,
-                          unsigned flags)
+/* Removes the half-made DEST of a failed copy, keeping the copy's error. */
+static int copy_failed(int rc, const char *dest)
+{
+    char msg[CRU_ERR_MAX];
+    snprintf(msg, sizeof(msg), "%s", cru_err_msg());
+    cru_remove_tree(dest);
+    return cru_err_set(rc, "%s", msg);
+}
+
+/* Copies the regular file open at IN (from its start) to the new file DEST. */
+static int copy_file_fd(int in, const struct stat *st, const char *name, const char *dest,
+                        uint64_t max_bytes)
+{
+    if ((uint64_t)st->st_size > max_bytes)
+        return cru_err_set(CRU_ELIMIT, "%s: the tree holds more than the bytes allowed", name);
+    if (lseek(in, 0, SEEK_SET) < 0)
+        return cru_err_sys("cannot rewind %s", name);
+    int out = open(dest, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, st->st_mode & 0777);
+    if (out < 0)
+        return cru_err_sys("cannot create the copy of %s", name);
+    int rc = copy_data(in, out, st->st_size, name);
+    if (rc == 0 && fchmod(out, st->st_mode & 0777) < 0)
+        rc = cru_err_sys("cannot set the mode of the copy of %s", name);
+    if (close(out) < 0 && rc == 0)
+        rc = cru_err_sys("cannot write the copy of %s", name);
+    return rc < 0 ? copy_failed(rc, dest) : 0;
+}
+
+int cru_copy_tree_fd(int srcfd, const char *name, const char *dest, uint64_t max_bytes,
+                     unsigned flags)
 {
     struct stat st;
     uint64_t budget = max_bytes;
+    if (lstat(dest, &st) == 0)
+        return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", name, dest);
+    if (fstat(srcfd, &st) < 0)
+        return cru_err_sys("cannot inspect %s", name);
+    if (S_ISREG(st.st_mode))
+        return copy_file_fd(srcfd, &st, name, dest, max_bytes);
+    if (!S_ISDIR(st.st_mode))
+        return cru_err_set(CRU_EUNSAFE, "%s is not a file or folder; not copied", name);
     int dfd = -1, rc = 0;
-    if (fstat(sfd, &st) < 0 || mkdir(dest, 0700) < 0)
-        return cru_err_sys("copying %s: cannot create %s", label, dest);
+    if (mkdir(dest, 0700) < 0)
+        return cru_err_sys("copying %s: cannot create %s", name, dest);
     if ((dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
         rc = cru_err_sys("cannot open %s", dest);
-    else if ((rc = copy_dir(sfd, dfd, label, 0, &budget, flags)) == 0 &&
+    else if ((rc = copy_dir(srcfd, dfd, name, 0, &budget, flags)) == 0 &&
              fchmod(dfd, st.st_mode & 0777) < 0)
         rc = cru_err_sys("cannot set the mode of %s", dest);
     if (dfd >= 0)
         close(dfd);
-    if (rc < 0) {
-        char msg[CRU_ERR_MAX];
-        snprintf(msg, sizeof(msg), "%s", cru_err_msg());
-        cru_remove_tree(dest);
-        cru_err_set(rc, "%s", msg);
-    }
-    return rc;
+    return rc < 0 ? copy_failed(rc, dest) : 0;
 }
 
 int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags)
@@ -479,8 +510,10 @@ int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigne
     uint64_t budget = max_bytes;
     if (lstat(dest, &st) == 0)
         return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", src, dest);
-    if (stat(src, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        /* One file or link. */
+    if (lstat(src, &st) < 0)
+        return cru_err_sys("cannot inspect %s", src);
+    if (!S_ISDIR(st.st_mode)) {
+        /* One file or link; a link is copied as a link, like every link below a folder. */
         int rc = copy_entry(AT_FDCWD, src, AT_FDCWD, dest, src, 0, &budget, flags);
         if (rc < 0) {
             char msg[CRU_ERR_MAX];
@@ -490,25 +523,11 @@ int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigne
         }
         return rc;
     }
-    int sfd = open(src, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    /* O_NOFOLLOW: a folder swapped for a link since the lstat is refused, not followed. */
+    int sfd = open(src, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (sfd < 0)
         return cru_err_sys("cannot open the folder %s", src);
-    int rc = copy_tree_from(sfd, src, dest, max_bytes, flags);
-    close(sfd);
-    return rc;
-}
-
-int cru_copy_tree_at(int dirfd, const char *label, const char *dest, uint64_t max_bytes,
-                     unsigned flags)
-{
-    struct stat st;
-    if (lstat(dest, &st) == 0)
-        return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", label, dest);
-    /* A descriptor of its own to read the folder through: O_PATH ones cannot be listed. */
-    int sfd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (sfd < 0)
-        return cru_err_sys("cannot open the folder %s", label);
-    int rc = copy_tree_from(sfd, label, dest, max_bytes, flags);
+    int rc = cru_copy_tree_fd(sfd, src, dest, max_bytes, flags);
     close(sfd);
     return rc;
 }

@@ -48,20 +48,22 @@ int cru_remove_tree(const char *path);
 /* Flags of cru_copy_tree(). */
 enum cru_copy_flags {
     CRU_COPY_SKIP_SPECIAL = 1u << 0, /* leave devices, FIFOs and sockets out instead of failing */
+    CRU_COPY_NO_LINKS = 1u << 1,     /* refuse symlinks (CRU_EUNSAFE) instead of copying them */
 };
 
 /* Copies the tree at SRC (a folder, or a single file or link) to DEST, which must not exist
- * (CRU_EEXIST): folders, regular files
- * (permission bits & 0777) and symlinks (as links, never followed). Anything else (a device,
+ * (CRU_EEXIST): folders, regular files (permission bits & 0777) and symlinks (as links, never
+ * followed, SRC itself included: a link at SRC is copied as a link). Anything else (a device,
  * a FIFO, a socket) is CRU_EUNSAFE, or left out with CRU_COPY_SKIP_SPECIAL; more than
  * MAX_BYTES of file data is CRU_ELIMIT. On any failure DEST is removed, so it holds the whole
  * copy or does not exist. */
 int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags);
 
-/* The same for the folder DIRFD (any descriptor of it, O_PATH included; LABEL names it in
- * messages): for trees the host reaches only through a descriptor, such as a sandbox's
- * workspace. Every entry below is read through DIRFD, never by a path from the root. */
-int cru_copy_tree_at(int dirfd, const char *label, const char *dest, uint64_t max_bytes,
+/* The same for the folder or regular file open (not O_PATH) at SRCFD, which the caller
+ * resolved (cru_path_open_beneath): nothing is looked up by path on the source side, so what
+ * was checked is what is copied. A file is copied from its start. NAME labels SRCFD in
+ * messages. */
+int cru_copy_tree_fd(int srcfd, const char *name, const char *dest, uint64_t max_bytes,
                      unsigned flags);
 
 /* One entry of a tree's manifest. */

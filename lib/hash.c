@@ -65,18 +65,18 @@ int cru_sha256(const void *data, size_t len, uint8_t out[CRU_SHA256_LEN])
     return 0;
 }
 
-int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN])
+int cru_sha256_fd(int fd, const char *name, uint8_t out[CRU_SHA256_LEN])
 {
     struct cru_sha256 *h = NULL;
     uint8_t buf[1 << 16];
-    int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cru_err_sys("cannot open %s", path);
+    int rc;
+    if (lseek(fd, 0, SEEK_SET) < 0)
+        return cru_err_sys("cannot rewind %s", name);
     if ((rc = cru_sha256_new(&h)) < 0)
-        goto done;
+        return rc;
     for (;;) {
         size_t n;
-        if ((rc = cru_read_some(fd, buf, sizeof(buf), &n, path)) < 0)
+        if ((rc = cru_read_some(fd, buf, sizeof(buf), &n, name)) < 0)
             goto done;
         if (n == 0)
             break;
@@ -86,6 +86,15 @@ int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN])
     rc = cru_sha256_final(h, out);
 done:
     cru_sha256_free(h);
+    return rc;
+}
+
+int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN])
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", path);
+    int rc = cru_sha256_fd(fd, path, out);
     close(fd);
     return rc;
 }

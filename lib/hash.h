@@ -24,6 +24,8 @@ void cru_sha256_free(struct cru_sha256 *h);
 /* One-shot digest of a buffer, and of a file's contents (streamed; any size). */
 int cru_sha256(const void *data, size_t len, uint8_t out[CRU_SHA256_LEN]);
 int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN]);
+/* The digest of what the open file FD holds from its start; NAME labels it in messages. */
+int cru_sha256_fd(int fd, const char *name, uint8_t out[CRU_SHA256_LEN]);
 
 /* CRC32C (Castagnoli, as in iSCSI, ext4 and our trajectory frames). Chainable:
  * cru_crc32c(cru_crc32c(0, a, n), b, m) equals the CRC of a followed by b. Start with 0. */

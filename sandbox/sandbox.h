@@ -136,10 +136,10 @@ int sbx_exec(struct sbx *sb, const struct sbx_cmd *cmd, struct sbx_result *res);
 void sbx_result_free(struct sbx_result *res);
 
 /* An O_PATH descriptor of /workspace as the sandbox sees it (borrowed), and the host uid and
- * gid of the sandbox's root: what sandbox/fsaccess.h needs to read and write inside. A dup()
- * of the descriptor keeps the workspace readable after sbx_free(), when nothing runs in it
- * any more: that is how the final state of an overlay workspace, which lives only in the
- * sandbox's disk, is taken out (sbx_fs_export). */
+ * gid of the sandbox's root: what sandbox/fsaccess.h needs to read and write inside. A
+ * descriptor opened from it keeps the workspace readable after sbx_free(), when nothing runs
+ * in it any more: that is how the final state of an overlay workspace, which lives only on the
+ * sandbox's disk, is taken out (agent/check.h: agt_sandbox_take). */
 int sbx_workspace_fd(const struct sbx *sb);
 uid_t sbx_root_uid(const struct sbx *sb);
 gid_t sbx_root_gid(const struct sbx *sb);

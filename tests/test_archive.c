@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <pthread.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -487,6 +488,24 @@ Test(archive, good_tar_extracts_fully)
     cr_assert_eq(s.dirs, 3);
     cr_assert_eq(s.links, 2);
     cr_assert_eq(s.bytes, 6 + 18);
+}
+
+/* From a descriptor: read from its start whatever was read of it before, and left open. */
+Test(archive, extracts_from_a_descriptor)
+{
+    good_tree(PAX_GZ, "good.tar.gz");
+    struct cru_archive_limits lim = CRU_ARCHIVE_LIMITS_INIT;
+    int fd = open(at("good.tar.gz"), O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    char c;
+    cr_assert_eq(read(fd, &c, 1), 1);
+    cr_assert_eq(cru_archive_extract_fd(fd, "good.tar.gz", at("work/dest"), &lim, NULL), 0, "%s",
+                 cru_err_msg());
+    expect_file(at("work/dest/a/f.txt"), "hello\n", 0644);
+    cr_assert_eq(cru_archive_extract_fd(fd, "good.tar.gz", at("work/dest2"), &lim, NULL), 0,
+                 "the descriptor is still open: %s", cru_err_msg());
+    close(fd);
+    cr_expect_eq(cru_archive_extract_fd(-1, "x", at("work/dest3"), &lim, NULL), CRU_EINVAL);
 }
 
 Test(archive, good_zip_and_cpio_extract)

@@ -1,5 +1,6 @@
 /* Tests for lib/fs: bounded reads, atomic writes (with injected write failures), mkdir -p, and
- * cru_copy_tree (links copied as links, refusals and bounds that leave nothing behind). */
+ * cru_copy_tree (links copied as links, the top one too, refusals and bounds that leave nothing
+ * behind; from a descriptor). */
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -418,6 +419,69 @@ Test(fs, copy_tree_of_a_single_file_or_nothing)
     cr_expect(!present("dest2"));
     cr_expect_eq(cru_copy_tree(in_dir("missing"), in_dir("dest3"), 1 << 20, 0), CRU_ENOENT);
     cr_expect(!present("dest3"));
+}
+
+/* SRC itself a link to a folder is copied as the link, like every link below it, never as the
+ * folder it names (a copy of a host folder). The control: the link does lead to a folder. */
+Test(fs, copy_tree_of_a_link_copies_the_link)
+{
+    make_src_tree();
+    cr_assert_eq(symlink(in_dir("src"), in_dir("to-src")), 0);
+    struct stat st;
+    cr_assert(stat(in_dir("to-src"), &st) == 0 && S_ISDIR(st.st_mode), "control");
+    cr_assert_eq(cru_copy_tree(in_dir("to-src"), in_dir("dest"), 1 << 20, 0), 0, "%s",
+                 cru_err_msg());
+    expect_link("dest", in_dir("src"));
+    cr_assert_eq(symlink("/etc", in_dir("etc")), 0);
+    cr_assert_eq(cru_copy_tree(in_dir("etc"), in_dir("dest2"), 1 << 20, 0), 0, "%s", cru_err_msg());
+    expect_link("dest2", "/etc");
+}
+
+/* CRU_COPY_NO_LINKS refuses a link anywhere in the tree and leaves nothing. */
+Test(fs, copy_tree_can_refuse_links)
+{
+    make_src_tree();
+    cr_assert_eq(cru_copy_tree(in_dir("src"), in_dir("dest"), 1 << 20, CRU_COPY_NO_LINKS),
+                 CRU_EUNSAFE);
+    cr_expect(strstr(cru_err_msg(), "symbolic link") != NULL, "%s", cru_err_msg());
+    cr_expect(!present("dest"));
+    cr_assert_eq(mkdir(in_dir("plain"), 0755), 0);
+    put_file("plain/a.txt", "alpha\n", 0644);
+    cr_assert_eq(cru_copy_tree(in_dir("plain"), in_dir("dest"), 1 << 20, CRU_COPY_NO_LINKS), 0,
+                 "%s", cru_err_msg());
+    cr_expect(present("dest/a.txt"));
+}
+
+/* From a descriptor: a folder as cru_copy_tree copies it, and a file from its start whatever
+ * was read of it before. */
+Test(fs, copy_tree_from_a_descriptor)
+{
+    make_src_tree();
+    int fd = open(in_dir("src"), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cru_copy_tree_fd(fd, "src", in_dir("dest"), 1 << 20, 0), 0, "%s", cru_err_msg());
+    cr_expect_eq(cru_copy_tree_fd(fd, "src", in_dir("dest"), 1 << 20, 0), CRU_EEXIST);
+    close(fd);
+    expect_link("dest/passwd", "/etc/passwd");
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(in_dir("dest/sub/deeper/deepest/c.txt"), 100, &b), 0);
+    cr_expect_str_eq(cru_buf_cstr(&b), "charlie\n");
+    cru_buf_reset(&b);
+
+    fd = open(in_dir("src/a.txt"), O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    char c;
+    cr_assert_eq(read(fd, &c, 1), 1);
+    cr_assert_eq(cru_copy_tree_fd(fd, "a.txt", in_dir("a-copy"), 1 << 20, 0), 0, "%s",
+                 cru_err_msg());
+    cr_expect_eq(cru_copy_tree_fd(fd, "a.txt", in_dir("small"), 3, 0), CRU_ELIMIT);
+    cr_expect(!present("small"));
+    close(fd);
+    cr_assert_eq(cru_file_read(in_dir("a-copy"), 100, &b), 0);
+    cr_expect_str_eq(cru_buf_cstr(&b), "alpha\n");
+    struct stat st;
+    cr_expect(stat(in_dir("a-copy"), &st) == 0 && (st.st_mode & 0777) == 0640);
+    cru_buf_free(&b);
 }
 
 /* The copy crosses file systems: an image's workspace lives with the images, an episode's

@@ -1,6 +1,7 @@
 /* Tests for lib/hash against published vectors: SHA-256 from FIPS 180-2 (appendix B) and
  * CRC32C from RFC 3720 (appendix B.4) and the common "123456789" check value. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,15 @@ Test(hash, sha256_file)
     cr_assert_eq(cru_sha256_file(path, d), 0);
     cru_hex(hex, d, sizeof(d));
     cr_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    /* From a descriptor: the whole file, whatever was read of it before. */
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(fd, 0);
+    char c;
+    cr_assert_eq(read(fd, &c, 1), 1);
+    uint8_t d2[CRU_SHA256_LEN];
+    cr_assert_eq(cru_sha256_fd(fd, path, d2), 0, "%s", cru_err_msg());
+    close(fd);
+    cr_assert_eq(memcmp(d, d2, sizeof(d)), 0);
     unlink(path);
     cr_assert_eq(cru_sha256_file(path, d), CRU_ENOENT);
     cr_assert(strstr(cru_err_msg(), path) != NULL);

@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/check.h"
 #include "agent/image.h"
 #include "lib/err.h"
 #include "lib/fs.h"
@@ -427,6 +428,7 @@ static struct agt_image *rootfs_image(void)
 
 Test(image, rootfs_is_unpacked_once_and_reused)
 {
+    cr_assert_eq(chmod(root, 0755), 0, "the cache below must be reachable by the sandbox");
     struct agt_image *im = rootfs_image();
     char cache[256], *dir = NULL, *again = NULL;
     snprintf(cache, sizeof(cache), "%s/cache", root);
@@ -456,6 +458,7 @@ Test(image, rootfs_is_unpacked_once_and_reused)
 
 Test(image, rootfs_concurrent_first_use_unpacks_once)
 {
+    cr_assert_eq(chmod(root, 0755), 0, "the cache below must be reachable by the sandbox");
     struct agt_image *im = rootfs_image();
     char cache[256];
     snprintf(cache, sizeof(cache), "%s/cache", root);
@@ -478,6 +481,318 @@ Test(image, rootfs_concurrent_first_use_unpacks_once)
     char cmd[512];
     snprintf(cmd, sizeof(cmd), "test $(ls -A %s/rootfs | wc -l) -eq 2", cache);
     cr_expect_eq(system(cmd), 0, "the cache holds more than the tree and its lock");
+    agt_image_free(im);
+}
+
+/* The sandbox's init binds the cached tree's folders by path as an unprivileged user: the
+ * tree (which mkdtemp made 0700) and CACHE/rootfs must be open to it, a tree an older version
+ * left 0700 is opened up on its next use, and a folder above the cache that others may not
+ * enter is an error that names it. */
+Test(image, rootfs_cache_is_open_to_the_sandbox_user)
+{
+    cr_assert_eq(chmod(root, 0755), 0);
+    struct agt_image *im = rootfs_image();
+    char cache[256], rootfs_dir[300], *dir = NULL;
+    struct stat st;
+    snprintf(cache, sizeof(cache), "%s/cache", root);
+    snprintf(rootfs_dir, sizeof(rootfs_dir), "%s/rootfs", cache);
+    cr_assert_eq(agt_rootfs_prepare(im, cache, &dir), 0, "%s", cru_err_msg());
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0755, "the unpacked tree has mode %o", st.st_mode & 0777);
+    cr_assert_eq(stat(rootfs_dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0755, 0755, "CACHE/rootfs has mode %o", st.st_mode & 0777);
+
+    cr_assert_eq(chmod(dir, 0700), 0);
+    free(dir);
+    cr_assert_eq(agt_rootfs_prepare(im, cache, &dir), 0, "%s", cru_err_msg());
+    cr_assert_eq(stat(dir, &st), 0);
+    cr_expect_eq(st.st_mode & 0777, 0755, "a cached tree left 0700 is opened up");
+    free(dir);
+    dir = NULL;
+
+    cr_assert_eq(chmod(root, 0700), 0);
+    cr_expect_eq(agt_rootfs_prepare(im, cache, &dir), CRU_EPERM, "%s", cru_err_msg());
+    cr_expect_null(dir);
+    cr_expect(strstr(cru_err_msg(), root) && strstr(cru_err_msg(), "0700"), "%s", cru_err_msg());
+    agt_image_free(im);
+}
+
+/* ---- paths the image names never lead out of it ---- */
+
+static const char secret[] = "the host secret\n";
+static char outside[256]; /* root/outside: host files that no image may reach */
+static char base_commit[64];
+
+/* A file only root may read, and a folder, tarballs, a git repository and its bundle holding
+ * it, all outside the image folder; and the same under img/inside, inside it. */
+static void make_outside(void)
+{
+    char *cmd = NULL;
+    snprintf(outside, sizeof(outside), "%s/outside", root);
+    cr_assert(asprintf(&cmd,
+                       "set -e; o=%s; mkdir -p $o/wsdir $o/sol; printf '%%s' '%s' > $o/secret; "
+                       "chmod 600 $o/secret; cp -p $o/secret $o/wsdir/secret.txt; "
+                       "echo 'cp /etc/hostname /workspace' > $o/sol/solve.sh; "
+                       "tar -C $o/wsdir -czf $o/ws.tar.gz .; cp $o/ws.tar.gz $o/rootfs.tar.gz; "
+                       "git init -q $o/repo; cd $o/repo; git config user.email t@t; "
+                       "git config user.name t; cp -p $o/secret secret.txt; git add secret.txt; "
+                       "git commit -qm secret; git rev-parse HEAD > $o/base; "
+                       "git bundle create -q $o/repo.bundle --all 2>/dev/null; "
+                       "cp -a $o %s/inside",
+                       outside, secret, img) > 0);
+    cr_assert_eq(system(cmd), 0);
+    free(cmd);
+    char p[300];
+    snprintf(p, sizeof(p), "%s/base", outside);
+    FILE *f = fopen(p, "r");
+    cr_assert_not_null(f);
+    cr_assert_not_null(fgets(base_commit, sizeof(base_commit), f));
+    fclose(f);
+    base_commit[strcspn(base_commit, "\n")] = '\0';
+}
+
+/* Runs the shell command CMD in the image folder, '@' standing for TARGET. */
+static void in_image(const char *cmd, const char *target)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_buf_printf(&b, "set -e; cd %s; ", img), 0);
+    for (const char *c = cmd; *c; c++)
+        cr_assert_eq(*c == '@' ? cru_buf_puts(&b, target) : cru_buf_putc(&b, *c), 0);
+    cr_assert_eq(system(cru_buf_cstr(&b)), 0, "%s", cru_buf_cstr(&b));
+    cru_buf_free(&b);
+}
+
+/* TEMPLATE with its "%s", if any, replaced by VALUE. */
+static void fill(char *out, size_t cap, const char *template, const char *value)
+{
+    const char *at = strstr(template, "%s");
+    if (!at)
+        snprintf(out, cap, "%s", template);
+    else
+        snprintf(out, cap, "%.*s%s%s", (int)(at - template), template, value, at + 2);
+}
+
+/* The minimal image with FIELDS (JSON members and a comma, "%s" for the base commit) added. */
+static void image_with(char *text, size_t cap, const char *fields)
+{
+    char f[512];
+    fill(f, sizeof(f), fields, base_commit);
+    const char *at = strstr(minimal, "\"prompt\"");
+    snprintf(text, cap, "%.*s%s %s", (int)(at - minimal), minimal, f, at);
+}
+
+/* Whether the secret is anywhere below DIR. */
+static bool holds_secret(const char *dir)
+{
+    char cmd[600];
+    snprintf(cmd, sizeof(cmd), "grep -rqF 'the host secret' %s 2>/dev/null", dir);
+    return system(cmd) == 0;
+}
+
+static const struct {
+    const char *what;
+    const char *make; /* run in the image folder; '@' is where the link points */
+    const char *undo; /* puts the image back */
+    const char *fields;
+    const char *want; /* in the problem */
+    bool inside_ok;   /* a link that stays inside the image is accepted */
+} link_cases[] = {
+    { "the workspace folder", "mv workspace ws-real; ln -s @/wsdir workspace",
+      "rm workspace; mv ws-real workspace", "", "workspace: %s/workspace: 'workspace' leads out",
+      true },
+    { "workspace.path", "ln -s @/wsdir ws", "rm ws",
+      "\"workspace\": {\"kind\": \"dir\", \"path\": \"ws\"},",
+      "workspace.path: %s/ws: 'ws' leads out", true },
+    { "a link in the middle of workspace.path", "ln -s @ up", "rm up",
+      "\"workspace\": {\"kind\": \"dir\", \"path\": \"up/wsdir\"},",
+      "workspace.path: %s/up/wsdir: 'up/wsdir' leads out", true },
+    { "a workspace tarball", "ln -s @/ws.tar.gz ws.tar.gz", "rm ws.tar.gz",
+      "\"workspace\": {\"kind\": \"tar\", \"path\": \"ws.tar.gz\"},",
+      "workspace.path: %s/ws.tar.gz: 'ws.tar.gz' leads out", true },
+    { "a rootfs tarball", "ln -s @/rootfs.tar.gz rootfs.tar.gz", "rm rootfs.tar.gz",
+      "\"rootfs\": \"tar:rootfs.tar.gz\",", "rootfs: %s/rootfs.tar.gz: 'rootfs.tar.gz' leads out",
+      true },
+    { "a git bundle", "ln -s @/repo.bundle repo.bundle", "rm repo.bundle",
+      "\"workspace\": {\"kind\": \"git\", \"path\": \"repo.bundle\", \"commit\": \"%s\"},",
+      "workspace.path: %s/repo.bundle: 'repo.bundle' leads out", true },
+    { "a git repository", "ln -s @/repo repo", "rm repo",
+      "\"workspace\": {\"kind\": \"git\", \"path\": \"repo\", \"commit\": \"%s\"},",
+      "workspace.path: %s/repo: 'repo' leads out", true },
+    { "the solution folder", "mv solution sol-real; ln -s @/sol solution",
+      "rm solution; mv sol-real solution", "", "solution: is a symbolic link", false },
+    { "the hidden folder", "mv hidden hid-real; ln -s @/wsdir hidden",
+      "rm hidden; mv hid-real hidden", "", "hidden: is a symbolic link", false },
+};
+
+/* Each path an image names, made a symlink to a root-only file's folder or archive outside the
+ * image, is refused at load with the field and the path, and nothing of it is copied. The
+ * controls: the link does reach the secret, and the same link pointing inside the image loads
+ * and makes its workspace (the hidden and solution folders must be real folders, which the
+ * other tests load). */
+Test(image, paths_that_leave_the_image_through_a_link_are_refused)
+{
+    cr_assert_eq(chmod(root, 0755), 0); /* the rootfs cache of the controls lives here */
+    make_outside();
+    char rel_out[300], cache[300], want[512], text[2048], probe[512];
+    snprintf(rel_out, sizeof(rel_out), "../outside");
+    snprintf(cache, sizeof(cache), "%s/cache", root);
+    for (size_t i = 0; i < sizeof(link_cases) / sizeof(link_cases[0]); i++) {
+        const char *what = link_cases[i].what;
+        image_with(text, sizeof(text), link_cases[i].fields);
+        /* Out: by an absolute link, and by a relative one that climbs out. */
+        for (int rel = 0; rel < 2; rel++) {
+            in_image(link_cases[i].make, rel ? rel_out : outside);
+            snprintf(probe, sizeof(probe), "%s/%s", img,
+                     strstr(link_cases[i].make, "wsdir") ? "ws-probe" : "");
+            struct agt_image *im = (struct agt_image *)1;
+            struct cru_buf pr = CRU_BUF_INIT;
+            cr_expect_eq(load_text(text, &im, &pr), CRU_EINVAL, "%s: %s", what, cru_err_msg());
+            cr_expect_null(im, "%s", what);
+            fill(want, sizeof(want), link_cases[i].want, img);
+            cr_expect(strstr(cru_buf_cstr(&pr), want) != NULL, "%s: wanted \"%s\" in:\n%s", what,
+                      want, cru_buf_cstr(&pr));
+            cr_expect(strstr(cru_buf_cstr(&pr), "secret") == NULL, "%s", cru_buf_cstr(&pr));
+            cru_buf_free(&pr);
+            in_image(link_cases[i].undo, "");
+        }
+        /* The control: the same link, pointing inside the image, loads and is used. */
+        in_image(link_cases[i].make, "inside");
+        struct agt_image *im = NULL;
+        struct cru_buf pr = CRU_BUF_INIT;
+        int rc = load_text(text, &im, &pr);
+        if (link_cases[i].inside_ok) {
+            cr_expect_eq(rc, 0, "control %s: %s\n%s", what, cru_err_msg(), cru_buf_cstr(&pr));
+            char ws[300], *dir = NULL;
+            snprintf(ws, sizeof(ws), "%s/ws-%zu", root, i);
+            if (im) {
+                cr_expect_eq(agt_workspace_make(im, ws), 0, "control %s: %s", what, cru_err_msg());
+                cr_expect_eq(agt_rootfs_prepare(im, cache, &dir), 0, "control %s: %s", what,
+                             cru_err_msg());
+                cr_expect(holds_secret(ws) || (dir && holds_secret(dir)),
+                          "control %s: the image's own copy was not used", what);
+                free(dir);
+            }
+        } else {
+            cr_expect_eq(rc, CRU_EINVAL, "%s inside the image is still a link", what);
+        }
+        agt_image_free(im);
+        cru_buf_free(&pr);
+        in_image(link_cases[i].undo, "");
+    }
+    /* The probe points at the secret: the link followed plainly reads it. */
+    in_image("ln -s @/wsdir ws", outside);
+    struct cru_buf b = CRU_BUF_INIT;
+    snprintf(probe, sizeof(probe), "%s/ws/secret.txt", img);
+    cr_expect_eq(cru_file_read(probe, 1024, &b), 0);
+    cr_expect_str_eq(cru_buf_cstr(&b), secret, "control: the link leads to the secret");
+    cru_buf_free(&b);
+}
+
+/* The loader's check is repeated where the path is used: a workspace, rootfs tarball or
+ * solution folder replaced by a link after the image was loaded is refused then, and nothing
+ * of the host's is copied. */
+Test(image, a_link_put_in_after_loading_is_refused_at_use)
+{
+    cr_assert_eq(chmod(root, 0755), 0);
+    make_outside();
+    static const struct {
+        const char *what, *fields, *swap;
+    } cases[] = {
+        { "a workspace folder", "", "mv workspace ws-real; ln -s @/wsdir workspace" },
+        { "a workspace tarball", "\"workspace\": {\"kind\": \"tar\", \"path\": \"ws.tar.gz\"},",
+          "cp inside/ws.tar.gz .; ./load; rm ws.tar.gz; ln -s @/ws.tar.gz ws.tar.gz" },
+        { "a git bundle",
+          "\"workspace\": {\"kind\": \"git\", \"path\": \"repo.bundle\", \"commit\": \"%s\"},",
+          "cp inside/repo.bundle .; ./load; rm repo.bundle; ln -s @/repo.bundle repo.bundle" },
+        { "a git repository",
+          "\"workspace\": {\"kind\": \"git\", \"path\": \"repo\", \"commit\": \"%s\"},",
+          "cp -a inside/repo repo; ./load; rm -r repo; ln -s @/repo repo" },
+    };
+    char text[2048], ws[300];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        /* The real thing first (the loader sees it), then the swap. */
+        const char *swap = cases[i].swap;
+        const char *load = strstr(swap, "./load; ");
+        char before[256] = "true";
+        if (load)
+            snprintf(before, sizeof(before), "%.*s", (int)(load - swap), swap);
+        in_image(before, "");
+        image_with(text, sizeof(text), cases[i].fields);
+        struct agt_image *im = load_ok(text);
+        in_image(load ? load + strlen("./load; ") : swap, outside);
+        snprintf(ws, sizeof(ws), "%s/ws-%zu", root, i);
+        cr_expect_eq(agt_workspace_make(im, ws), CRU_EUNSAFE, "%s: %s", cases[i].what,
+                     cru_err_msg());
+        cr_expect(access(ws, F_OK) < 0 && !holds_secret(ws), "%s: copied", cases[i].what);
+        agt_image_free(im);
+        in_image(i == 0 ? "rm workspace; mv ws-real workspace" : "true", "");
+    }
+
+    /* The rootfs tarball, hashed and unpacked from what the loader did not see. */
+    char cache[300], *dir = NULL;
+    snprintf(cache, sizeof(cache), "%s/cache", root);
+    in_image("cp inside/rootfs.tar.gz .", "");
+    image_with(text, sizeof(text), "\"rootfs\": \"tar:rootfs.tar.gz\",");
+    struct agt_image *im = load_ok(text);
+    in_image("rm rootfs.tar.gz; ln -s @/rootfs.tar.gz rootfs.tar.gz", outside);
+    cr_expect_eq(agt_rootfs_prepare(im, cache, &dir), CRU_EUNSAFE, "%s", cru_err_msg());
+    cr_expect_null(dir);
+    cr_expect(!holds_secret(cache), "the rootfs was unpacked from outside");
+    in_image("rm rootfs.tar.gz", "");
+    agt_image_free(im);
+
+    /* The solution folder the oracle gets. */
+    im = load_ok(minimal);
+    in_image("mv solution sol-real; ln -s @/wsdir solution", outside);
+    char *scratch = NULL, *sol = NULL;
+    cr_expect_lt(agt_solution_stage(im, &scratch, &sol), 0, "the solution link was followed");
+    if (scratch) {
+        cr_expect(!holds_secret(scratch), "the solution came from outside");
+        cru_remove_tree(scratch);
+    }
+    free(scratch);
+    free(sol);
+    agt_image_free(im);
+}
+
+/* A git repository folder is read by libgit2, which follows what the repository says: objects
+ * borrowed from another repository (alternates), a .git that is a link, or a link inside .git
+ * would check out a repository outside the image. Each is refused when the workspace is made,
+ * and the control, a plain copy of the repository inside the image, checks out. */
+Test(image, a_git_repository_must_be_wholly_inside_the_image)
+{
+    make_outside();
+    static const struct {
+        const char *what, *make, *want;
+    } cases[] = {
+        { "alternates", "git clone -q --bare --shared @/repo repo", "objects/info/alternates" },
+        { "a .git link", "mkdir repo; ln -s @/repo/.git repo/.git", ".git is a symbolic link" },
+        { "a link inside .git",
+          "cp -a inside/repo repo; rm -r repo/.git/objects; ln -s @/repo/.git/objects "
+          "repo/.git/objects",
+          "is a symbolic link" },
+        { "a gitdir file", "mkdir repo; echo 'gitdir: @/repo/.git' > repo/.git", "gitdir" },
+    };
+    char text[2048], ws[300];
+    image_with(text, sizeof(text),
+               "\"workspace\": {\"kind\": \"git\", \"path\": \"repo\", \"commit\": \"%s\"},");
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        in_image(cases[i].make, outside);
+        struct agt_image *im = load_ok(text);
+        snprintf(ws, sizeof(ws), "%s/ws-%zu", root, i);
+        cr_expect_eq(agt_workspace_make(im, ws), CRU_EUNSAFE, "%s: %s", cases[i].what,
+                     cru_err_msg());
+        cr_expect(strstr(cru_err_msg(), cases[i].want) != NULL, "%s: %s", cases[i].what,
+                  cru_err_msg());
+        cr_expect(access(ws, F_OK) < 0, "%s: a workspace was made", cases[i].what);
+        agt_image_free(im);
+        in_image("rm -rf repo", "");
+    }
+    in_image("cp -a inside/repo repo", "");
+    struct agt_image *im = load_ok(text);
+    snprintf(ws, sizeof(ws), "%s/ws-control", root);
+    cr_assert_eq(agt_workspace_make(im, ws), 0, "%s", cru_err_msg());
+    expect_file(ws, "secret.txt", secret);
     agt_image_free(im);
 }
 

@@ -510,6 +510,53 @@ Test(hacking, a_symlink_to_a_host_file_is_not_followed)
     agt_image_free(im);
 }
 
+/* A folder of host files, only root may read, outside the image. */
+static void host_secret(char *dir, size_t cap)
+{
+    char cmd[1024];
+    snprintf(dir, cap, "%s/outside", root);
+    snprintf(cmd, sizeof(cmd),
+             "mkdir -p %s && echo 'the host secret' > %s/secret.txt && chmod 600 %s/secret.txt",
+             dir, dir, dir);
+    sh(cmd);
+}
+
+/* hidden/ replaced by a link to host files after the image was loaded: the checker refuses to
+ * copy it rather than showing the host's files at /hidden. The control: the real folder is
+ * copied and the check sees it. */
+Test(hacking, hidden_swapped_for_a_link_is_not_followed)
+{
+    char outside[256], cmd[1024];
+    host_secret(outside, sizeof(outside));
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"command\", \"command\": "
+                                 "\"test -f /hidden/check.sh && test ! -e /hidden/secret.txt\"}]}");
+    expect_reward(im, 1, NULL);
+    snprintf(cmd, sizeof(cmd), "mv %s/hidden %s/hidden-real && ln -s %s %s/hidden", img_dir,
+             img_dir, outside, img_dir);
+    sh(cmd);
+    struct rwd_result res;
+    cr_expect_eq(agt_score(im, ws, pristine, NULL, NULL, &res), CRU_EUNSAFE,
+                 "the hidden link was followed (%s)", cru_err_msg());
+    cr_expect(strstr(cru_err_msg(), "hidden") != NULL, "%s", cru_err_msg());
+    rwd_result_free(&res);
+    agt_image_free(im);
+}
+
+/* A protected path that the image's own workspace holds as a link to a host folder is restored
+ * as that link, never as a copy of the host folder it names. */
+Test(hacking, a_protected_link_is_restored_as_a_link)
+{
+    char outside[256], cmd[1024];
+    host_secret(outside, sizeof(outside));
+    snprintf(cmd, sizeof(cmd), "ln -s %s %s/workspace/tests", outside, img_dir);
+    sh(cmd);
+    struct agt_image *im =
+        image("{\"protected\": [\"tests\"], \"checks\": [{\"kind\": \"command\", \"command\": "
+              "\"test -L /workspace/tests && test ! -e /workspace/tests/secret.txt\"}]}");
+    expect_reward(im, 1, NULL);
+    agt_image_free(im);
+}
+
 Test(hacking, a_background_process_left_behind_changes_nothing)
 {
     struct agt_image *im = image("{\"checks\": [{\"kind\": \"text\", \"path\": \"answer.txt\", "

@@ -122,9 +122,11 @@ static void read_back(struct outcome *o)
     cru_buf_append(&o->artifact_files, "", 0);
 }
 
-/* Runs one episode of IMG (which the caller frees). */
-static void run_image(struct agt_image *img, const char *agent_spec, uint64_t max_turns,
-                      const atomic_bool *cancel, struct outcome *o)
+/* Runs one episode of IMG (which the caller frees), with CHECK's rootfs cache and state (NULL:
+ * the defaults). */
+static void run_image(const struct agt_image *img, const char *agent_spec, uint64_t max_turns,
+                      const atomic_bool *cancel, const struct agt_check_opts *check,
+                      struct outcome *o)
 {
     const char *image_id = img->id;
     memset(o, 0, sizeof(*o));
@@ -139,6 +141,7 @@ static void run_image(struct agt_image *img, const char *agent_spec, uint64_t ma
                                    .episode_id = "e1",
                                    .group_id = "g1",
                                    .max_turns = max_turns,
+                                   .check = check,
                                    .cancel = cancel };
     cr_assert_eq(agt_episode_run(&eo, &o->res), 0, "%s", cru_err_msg());
     read_back(o);
@@ -150,7 +153,7 @@ static void run(const char *image_id, const char *agent_spec, uint64_t max_turns
                 const atomic_bool *cancel, struct outcome *o)
 {
     struct agt_image *img = image(image_id);
-    run_image(img, agent_spec, max_turns, cancel, o);
+    run_image(img, agent_spec, max_turns, cancel, NULL, o);
     agt_image_free(img);
 }
 
@@ -563,7 +566,7 @@ Test(runner, the_disk_limit_holds_and_is_reported)
     struct agt_image *img = image("py-median-even");
     img->disk_bytes = 16u << 20;
     struct outcome o;
-    run_image(img, spec, 0, NULL, &o);
+    run_image(img, spec, 0, NULL, NULL, &o);
     cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
     cr_expect_null(strstr(o.output[0], "rc=0"), "48 MiB fit a 16 MiB disk: %s", o.output[0]);
     cr_expect_not_null(strstr(o.output[0], "disk is full"), "%s", o.output[0]);
@@ -575,7 +578,7 @@ Test(runner, the_disk_limit_holds_and_is_reported)
 
     /* Positive control: on the default disk the 48 MiB go through. */
     img->disk_bytes = 0;
-    run_image(img, spec, 0, NULL, &o);
+    run_image(img, spec, 0, NULL, NULL, &o);
     cr_expect_not_null(strstr(o.output[0], "rc=0"), "%s", o.output[0]);
     outcome_free(&o);
     agt_image_free(img);
@@ -620,4 +623,76 @@ Test(runner, the_taken_workspace_carries_no_privilege)
     cr_expect(S_ISLNK(st.st_mode), "a link stays a link, never followed");
     snprintf(path, sizeof(path), "%s/s", ws);
     cr_expect_neq(lstat(path, &st), 0, "the overlay left the lower folder as it was");
+}
+
+/* Writes TEXT to DIR/REL, making the folders above it. */
+static void put_file(const char *dir, const char *rel, const char *text, mode_t mode)
+{
+    char *p = NULL;
+    cr_assert(asprintf(&p, "%s/%s", dir, rel) > 0);
+    char *slash = strrchr(p, '/');
+    *slash = '\0';
+    cr_assert_eq(cru_mkdir_p(p, 0755), 0, "%s", cru_err_msg());
+    *slash = '/';
+    cr_assert_eq(cru_file_write_atomic(p, text, strlen(text), mode), 0, "%s", cru_err_msg());
+    free(p);
+}
+
+/* An image on a "tar:" root holding only the host's /bin/sh and the libraries it loads: the
+ * agent's sandbox, the oracle and the checker all run on it. */
+static struct agt_image *tar_root_image(void)
+{
+    char dir[4300], *cmd = NULL;
+    snprintf(dir, sizeof(dir), "%s/tar-root", tmpdir);
+    cr_assert(
+        asprintf(
+            &cmd,
+            "set -e; r=%s/rfs; mkdir -p $r/usr/bin; cp \"$(readlink -f /bin/sh)\" $r/usr/bin/sh; "
+            "for f in $(ldd /bin/sh | grep -o '/[^ ]*'); do mkdir -p \"$r$(dirname $f)\"; "
+            "cp -L \"$f\" \"$r$f\"; done; ln -s usr/bin $r/bin; mkdir -p %s; "
+            "tar -C $r -czf %s/rootfs.tar.gz .",
+            tmpdir, dir, dir) > 0);
+    cr_assert_eq(system(cmd), 0, "cannot build the rootfs tarball");
+    free(cmd);
+    put_file(
+        dir, "image.json",
+        "{\"id\": \"tar-root\", \"kind\": \"office\", \"title\": \"Write the answer\",\n"
+        " \"prompt\": \"Write the answer to answer.txt.\", \"rootfs\": \"tar:rootfs.tar.gz\",\n"
+        " \"reward\": {\"checks\": [{\"kind\": \"command\", \"command\": \"read x < "
+        "/workspace/answer.txt && read y < /hidden/expected && [ \\\"$x\\\" = \\\"$y\\\" "
+        "]\"}]}}\n",
+        0644);
+    put_file(dir, "workspace/README", "the answer goes to answer.txt\n", 0644);
+    put_file(dir, "hidden/expected", "42\n", 0644);
+    put_file(dir, "solution/solve.sh", "echo 42 > /workspace/answer.txt\n", 0755);
+    struct agt_image *img;
+    cr_assert_eq(agt_image_load(dir, &img, NULL), 0, "%s", cru_err_msg());
+    return img;
+}
+
+/* A task on a "tar:" root runs end to end: the unpacked root must be reachable by the
+ * sandbox's unprivileged user, the oracle scores 1 and an agent that does nothing less. */
+Test(runner, a_task_on_a_tar_root)
+{
+    /* The test's folder stands for any traversable place a cache may live. */
+    cr_assert_eq(chmod(tmpdir, 0755), 0);
+    struct agt_image *img = tar_root_image();
+    char cache[4200];
+    snprintf(cache, sizeof(cache), "%s/cache", tmpdir);
+    struct agt_check_opts check = { .cache = cache };
+    struct outcome o;
+    run_image(img, "oracle", 0, NULL, &check, &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert(o.res.scored, "%s", o.res.message);
+    cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.output[0]);
+    outcome_free(&o);
+
+    char *spec = script("[{\"tool\": \"submit\"}]");
+    run_image(img, spec, 0, NULL, &check, &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert(o.res.scored, "%s", o.res.message);
+    cr_assert_lt(o.res.reward, 1.0);
+    outcome_free(&o);
+    free(spec);
+    agt_image_free(img);
 }
