@@ -189,9 +189,10 @@ static int check_kind(struct ax *x, struct archive_entry *e, const char *path)
     mode_t mode = archive_entry_mode(e);
     const char *hl = archive_entry_hardlink(e);
 
-    if (mode & S_ISUID)
+    /* A root filesystem's are dropped with the rest of the high bits (mode & 0777, below). */
+    if ((mode & S_ISUID) && !x->lim->rootfs)
         return entry_err(x, CRU_EUNSAFE, "setuid bit (mode %o)", (unsigned)mode & 07777);
-    if (mode & S_ISGID)
+    if ((mode & S_ISGID) && !x->lim->rootfs)
         return entry_err(x, CRU_EUNSAFE, "setgid bit (mode %o)", (unsigned)mode & 07777);
     if (hl) {
         x->st.links++;

@@ -3,7 +3,8 @@
  * Task workspaces, rootfs tarballs and artifacts arrive as archives that an agent or a task
  * author made, so every entry is checked before it touches the disk: no absolute paths, no
  * ".." components, no symlink that points out of the tree, no hardlink to anything but a
- * regular file extracted earlier, no device nodes, FIFOs, sockets, setuid or setgid bits, and
+ * regular file extracted earlier, no device nodes, FIFOs, sockets, setuid or setgid bits (a root
+ * filesystem's are dropped, not refused), and
  * bounds on the entry count, the path length and the bytes written (counted while copying,
  * never taken from headers). The tree is built in a fresh sibling of DEST and renamed to DEST
  * only when the whole archive passed; on any failure it is removed, so DEST either holds the
@@ -24,7 +25,11 @@ struct cru_archive_limits {
     uint64_t max_entries; /* entries read, of any type */
     size_t max_path;      /* bytes in an entry's path or link target; at most CRU_PATH_MAX - 1 */
     bool rootfs;          /* a root filesystem: absolute symlinks are allowed (they resolve in
-                             the sandbox's root; the host never follows links in the tree) */
+                             the sandbox's root; the host never follows links in the tree),
+                             and setuid and setgid bits are dropped instead of refused (every
+                             distribution's tarball has su and passwd; the bits would mean
+                             nothing in the sandbox, and a root-owned setuid file in the host's
+                             cache everything) */
 };
 
 #define CRU_ARCHIVE_LIMITS_INIT                                                                    \

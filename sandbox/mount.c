@@ -573,12 +573,14 @@ static int write_file(const char *path, const char *data, size_t len)
 }
 
 /* Copies the host file SRC (at most ETC_COPY_MAX bytes: a file that grew is cut there, which
- * only a racing host administrator could cause) into DST, by the kernel, without a buffer. */
+ * only a racing host administrator could cause) into DST, by the kernel, without a buffer. The
+ * init copies as the sandbox's unprivileged root: a file it may not read (a root filesystem's
+ * /etc/shadow, 0640) is left out when OPTIONAL, as the sandbox could not have read it either. */
 static int copy_file(const char *src, const char *dst, bool optional)
 {
     int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (in < 0)
-        return optional && errno == ENOENT ? 0 : -1;
+        return optional && (errno == ENOENT || errno == EACCES) ? 0 : -1;
     int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (out < 0) {
         int e = errno;

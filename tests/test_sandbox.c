@@ -997,6 +997,20 @@ Test(rootfs, root_without_etc)
     }
 }
 
+/* A root filesystem's /etc/shadow (0640, root's) is not readable by the init, which copies
+ * the root's small /etc files as the sandbox's unprivileged root: it is left out, as the
+ * sandbox could not read it either, and the sandbox starts. */
+Test(rootfs, unreadable_etc_file_is_left_out)
+{
+    cr_assert_eq(cru_file_write_atomic(in_rootfs("etc/shadow"), "root:*:1::::::\n", 15, 0640), 0);
+    struct sbx *sb = rootfs_sandbox();
+    struct sbx_result r;
+    sandbox_run(sb, "cat /etc/shadow 2>/dev/null || echo no shadow", &r);
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "no shadow\n", "%s", cru_buf_cstr(&r.err));
+    sbx_result_free(&r);
+    sbx_free(sb);
+}
+
 Test(rootfs, crucible_exec_rootfs)
 {
     const char *bin = getenv("CRUCIBLE_BIN");
