@@ -102,6 +102,10 @@ static void oom_open(void)
 {
     oom_fd = open("/proc/self/oom_score_adj", O_RDWR | O_CLOEXEC);
     ssize_t n = oom_fd >= 0 ? read(oom_fd, oom_rest, sizeof(oom_rest) - 1) : -1;
+    /* Going back must work, or the init would stay at the raised score: a score below its
+     * floor (set by someone privileged through the legacy oom_adj) cannot be written again. */
+    if (n > 0 && pwrite(oom_fd, oom_rest, (size_t)n, 0) != n)
+        n = -1;
     if (n <= 0) {
         if (oom_fd >= 0)
             close(oom_fd);

@@ -311,18 +311,6 @@ static int write_maps(const struct sbx *sb)
     return write_proc(sb->init_pid, "gid_map", map);
 }
 
-/* Shields the init from the OOM killer where the host may (CAP_SYS_RESOURCE). The legacy
- * oom_adj file, unlike oom_score_adj, leaves the floor (oom_score_adj_min) that the init's
- * children inherit at 0, so a command cannot follow the init down to "never kill". Without
- * the capability, commands raising their own score (init.c) is what protects the init. */
-static void shield_init(const struct sbx *sb)
-{
-    if (sb->rootless || (sb->opts.disable_layers & SBX_LAYER_OOM_SCORE))
-        return;
-    if (write_proc(sb->init_pid, "oom_adj", "-17") < 0)
-        cru_debug("the sandbox's init keeps its OOM score: %s", cru_err_msg());
-}
-
 /* A detached copy of the workspace tree whose file owners are shifted into the sandbox's
  * uid range: the host's root-owned files appear owned by the sandbox's root, so the agent can
  * edit them, while the files on disk keep their owners. */
@@ -591,7 +579,6 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
         goto fail;
     if ((rc = write_maps(sb)) < 0)
         goto fail;
-    shield_init(sb);
     if (sb->cg && (rc = sbx_cgroup_attach(sb->cg, sb->init_pid)) < 0)
         goto fail;
     /* Without root no idmapped mount can be made: the init binds the path itself, with the
