@@ -69,9 +69,9 @@ int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN])
 {
     struct cru_sha256 *h = NULL;
     uint8_t buf[1 << 16];
-    int rc, fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cru_err_sys("cannot open %s", path);
+    int fd, rc = cru_file_open_regular(AT_FDCWD, path, 0, path, &fd, NULL);
+    if (rc < 0)
+        return rc;
     if ((rc = cru_sha256_new(&h)) < 0)
         goto done;
     for (;;) {

@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/fs.h"
 #include "lib/json.h"
+#include "tests/fifo_util.h"
 
 static json_t *parse_ok(const char *text)
 {
@@ -95,6 +97,33 @@ Test(json, file_round_trip_and_bounds)
 
     unlink(path);
     cr_assert_eq(cru_json_load_file(&back, path, 0), CRU_ENOENT);
+    rmdir(dir);
+}
+
+/* Both file loaders refuse a FIFO at once; the same text in a regular file is the control. */
+Test(json, file_loaders_refuse_a_fifo)
+{
+    char dir[] = "/tmp/crucible-test-json-XXXXXX", path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    cr_assert_eq(cru_file_write_atomic(path, "{\"a\": 1}", 8, 0644), 0);
+    json_t *v = NULL;
+    cr_assert_eq(cru_json_load_file(&v, path, 0), 0, "%s", cru_err_msg());
+    json_decref(v);
+    struct cru_json_doc doc = CRU_JSON_DOC_INIT;
+    cr_assert_eq(cru_json_doc_load(&doc, path, 0), 0, "%s", cru_err_msg());
+    cru_json_doc_free(&doc);
+
+    struct timespec t0 = fifo_swap(path);
+    v = NULL;
+    int rc = cru_json_load_file(&v, path, 0);
+    fifo_done(t0, rc, path);
+    cr_assert_null(v);
+    t0 = fifo_swap(path);
+    rc = cru_json_doc_load(&doc, path, 0);
+    fifo_done(t0, rc, path);
+    cr_assert_null(doc.root);
+    unlink(path);
     rmdir(dir);
 }
 
