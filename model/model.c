@@ -595,16 +595,9 @@ static int map_file(struct mdl_mapping *mp, const char *dir, const char *file)
     if ((rc = cru_str_printf(&path, "%s/%s", dir, file)) < 0 ||
         (rc = cru_str_dup(&mp->file, file)) < 0)
         goto done;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        rc = cru_err_sys("cannot open %s", path);
+    if ((rc = cru_file_open_regular(AT_FDCWD, path, 0, path, &fd, &st)) < 0)
         goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = cru_err_set(CRU_EINVAL, "%s: not a regular file", path);
-        goto done;
-    }
     mp->size = (size_t)st.st_size;
     if (mp->size > 0) {
         void *p = mmap(NULL, mp->size, PROT_READ, MAP_PRIVATE, fd, 0);

@@ -22,6 +22,7 @@
 #include "model/init.h"
 #include "model/model.h"
 #include "model/sample.h"
+#include "tests/fifo_util.h"
 
 static const char *const cases[] = { "qwen3_moe_a", "qwen3_moe_b", "minimax_m2_a", "minimax_m2_b" };
 
@@ -391,6 +392,41 @@ Test(model, load_errors)
     load_fails(d, CRU_ENOENT, "model.safetensors");
     free(p);
     drop_ckpt(d);
+}
+
+/* Each file the loader opens (config.json, the shard index, a shard) replaced in turn by a FIFO
+ * with no writer: refused at once and named, where the load used to wait in open(2) for ever.
+ * The checkpoint with its regular files loads before each swap: the control. */
+Test(model, loader_refuses_fifos)
+{
+    static const char *const files[] = { "config.json", "model.safetensors.index.json",
+                                         "model-00002-of-00002.safetensors" };
+    char *src = data_path("qwen3_moe_b"), *dir = tmpdir(), *ck = NULL;
+    cr_assert_eq(cru_str_printf(&ck, "%s/ck", dir), 0);
+    cr_assert_eq(cru_copy_tree(src, ck, 1 << 24, 0), 0, "%s", cru_err_msg());
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *p = NULL, *keep = NULL;
+        cr_assert_eq(cru_str_printf(&p, "%s/%s", ck, files[i]), 0);
+        cr_assert_eq(cru_str_printf(&keep, "%s.keep", p), 0);
+        struct mdl_model *m = NULL;
+        cr_assert_eq(mdl_model_load(&m, ck), 0, "control before %s: %s", files[i], cru_err_msg());
+        mdl_model_free(m);
+
+        cr_assert_eq(rename(p, keep), 0);
+        struct timespec t0 = fifo_swap(p);
+        m = (struct mdl_model *)&m;
+        int rc = mdl_model_load(&m, ck);
+        fifo_done(t0, rc, p);
+        cr_assert_null(m);
+        cr_assert_eq(unlink(p), 0);
+        cr_assert_eq(rename(keep, p), 0);
+        free(p);
+        free(keep);
+    }
+    cru_remove_tree(dir);
+    free(dir);
+    free(ck);
+    free(src);
 }
 
 Test(model, weights_of_other_dtypes)
