@@ -463,15 +463,23 @@ static int check_overlap(struct mdl_st_header *h)
         by[i] = &h->tensors[i];
     qsort(by, h->n, sizeof(*by), cmp_begin);
     int rc = 0;
-    for (size_t i = 1; i < h->n && rc == 0; i++) {
-        /* Empty tensors occupy no bytes and cannot overlap anything. */
-        if (by[i]->begin < by[i - 1]->end && by[i]->end > by[i]->begin &&
-            by[i - 1]->end > by[i - 1]->begin) {
+    /* In order of their starts, a tensor overlaps an earlier one exactly when it starts before
+     * the furthest end so far. Empty tensors occupy no bytes and overlap nothing, so they are
+     * passed over: comparing neighbours only, an empty one between two others hid their
+     * overlap. */
+    const struct mdl_st_tensor *far = NULL;
+    for (size_t i = 0; i < h->n && rc == 0; i++) {
+        const struct mdl_st_tensor *t = by[i];
+        if (t->end == t->begin)
+            continue;
+        if (far && t->begin < far->end) {
             char a[CRU_SHOW_CAP(96)], b[CRU_SHOW_CAP(96)];
             rc = cru_err_set(CRU_EPARSE, "tensors '%s' and '%s' overlap",
-                             cru_str_show(a, by[i - 1]->name, 96, true),
-                             cru_str_show(b, by[i]->name, 96, true));
+                             cru_str_show(a, far->name, 96, true),
+                             cru_str_show(b, t->name, 96, true));
         }
+        if (!far || t->end > far->end)
+            far = t;
     }
     free(by);
     return rc;

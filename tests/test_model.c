@@ -255,6 +255,19 @@ static void parse_fails(const char *header, size_t data_len, uint64_t len_field,
     free(p);
 }
 
+static void parse_ok(const char *header, size_t data_len)
+{
+    size_t n = 8 + strlen(header) + data_len;
+    uint8_t *d = calloc(1, n);
+    for (int i = 0; i < 8; i++)
+        d[i] = (uint8_t)((uint64_t)strlen(header) >> (8 * i));
+    memcpy(d + 8, header, strlen(header));
+    struct mdl_st_header *h = NULL;
+    cr_assert_eq(mdl_st_parse(&h, d, n, "ok.safetensors"), 0, "%s", cru_err_msg());
+    mdl_st_header_free(h);
+    free(d);
+}
+
 Test(model, st_header_errors)
 {
     const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
@@ -281,6 +294,16 @@ Test(model, st_header_errors)
     parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
                 12, 0, CRU_EPARSE, "overlap");
+    /* An empty tensor between two that overlap must not hide them. */
+    parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[2,2]},"
+                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                12, 0, CRU_EPARSE, "tensors 'a' and 'b' overlap");
+    /* Nor one that lies inside another: that one overlaps nothing. */
+    parse_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+             "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+             12);
     parse_fails("{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, CRU_EPARSE,
                 "unknown dtype 'Q4'");
     parse_fails("{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0,
