@@ -148,8 +148,9 @@ static bool is_bundle(const char *source)
     struct stat st;
     if (stat(source, &st) < 0 || !S_ISREG(st.st_mode))
         return false;
-    int fd = open(source, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
+    /* The name may have become a FIFO since the stat: checked again on the open file. */
+    int fd;
+    if (cru_file_open_regular(AT_FDCWD, source, 0, source, &fd, NULL) < 0)
         return false;
     size_t n = 0;
     int rc = cru_read_some(fd, head, sizeof(head), &n, source);

@@ -46,6 +46,7 @@
 struct ax {
     const struct cru_archive_limits *lim;
     struct archive *in;
+    int in_fd; /* the archive file, opened by us so that only a regular file is read */
     struct archive *out;
     void *files; /* tsearch tree: paths (malloc'd) that hold a regular file we wrote */
     struct cru_archive_stats st;
@@ -337,8 +338,11 @@ static int open_input(struct ax *x, int fd, const char *archive)
         return cru_err_set(CRU_EUNSUPPORTED, "libarchive: %s", archive_error_string(in));
     if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0)
         return cru_err_sys("cannot rewind");
-    if ((fd >= 0 ? archive_read_open_fd(in, fd, 64 * 1024)
-                 : archive_read_open_filename(in, archive, 64 * 1024)) != ARCHIVE_OK) {
+    /* A path is opened here rather than by libarchive, which would wait for ever on a FIFO. */
+    int rc;
+    if (fd < 0 && (rc = cru_file_open_regular(AT_FDCWD, archive, 0, archive, &x->in_fd, NULL)) < 0)
+        return rc;
+    if (archive_read_open_fd(in, fd >= 0 ? fd : x->in_fd, 64 * 1024) != ARCHIVE_OK) {
         int e = archive_errno(in);
         const char *msg = archive_error_string(in);
         return cru_err_set(e > 0 ? cru_err_from_errno(e) : CRU_EPARSE, "cannot open: %s",
@@ -473,7 +477,7 @@ static int check_args(const char *archive, const char *dest, const struct cru_ar
 static int extract(int fd, const char *archive, const char *dest,
                    const struct cru_archive_limits *lim, struct cru_archive_stats *stats)
 {
-    struct ax x = { .lim = lim };
+    struct ax x = { .lim = lim, .in_fd = -1 };
     char *target = NULL, *tmp = NULL;
     int rc, cwd = -1, moved = 0;
     struct stat st;
@@ -547,6 +551,8 @@ static int extract(int fd, const char *archive, const char *dest,
 done:
     archive_write_free(x.out);
     archive_read_free(x.in);
+    if (x.in_fd >= 0)
+        close(x.in_fd);
     if (moved && fchdir(cwd) < 0 && rc == 0)
         rc = cru_err_sys("cannot return to the working directory");
     if (cwd >= 0)

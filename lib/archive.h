@@ -45,11 +45,11 @@ struct cru_archive_stats {
     uint64_t links; /* symlinks and hardlinks */
 };
 
-/* Extracts ARCHIVE (any format and filter libarchive reads) into DEST, which must not exist
- * (CRU_EEXIST). Files get the archive's permission bits & 0777 and belong to the caller.
- * A refused entry is CRU_EUNSAFE, a broken bound CRU_ELIMIT, a corrupt or truncated archive
- * CRU_EPARSE; the message names the entry and the reason. STATS may be NULL; it is filled
- * only on success.
+/* Extracts ARCHIVE (a regular file: anything else is CRU_EINVAL, refused without blocking; any
+ * format and filter libarchive reads) into DEST, which must not exist (CRU_EEXIST). Files get the
+ * archive's permission bits & 0777 and belong to the caller. A refused entry is CRU_EUNSAFE, a
+ * broken bound CRU_ELIMIT, a corrupt or truncated archive CRU_EPARSE; the message names the entry
+ * and the reason. STATS may be NULL; it is filled only on success.
  *
  * libarchive resolves entry paths from the working directory, so the extraction runs in a
  * thread of its own with its own working directory (unshare(CLONE_FS)): the caller's and other

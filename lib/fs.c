@@ -29,30 +29,71 @@
 /* Random temporary names tried before giving up (a collision is astronomically unlikely). */
 #define TMP_TRIES 16
 
-int cru_file_read(const char *path, size_t max, struct cru_buf *out)
+const char *cru_file_type_name(mode_t mode)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cru_err_sys("cannot open %s", path);
+    switch (mode & S_IFMT) {
+    case S_IFREG:
+        return "a regular file";
+    case S_IFDIR:
+        return "a directory";
+    case S_IFLNK:
+        return "a symlink";
+    case S_IFIFO:
+        return "a FIFO";
+    case S_IFCHR:
+        return "a character device";
+    case S_IFBLK:
+        return "a block device";
+    case S_IFSOCK:
+        return "a socket";
+    default:
+        return "a file of unknown type";
+    }
+}
 
+int cru_file_open_regular(int dirfd, const char *name, int flags, const char *label, int *out_fd,
+                          struct stat *out_st)
+{
+    *out_fd = -1;
+    /* O_NONBLOCK: a FIFO opens at once instead of waiting for a writer that may never come (an
+     * open that blocks cannot be refused afterwards). O_NOCTTY: a terminal never becomes ours.
+     * Both matter only until fstat has shown what the name really is: a check of the name
+     * before the open could be raced by a rename. */
+    int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | flags);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", label);
+    struct stat st;
+    int rc = 0, fl;
+    if (fstat(fd, &st) < 0) {
+        rc = cru_err_sys("cannot stat %s", label);
+    } else if (!S_ISREG(st.st_mode)) {
+        rc = cru_err_set(CRU_EINVAL, "%s is %s, not a regular file", label,
+                         cru_file_type_name(st.st_mode));
+    } else if ((fl = fcntl(fd, F_GETFL)) < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) < 0) {
+        /* Regular files ignore O_NONBLOCK on read, but callers hand the descriptor to code
+         * (libarchive, mmap users) that should see an ordinary one. */
+        rc = cru_err_sys("cannot make %s blocking again", label);
+    }
+    if (rc < 0) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+        return rc;
+    }
+    *out_fd = fd;
+    if (out_st)
+        *out_st = st;
+    return 0;
+}
+
+/* Reads FD (named PATH in errors) to its end into OUT, at most MAX bytes. On failure OUT is
+ * as it was. */
+static int read_fd(int fd, const char *path, size_t max, struct cru_buf *out)
+{
     int rc = 0;
     size_t start = out->len;
-    struct stat st;
-    if (fstat(fd, &st) < 0) {
-        rc = cru_err_sys("cannot stat %s", path);
-        goto done;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rc = cru_err_set(CRU_EINVAL, "%s is a directory", path);
-        goto done;
-    }
-    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
-        rc = cru_err_set(CRU_ELIMIT, "%s is %lld bytes, over the limit of %zu", path,
-                         (long long)st.st_size, max);
-        goto done;
-    }
-    /* Read until EOF rather than trusting st_size: pipes and /proc files report 0, and a
-     * file may grow while it is read. One byte past MAX proves that it is too large. */
+    /* Read until EOF rather than trusting st_size: /proc files and pipes report 0, and a file
+     * may grow while it is read. One byte past MAX proves that it is too large. */
     for (;;) {
         if ((rc = cru_buf_reserve(out, 65536)) < 0)
             goto done;
@@ -79,6 +120,41 @@ done:
     } else {
         out->data[out->len] = '\0';
     }
+    return rc;
+}
+
+int cru_file_read(const char *path, size_t max, struct cru_buf *out)
+{
+    int fd, rc;
+    struct stat st;
+    if ((rc = cru_file_open_regular(AT_FDCWD, path, 0, path, &fd, &st)) < 0)
+        return rc;
+    if ((uint64_t)st.st_size > max)
+        rc = cru_err_set(CRU_ELIMIT, "%s is %lld bytes, over the limit of %zu", path,
+                         (long long)st.st_size, max);
+    else
+        rc = read_fd(fd, path, max, out);
+    close(fd);
+    return rc;
+}
+
+int cru_file_read_stream(const char *path, size_t max, struct cru_buf *out)
+{
+    /* A plain open on purpose: the caller asked to wait for a writer. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0)
+        return cru_err_sys("cannot open %s", path);
+    struct stat st;
+    int rc;
+    if (fstat(fd, &st) < 0)
+        rc = cru_err_sys("cannot stat %s", path);
+    else if (S_ISDIR(st.st_mode))
+        rc = cru_err_set(CRU_EINVAL, "%s is a directory", path);
+    else if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+        rc = cru_err_set(CRU_ELIMIT, "%s is %lld bytes, over the limit of %zu", path,
+                         (long long)st.st_size, max);
+    else
+        rc = read_fd(fd, path, max, out);
     close(fd);
     return rc;
 }
@@ -399,13 +475,13 @@ static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const ch
             return cru_err_set(CRU_ELIMIT, "%s: the tree holds more than the bytes allowed", sub);
         }
         *budget -= (uint64_t)st.st_size;
-        int in = openat(sfd, sn, O_RDONLY | O_NOFOLLOW | O_CLOEXEC), out = -1;
-        if (in < 0)
-            rc = cru_err_sys("cannot open %s", sub);
-        else if ((out = openat(dfd, dn, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                               st.st_mode & 0777)) < 0)
+        int in = -1, out = -1;
+        /* Checked again on the open file: the name may have become a FIFO since. */
+        rc = cru_file_open_regular(sfd, sn, O_NOFOLLOW, sub, &in, NULL);
+        if (rc == 0 && (out = openat(dfd, dn, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                     st.st_mode & 0777)) < 0)
             rc = cru_err_sys("cannot create the copy of %s", sub);
-        else
+        if (rc == 0)
             rc = copy_data(in, out, st.st_size, sub);
         if (rc == 0 && out >= 0 && fchmod(out, st.st_mode & 0777) < 0)
             rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
@@ -569,11 +645,13 @@ static int manifest_add(struct walk *w, const char *rel, char type, uint64_t siz
 static int digest_file(int dirfd, const char *name, const char *rel, uint64_t *budget,
                        uint8_t out[32], uint64_t *size)
 {
-    int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0)
-        return cru_err_sys("%s", rel);
+    int fd;
+    /* Checked again on the open file: the name may have become a FIFO since it was listed. */
+    int rc = cru_file_open_regular(dirfd, name, O_NOFOLLOW, rel, &fd, NULL);
+    if (rc < 0)
+        return rc;
     struct cru_sha256 *h = NULL;
-    int rc = cru_sha256_new(&h);
+    rc = cru_sha256_new(&h);
     char buf[65536];
     *size = 0;
     while (rc == 0) {

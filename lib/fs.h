@@ -9,13 +9,32 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "lib/buf.h"
 
 /* Reads the whole of PATH into OUT (appending). A file larger than MAX bytes is an error
- * (CRU_ELIMIT) and nothing is appended: never a silently truncated read. */
+ * (CRU_ELIMIT) and nothing is appended: never a silently truncated read. PATH must be a regular
+ * file (/proc and cgroup files are): a FIFO, device, socket or directory is refused at once
+ * (CRU_EINVAL, naming what it is), never waited on, since a FIFO put where a file belongs would
+ * otherwise block the reader for ever. */
 int cru_file_read(const char *path, size_t max, struct cru_buf *out);
+
+/* The same for a caller that means to read a stream: PATH may also be a pipe, a FIFO or a
+ * character device (/dev/stdin, a process substitution), read until its end or MAX bytes. It
+ * may block until a writer comes. Only a directory is refused. */
+int cru_file_read_stream(const char *path, size_t max, struct cru_buf *out);
+
+/* Opens NAME (relative to DIRFD, or AT_FDCWD) for reading if it is a regular file, with
+ * O_RDONLY | O_CLOEXEC and FLAGS (O_NOFOLLOW, ...). Anything else is refused without blocking
+ * (CRU_EINVAL: "LABEL is a FIFO, not a regular file"). On success *OUT_FD is an ordinary
+ * blocking descriptor that the caller closes, and *OUT_ST (when not NULL) its fstat. */
+int cru_file_open_regular(int dirfd, const char *name, int flags, const char *label, int *out_fd,
+                          struct stat *out_st);
+
+/* "a regular file", "a directory", "a FIFO", "a character device", ... for a st_mode. */
+const char *cru_file_type_name(mode_t mode);
 
 /* One read(2) of up to LEN bytes, retried on EINTR: *got is the count, 0 at end of file.
  * NAME labels the error ("cannot read NAME: ..."). */

@@ -91,10 +91,11 @@ done:
 
 int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return cru_err_sys("cannot open %s", path);
-    int rc = cru_sha256_fd(fd, path, out);
+    /* A regular file only: a FIFO would be waited on for ever. */
+    int fd, rc = cru_file_open_regular(AT_FDCWD, path, 0, path, &fd, NULL);
+    if (rc < 0)
+        return rc;
+    rc = cru_sha256_fd(fd, path, out);
     close(fd);
     return rc;
 }

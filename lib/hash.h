@@ -21,7 +21,8 @@ int cru_sha256_update(struct cru_sha256 *h, const void *data, size_t len);
 int cru_sha256_final(struct cru_sha256 *h, uint8_t out[CRU_SHA256_LEN]);
 void cru_sha256_free(struct cru_sha256 *h);
 
-/* One-shot digest of a buffer, and of a file's contents (streamed; any size). */
+/* One-shot digest of a buffer, and of a regular file's contents (streamed; any size; anything
+ * else is refused without blocking, as cru_file_read does). */
 int cru_sha256(const void *data, size_t len, uint8_t out[CRU_SHA256_LEN]);
 int cru_sha256_file(const char *path, uint8_t out[CRU_SHA256_LEN]);
 /* The digest of what the open file FD holds from its start; NAME labels it in messages. */

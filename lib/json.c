@@ -43,6 +43,69 @@ int cru_json_parse(json_t **out, const char *text, size_t len, const char *name)
     return 0;
 }
 
+void cru_json_count(const char *text, size_t len, struct cru_json_counts *out)
+{
+    memset(out, 0, sizeof(*out));
+    size_t depth = 0, starts = 0;
+    bool in_word = false;
+    for (size_t i = 0; i < len; i++) {
+        switch (text[i]) {
+        case '"': {
+            /* The closing quote is the next one not escaped, which memchr finds fast in the
+             * long names that make up most of a big document. Each backslash before a quote is
+             * looked at once, so the whole scan stays linear. */
+            starts++;
+            in_word = false;
+            for (;;) {
+                const char *q = memchr(text + i + 1, '"', len - i - 1);
+                if (!q) {
+                    i = len;
+                    break;
+                }
+                i = (size_t)(q - text);
+                size_t bs = 0;
+                while (q - bs > text && q[-1 - (ptrdiff_t)bs] == '\\')
+                    bs++;
+                if (bs % 2 == 0)
+                    break;
+            }
+            break;
+        }
+        case '{':
+        case '[':
+            starts++;
+            depth++;
+            in_word = false;
+            break;
+        case '}':
+        case ']':
+            depth -= depth > 0;
+            in_word = false;
+            break;
+        case ':':
+            /* Every member has one, after its key. */
+            out->members++;
+            if (depth >= 1 && depth <= CRU_JSON_COUNT_DEPTHS)
+                out->members_at[depth - 1]++;
+            in_word = false;
+            break;
+        case ',':
+        case ' ':
+        case '\t':
+        case '\n':
+        case '\r':
+            in_word = false;
+            break;
+        default:
+            /* A number, true, false or null starts here. */
+            starts += !in_word;
+            in_word = true;
+        }
+    }
+    /* A key is a string that is no value. */
+    out->values = starts > out->members ? starts - out->members : 0;
+}
+
 int cru_json_load_file(json_t **out, const char *path, size_t max)
 {
     struct cru_buf b = CRU_BUF_INIT;

@@ -24,6 +24,23 @@
  * or "<stdin>"). *out is a new reference (json_decref()). */
 int cru_json_parse(json_t **out, const char *text, size_t len, const char *name);
 
+/* How many values and object members a JSON text holds, found by cru_json_count(). */
+#define CRU_JSON_COUNT_DEPTHS 3
+struct cru_json_counts {
+    size_t values;  /* values of every kind at any depth, the top-level one included */
+    size_t members; /* object members at any depth */
+    /* Object members by depth: [0] those of the top-level object, [1] those of the objects
+     * directly inside it, [2] one level further. */
+    size_t members_at[CRU_JSON_COUNT_DEPTHS];
+};
+
+/* Counts the values and members of LEN bytes of TEXT with a lexical scan that reads each byte
+ * once and allocates nothing. jansson's memory and time grow with these counts (about 40
+ * bytes an array element, 200 an object member), so a reader of hostile documents bounds them
+ * before it parses. The scan does not validate: on malformed text the counts are estimates, and the
+ * parse that follows refuses such text anyway. */
+void cru_json_count(const char *text, size_t len, struct cru_json_counts *out);
+
 /* Reads and parses PATH; MAX bounds its size (0: CRU_JSON_MAX_BYTES). */
 int cru_json_load_file(json_t **out, const char *path, size_t max);
 

@@ -390,61 +390,65 @@ const struct mdl_st_tensor *mdl_st_find(const struct mdl_st_header *h, const cha
     return NULL;
 }
 
-static int parse_tensor(struct mdl_st_tensor *t, const char *name, const json_t *v,
-                        uint64_t data_len)
+/* The fields of one tensor; errors leave naming it to parse_tensor. */
+static int tensor_fields(struct mdl_st_tensor *t, const json_t *v, uint64_t data_len)
 {
-    char shown[CRU_SHOW_CAP(96)];
-    cru_str_show(shown, name, 96, true);
     if (!json_is_object(v))
-        return cru_err_set(CRU_EPARSE, "tensor '%s': expected an object", shown);
+        return cru_err_set(CRU_EPARSE, "expected an object");
     const char *dt = json_string_value(json_object_get(v, "dtype"));
     const json_t *shape = json_object_get(v, "shape"), *off = json_object_get(v, "data_offsets");
     if (!dt || !json_is_array(shape) || !json_is_array(off) || json_array_size(off) != 2)
-        return cru_err_set(CRU_EPARSE,
-                           "tensor '%s': expected dtype (a string), shape and data_offsets "
-                           "(arrays of integers)",
-                           shown);
+        return cru_err_set(CRU_EPARSE, "expected dtype (a string), shape and data_offsets "
+                                       "(arrays of integers)");
     size_t k = 0, nd = sizeof(dtypes) / sizeof(dtypes[0]);
     while (k < nd && strcmp(dtypes[k].name, dt) != 0)
         k++;
     if (k == nd) {
         char dshown[CRU_SHOW_CAP(16)];
-        return cru_err_set(CRU_EPARSE, "tensor '%s': unknown dtype '%s'", shown,
-                           cru_str_show(dshown, dt, 16, false));
+        return cru_err_set(CRU_EPARSE, "unknown dtype '%s'", cru_str_show(dshown, dt, 16, false));
     }
     t->dtype = dtypes[k].dt;
     t->dtype_name = dtypes[k].name;
     if (json_array_size(shape) > MDL_MAX_DIMS)
-        return cru_err_set(CRU_ELIMIT, "tensor '%s': more than %d dimensions", shown, MDL_MAX_DIMS);
+        return cru_err_set(CRU_ELIMIT, "more than %d dimensions", MDL_MAX_DIMS);
     t->n_dims = (uint32_t)json_array_size(shape);
     uint64_t count = 1;
     for (uint32_t i = 0; i < t->n_dims; i++) {
         const json_t *d = json_array_get(shape, i);
         if (!json_is_integer(d) || json_integer_value(d) < 0)
-            return cru_err_set(CRU_EPARSE, "tensor '%s': shape[%u] is not a size", shown, i);
+            return cru_err_set(CRU_EPARSE, "shape[%u] is not a size", i);
         t->shape[i] = (uint64_t)json_integer_value(d);
         if (t->shape[i] && count > UINT64_MAX / 8 / t->shape[i])
-            return cru_err_set(CRU_ELIMIT, "tensor '%s': the shape's size overflows", shown);
+            return cru_err_set(CRU_ELIMIT, "the shape's size overflows");
         count *= t->shape[i];
     }
     for (int i = 0; i < 2; i++) {
         const json_t *o = json_array_get(off, (size_t)i);
         if (!json_is_integer(o) || json_integer_value(o) < 0)
-            return cru_err_set(CRU_EPARSE, "tensor '%s': data_offsets[%d] is not an offset", shown,
-                               i);
+            return cru_err_set(CRU_EPARSE, "data_offsets[%d] is not an offset", i);
     }
     t->begin = (uint64_t)json_integer_value(json_array_get(off, 0));
     t->end = (uint64_t)json_integer_value(json_array_get(off, 1));
     if (t->end < t->begin || t->end > data_len)
-        return cru_err_set(CRU_EPARSE,
-                           "tensor '%s': data_offsets [%llu, %llu] outside the %llu bytes of data",
-                           shown, (unsigned long long)t->begin, (unsigned long long)t->end,
+        return cru_err_set(CRU_EPARSE, "data_offsets [%llu, %llu] outside the %llu bytes of data",
+                           (unsigned long long)t->begin, (unsigned long long)t->end,
                            (unsigned long long)data_len);
     if (t->end - t->begin != count * dtypes[k].bytes)
-        return cru_err_set(
-            CRU_EPARSE, "tensor '%s': %llu bytes for a %s shape of %llu elements (%llu bytes)",
-            shown, (unsigned long long)(t->end - t->begin), dt, (unsigned long long)count,
-            (unsigned long long)(count * dtypes[k].bytes));
+        return cru_err_set(CRU_EPARSE, "%llu bytes for a %s shape of %llu elements (%llu bytes)",
+                           (unsigned long long)(t->end - t->begin), dt, (unsigned long long)count,
+                           (unsigned long long)(count * dtypes[k].bytes));
+    return 0;
+}
+
+static int parse_tensor(struct mdl_st_tensor *t, const char *name, const json_t *v,
+                        uint64_t data_len)
+{
+    int rc = tensor_fields(t, v, data_len);
+    if (rc < 0) {
+        /* Escaped only on failure: a header may hold a quarter of a million names. */
+        char shown[CRU_SHOW_CAP(96)];
+        return cru_err_wrap(rc, "tensor '%s'", cru_str_show(shown, name, 96, true));
+    }
     return 0;
 }
 
@@ -459,38 +463,154 @@ static int check_overlap(struct mdl_st_header *h)
         by[i] = &h->tensors[i];
     qsort(by, h->n, sizeof(*by), cmp_begin);
     int rc = 0;
-    for (size_t i = 1; i < h->n && rc == 0; i++) {
-        /* Empty tensors occupy no bytes and cannot overlap anything. */
-        if (by[i]->begin < by[i - 1]->end && by[i]->end > by[i]->begin &&
-            by[i - 1]->end > by[i - 1]->begin) {
+    /* In order of their starts, a tensor overlaps an earlier one exactly when it starts before
+     * the furthest end so far. Empty tensors occupy no bytes and overlap nothing, so they are
+     * passed over: comparing neighbours only, an empty one between two others hid their
+     * overlap. */
+    const struct mdl_st_tensor *far = NULL;
+    for (size_t i = 0; i < h->n && rc == 0; i++) {
+        const struct mdl_st_tensor *t = by[i];
+        if (t->end == t->begin)
+            continue;
+        if (far && t->begin < far->end) {
             char a[CRU_SHOW_CAP(96)], b[CRU_SHOW_CAP(96)];
             rc = cru_err_set(CRU_EPARSE, "tensors '%s' and '%s' overlap",
-                             cru_str_show(a, by[i - 1]->name, 96, true),
-                             cru_str_show(b, by[i]->name, 96, true));
+                             cru_str_show(a, far->name, 96, true),
+                             cru_str_show(b, t->name, 96, true));
         }
+        if (!far || t->end > far->end)
+            far = t;
     }
     free(by);
     return rc;
 }
 
-int mdl_st_parse(struct mdl_st_header **out, const uint8_t *data, size_t size, const char *name)
+/* What a checkpoint's headers hold, counted for the bounds that hold for all its files
+ * together. */
+struct st_used {
+    uint64_t header_bytes, tensors, members, values;
+};
+
+/* Refuses a header of COUNT things (WHAT) when the checkpoint's files before it (zero for a
+ * file read on its own) held USED of them and LIMIT is the bound on all together. */
+static int st_limit(const char *name, const char *what, uint64_t count, uint64_t used,
+                    uint64_t limit)
+{
+    if (count <= limit - used)
+        return 0;
+    if (used == 0)
+        return cru_err_set(CRU_ELIMIT,
+                           "%s: a safetensors header of %llu %s is over the limit of %llu", name,
+                           (unsigned long long)count, what, (unsigned long long)limit);
+    return cru_err_set(CRU_ELIMIT,
+                       "%s: a safetensors header of %llu %s brings the checkpoint to %llu, over "
+                       "the limit of %llu for all its files together",
+                       name, (unsigned long long)count, what, (unsigned long long)(count + used),
+                       (unsigned long long)limit);
+}
+
+/* Checks the header's length, then counts its tensors, members and values into *HERE, all
+ * before jansson parses a byte of it (its tree costs about 1.2 KiB a tensor). */
+static int st_bound(const uint8_t *data, size_t size, const char *name, const struct st_used *used,
+                    struct st_used *here)
+{
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--)
+        n = n << 8 | data[i];
+    int rc = st_limit(name, "bytes", n, used->header_bytes, MDL_MAX_ST_HEADER);
+    if (rc < 0)
+        return rc;
+    if (n < 2 || n > size - 8)
+        return cru_err_set(CRU_EPARSE, "%s: a header of %llu bytes in a file of %zu (truncated)",
+                           name, (unsigned long long)n, size);
+    struct cru_json_counts c;
+    const char *text = (const char *)data + 8;
+    cru_json_count(text, (size_t)n, &c);
+    /* One member of the top level is no tensor when it is __metadata__. The count is exact
+     * for valid JSON, and checked again after the parse. */
+    size_t tensors = c.members_at[0];
+    if (tensors > 0 && memmem(text, (size_t)n, "\"__metadata__\"", 14))
+        tensors--;
+    *here = (struct st_used){ n, tensors, c.members, c.values };
+    if ((rc = st_limit(name, "tensors", here->tensors, used->tensors, MDL_MAX_TENSORS)) < 0 ||
+        (rc = st_limit(name, "object members", c.members, used->members, MDL_MAX_ST_MEMBERS)) < 0 ||
+        (rc = st_limit(name, "JSON values", c.values, used->values, MDL_MAX_ST_VALUES)) < 0)
+        return rc;
+    return 0;
+}
+
+/* __metadata__, which safetensors allows to hold strings only. */
+static int st_metadata(json_t *v, const char *name)
+{
+    const char *mk;
+    json_t *mv;
+    if (!json_is_object(v))
+        return cru_err_set(CRU_EPARSE, "%s: __metadata__ is not an object", name);
+    json_object_foreach(v, mk, mv)
+    {
+        if (!json_is_string(mv))
+            return cru_err_set(CRU_EPARSE, "%s: __metadata__ values must be strings", name);
+    }
+    return 0;
+}
+
+/* Fills H's tensors from the parsed header ROOT. */
+static int st_tensors(struct mdl_st_header *h, json_t *root, uint64_t data_len, const char *name,
+                      const struct st_used *used)
+{
+    if (!json_is_object(root))
+        return cru_err_set(CRU_EPARSE, "%s: the header is not a JSON object", name);
+    size_t count = json_object_size(root);
+    count -= json_object_get(root, "__metadata__") != NULL;
+    /* Again, on the JSON that jansson read: the scan's count is exact only for valid text. */
+    int rc = st_limit(name, "tensors", count, used->tensors, MDL_MAX_TENSORS);
+    if (rc < 0)
+        return rc;
+    h->tensors = calloc(count ? count : 1, sizeof(*h->tensors));
+    if (!h->tensors)
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        if (strcmp(key, "__metadata__") == 0) {
+            if ((rc = st_metadata(v, name)) < 0)
+                return rc;
+            continue;
+        }
+        size_t klen = strlen(key);
+        if (klen > MDL_MAX_NAME || klen == 0)
+            return cru_err_set(CRU_ELIMIT, "%s: a tensor name of %zu bytes (1 to %d)", name, klen,
+                               MDL_MAX_NAME);
+        struct mdl_st_tensor *t = &h->tensors[h->n];
+        if (!(t->name = strdup(key)))
+            return cru_err_set(CRU_ENOMEM, "out of memory");
+        h->n++;
+        if ((rc = parse_tensor(t, key, v, data_len)) < 0)
+            return cru_err_wrap(rc, "%s", name);
+    }
+    qsort(h->tensors, h->n, sizeof(*h->tensors), cmp_name);
+    if ((rc = check_overlap(h)) < 0)
+        return cru_err_wrap(rc, "%s", name);
+    return 0;
+}
+
+/* mdl_st_parse, within what USED leaves of the checkpoint's bounds; on success the header's
+ * bytes, tensors and values are added to USED. */
+static int st_parse(struct mdl_st_header **out, const uint8_t *data, size_t size, const char *name,
+                    struct st_used *used)
 {
     *out = NULL;
     if (size < 8)
         return cru_err_set(CRU_EPARSE, "%s: %zu bytes: shorter than a safetensors header", name,
                            size);
-    uint64_t n = 0;
-    for (int i = 7; i >= 0; i--)
-        n = n << 8 | data[i];
-    if (n > MDL_MAX_ST_HEADER)
-        return cru_err_set(CRU_ELIMIT, "%s: a header of %llu bytes (the bound is %zu)", name,
-                           (unsigned long long)n, MDL_MAX_ST_HEADER);
-    if (n < 2 || n > size - 8)
-        return cru_err_set(CRU_EPARSE, "%s: a header of %llu bytes in a file of %zu (truncated)",
-                           name, (unsigned long long)n, size);
-    json_t *root = NULL;
-    int rc = cru_json_parse(&root, (const char *)data + 8, (size_t)n, name);
+    struct st_used here = { 0 };
+    int rc = st_bound(data, size, name, used, &here);
     if (rc < 0)
+        return rc;
+    uint64_t n = here.header_bytes;
+    json_t *root = NULL;
+    if ((rc = cru_json_parse(&root, (const char *)data + 8, (size_t)n, name)) < 0)
         return rc;
     struct mdl_st_header *h = calloc(1, sizeof(*h));
     if (!h) {
@@ -498,68 +618,24 @@ int mdl_st_parse(struct mdl_st_header **out, const uint8_t *data, size_t size, c
         return cru_err_set(CRU_ENOMEM, "out of memory");
     }
     h->data_start = 8 + n;
-    uint64_t data_len = size - h->data_start;
-    if (!json_is_object(root)) {
-        rc = cru_err_set(CRU_EPARSE, "%s: the header is not a JSON object", name);
-        goto done;
-    }
-    size_t count = json_object_size(root);
-    if (count > MDL_MAX_TENSORS) {
-        rc = cru_err_set(CRU_ELIMIT, "%s: more than %u tensors", name, MDL_MAX_TENSORS);
-        goto done;
-    }
-    h->tensors = calloc(count ? count : 1, sizeof(*h->tensors));
-    if (!h->tensors) {
-        rc = cru_err_set(CRU_ENOMEM, "out of memory");
-        goto done;
-    }
-    const char *key;
-    json_t *v;
-    json_object_foreach(root, key, v)
-    {
-        if (strcmp(key, "__metadata__") == 0) {
-            const char *mk;
-            json_t *mv;
-            if (!json_is_object(v)) {
-                rc = cru_err_set(CRU_EPARSE, "%s: __metadata__ is not an object", name);
-                goto done;
-            }
-            json_object_foreach(v, mk, mv)
-            {
-                if (!json_is_string(mv)) {
-                    rc = cru_err_set(CRU_EPARSE, "%s: __metadata__ values must be strings", name);
-                    goto done;
-                }
-            }
-            continue;
-        }
-        if (strlen(key) > MDL_MAX_NAME || !*key) {
-            rc = cru_err_set(CRU_ELIMIT, "%s: a tensor name of %zu bytes (1 to %d)", name,
-                             strlen(key), MDL_MAX_NAME);
-            goto done;
-        }
-        struct mdl_st_tensor *t = &h->tensors[h->n];
-        if (!(t->name = strdup(key))) {
-            rc = cru_err_set(CRU_ENOMEM, "out of memory");
-            goto done;
-        }
-        h->n++;
-        if ((rc = parse_tensor(t, key, v, data_len)) < 0) {
-            cru_err_wrap(rc, "%s", name);
-            goto done;
-        }
-    }
-    qsort(h->tensors, h->n, sizeof(*h->tensors), cmp_name);
-    if ((rc = check_overlap(h)) < 0)
-        cru_err_wrap(rc, "%s", name);
-done:
+    rc = st_tensors(h, root, size - h->data_start, name, used);
     json_decref(root);
     if (rc < 0) {
         mdl_st_header_free(h);
         return rc;
     }
+    used->header_bytes += n;
+    used->tensors += h->n;
+    used->members += here.members;
+    used->values += here.values;
     *out = h;
     return 0;
+}
+
+int mdl_st_parse(struct mdl_st_header **out, const uint8_t *data, size_t size, const char *name)
+{
+    struct st_used none = { 0 };
+    return st_parse(out, data, size, name, &none);
 }
 
 /* ---- loading ---- */
@@ -579,6 +655,7 @@ void mdl_model_free(struct mdl_model *m)
     for (size_t i = 0; i < m->n_maps; i++)
         unmap(&m->maps[i]);
     free(m->maps);
+    free(m->by_name);
     if (m->layers)
         for (uint32_t i = 0; i < m->cfg.layers; i++)
             free(m->layers[i].experts);
@@ -588,23 +665,16 @@ void mdl_model_free(struct mdl_model *m)
     free(m);
 }
 
-static int map_file(struct mdl_mapping *mp, const char *dir, const char *file)
+static int map_file(struct mdl_mapping *mp, const char *dir, const char *file, struct st_used *used)
 {
     char *path = NULL;
     int fd = -1, rc;
     if ((rc = cru_str_printf(&path, "%s/%s", dir, file)) < 0 ||
         (rc = cru_str_dup(&mp->file, file)) < 0)
         goto done;
-    fd = open(path, O_RDONLY | O_CLOEXEC);
     struct stat st;
-    if (fd < 0 || fstat(fd, &st) < 0) {
-        rc = cru_err_sys("cannot open %s", path);
+    if ((rc = cru_file_open_regular(AT_FDCWD, path, 0, path, &fd, &st)) < 0)
         goto done;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = cru_err_set(CRU_EINVAL, "%s: not a regular file", path);
-        goto done;
-    }
     mp->size = (size_t)st.st_size;
     if (mp->size > 0) {
         void *p = mmap(NULL, mp->size, PROT_READ, MAP_PRIVATE, fd, 0);
@@ -614,7 +684,7 @@ static int map_file(struct mdl_mapping *mp, const char *dir, const char *file)
         }
         mp->base = p;
     }
-    rc = mdl_st_parse(&mp->hdr, mp->base ? mp->base : (const uint8_t *)"", mp->size, path);
+    rc = st_parse(&mp->hdr, mp->base ? mp->base : (const uint8_t *)"", mp->size, path, used);
 done:
     if (fd >= 0)
         close(fd);
@@ -622,17 +692,71 @@ done:
     return rc;
 }
 
-/* The shard files named by model.safetensors.index.json, each once. */
-static int index_files(const char *dir, char ***files, size_t *n)
+void mdl_st_index_free(char **files, size_t n)
 {
-    char *path = NULL;
-    json_t *root = NULL, *map = NULL;
-    int rc;
-    if ((rc = cru_str_printf(&path, "%s/model.safetensors.index.json", dir)) < 0 ||
-        (rc = cru_json_load_file(&root, path, MDL_MAX_INDEX)) < 0 ||
-        (rc = cru_json_get_object(root, "", "weight_map", true, &map)) < 0) {
-        if (rc != CRU_ENOMEM && path)
-            cru_err_wrap(rc, "%s", path);
+    for (size_t i = 0; files && i < n; i++)
+        free(files[i]);
+    free(files);
+}
+
+/* Adds F to FILES unless SEEN (an object used as a hash set: jansson seeds its hash at random,
+ * so no index can make the lookups collide) has it. A list searched for each of a quarter
+ * million entries would cost entries times files. */
+static int index_add(json_t *seen, char ***files, size_t *n, const char *f, const char *name)
+{
+    if (json_object_get(seen, f))
+        return 0;
+    if (*n >= MDL_MAX_SHARDS)
+        return cru_err_set(CRU_ELIMIT, "%s: more than %d shard files", name, MDL_MAX_SHARDS);
+    char **grown = realloc(*files, (*n + 1) * sizeof(char *));
+    if (!grown)
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    *files = grown;
+    if (!(grown[*n] = strdup(f)))
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    (*n)++;
+    if (json_object_set_new(seen, f, json_true()) < 0)
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    return 0;
+}
+
+int mdl_st_index_parse(char ***files, size_t *n, const char *text, size_t len, const char *name)
+{
+    json_t *root = NULL, *map = NULL, *seen = NULL;
+    char **list = NULL;
+    size_t count = 0;
+    struct cru_json_counts c;
+    int rc = 0;
+    *files = NULL;
+    *n = 0;
+    if (len > MDL_MAX_INDEX)
+        return cru_err_set(CRU_ELIMIT, "%s: an index of %zu bytes is over the limit of %zu", name,
+                           len, MDL_MAX_INDEX);
+    /* As for a header: jansson's tree is bounded before it is built. */
+    cru_json_count(text, len, &c);
+    if (c.members > MDL_MAX_ST_MEMBERS)
+        return cru_err_set(CRU_ELIMIT, "%s: an index of %zu object members is over the limit of %u",
+                           name, c.members, MDL_MAX_ST_MEMBERS);
+    if (c.values > MDL_MAX_ST_VALUES)
+        return cru_err_set(CRU_ELIMIT, "%s: an index of %zu JSON values is over the limit of %u",
+                           name, c.values, MDL_MAX_ST_VALUES);
+    if ((rc = cru_json_parse(&root, text, len, name)) < 0)
+        return rc;
+    if (!json_is_object(root)) {
+        rc = cru_err_set(CRU_EPARSE, "%s: expected a JSON object", name);
+        goto done;
+    }
+    if ((rc = cru_json_get_object(root, "", "weight_map", true, &map)) < 0) {
+        cru_err_wrap(rc, "%s", name);
+        goto done;
+    }
+    if (json_object_size(map) > MDL_MAX_TENSORS) {
+        rc = cru_err_set(CRU_ELIMIT, "%s: a weight_map of %zu tensors is over the limit of %u",
+                         name, json_object_size(map), MDL_MAX_TENSORS);
+        goto done;
+    }
+    if (!(seen = json_object())) {
+        rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
     }
     const char *key;
@@ -644,45 +768,94 @@ static int index_files(const char *dir, char ***files, size_t *n)
             strlen(f) > 255) {
             char shown[CRU_SHOW_CAP(96)];
             rc = cru_err_set(CRU_EUNSAFE, "%s: weight_map.%s: expected a file name in the folder",
-                             path, cru_str_show(shown, key, 96, true));
+                             name, cru_str_show(shown, key, 96, true));
             goto done;
         }
-        size_t i = 0;
-        while (i < *n && strcmp((*files)[i], f) != 0)
-            i++;
-        if (i < *n)
-            continue;
-        if (*n >= MDL_MAX_SHARDS) {
-            rc = cru_err_set(CRU_ELIMIT, "%s: more than %d shard files", path, MDL_MAX_SHARDS);
+        if ((rc = index_add(seen, &list, &count, f, name)) < 0)
             goto done;
-        }
-        char **grown = realloc(*files, (*n + 1) * sizeof(char *));
-        if (!grown || !(grown[*n] = strdup(f))) {
-            if (grown)
-                *files = grown;
-            rc = cru_err_set(CRU_ENOMEM, "out of memory");
-            goto done;
-        }
-        *files = grown;
-        (*n)++;
     }
-    if (*n == 0)
-        rc = cru_err_set(CRU_EINVAL, "%s: weight_map names no file", path);
+    if (count == 0)
+        rc = cru_err_set(CRU_EINVAL, "%s: weight_map names no file", name);
 done:
+    json_decref(seen);
     json_decref(root);
+    if (rc < 0) {
+        mdl_st_index_free(list, count);
+        return rc;
+    }
+    *files = list;
+    *n = count;
+    return 0;
+}
+
+/* The shard files named by model.safetensors.index.json, each once. */
+static int index_files(const char *dir, char ***files, size_t *n)
+{
+    char *path = NULL;
+    struct cru_buf b = CRU_BUF_INIT;
+    int rc;
+    if ((rc = cru_str_printf(&path, "%s/model.safetensors.index.json", dir)) == 0 &&
+        (rc = cru_file_read(path, MDL_MAX_INDEX, &b)) == 0)
+        rc = mdl_st_index_parse(files, n, cru_buf_cstr(&b), b.len, path);
+    cru_buf_free(&b);
     free(path);
     return rc;
+}
+
+/* A tensor of one of the checkpoint's files. */
+struct mdl_tensor_ref {
+    const struct mdl_st_tensor *t;
+    const struct mdl_mapping *mp;
+};
+
+static int cmp_ref(const void *a, const void *b)
+{
+    return strcmp(((const struct mdl_tensor_ref *)a)->t->name,
+                  ((const struct mdl_tensor_ref *)b)->t->name);
+}
+
+/* Sorts the tensors of every file into one list, so that binding a tensor is one binary search
+ * however many files there are (a search of each file in turn would cost tensors times files).
+ * A name in two files is an error: which copy the forward reads must not depend on the order
+ * of the index. */
+static int index_tensors(struct mdl_model *m)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < m->n_maps; i++)
+        total += m->maps[i].hdr->n;
+    if (!(m->by_name = calloc(total ? total : 1, sizeof(*m->by_name))))
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    for (size_t i = 0; i < m->n_maps; i++)
+        for (size_t k = 0; k < m->maps[i].hdr->n; k++)
+            m->by_name[m->n_by_name++] =
+                (struct mdl_tensor_ref){ &m->maps[i].hdr->tensors[k], &m->maps[i] };
+    qsort(m->by_name, m->n_by_name, sizeof(*m->by_name), cmp_ref);
+    for (size_t i = 1; i < m->n_by_name; i++) {
+        const struct mdl_tensor_ref *a = &m->by_name[i - 1], *b = &m->by_name[i];
+        if (strcmp(a->t->name, b->t->name) == 0) {
+            char shown[CRU_SHOW_CAP(96)];
+            return cru_err_set(CRU_EINVAL, "tensor '%s' is in both %s and %s",
+                               cru_str_show(shown, a->t->name, 96, true), a->mp->file, b->mp->file);
+        }
+    }
+    return 0;
 }
 
 static const struct mdl_st_tensor *find(const struct mdl_model *m, const char *name,
                                         const struct mdl_mapping **where)
 {
-    for (size_t i = 0; i < m->n_maps; i++) {
-        const struct mdl_st_tensor *t = mdl_st_find(m->maps[i].hdr, name);
-        if (t) {
-            *where = &m->maps[i];
-            return t;
+    size_t lo = 0, hi = m->n_by_name;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(m->by_name[mid].t->name, name);
+        if (c == 0) {
+            *where = m->by_name[mid].mp;
+            return m->by_name[mid].t;
         }
+        if (c < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
     }
     return NULL;
 }
@@ -802,6 +975,7 @@ static int load_config(struct mdl_config *cfg, const char *dir)
 int mdl_model_load(struct mdl_model **out, const char *dir)
 {
     *out = NULL;
+    struct st_used used = { 0 };
     struct mdl_model *m = calloc(1, sizeof(*m));
     char **files = NULL, *index = NULL;
     size_t n_files = 0;
@@ -828,9 +1002,11 @@ int mdl_model_load(struct mdl_model **out, const char *dir)
     }
     for (size_t i = 0; i < n_files; i++) {
         m->n_maps++;
-        if ((rc = map_file(&m->maps[i], dir, files[i])) < 0)
+        if ((rc = map_file(&m->maps[i], dir, files[i], &used)) < 0)
             goto done;
     }
+    if ((rc = index_tensors(m)) < 0)
+        goto done;
     const struct mdl_config *c = &m->cfg;
     if (!(m->layers = calloc(c->layers, sizeof(*m->layers)))) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
@@ -849,9 +1025,7 @@ int mdl_model_load(struct mdl_model **out, const char *dir)
     m->active_bytes += wbytes(&m->final_norm) + wbytes(&m->lm_head) +
                        wbytes(&m->embed) / (c->vocab ? c->vocab : 1);
 done:
-    for (size_t i = 0; i < n_files; i++)
-        free(files[i]);
-    free(files);
+    mdl_st_index_free(files, n_files);
     free(index);
     if (rc < 0) {
         cru_err_wrap(rc, "loading the checkpoint in %s", dir);

@@ -19,7 +19,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Bounds on what a checkpoint may declare (each error names the bound it broke). */
+/* Bounds on what a checkpoint may declare (each error names the bound it broke).
+ *
+ * The safetensors headers and the index are JSON, which jansson turns into a tree of about
+ * 1.2 KiB and 5 us a tensor, so their bounds decide what a hostile checkpoint can cost before
+ * it is refused. Each is checked before any JSON is parsed, and the headers' bounds hold for
+ * all of a checkpoint's files together, so that one file can hold the largest checkpoint.
+ * Real ones stay well inside the tensor bound: Qwen3-30B-A3B has about 19k tensors, MiniMax-M2
+ * 47k, DeepSeek-V3 with its FP8 scales 95k. Real headers take about 150 bytes a tensor
+ * (DeepSeek-V3 in one file: about 14 MB), and the byte bound is twice that (HuggingFace's
+ * reader allows 100 MB a file). A tensor is 4 object members (its name and three fields) and
+ * 6 to 10 JSON values; the member and value bounds allow 5 and 10 a tensor, so that neither
+ * object members (about 200 bytes each to jansson) nor array elements (about 40) can stand in
+ * for tensors to cost more. At these bounds the headers cost a load at most about 1.6 s of CPU
+ * and 360 MiB, the index about as much; a header past any of them is refused after a scan of
+ * its bytes. */
 #define MDL_MAX_LAYERS      1024
 #define MDL_MAX_HIDDEN      65536
 #define MDL_MAX_HEADS       1024
@@ -27,12 +41,14 @@
 #define MDL_MAX_EXPERTS     4096
 #define MDL_MAX_VOCAB       (1u << 22)
 #define MDL_MAX_INTER       (1u << 20)
-#define MDL_MAX_CONFIG      ((size_t)1 << 20)   /* config.json bytes */
-#define MDL_MAX_INDEX       ((size_t)64 << 20)  /* model.safetensors.index.json bytes */
-#define MDL_MAX_ST_HEADER   ((size_t)100 << 20) /* a safetensors JSON header (as the format) */
-#define MDL_MAX_TENSORS     (1u << 20)          /* tensors in one file */
-#define MDL_MAX_SHARDS      4096
-#define MDL_MAX_NAME        512 /* bytes of a tensor name */
+#define MDL_MAX_CONFIG      ((size_t)1 << 20)  /* config.json bytes */
+#define MDL_MAX_INDEX       ((size_t)32 << 20) /* model.safetensors.index.json bytes */
+#define MDL_MAX_ST_HEADER   ((size_t)32 << 20) /* bytes of safetensors headers */
+#define MDL_MAX_TENSORS     (1u << 18)         /* tensors (and index entries) */
+#define MDL_MAX_ST_MEMBERS  (5u << 18)         /* object members in the headers; in the index */
+#define MDL_MAX_ST_VALUES   (10u << 18)        /* JSON values in the headers; in the index */
+#define MDL_MAX_SHARDS      4096               /* files an index names (DeepSeek-V3: 163) */
+#define MDL_MAX_NAME        512                /* bytes of a tensor name */
 #define MDL_MAX_DIMS        8
 #define MDL_MAX_STOP_TOKENS 16
 
@@ -97,12 +113,23 @@ struct mdl_st_header {
 };
 
 /* Validates and parses the header of a safetensors file whose SIZE bytes are at DATA: the
- * header length within MDL_MAX_ST_HEADER and the file, JSON that is an object of tensors
- * (plus an optional "__metadata__" of strings), every dtype known, every shape consistent with
- * its byte range, every range inside the file, no two ranges overlapping. NAME labels errors.
- * *out belongs to the caller (mdl_st_header_free). */
+ * header length within MDL_MAX_ST_HEADER and the file, at most MDL_MAX_TENSORS tensors,
+ * MDL_MAX_ST_MEMBERS object members and MDL_MAX_ST_VALUES values (counted before the JSON is
+ * parsed), JSON that is an object of tensors (plus an optional "__metadata__" of strings),
+ * every dtype known, every shape consistent with its byte range, every range inside the file,
+ * no two non-empty ranges overlapping. NAME labels errors. *out belongs to the caller
+ * (mdl_st_header_free). */
 int mdl_st_parse(struct mdl_st_header **out, const uint8_t *data, size_t size, const char *name);
 void mdl_st_header_free(struct mdl_st_header *h);
+
+/* The shard files that the LEN bytes of TEXT, a model.safetensors.index.json, name in its
+ * weight_map: each once, in the order of first mention, each a plain file name in the
+ * checkpoint's folder. At most MDL_MAX_INDEX bytes, MDL_MAX_ST_MEMBERS object members and
+ * MDL_MAX_ST_VALUES values (counted before parsing), MDL_MAX_TENSORS entries and
+ * MDL_MAX_SHARDS files. NAME labels errors. *files and
+ * its strings belong to the caller (mdl_st_index_free). */
+int mdl_st_index_parse(char ***files, size_t *n, const char *text, size_t len, const char *name);
+void mdl_st_index_free(char **files, size_t n);
 /* The tensor called NAME, or NULL. */
 const struct mdl_st_tensor *mdl_st_find(const struct mdl_st_header *h, const char *name);
 
@@ -137,6 +164,8 @@ struct mdl_model {
                                  embedding table (one row of it) */
     struct mdl_mapping *maps; /* internal: the mapped files */
     size_t n_maps;
+    struct mdl_tensor_ref *by_name; /* internal: the tensors of every file, sorted by name */
+    size_t n_by_name;
     char *dir;
 };
 

@@ -20,6 +20,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "tests/fifo_util.h"
 
 static char base[64];
 
@@ -315,6 +316,30 @@ Test(archive, device_fifo_setuid_refused)
     arc_close(a);
     expect_refused(at("sgid.tar"), NULL, CRU_EUNSAFE);
     cr_assert(strstr(cru_err_msg(), "setgid") != NULL, "%s", cru_err_msg());
+}
+
+/* The archive itself a FIFO with no writer (a workspace tarball swapped after the image was
+ * checked): refused at once, where libarchive's own open waited for ever. A zip, which is read
+ * by seeking, extracts from the same name as a regular file: the control. */
+Test(archive, a_fifo_archive_is_refused_without_blocking)
+{
+    struct cru_archive_limits lim = CRU_ARCHIVE_LIMITS_INIT;
+    struct archive *a = arc_new(at("ws.zip"), ZIP);
+    arc_file(a, "ok.txt", "fine\n", 0644);
+    arc_close(a);
+    cr_assert_eq(cru_archive_extract(at("ws.zip"), at("work/dest"), &lim, NULL), 0, "%s",
+                 cru_err_msg());
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(at("work/dest/ok.txt"), 64, &b), 0, "%s", cru_err_msg());
+    cr_assert_str_eq(cru_buf_cstr(&b), "fine\n");
+    cru_buf_free(&b);
+    cr_assert_eq(cru_remove_tree(at("work/dest")), 0);
+
+    struct timespec t0 = fifo_swap(at("ws.zip"));
+    int rc = cru_archive_extract(at("ws.zip"), at("work/dest"), &lim, NULL);
+    fifo_done(t0, rc, at("ws.zip"));
+    cr_assert(!exists(at("work/dest")), "no destination after a failure");
+    cr_assert_eq(partials(), 0, "no temporary tree may remain");
 }
 
 /* ---- bounds ---- */

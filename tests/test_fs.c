@@ -11,13 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/hash.h"
+#include "tests/fifo_util.h"
 
 static char dir[64];
 
@@ -100,6 +103,78 @@ Test(fs, read_pipe_with_bound)
     cr_assert_eq(b.len, 0);
     cr_assert_eq(cru_file_read(dir, 16, &b), CRU_EINVAL);
     cr_assert_eq(cru_file_read(in_dir("missing"), 16, &b), CRU_ENOENT);
+    cru_buf_free(&b);
+}
+
+/* The loaders' guard: anything but a regular file is refused at once, naming the path and what
+ * it is. Without it the FIFO, which has no writer, holds the read in open(2) for ever. */
+Test(fs, read_refuses_a_fifo_without_blocking)
+{
+    char *p = in_dir("image.json");
+    struct cru_buf b = CRU_BUF_INIT;
+    /* Control: the same name as a regular file with the content reads. */
+    cr_assert_eq(cru_file_write_atomic(p, "{}", 2, 0644), 0);
+    cr_assert_eq(cru_file_read(p, 100, &b), 0, "%s", cru_err_msg());
+    cr_assert_str_eq(cru_buf_cstr(&b), "{}");
+    cru_buf_reset(&b);
+
+    struct timespec t0 = fifo_swap(p);
+    int rc = cru_file_read(p, 100, &b);
+    fifo_done(t0, rc, p);
+    cr_assert_eq(b.len, 0, "nothing may be appended on failure");
+    cru_buf_free(&b);
+}
+
+Test(fs, read_refuses_sockets_devices_and_directories)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    /* A socket file: open(2) itself refuses it (ENXIO), and the message names it. */
+    int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", in_dir("sock"));
+    cr_assert_eq(bind(s, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    cr_assert_lt(cru_file_read(in_dir("sock"), 100, &b), 0);
+    cr_assert(strstr(cru_err_msg(), in_dir("sock")) != NULL, "%s", cru_err_msg());
+    close(s);
+    /* A character device: /dev/null reads as empty with any plain read. */
+    cr_assert_eq(cru_file_read("/dev/null", 100, &b), CRU_EINVAL);
+    cr_assert(strstr(cru_err_msg(), "/dev/null is a character device") != NULL, "%s",
+              cru_err_msg());
+    cr_assert_eq(cru_file_read(dir, 100, &b), CRU_EINVAL);
+    cr_assert(strstr(cru_err_msg(), "is a directory") != NULL, "%s", cru_err_msg());
+    /* A link to a regular file is followed, as before. */
+    cr_assert_eq(cru_file_write_atomic(in_dir("real"), "x", 1, 0644), 0);
+    cr_assert_eq(symlink(in_dir("real"), in_dir("link")), 0);
+    cr_assert_eq(cru_file_read(in_dir("link"), 100, &b), 0, "%s", cru_err_msg());
+    cr_assert_str_eq(cru_buf_cstr(&b), "x");
+    cr_assert_eq(b.len, 1);
+    cru_buf_free(&b);
+}
+
+/* The way for a caller that means to read a stream: a pipe, bounded as a file is. */
+Test(fs, read_stream_reads_pipes_with_a_bound)
+{
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(write(fds[1], "piped", 5), 5);
+    close(fds[1]);
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(cru_file_read(path, 100, &b), CRU_EINVAL, "the default refuses it");
+    cr_assert_eq(cru_file_read_stream(path, 100, &b), 0, "%s", cru_err_msg());
+    cr_assert_str_eq(cru_buf_cstr(&b), "piped");
+    close(fds[0]);
+
+    cr_assert_eq(pipe(fds), 0);
+    cr_assert_eq(write(fds[1], "0123456789", 10), 10);
+    close(fds[1]);
+    snprintf(path, sizeof(path), "/proc/self/fd/%d", fds[0]);
+    cru_buf_reset(&b);
+    cr_assert_eq(cru_file_read_stream(path, 9, &b), CRU_ELIMIT);
+    cr_assert_eq(b.len, 0);
+    close(fds[0]);
+    cr_assert_eq(cru_file_read_stream(dir, 9, &b), CRU_EINVAL, "a directory is no stream");
     cru_buf_free(&b);
 }
 

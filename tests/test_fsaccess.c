@@ -405,10 +405,10 @@ Test(fsaccess, fifo_refused_promptly_walk, .timeout = 5)
 
 BOTH(devices_and_directories_refused)
 {
-    /* A copy of /dev/zero: a plain bounded read fills its bound and still wants more. */
+    /* A copy of /dev/zero: a bounded read of the stream fills its bound and still wants more. */
     cr_assert_eq(mknod(in_ws("zero"), S_IFCHR | 0666, makedev(1, 5)), 0);
     struct cru_buf b = CRU_BUF_INIT;
-    cr_assert_eq(cru_file_read(in_ws("zero"), 16, &b), CRU_ELIMIT, "control: it is live");
+    cr_assert_eq(cru_file_read_stream(in_ws("zero"), 16, &b), CRU_ELIMIT, "control: it is live");
     cru_buf_free(&b);
     cr_assert_eq(read_code(r, "zero"), CRU_EINVAL, "%s", cru_err_msg());
     cr_assert(strstr(cru_err_msg(), "character device") != NULL, "%s", cru_err_msg());

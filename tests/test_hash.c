@@ -9,6 +9,7 @@
 
 #include "lib/err.h"
 #include "lib/hash.h"
+#include "tests/fifo_util.h"
 
 static void sha_hex(const void *data, size_t len, char hex[CRU_SHA256_HEX_LEN + 1])
 {
@@ -70,6 +71,21 @@ Test(hash, sha256_file)
     unlink(path);
     cr_assert_eq(cru_sha256_file(path, d), CRU_ENOENT);
     cr_assert(strstr(cru_err_msg(), path) != NULL);
+}
+
+/* A rootfs tarball is hashed before it is unpacked: a FIFO in its place must be refused, not
+ * waited on (the digest of the regular file above is the control). */
+Test(hash, sha256_file_refuses_a_fifo)
+{
+    char dir[] = "/tmp/crucible-test-hash-XXXXXX", path[64];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/rootfs.tar", dir);
+    uint8_t d[CRU_SHA256_LEN];
+    struct timespec t0 = fifo_swap(path);
+    int rc = cru_sha256_file(path, d);
+    fifo_done(t0, rc, path);
+    unlink(path);
+    rmdir(dir);
 }
 
 Test(hash, crc32c_vectors)

@@ -14,6 +14,7 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "reward/spec.h"
+#include "tests/fifo_util.h"
 
 static char root[64]; /* a fresh folder per test */
 static char img[128]; /* root/img-a: the image under test */
@@ -323,6 +324,25 @@ Test(image, folder_problems)
     cru_buf_reset(&pr);
     cr_assert_eq(load_text(minimal, &im, &pr), CRU_EINVAL);
     cr_expect(strstr(cru_buf_cstr(&pr), "workspace: ") != NULL, "%s", cru_buf_cstr(&pr));
+    cru_buf_free(&pr);
+}
+
+/* image.json replaced by a FIFO with no writer: refused at once, naming it, where the load used
+ * to wait in open(2) for ever. The same text in a regular file loads: the control. */
+Test(image, a_fifo_for_image_json_is_refused_without_blocking)
+{
+    struct agt_image *im = NULL;
+    struct cru_buf pr = CRU_BUF_INIT;
+    cr_assert_eq(load_text(minimal, &im, &pr), 0, "control: %s", cru_err_msg());
+    agt_image_free(im);
+
+    char p[256];
+    snprintf(p, sizeof(p), "%s/image.json", img);
+    struct timespec t0 = fifo_swap(p);
+    im = (struct agt_image *)&im;
+    int rc = agt_image_load(img, &im, &pr);
+    fifo_done(t0, rc, p);
+    cr_assert_null(im);
     cru_buf_free(&pr);
 }
 

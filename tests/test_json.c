@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include "lib/err.h"
+#include "lib/fs.h"
 #include "lib/json.h"
+#include "tests/fifo_util.h"
 
 static json_t *parse_ok(const char *text)
 {
@@ -65,6 +67,45 @@ Test(json, deep_nesting_is_refused_not_crashing)
     free(s);
 }
 
+/* The counts that bound a document before it is parsed agree with the parsed tree, whatever
+ * the strings hold (quotes, braces and colons, escaped backslashes before a quote). */
+Test(json, count_agrees_with_the_tree)
+{
+    static const struct {
+        const char *text;
+        size_t values, members, at0, at1, at2;
+    } cases[] = {
+        { "{}", 1, 0, 0, 0, 0 },
+        { "7", 1, 0, 0, 0, 0 },
+        { " \"a:{\\\"[\" ", 1, 0, 0, 0, 0 },
+        { "{\"a\":1,\"b\":[true,false,null,-1.5e3]}", 7, 2, 2, 0, 0 },
+        { "{\"w\":{\"x\":\"y\",\"z\\\\\":\"}\"},\"m\":{\"t\":\"8\"}}", 6, 5, 2, 3, 0 },
+        { "[{\"a\":{\"b\":{\"c\":{\"d\":0}}}}]", 6, 4, 0, 1, 1 },
+        { "{\"\\\\\":\"\\\\\",\"\\\"\":\":\"}", 3, 2, 2, 0, 0 },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        const char *t = cases[i].text;
+        json_t *v = NULL;
+        cr_assert_eq(cru_json_parse(&v, t, strlen(t), "case"), 0, "%s: %s", t, cru_err_msg());
+        json_decref(v);
+        struct cru_json_counts c;
+        cru_json_count(t, strlen(t), &c);
+        cr_expect_eq(c.values, cases[i].values, "%s: %zu values", t, c.values);
+        cr_expect_eq(c.members, cases[i].members, "%s: %zu members", t, c.members);
+        cr_expect_eq(c.members_at[0], cases[i].at0, "%s: %zu at depth 1", t, c.members_at[0]);
+        cr_expect_eq(c.members_at[1], cases[i].at1, "%s: %zu at depth 2", t, c.members_at[1]);
+        cr_expect_eq(c.members_at[2], cases[i].at2, "%s: %zu at depth 3", t, c.members_at[2]);
+    }
+    /* Truncated and malformed text is counted without reading past its end. */
+    struct cru_json_counts c;
+    cru_json_count("{\"open", 6, &c);
+    cr_expect_eq(c.values, 2);
+    cru_json_count("\"\\", 2, &c);
+    cr_expect_eq(c.values, 1);
+    cru_json_count("", 0, &c);
+    cr_expect_eq(c.values, 0);
+}
+
 Test(json, file_round_trip_and_bounds)
 {
     char dir[] = "/tmp/crucible-test-json-XXXXXX";
@@ -95,6 +136,33 @@ Test(json, file_round_trip_and_bounds)
 
     unlink(path);
     cr_assert_eq(cru_json_load_file(&back, path, 0), CRU_ENOENT);
+    rmdir(dir);
+}
+
+/* Both file loaders refuse a FIFO at once; the same text in a regular file is the control. */
+Test(json, file_loaders_refuse_a_fifo)
+{
+    char dir[] = "/tmp/crucible-test-json-XXXXXX", path[256];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/config.json", dir);
+    cr_assert_eq(cru_file_write_atomic(path, "{\"a\": 1}", 8, 0644), 0);
+    json_t *v = NULL;
+    cr_assert_eq(cru_json_load_file(&v, path, 0), 0, "%s", cru_err_msg());
+    json_decref(v);
+    struct cru_json_doc doc = CRU_JSON_DOC_INIT;
+    cr_assert_eq(cru_json_doc_load(&doc, path, 0), 0, "%s", cru_err_msg());
+    cru_json_doc_free(&doc);
+
+    struct timespec t0 = fifo_swap(path);
+    v = NULL;
+    int rc = cru_json_load_file(&v, path, 0);
+    fifo_done(t0, rc, path);
+    cr_assert_null(v);
+    t0 = fifo_swap(path);
+    rc = cru_json_doc_load(&doc, path, 0);
+    fifo_done(t0, rc, path);
+    cr_assert_null(doc.root);
+    unlink(path);
     rmdir(dir);
 }
 

@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "lib/buf.h"
@@ -22,6 +24,7 @@
 #include "model/init.h"
 #include "model/model.h"
 #include "model/sample.h"
+#include "tests/fifo_util.h"
 
 static const char *const cases[] = { "qwen3_moe_a", "qwen3_moe_b", "minimax_m2_a", "minimax_m2_b" };
 
@@ -252,6 +255,19 @@ static void parse_fails(const char *header, size_t data_len, uint64_t len_field,
     free(p);
 }
 
+static void parse_ok(const char *header, size_t data_len)
+{
+    size_t n = 8 + strlen(header) + data_len;
+    uint8_t *d = calloc(1, n);
+    for (int i = 0; i < 8; i++)
+        d[i] = (uint8_t)((uint64_t)strlen(header) >> (8 * i));
+    memcpy(d + 8, header, strlen(header));
+    struct mdl_st_header *h = NULL;
+    cr_assert_eq(mdl_st_parse(&h, d, n, "ok.safetensors"), 0, "%s", cru_err_msg());
+    mdl_st_header_free(h);
+    free(d);
+}
+
 Test(model, st_header_errors)
 {
     const char *ok = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
@@ -272,11 +288,22 @@ Test(model, st_header_errors)
     free(p);
 
     parse_fails(ok, 8, 1000, CRU_EPARSE, "truncated");
-    parse_fails(ok, 8, (uint64_t)1 << 40, CRU_ELIMIT, "the bound is");
+    parse_fails(ok, 8, (uint64_t)1 << 40, CRU_ELIMIT,
+                "a safetensors header of 1099511627776 bytes is over the limit of 33554432");
     parse_fails(ok, 4, 0, CRU_EPARSE, "outside the 4 bytes");
     parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
                 "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
                 12, 0, CRU_EPARSE, "overlap");
+    /* An empty tensor between two that overlap must not hide them. */
+    parse_fails("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[2,2]},"
+                "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+                12, 0, CRU_EPARSE, "tensors 'a' and 'b' overlap");
+    /* Nor one that lies inside another: that one overlaps nothing. */
+    parse_ok("{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+             "\"e\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[4,4]},"
+             "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+             12);
     parse_fails("{\"a\":{\"dtype\":\"Q4\",\"shape\":[2],\"data_offsets\":[0,8]}}", 8, 0, CRU_EPARSE,
                 "unknown dtype 'Q4'");
     parse_fails("{\"a\":{\"dtype\":\"BF16\",\"shape\":[3],\"data_offsets\":[0,8]}}", 8, 0,
@@ -391,6 +418,268 @@ Test(model, load_errors)
     load_fails(d, CRU_ENOENT, "model.safetensors");
     free(p);
     drop_ckpt(d);
+}
+
+/* ---- the bounds on headers and the index ---- */
+
+/* Appends N tensors named t0000000... of F32 [0, 0] (no bytes, 8 JSON values each). */
+static void zero_tensors(struct cru_buf *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        cru_buf_printf(b, "%s\"t%07zu\":{\"dtype\":\"F32\",\"shape\":[0,0],\"data_offsets\":[0,0]}",
+                       i ? "," : "", i);
+}
+
+/* A safetensors file of HEADER's text and no data: *size bytes, to be freed. */
+static uint8_t *st_file(const struct cru_buf *header, size_t *size)
+{
+    *size = 8 + header->len;
+    uint8_t *d = malloc(*size);
+    cr_assert_not_null(d);
+    for (int i = 0; i < 8; i++)
+        d[i] = (uint8_t)((uint64_t)header->len >> (8 * i));
+    memcpy(d + 8, header->data, header->len);
+    return d;
+}
+
+static double cpu_seconds(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static long peak_kib(void)
+{
+    struct rusage r;
+    getrusage(RUSAGE_SELF, &r);
+    return r.ru_maxrss;
+}
+
+/* HEADER must be refused with MSG before jansson builds anything: within a fraction of a
+ * second of CPU and without the hundreds of MiB a parse of it takes. */
+static void refused_unparsed(const struct cru_buf *header, const char *msg)
+{
+    size_t size;
+    uint8_t *d = st_file(header, &size);
+    struct mdl_st_header *h = (struct mdl_st_header *)&h;
+    long peak = peak_kib();
+    double t0 = cpu_seconds();
+    int rc = mdl_st_parse(&h, d, size, "big.safetensors");
+    double cpu = cpu_seconds() - t0;
+    long grew = peak_kib() - peak;
+    cr_assert_eq(rc, CRU_ELIMIT, "rc %d: %s", rc, cru_err_msg());
+    cr_assert_null(h);
+    cr_assert(strstr(cru_err_msg(), msg), "message '%s' lacks '%s'", cru_err_msg(), msg);
+    cr_assert_lt(cpu, 0.5, "refused after %.2f s of CPU: it was parsed", cpu);
+    cr_assert_lt(grew, 16 << 10, "refused after %ld KiB more memory: it was parsed", grew);
+    free(d);
+}
+
+Test(model, st_header_bounds_refuse_before_parsing)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    /* Bytes: valid JSON one byte over, so that only the bound can refuse it. */
+    cru_buf_puts(&b, "{}");
+    cr_assert_eq(cru_buf_reserve(&b, MDL_MAX_ST_HEADER), 0);
+    memset(b.data + b.len, ' ', MDL_MAX_ST_HEADER - 1);
+    b.len += MDL_MAX_ST_HEADER - 1;
+    refused_unparsed(&b, "a safetensors header of 33554433 bytes is over the limit of 33554432");
+
+    /* Tensors: one more than the bound, of no bytes each (the shape of the attack). */
+    cru_buf_reset(&b);
+    cru_buf_puts(&b, "{\"__metadata__\":{\"format\":\"pt\"},");
+    zero_tensors(&b, MDL_MAX_TENSORS + 1);
+    cru_buf_puts(&b, "}");
+    refused_unparsed(&b, "a safetensors header of 262145 tensors is over the limit of 262144");
+
+    /* Object members standing in for tensors: one tensor and a huge __metadata__. */
+    cru_buf_reset(&b);
+    cru_buf_puts(&b, "{\"__metadata__\":{");
+    for (size_t i = 0; i < MDL_MAX_ST_MEMBERS; i++)
+        cru_buf_printf(&b, "%s\"k%07zu\":\"\"", i ? "," : "", i);
+    cru_buf_puts(&b, "},");
+    zero_tensors(&b, 1);
+    cru_buf_puts(&b, "}");
+    refused_unparsed(&b, "object members is over the limit of 1310720");
+
+    /* Values standing in for tensors: one shape of millions of dimensions. */
+    cru_buf_reset(&b);
+    cru_buf_puts(&b, "{\"a\":{\"dtype\":\"F32\",\"data_offsets\":[0,0],\"shape\":[0");
+    for (size_t i = 0; i < MDL_MAX_ST_VALUES; i++)
+        cru_buf_puts(&b, ",0");
+    cru_buf_puts(&b, "]}}");
+    refused_unparsed(&b, "JSON values is over the limit of 2621440");
+    cru_buf_free(&b);
+}
+
+/* The positive control: a header of exactly the bound's tensors (with __metadata__) loads. */
+Test(model, st_header_at_the_tensor_bound_loads)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    cru_buf_puts(&b, "{\"__metadata__\":{\"format\":\"pt\"},");
+    zero_tensors(&b, MDL_MAX_TENSORS);
+    cru_buf_puts(&b, "}");
+    size_t size;
+    uint8_t *d = st_file(&b, &size);
+    struct mdl_st_header *h = NULL;
+    cr_assert_eq(mdl_st_parse(&h, d, size, "full.safetensors"), 0, "%s", cru_err_msg());
+    cr_assert_eq(h->n, MDL_MAX_TENSORS);
+    cr_assert_not_null(mdl_st_find(h, "t0262143"));
+    mdl_st_header_free(h);
+    free(d);
+    cru_buf_free(&b);
+}
+
+/* A checkpoint (config.json of a random one) of the given shard files and index text. */
+static char *sharded_ckpt(const char *index, const struct cru_buf *s1, const struct cru_buf *s2)
+{
+    char *d = make_ckpt(MDL_ARCH_QWEN3_MOE, MDL_DT_BF16), *p = NULL;
+    cr_assert_eq(cru_str_printf(&p, "%s/model.safetensors", d), 0);
+    cr_assert_eq(unlink(p), 0);
+    free(p);
+    write_file(d, "model.safetensors.index.json", index, strlen(index));
+    const struct cru_buf *shards[] = { s1, s2 };
+    for (int i = 0; i < 2; i++) {
+        size_t size;
+        uint8_t *f = st_file(shards[i], &size);
+        char name[32];
+        snprintf(name, sizeof(name), "s%d.safetensors", i + 1);
+        write_file(d, name, f, size);
+        free(f);
+    }
+    return d;
+}
+
+/* The bounds hold for a checkpoint's files together: shards each inside them are refused when
+ * they add up past them, before the second is parsed. */
+Test(model, st_bounds_hold_for_all_shards_together)
+{
+    const char *index = "{\"weight_map\": {\"a\": \"s1.safetensors\", \"b\": \"s2.safetensors\"}}";
+    struct cru_buf half = CRU_BUF_INIT, one = CRU_BUF_INIT;
+    cru_buf_puts(&half, "{");
+    zero_tensors(&half, MDL_MAX_TENSORS / 2 + 1);
+    cru_buf_puts(&half, "}");
+    char *d = sharded_ckpt(index, &half, &half);
+    load_fails(d, CRU_ELIMIT,
+               "s2.safetensors: a safetensors header of 131073 tensors brings the checkpoint to "
+               "262146, over the limit of 262144 for all its files together");
+    drop_ckpt(d);
+
+    /* The control: the same shards one tensor smaller fit, and the load goes on to binding. */
+    cru_buf_reset(&half);
+    cru_buf_puts(&half, "{");
+    zero_tensors(&half, MDL_MAX_TENSORS / 2);
+    cru_buf_puts(&half, "}");
+    cru_buf_puts(&one, "{\"t0999999\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}}");
+    d = sharded_ckpt(index, &half, &half);
+    load_fails(d, CRU_EINVAL, "tensor 't0000000' is in both s1.safetensors and s2.safetensors");
+    drop_ckpt(d);
+    d = sharded_ckpt(index, &half, &one);
+    load_fails(d, CRU_ENOENT, "tensor 'model.embed_tokens.weight' is missing");
+    drop_ckpt(d);
+    cru_buf_free(&half);
+    cru_buf_free(&one);
+}
+
+static void index_fails(const struct cru_buf *text, int code, const char *msg)
+{
+    char **files = (char **)&files;
+    size_t n = 1;
+    int rc = mdl_st_index_parse(&files, &n, text->data, text->len, "index.json");
+    cr_assert_eq(rc, code, "rc %d (%s), expected %d", rc, cru_err_msg(), code);
+    cr_assert_null(files);
+    cr_assert_eq(n, 0);
+    cr_assert(strstr(cru_err_msg(), msg), "message '%s' lacks '%s'", cru_err_msg(), msg);
+}
+
+Test(model, index_bounds)
+{
+    /* The positive control: every shard the bound allows, every entry, each file named once
+     * in the order of first mention. */
+    struct cru_buf b = CRU_BUF_INIT;
+    cru_buf_puts(&b, "{\"metadata\": {\"total_size\": 0}, \"weight_map\": {");
+    for (size_t i = 0; i < MDL_MAX_TENSORS; i++)
+        cru_buf_printf(&b, "%s\"t%zu\": \"m-%05zu.safetensors\"", i ? "," : "", i,
+                       i % MDL_MAX_SHARDS);
+    cru_buf_puts(&b, "}}");
+    char **files = NULL;
+    size_t n = 0;
+    cr_assert_eq(mdl_st_index_parse(&files, &n, b.data, b.len, "index.json"), 0, "%s",
+                 cru_err_msg());
+    cr_assert_eq(n, MDL_MAX_SHARDS);
+    cr_assert_str_eq(files[0], "m-00000.safetensors");
+    cr_assert_str_eq(files[n - 1], "m-04095.safetensors");
+    mdl_st_index_free(files, n);
+
+    /* One entry more. */
+    b.len -= 2;
+    cru_buf_puts(&b, ",\"one-more\": \"m-00000.safetensors\"}}");
+    index_fails(&b, CRU_ELIMIT, "a weight_map of 262145 tensors is over the limit of 262144");
+    /* One file more. */
+    cru_buf_reset(&b);
+    cru_buf_puts(&b, "{\"weight_map\": {");
+    for (size_t i = 0; i <= MDL_MAX_SHARDS; i++)
+        cru_buf_printf(&b, "%s\"t%zu\": \"m-%05zu.safetensors\"", i ? "," : "", i, i);
+    cru_buf_puts(&b, "}}");
+    index_fails(&b, CRU_ELIMIT, "more than 4096 shard files");
+    /* Members standing in for entries, refused before the parse. */
+    cru_buf_reset(&b);
+    cru_buf_puts(&b, "{\"weight_map\": {\"a\": \"m.safetensors\"}, \"metadata\": {");
+    for (size_t i = 0; i < MDL_MAX_ST_MEMBERS; i++)
+        cru_buf_printf(&b, "%s\"k%zu\": 0", i ? "," : "", i);
+    cru_buf_puts(&b, "}}");
+    index_fails(&b, CRU_ELIMIT, "an index of 1310723 object members is over the limit of 1310720");
+    /* Values standing in for entries, refused before the parse too. */
+    cru_buf_reset(&b);
+    cru_buf_puts(&b, "{\"weight_map\": {\"a\": \"m.safetensors\"}, \"metadata\": {\"v\": [0");
+    for (size_t i = 1; i < MDL_MAX_ST_VALUES; i++)
+        cru_buf_puts(&b, ",0");
+    cru_buf_puts(&b, "]}}");
+    index_fails(&b, CRU_ELIMIT, "an index of 2621445 JSON values is over the limit of 2621440");
+    /* Bytes: valid JSON one byte over. */
+    cru_buf_reset(&b);
+    cru_buf_puts(&b, "{\"weight_map\": {\"a\": \"m.safetensors\"}}");
+    cr_assert_eq(cru_buf_reserve(&b, MDL_MAX_INDEX + 1 - b.len), 0);
+    memset(b.data + b.len, ' ', MDL_MAX_INDEX + 1 - b.len);
+    b.len = MDL_MAX_INDEX + 1;
+    index_fails(&b, CRU_ELIMIT, "an index of 33554433 bytes is over the limit of 33554432");
+    cru_buf_free(&b);
+}
+
+/* Each file the loader opens (config.json, the shard index, a shard) replaced in turn by a FIFO
+ * with no writer: refused at once and named, where the load used to wait in open(2) for ever.
+ * The checkpoint with its regular files loads before each swap: the control. */
+Test(model, loader_refuses_fifos)
+{
+    static const char *const files[] = { "config.json", "model.safetensors.index.json",
+                                         "model-00002-of-00002.safetensors" };
+    char *src = data_path("qwen3_moe_b"), *dir = tmpdir(), *ck = NULL;
+    cr_assert_eq(cru_str_printf(&ck, "%s/ck", dir), 0);
+    cr_assert_eq(cru_copy_tree(src, ck, 1 << 24, 0), 0, "%s", cru_err_msg());
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        char *p = NULL, *keep = NULL;
+        cr_assert_eq(cru_str_printf(&p, "%s/%s", ck, files[i]), 0);
+        cr_assert_eq(cru_str_printf(&keep, "%s.keep", p), 0);
+        struct mdl_model *m = NULL;
+        cr_assert_eq(mdl_model_load(&m, ck), 0, "control before %s: %s", files[i], cru_err_msg());
+        mdl_model_free(m);
+
+        cr_assert_eq(rename(p, keep), 0);
+        struct timespec t0 = fifo_swap(p);
+        m = (struct mdl_model *)&m;
+        int rc = mdl_model_load(&m, ck);
+        fifo_done(t0, rc, p);
+        cr_assert_null(m);
+        cr_assert_eq(unlink(p), 0);
+        cr_assert_eq(rename(keep, p), 0);
+        free(p);
+        free(keep);
+    }
+    cru_remove_tree(dir);
+    free(dir);
+    free(ck);
+    free(src);
 }
 
 Test(model, weights_of_other_dtypes)

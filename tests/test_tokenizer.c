@@ -14,6 +14,7 @@
 #include "lib/json.h"
 #include "lib/str.h"
 #include "model/tokenizer.h"
+#include "tests/fifo_util.h"
 #include "tests/tokenizer_util.h"
 
 /* ---- the corpus ---- */
@@ -731,6 +732,29 @@ Test(tokenizer, bounds)
     free(big);
     cr_assert_eq(tok_load(&t, "/nonexistent-folder"), CRU_ENOENT);
     cr_assert(strstr(cru_err_msg(), "/nonexistent-folder/tokenizer.json"), "%s", cru_err_msg());
+}
+
+/* tokenizer.json replaced by a FIFO with no writer: refused at once, where the loader used to
+ * wait in open(2) for ever. The same document in a regular file is the control. */
+Test(tokenizer, a_fifo_is_refused_without_blocking)
+{
+    struct small sm = { .extra = abc_extra, .merges = abc_merges };
+    char *text = small_json(&sm);
+    char dir[] = "/tmp/crucible-test-tok-XXXXXX", path[128];
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/tokenizer.json", dir);
+    cr_assert_eq(cru_file_write_atomic(path, text, strlen(text), 0644), 0);
+    struct tok *t = NULL;
+    cr_assert_eq(tok_load(&t, dir), 0, "control: %s", cru_err_msg());
+    tok_free(t);
+
+    struct timespec t0 = fifo_swap(path);
+    t = (struct tok *)&t;
+    int rc = tok_load(&t, dir);
+    fifo_done(t0, rc, path);
+    cr_assert_null(t);
+    cru_remove_tree(dir);
+    free(text);
 }
 
 /* ---- crucible tokenize ---- */

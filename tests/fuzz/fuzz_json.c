@@ -5,7 +5,9 @@
  * pretty: otherwise what crucible writes (summaries, configs) would not read back as what it
  * meant. Numbers compare by value, so "1E2" and "100.0" are the same real. The position index
  * (cru_json_doc_parse) must place every field of the tree within its bounds exactly where
- * the field is: the index and the tree must never disagree.
+ * the field is: the index and the tree must never disagree. The lexical count
+ * (cru_json_count), which bounds hostile documents before they are parsed, runs on every input
+ * and must agree exactly with the tree of every text that parses.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -70,6 +72,42 @@ static void check_indexed(const struct cru_json_doc *d, const json_t *v, const c
     }
 }
 
+/* What cru_json_count must find in a text that parses to V: the same as the tree holds. */
+static void tree_counts(const json_t *v, size_t level, struct cru_json_counts *c)
+{
+    c->values++;
+    if (json_is_object(v)) {
+        c->members += json_object_size(v);
+        if (level >= 1 && level <= CRU_JSON_COUNT_DEPTHS)
+            c->members_at[level - 1] += json_object_size(v);
+        const char *key;
+        json_t *child;
+        json_object_foreach((json_t *)(uintptr_t)v, key, child)
+        {
+            tree_counts(child, level + 1, c);
+        }
+    } else if (json_is_array(v)) {
+        for (size_t i = 0; i < json_array_size(v); i++)
+            tree_counts(json_array_get(v, i), level + 1, c);
+    }
+}
+
+static void check_counts(const json_t *v, const uint8_t *data, size_t size)
+{
+    struct cru_json_counts got, want = { 0 };
+    cru_json_count((const char *)data, size, &got);
+    tree_counts(v, 1, &want);
+    if (memcmp(&got, &want, sizeof(got)) != 0) {
+        fprintf(stderr,
+                "fuzz_json: the scan counts %zu values and %zu members (%zu, %zu, %zu by depth), "
+                "the tree %zu and %zu (%zu, %zu, %zu)\n",
+                got.values, got.members, got.members_at[0], got.members_at[1], got.members_at[2],
+                want.values, want.members, want.members_at[0], want.members_at[1],
+                want.members_at[2]);
+        abort();
+    }
+}
+
 static void check_positions(const uint8_t *data, size_t size)
 {
     struct cru_json_doc d;
@@ -88,7 +126,10 @@ static void check_positions(const uint8_t *data, size_t size)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     json_t *v = NULL;
+    struct cru_json_counts counts;
 
+    /* The scan runs before any parse on hostile text: it must read nothing past the end. */
+    cru_json_count((const char *)data, size, &counts);
     cru_err_clear();
     int rc = cru_json_parse(&v, (const char *)data, size, "<fuzz>");
     if (rc < 0) {
@@ -105,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check_round_trip(v, false);
     check_round_trip(v, true);
     check_positions(data, size);
+    check_counts(v, data, size);
     json_decref(v);
     return 0;
 }

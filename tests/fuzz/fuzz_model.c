@@ -1,11 +1,13 @@
-/* fuzz/model: the checkpoint parsers on arbitrary bytes: mdl_st_parse (a safetensors file)
- * and mdl_config_parse (config.json).
+/* fuzz/model: the checkpoint parsers on arbitrary bytes: mdl_st_parse (a safetensors file),
+ * mdl_config_parse (config.json) and mdl_st_index_parse (model.safetensors.index.json).
  *
- * The first byte picks the parser (even: safetensors, odd: config); the rest is the input. Any
- * input must parse or fail with a negative code, a message and nothing returned, never crash or
- * read past its end. A header that parses must be consistent: every tensor's bytes inside the
- * data area and of the size its dtype and shape give, names sorted and unique and findable, no
- * two tensors overlapping. A config that parses must be within every bound.
+ * The first byte picks the parser (its value modulo 3: 0 safetensors, 1 config, 2 index); the
+ * rest is the input. Any input must parse or fail with a negative code, a message and nothing
+ * returned, never crash or read past its end. A header that parses must be consistent and
+ * within its bounds: every tensor's bytes inside the data area and of the size its dtype and
+ * shape give, names sorted and unique and findable, no two non-empty tensors overlapping. A
+ * config that parses must be within every bound. An index that parses names 1 to
+ * MDL_MAX_SHARDS distinct plain file names.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +27,8 @@ static void check_header(const struct mdl_st_header *h, size_t size)
 {
     if (h->data_start > size)
         fail("data starts past the end");
+    if (h->n > MDL_MAX_TENSORS || h->data_start - 8 > MDL_MAX_ST_HEADER)
+        fail("a header past its bounds");
     uint64_t data = size - h->data_start;
     for (size_t i = 0; i < h->n; i++) {
         const struct mdl_st_tensor *t = &h->tensors[i];
@@ -41,9 +45,10 @@ static void check_header(const struct mdl_st_header *h, size_t size)
             fail("F32 bytes do not match the shape");
         if ((t->dtype == MDL_DT_BF16 || t->dtype == MDL_DT_F16) && t->end - t->begin != 2 * n)
             fail("16-bit bytes do not match the shape");
-        for (size_t j = 0; j < i; j++) {
+        /* Empty tensors occupy no bytes, so they overlap nothing. */
+        for (size_t j = 0; j < i && t->begin < t->end; j++) {
             const struct mdl_st_tensor *u = &h->tensors[j];
-            if (t->begin < u->end && u->begin < t->end)
+            if (u->begin < u->end && t->begin < u->end && u->begin < t->end)
                 fail("two tensors overlap");
         }
     }
@@ -68,11 +73,25 @@ static void check_config(const struct mdl_config *c)
             fail("an eos id outside the vocabulary");
 }
 
+static void check_index(char **files, size_t n)
+{
+    if (n == 0 || n > MDL_MAX_SHARDS)
+        fail("an index of no files or too many");
+    for (size_t i = 0; i < n; i++) {
+        const char *f = files[i];
+        if (!*f || strchr(f, '/') || strcmp(f, ".") == 0 || strcmp(f, "..") == 0 || strlen(f) > 255)
+            fail("a shard that is not a plain file name");
+        for (size_t j = 0; j < i; j++)
+            if (strcmp(files[j], f) == 0)
+                fail("a shard named twice");
+    }
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
         return 0;
-    bool config = data[0] & 1;
+    int which = data[0] % 3;
     data++;
     size--;
     /* A copy of exactly SIZE bytes, so that a read past the end is caught. */
@@ -81,7 +100,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(copy, data, size);
     cru_err_clear();
-    if (config) {
+    if (which == 2) {
+        char **files = (char **)&files;
+        size_t n = 1;
+        int rc = mdl_st_index_parse(&files, &n, (const char *)copy, size, "index.json");
+        if (rc == 0) {
+            check_index(files, n);
+            mdl_st_index_free(files, n);
+        } else if (files || n || rc > 0 || !*cru_err_msg() || cru_err_code() != rc) {
+            fail("a failure without its code and message, or with files");
+        }
+    } else if (which == 1) {
         struct mdl_config c;
         int rc = mdl_config_parse(&c, (const char *)copy, size, "config.json");
         if (rc == 0) {
