@@ -23,7 +23,7 @@ CLANG_FORMAT ?= clang-format
 FUZZ_SECONDS ?= 30
 
 PKGS := libseccomp libcap libgit2 libarchive msgpack jansson libpcre2-8 libutf8proc \
-	libxml-2.0 libcrypto libisal
+	libxml-2.0 nettle libisal
 TEST_PKGS := criterion
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
