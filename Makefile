@@ -22,9 +22,14 @@ CLANG ?= clang
 CLANG_FORMAT ?= clang-format
 FUZZ_SECONDS ?= 30
 
-PKGS := libseccomp libcap libgit2 libarchive msgpack jansson libpcre2-8 libutf8proc \
-	libxml-2.0 nettle libisal
-TEST_PKGS := criterion
+PKGS := libseccomp libcap msgpack jansson libpcre2-8 libutf8proc nettle libisal
+# Loaded on first use by lib/dl.c (only their headers are used to build): each brings a chain
+# of further libraries (Kerberos, TLS, ICU and the C++ runtime, compressors) that every start
+# would otherwise map and relocate.
+DLOPEN_PKGS := libgit2 libarchive libxml-2.0
+# The tests and the fuzz targets also build their inputs with libgit2 and libarchive directly.
+TEST_PKGS := criterion libgit2 libarchive
+FUZZ_PKGS := libarchive
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	-Wpointer-arith -Wundef -Wvla -Wwrite-strings -Wold-style-definition \
@@ -51,15 +56,19 @@ endif
 
 # Recursively expanded on purpose: pkg-config runs only when something is compiled, so
 # `make setup` works on a machine that has none of the libraries yet.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DLOPEN_PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm -pthread
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
+FUZZ_LIBS = $(shell pkg-config --libs $(FUZZ_PKGS))
+# The sonames and Debian packages of the libraries loaded on first use, for lib/dl.c: worked
+# out once per make run, and only when something is compiled.
+DL_DEFS = $(eval DL_DEFS := $$(shell sh deps/dl-defs.sh))$(DL_DEFS)
 
 CFLAGS ?=
 LDFLAGS ?=
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) -fstack-protector-strong -fPIC -I. -Iinclude \
-	-DCRU_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
+	-DCRU_VERSION='"$(VERSION)"' $(DL_DEFS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 # Every module folder below cli/ goes into the static library that the binary and the tests
@@ -100,9 +109,10 @@ setup:
 
 # A readable failure instead of a wall of missing-header errors on a fresh machine.
 check-deps:
-	@pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null || { \
+	@pkg-config --exists $(PKGS) $(DLOPEN_PKGS) $(TEST_PKGS) 2>/dev/null || { \
 	  echo "crucible: build: missing libraries:" >&2; \
-	  pkg-config --print-errors --exists $(PKGS) $(TEST_PKGS) 2>&1 | sed 's/^/  /' >&2; \
+	  pkg-config --print-errors --exists $(PKGS) $(DLOPEN_PKGS) $(TEST_PKGS) 2>&1 | \
+	    sed 's/^/  /' >&2; \
 	  echo "crucible: build: run 'make setup' as root to install them" >&2; exit 3; }
 
 # Rewritten only when the compiler or flags change, so objects depend on their flags.
@@ -162,7 +172,7 @@ $(TESTBIN): $(TEST_OBJS) $(LIBA)
 $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/driver.o $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FUZZ_LIBS)
 
 fuzz-replay: $(FUZZ_REPLAY)
 	@for t in $(FUZZ_NAMES); do \
@@ -194,8 +204,8 @@ fuzz:
 	@mkdir -p $(FUZZ_BUILD)
 	@for t in $(FUZZ_NAMES); do \
 	  echo "fuzz: $$t ($(FUZZ_SECONDS) s)"; \
-	  $(CLANG) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c $(LIB_SRCS) \
-	    $(PKG_LIBS) || exit 1; \
+	  $(CLANG) $(FUZZ_FLAGS) $(DL_DEFS) $(PKG_CFLAGS) -o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c \
+	    $(LIB_SRCS) $(PKG_LIBS) $(FUZZ_LIBS) || exit 1; \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t tests/fuzz/findings; \
 	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 	    -artifact_prefix=tests/fuzz/findings/$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \
