@@ -10,8 +10,8 @@
 #   make format       reformat all C sources; make format-check fails on any difference
 #
 # Objects live in build/rel (or build/san with SAN=1), so a sanitizer build never mixes with a
-# release one. Header dependencies are tracked (-MMD), and a change of compiler or flags
-# rebuilds everything (build/*/flags).
+# release one. Header dependencies are tracked (-MMD), and a change of compiler, flags or
+# linked libraries rebuilds everything (build/*/flags).
 
 VERSION := 0.1.0
 
@@ -22,11 +22,17 @@ CLANG ?= clang
 CLANG_FORMAT ?= clang-format
 FUZZ_SECONDS ?= 30
 
-PKGS := libseccomp libcap msgpack jansson libpcre2-8 libutf8proc nettle libisal
-# Loaded on first use by lib/dl.c (only their headers are used to build): each brings a chain
+# How each library is linked, for start-up cost (docs/BENCHMARKS.md, "Start-up", has the
+# figures): from the static archive that its -dev package ships, which costs a start nothing
+# but the pages it touches;
+STATIC_PKGS := libseccomp libcap msgpack jansson libpcre2-8 libutf8proc nettle
+# as a shared library: Debian ships no static ISA-L, and it depends on libc alone;
+SHARED_PKGS := libisal
+# loaded on first use by lib/dl.c (only their headers are used to build): each brings a chain
 # of further libraries (Kerberos, TLS, ICU and the C++ runtime, compressors) that every start
 # would otherwise map and relocate.
 DLOPEN_PKGS := libgit2 libarchive libxml-2.0
+PKGS := $(STATIC_PKGS) $(SHARED_PKGS) $(DLOPEN_PKGS)
 # The tests and the fuzz targets also build their inputs with libgit2 and libarchive directly.
 TEST_PKGS := criterion libgit2 libarchive
 FUZZ_PKGS := libarchive
@@ -56,8 +62,15 @@ endif
 
 # Recursively expanded on purpose: pkg-config runs only when something is compiled, so
 # `make setup` works on a machine that has none of the libraries yet.
-PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) $(DLOPEN_PKGS))
-PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm -pthread
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+# The static archives' symbols stay inside each program (--exclude-libs): a shared library
+# that the tests link (libgit2 uses PCRE2, libarchive uses nettle) binds to its own copy,
+# never to ours. Only these archives: a sanitizer's runtime must still export malloc.
+empty :=
+space := $(empty) $(empty)
+STATIC_LIBS = $(shell pkg-config --libs $(STATIC_PKGS))
+PKG_LIBS = -Wl,--exclude-libs,$(subst $(space),:,$(patsubst -l%,lib%.a,$(filter -l%,$(STATIC_LIBS)))) \
+	-Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic $(shell pkg-config --libs $(SHARED_PKGS)) -lm -pthread
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
 FUZZ_LIBS = $(shell pkg-config --libs $(FUZZ_PKGS))
@@ -109,17 +122,22 @@ setup:
 
 # A readable failure instead of a wall of missing-header errors on a fresh machine.
 check-deps:
-	@pkg-config --exists $(PKGS) $(DLOPEN_PKGS) $(TEST_PKGS) 2>/dev/null || { \
+	@pkg-config --exists $(PKGS) $(TEST_PKGS) 2>/dev/null || { \
 	  echo "crucible: build: missing libraries:" >&2; \
-	  pkg-config --print-errors --exists $(PKGS) $(DLOPEN_PKGS) $(TEST_PKGS) 2>&1 | \
-	    sed 's/^/  /' >&2; \
+	  pkg-config --print-errors --exists $(PKGS) $(TEST_PKGS) 2>&1 | sed 's/^/  /' >&2; \
 	  echo "crucible: build: run 'make setup' as root to install them" >&2; exit 3; }
+	@for l in $(patsubst -l%,%,$(filter -l%,$(shell pkg-config --libs $(STATIC_PKGS)))); do \
+	  test "$$($(CC) -print-file-name=lib$$l.a)" != "lib$$l.a" || { \
+	    echo "crucible: build: lib$$l.a is missing (its -dev package ships it):" \
+	      "run 'make setup' as root" >&2; exit 3; }; \
+	done
 
-# Rewritten only when the compiler or flags change, so objects depend on their flags.
+# Rewritten only when the compiler, the flags or the libraries change, so objects depend on
+# their flags and programs are linked again when the way a library is linked changes.
 $(FLAGS_FILE): FORCE | check-deps
 	@mkdir -p $(@D)
-	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
-	  echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(PKG_LIBS)' | cmp -s - $@ || \
+	  echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(PKG_LIBS)' > $@
 
 FORCE:
 
