@@ -209,9 +209,9 @@ $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBA)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(PKG_LIBS)
 
-bench: $(BENCH_BINS)
+bench: $(BENCH_BINS) $(BIN)
 	$(call say,RUN,$(BUILD)/bench/sandbox)
-	$(Q)$(BUILD)/bench/sandbox $(BENCH_ARGS)
+	$(Q)$(BUILD)/bench/sandbox --crucible $(BIN) $(BENCH_ARGS)
 
 # libFuzzer builds need clang; they live apart from the gcc objects.
 FUZZ_BUILD := build/libfuzzer
