@@ -125,7 +125,7 @@ _Static_assert(0 CRU_LIBXML2_FUNCTIONS(DL_COUNT) <= DL_SYMBOLS_MAX, "raise DL_SY
 #define DL_SYMBOLS(v) v, sizeof(v) / sizeof(v[0])
 
 static struct dl_lib dl_libgit2 = {
-    { "libgit2", CRU_LIBGIT2_SONAME, CRU_LIBGIT2_PACKAGE, "git workspaces",
+    { "libgit2", CRU_LIBGIT2_SONAME, CRU_LIBGIT2_PACKAGE, "a git workspace",
       DL_SYMBOLS(libgit2_symbols) },
     fill_libgit2,
     false,

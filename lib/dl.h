@@ -159,7 +159,7 @@ struct cru_dl_spec {
     const char *name;    /* "libgit2" */
     const char *soname;  /* "libgit2.so.1.5": the ABI built against */
     const char *package; /* the Debian package that ships the soname */
-    const char *feature; /* what needs it, for the error: "git workspaces" */
+    const char *feature; /* what needs it, for the error: "a git workspace" */
     const char *const *symbols;
     size_t n_symbols;
 };
