@@ -10,8 +10,8 @@
 #   make format       reformat all C sources; make format-check fails on any difference
 #
 # Objects live in build/rel (or build/san with SAN=1), so a sanitizer build never mixes with a
-# release one. Header dependencies are tracked (-MMD), and a change of compiler or flags
-# rebuilds everything (build/*/flags).
+# release one. Header dependencies are tracked (-MMD), and a change of compiler, flags or
+# linked libraries rebuilds everything (build/*/flags).
 
 VERSION := 0.1.0
 
@@ -22,9 +22,20 @@ CLANG ?= clang
 CLANG_FORMAT ?= clang-format
 FUZZ_SECONDS ?= 30
 
-PKGS := libseccomp libcap libgit2 libarchive msgpack jansson libpcre2-8 libutf8proc \
-	libxml-2.0 libcrypto libisal
-TEST_PKGS := criterion
+# How each library is linked, for start-up cost (docs/BENCHMARKS.md, "Start-up", has the
+# figures): from the static archive that its -dev package ships, which costs a start nothing
+# but the pages it touches;
+STATIC_PKGS := libseccomp libcap msgpack jansson libpcre2-8 libutf8proc nettle
+# as a shared library: Debian ships no static ISA-L, and it depends on libc alone;
+SHARED_PKGS := libisal
+# loaded on first use by lib/dl.c (only their headers are used to build): each brings a chain
+# of further libraries (Kerberos, TLS, ICU and the C++ runtime, compressors) that every start
+# would otherwise map and relocate.
+DLOPEN_PKGS := libgit2 libarchive libxml-2.0
+PKGS := $(STATIC_PKGS) $(SHARED_PKGS) $(DLOPEN_PKGS)
+# The tests and the fuzz targets also build their inputs with libgit2 and libarchive directly.
+TEST_PKGS := criterion libgit2 libarchive
+FUZZ_PKGS := libarchive
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
 	-Wpointer-arith -Wundef -Wvla -Wwrite-strings -Wold-style-definition \
@@ -52,14 +63,25 @@ endif
 # Recursively expanded on purpose: pkg-config runs only when something is compiled, so
 # `make setup` works on a machine that has none of the libraries yet.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
-PKG_LIBS = $(shell pkg-config --libs $(PKGS)) -lm -pthread
+# The static archives' symbols stay inside each program (--exclude-libs): a shared library
+# that the tests link (libgit2 uses PCRE2, libarchive uses nettle) binds to its own copy,
+# never to ours. Only these archives: a sanitizer's runtime must still export malloc.
+empty :=
+space := $(empty) $(empty)
+STATIC_LIBS = $(shell pkg-config --libs $(STATIC_PKGS))
+PKG_LIBS = -Wl,--exclude-libs,$(subst $(space),:,$(patsubst -l%,lib%.a,$(filter -l%,$(STATIC_LIBS)))) \
+	-Wl,-Bstatic $(STATIC_LIBS) -Wl,-Bdynamic $(shell pkg-config --libs $(SHARED_PKGS)) -lm -pthread
 TEST_CFLAGS = $(shell pkg-config --cflags $(TEST_PKGS))
 TEST_LIBS = $(shell pkg-config --libs $(TEST_PKGS))
+FUZZ_LIBS = $(shell pkg-config --libs $(FUZZ_PKGS))
+# The sonames and Debian packages of the libraries loaded on first use, for lib/dl.c: worked
+# out once per make run, and only when something is compiled.
+DL_DEFS = $(eval DL_DEFS := $$(shell sh deps/dl-defs.sh))$(DL_DEFS)
 
 CFLAGS ?=
 LDFLAGS ?=
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(OPT) $(WARN) -fstack-protector-strong -fPIC -I. -Iinclude \
-	-DCRU_VERSION='"$(VERSION)"' $(PKG_CFLAGS) $(CFLAGS)
+	-DCRU_VERSION='"$(VERSION)"' $(DL_DEFS) $(PKG_CFLAGS) $(CFLAGS)
 ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 # Every module folder below cli/ goes into the static library that the binary and the tests
@@ -104,12 +126,18 @@ check-deps:
 	  echo "crucible: build: missing libraries:" >&2; \
 	  pkg-config --print-errors --exists $(PKGS) $(TEST_PKGS) 2>&1 | sed 's/^/  /' >&2; \
 	  echo "crucible: build: run 'make setup' as root to install them" >&2; exit 3; }
+	@for l in $(patsubst -l%,%,$(filter -l%,$(shell pkg-config --libs $(STATIC_PKGS)))); do \
+	  test "$$($(CC) -print-file-name=lib$$l.a)" != "lib$$l.a" || { \
+	    echo "crucible: build: lib$$l.a is missing (its -dev package ships it):" \
+	      "run 'make setup' as root" >&2; exit 3; }; \
+	done
 
-# Rewritten only when the compiler or flags change, so objects depend on their flags.
+# Rewritten only when the compiler, the flags or the libraries change, so objects depend on
+# their flags and programs are linked again when the way a library is linked changes.
 $(FLAGS_FILE): FORCE | check-deps
 	@mkdir -p $(@D)
-	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' | cmp -s - $@ || \
-	  echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS)' > $@
+	@echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(PKG_LIBS)' | cmp -s - $@ || \
+	  echo '$(CC) $(ALL_CFLAGS) $(ALL_LDFLAGS) $(PKG_LIBS)' > $@
 
 FORCE:
 
@@ -162,7 +190,7 @@ $(TESTBIN): $(TEST_OBJS) $(LIBA)
 $(BUILD)/fuzz/%: $(BUILD)/tests/fuzz/%.o $(BUILD)/tests/fuzz/driver.o $(LIBA)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS) $(FUZZ_LIBS)
 
 fuzz-replay: $(FUZZ_REPLAY)
 	@for t in $(FUZZ_NAMES); do \
@@ -181,9 +209,9 @@ $(BENCH_BINS): $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBA)
 	$(call say,LD,$@)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $< $(LIBA) $(PKG_LIBS)
 
-bench: $(BENCH_BINS)
+bench: $(BENCH_BINS) $(BIN)
 	$(call say,RUN,$(BUILD)/bench/sandbox)
-	$(Q)$(BUILD)/bench/sandbox $(BENCH_ARGS)
+	$(Q)$(BUILD)/bench/sandbox --crucible $(BIN) $(BENCH_ARGS)
 
 # libFuzzer builds need clang; they live apart from the gcc objects.
 FUZZ_BUILD := build/libfuzzer
@@ -194,8 +222,8 @@ fuzz:
 	@mkdir -p $(FUZZ_BUILD)
 	@for t in $(FUZZ_NAMES); do \
 	  echo "fuzz: $$t ($(FUZZ_SECONDS) s)"; \
-	  $(CLANG) $(FUZZ_FLAGS) $(PKG_CFLAGS) -o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c $(LIB_SRCS) \
-	    $(PKG_LIBS) || exit 1; \
+	  $(CLANG) $(FUZZ_FLAGS) $(DL_DEFS) $(PKG_CFLAGS) -o $(FUZZ_BUILD)/$$t tests/fuzz/$$t.c \
+	    $(LIB_SRCS) $(PKG_LIBS) $(FUZZ_LIBS) || exit 1; \
 	  mkdir -p $(FUZZ_BUILD)/corpus/$$t tests/fuzz/findings; \
 	  $(FUZZ_BUILD)/$$t -max_total_time=$(FUZZ_SECONDS) -print_final_stats=0 \
 	    -artifact_prefix=tests/fuzz/findings/$$t- $(FUZZ_BUILD)/corpus/$$t tests/fuzz/corpus/$$t \

@@ -12,9 +12,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <git2.h>
 #include <limits.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -23,33 +21,18 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "lib/dl.h"
 #include "lib/err.h"
 #include "lib/str.h"
 #include "lib/fs.h"
 
-/* libgit2's global state is set up once per process and never torn down: workspaces are made
- * from several threads, and git_libgit2_shutdown() while another thread uses libgit2 is unsafe.
- * Written only inside pthread_once, read after it. */
-static pthread_once_t git_once = PTHREAD_ONCE_INIT;
-static int git_init_rc;
-
-static void git_init_once(void)
-{
-    git_init_rc = git_libgit2_init();
-}
-
-static int git_init(void)
-{
-    pthread_once(&git_once, git_init_once);
-    if (git_init_rc < 0)
-        return cru_err_set(CRU_EINTERNAL, "cannot initialise libgit2");
-    return 0;
-}
+/* libgit2 is loaded on the first call that needs it (lib/dl.h), and its functions are called
+ * through the table DL that every function here is handed. */
 
 /* libgit2's last message on this thread, for the end of ours. */
-static const char *git_msg(void)
+static const char *git_msg(const struct cru_libgit2 *dl)
 {
-    const git_error *e = git_error_last();
+    const git_error *e = dl->git_error_last();
     return e && e->message ? e->message : "unknown libgit2 error";
 }
 
@@ -69,15 +52,16 @@ static int git_code(int grc)
 }
 
 /* Sets the last error from libgit2's return code GRC: WHAT (printf-style), ": ", its message. */
-static int git_fail(int grc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static int git_fail(int grc, const char *fmt, ...)
+static int git_fail(const struct cru_libgit2 *dl, int grc, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static int git_fail(const struct cru_libgit2 *dl, int grc, const char *fmt, ...)
 {
     char what[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(what, sizeof(what), fmt, ap);
     va_end(ap);
-    return cru_err_set(git_code(grc), "%s: %s", what, git_msg());
+    return cru_err_set(git_code(grc), "%s: %s", what, git_msg(dl));
 }
 
 int agt_git_bundle_header(const void *data, size_t len, struct agt_git_bundle *out)
@@ -161,7 +145,7 @@ static bool is_bundle(const char *source)
 
 /* Unbundles BUNDLE into a new bare repository at REPO: its pack goes into the object database
  * through libgit2's pack writer (which checks every object) and its refs are created. */
-static int unbundle(const char *bundle, const char *repo_dir)
+static int unbundle(const struct cru_libgit2 *dl, const char *bundle, const char *repo_dir)
 {
     struct cru_buf b = CRU_BUF_INIT;
     struct agt_git_bundle *hdr = NULL;
@@ -179,15 +163,15 @@ static int unbundle(const char *bundle, const char *repo_dir)
     }
     if ((rc = agt_git_bundle_header(b.data, b.len, hdr)) < 0)
         goto done;
-    if ((grc = git_repository_init(&repo, repo_dir, 1)) < 0 ||
-        (grc = git_repository_odb(&odb, repo)) < 0 ||
-        (grc = git_odb_write_pack(&wp, odb, NULL, NULL)) < 0) {
-        rc = git_fail(grc, "cannot prepare a repository for the bundle");
+    if ((grc = dl->git_repository_init(&repo, repo_dir, 1)) < 0 ||
+        (grc = dl->git_repository_odb(&odb, repo)) < 0 ||
+        (grc = dl->git_odb_write_pack(&wp, odb, NULL, NULL)) < 0) {
+        rc = git_fail(dl, grc, "cannot prepare a repository for the bundle");
         goto done;
     }
     if ((grc = wp->append(wp, b.data + hdr->pack_offset, b.len - hdr->pack_offset, &stats)) < 0 ||
         (grc = wp->commit(wp, &stats)) < 0) {
-        rc = git_fail(grc, "the bundle's pack is broken");
+        rc = git_fail(dl, grc, "the bundle's pack is broken");
         goto done;
     }
     for (size_t i = 0; i < hdr->n_refs; i++) {
@@ -195,18 +179,19 @@ static int unbundle(const char *bundle, const char *repo_dir)
         git_reference *ref = NULL;
         if (strncmp(hdr->refs[i].name, "refs/", 5) != 0)
             continue; /* HEAD: the commit is given by id or by a refs/ name */
-        if ((grc = git_oid_fromstr(&oid, hdr->refs[i].oid)) < 0 ||
-            (grc = git_reference_create(&ref, repo, hdr->refs[i].name, &oid, 1, "unbundle")) < 0) {
-            rc = git_fail(grc, "cannot create %s from the bundle", hdr->refs[i].name);
+        const char *name = hdr->refs[i].name;
+        if ((grc = dl->git_oid_fromstr(&oid, hdr->refs[i].oid)) < 0 ||
+            (grc = dl->git_reference_create(&ref, repo, name, &oid, 1, "unbundle")) < 0) {
+            rc = git_fail(dl, grc, "cannot create %s from the bundle", name);
             goto done;
         }
-        git_reference_free(ref);
+        dl->git_reference_free(ref);
     }
 done:
     if (wp)
         wp->free(wp);
-    git_odb_free(odb);
-    git_repository_free(repo);
+    dl->git_odb_free(odb);
+    dl->git_repository_free(repo);
     free(hdr);
     cru_buf_free(&b);
     return rc;
@@ -214,7 +199,8 @@ done:
 
 /* Copies COMMIT and everything it reaches (its tree and its ancestors) from SRC into a pack in
  * DST, and nothing else: later commits, other branches and tags stay behind. */
-static int copy_history(git_repository *src, const git_oid *commit, git_repository *dst)
+static int copy_history(const struct cru_libgit2 *dl, git_repository *src, const git_oid *commit,
+                        git_repository *dst)
 {
     git_packbuilder *pb = NULL;
     git_revwalk *walk = NULL;
@@ -222,91 +208,94 @@ static int copy_history(git_repository *src, const git_oid *commit, git_reposito
     int rc = 0, grc;
     const char *step = "";
 
-    if ((grc = git_packbuilder_new(&pb, src)) < 0) {
+    if ((grc = dl->git_packbuilder_new(&pb, src)) < 0) {
         step = "cannot start a pack";
         goto fail;
     }
-    git_packbuilder_set_threads(pb, 0);
-    if ((grc = git_revwalk_new(&walk, src)) < 0 || (grc = git_revwalk_push(walk, commit)) < 0 ||
-        (grc = git_packbuilder_insert_walk(pb, walk)) < 0) {
+    dl->git_packbuilder_set_threads(pb, 0);
+    if ((grc = dl->git_revwalk_new(&walk, src)) < 0 ||
+        (grc = dl->git_revwalk_push(walk, commit)) < 0 ||
+        (grc = dl->git_packbuilder_insert_walk(pb, walk)) < 0) {
         step = "cannot collect the commit's history";
         goto fail;
     }
     char dir[4096];
-    if (snprintf(dir, sizeof(dir), "%sobjects/pack", git_repository_path(dst)) >=
+    if (snprintf(dir, sizeof(dir), "%sobjects/pack", dl->git_repository_path(dst)) >=
         (int)sizeof(dir)) {
         rc = cru_err_set(CRU_ELIMIT, "repository path longer than %zu bytes", sizeof(dir) - 1);
         goto done;
     }
-    if ((grc = git_packbuilder_write(pb, dir, 0, NULL, NULL)) < 0) {
+    if ((grc = dl->git_packbuilder_write(pb, dir, 0, NULL, NULL)) < 0) {
         step = "cannot write the pack";
         goto fail;
     }
     /* The new pack appeared behind the object database's back. */
-    if ((grc = git_repository_odb(&odb, dst)) < 0 || (grc = git_odb_refresh(odb)) < 0) {
+    if ((grc = dl->git_repository_odb(&odb, dst)) < 0 || (grc = dl->git_odb_refresh(odb)) < 0) {
         step = "cannot reload the objects";
         goto fail;
     }
     goto done;
 fail:
-    rc = git_fail(grc, "%s", step);
+    rc = git_fail(dl, grc, "%s", step);
 done:
-    git_odb_free(odb);
-    git_revwalk_free(walk);
-    git_packbuilder_free(pb);
+    dl->git_odb_free(odb);
+    dl->git_revwalk_free(walk);
+    dl->git_packbuilder_free(pb);
     return rc;
 }
 
 /* Resolves NAME in SRC to a commit id (a tag is peeled to the commit it names). */
-static int resolve_commit(git_repository *repo, const char *name, git_oid *out)
+static int resolve_commit(const struct cru_libgit2 *dl, git_repository *repo, const char *name,
+                          git_oid *out)
 {
     git_object *obj = NULL, *peeled = NULL;
     int grc, rc = 0;
-    if ((grc = git_revparse_single(&obj, repo, name)) < 0)
-        return git_fail(grc, "cannot resolve %s", name);
-    if ((grc = git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0)
-        rc = git_fail(grc, "%s does not name a commit", name);
+    if ((grc = dl->git_revparse_single(&obj, repo, name)) < 0)
+        return git_fail(dl, grc, "cannot resolve %s", name);
+    if ((grc = dl->git_object_peel(&peeled, obj, GIT_OBJECT_COMMIT)) < 0)
+        rc = git_fail(dl, grc, "%s does not name a commit", name);
     else
-        git_oid_cpy(out, git_object_id(peeled));
-    git_object_free(peeled);
-    git_object_free(obj);
+        dl->git_oid_cpy(out, dl->git_object_id(peeled));
+    dl->git_object_free(peeled);
+    dl->git_object_free(obj);
     return rc;
 }
 
-static int checkout(const char *source, const char *commit, const char *dest)
+static int checkout(const struct cru_libgit2 *dl, const char *source, const char *commit,
+                    const char *dest)
 {
     git_repository *src = NULL, *repo = NULL;
     git_commit *c = NULL;
     git_oid oid;
     int rc, grc;
 
-    if ((grc = git_repository_open_ext(&src, source, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
-        return git_fail(grc, "cannot open the repository");
-    if ((rc = resolve_commit(src, commit, &oid)) < 0)
+    if ((grc = dl->git_repository_open_ext(&src, source, GIT_REPOSITORY_OPEN_NO_SEARCH, NULL)) < 0)
+        return git_fail(dl, grc, "cannot open the repository");
+    if ((rc = resolve_commit(dl, src, commit, &oid)) < 0)
         goto done;
-    if ((grc = git_repository_init(&repo, dest, 0)) < 0) {
-        rc = git_fail(grc, "cannot create a repository");
+    if ((grc = dl->git_repository_init(&repo, dest, 0)) < 0) {
+        rc = git_fail(dl, grc, "cannot create a repository");
         goto done;
     }
-    if ((rc = copy_history(src, &oid, repo)) < 0)
+    if ((rc = copy_history(dl, src, &oid, repo)) < 0)
         goto done;
-    if ((grc = git_commit_lookup(&c, repo, &oid)) < 0) {
-        rc = git_fail(grc, "the copied commit is missing");
+    if ((grc = dl->git_commit_lookup(&c, repo, &oid)) < 0) {
+        rc = git_fail(dl, grc, "the copied commit is missing");
         goto done;
     }
     git_checkout_options co;
-    git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
+    dl->git_checkout_options_init(&co, GIT_CHECKOUT_OPTIONS_VERSION);
     co.checkout_strategy = GIT_CHECKOUT_FORCE;
-    if ((grc = git_checkout_tree(repo, (const git_object *)c, &co)) < 0) {
-        rc = git_fail(grc, "cannot check out the tree");
+    if ((grc = dl->git_checkout_tree(repo, (const git_object *)c, &co)) < 0) {
+        rc = git_fail(dl, grc, "cannot check out the tree");
         goto done;
     }
-    if ((grc = git_repository_set_head_detached(repo, &oid)) < 0)
-        rc = git_fail(grc, "cannot detach HEAD");
+    if ((grc = dl->git_repository_set_head_detached(repo, &oid)) < 0)
+        rc = git_fail(dl, grc, "cannot detach HEAD");
 done:
-    git_commit_free(c);
-    git_repository_free(repo);
-    git_repository_free(src);
+    dl->git_commit_free(c);
+    dl->git_repository_free(repo);
+    dl->git_repository_free(src);
     return rc;
 }
 
@@ -315,10 +304,11 @@ done:
 static int checkout_named(const char *source, const char *name, const char *commit,
                           const char *dest)
 {
+    const struct cru_libgit2 *dl;
     struct stat st;
     int rc;
-    if ((rc = git_init()) < 0)
-        return rc;
+    if ((rc = cru_dl_libgit2(&dl)) < 0)
+        return cru_err_wrap(rc, "checking out %s of %s", commit, source);
     if (lstat(dest, &st) == 0)
         return cru_err_set(CRU_EEXIST, "checking out %s of %s: %s exists already", commit, name,
                            dest);
@@ -334,14 +324,14 @@ static int checkout_named(const char *source, const char *name, const char *comm
                                name);
         char repo_dir[sizeof(tmp) + 8];
         snprintf(repo_dir, sizeof(repo_dir), "%s/repo", tmp);
-        if ((rc = unbundle(source, repo_dir)) < 0) {
+        if ((rc = unbundle(dl, source, repo_dir)) < 0) {
             cru_remove_tree(tmp);
             return cru_err_wrap(rc, "checking out %s of %s", commit, name);
         }
         from = repo_dir;
-        rc = checkout(from, commit, dest);
+        rc = checkout(dl, from, commit, dest);
     } else {
-        rc = checkout(from, commit, dest);
+        rc = checkout(dl, from, commit, dest);
     }
     if (from != source)
         cru_remove_tree(tmp);
@@ -450,14 +440,14 @@ void agt_git_files_free(char **files, size_t n)
 
 /* Every path a delta touches, sorted and unique: both sides of each delta, so that a file
  * replaced by a directory or moved lists both names. */
-static int changed_files(git_diff *diff, char ***out, size_t *n_out)
+static int changed_files(const struct cru_libgit2 *dl, git_diff *diff, char ***out, size_t *n_out)
 {
-    size_t nd = git_diff_num_deltas(diff), n = 0;
+    size_t nd = dl->git_diff_num_deltas(diff), n = 0;
     char **files = NULL;
     if (nd > 0 && !(files = calloc(2 * nd, sizeof(*files))))
         return cru_err_set(CRU_ENOMEM, "out of memory listing %zu changed files", nd);
     for (size_t i = 0; i < nd; i++) {
-        const git_diff_delta *d = git_diff_get_delta(diff, i);
+        const git_diff_delta *d = dl->git_diff_get_delta(diff, i);
         const char *paths[2] = { d->old_file.path, d->new_file.path };
         for (int k = 0; k < 2; k++) {
             if (!paths[k] || (k == 1 && paths[0] && strcmp(paths[0], paths[1]) == 0))
@@ -512,7 +502,7 @@ static int print_line(const git_diff_delta *delta, const git_diff_hunk *hunk,
 
 /* Opens WORKDIR/.git as the repository and WORKDIR as its working tree, whatever the agent
  * wrote into .git/config (core.worktree) or put at .git (a "gitdir:" file, a link). */
-static int open_workspace(const char *workdir, git_repository **out)
+static int open_workspace(const struct cru_libgit2 *dl, const char *workdir, git_repository **out)
 {
     char gitdir[4096];
     struct stat st;
@@ -523,18 +513,18 @@ static int open_workspace(const char *workdir, git_repository **out)
         return cru_err_sys("cannot inspect %s", gitdir);
     if (!S_ISDIR(st.st_mode))
         return cru_err_set(CRU_EUNSAFE, "%s is not a directory", gitdir);
-    if ((grc = git_repository_open_bare(out, gitdir)) < 0)
-        return git_fail(grc, "cannot open %s", gitdir);
-    if ((grc = git_repository_set_workdir(*out, workdir, 0)) < 0) {
-        git_repository_free(*out);
+    if ((grc = dl->git_repository_open_bare(out, gitdir)) < 0)
+        return git_fail(dl, grc, "cannot open %s", gitdir);
+    if ((grc = dl->git_repository_set_workdir(*out, workdir, 0)) < 0) {
+        dl->git_repository_free(*out);
         *out = NULL;
-        return git_fail(grc, "cannot use %s as the working tree", workdir);
+        return git_fail(dl, grc, "cannot use %s as the working tree", workdir);
     }
     return 0;
 }
 
-static int diff(const char *workdir, const char *base, size_t max, struct cru_buf *patch,
-                char ***files, size_t *n_files)
+static int diff(const struct cru_libgit2 *dl, const char *workdir, const char *base, size_t max,
+                struct cru_buf *patch, char ***files, size_t *n_files)
 {
     git_repository *repo = NULL;
     git_object *obj = NULL;
@@ -542,48 +532,49 @@ static int diff(const char *workdir, const char *base, size_t max, struct cru_bu
     git_diff *d = NULL;
     int rc, grc;
 
-    if ((rc = open_workspace(workdir, &repo)) < 0)
+    if ((rc = open_workspace(dl, workdir, &repo)) < 0)
         return rc;
-    if ((grc = git_revparse_single(&obj, repo, base)) < 0) {
-        rc = git_fail(grc, "cannot resolve %s", base);
+    if ((grc = dl->git_revparse_single(&obj, repo, base)) < 0) {
+        rc = git_fail(dl, grc, "cannot resolve %s", base);
         goto done;
     }
-    if ((grc = git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE)) < 0) {
-        rc = git_fail(grc, "%s does not name a commit", base);
+    if ((grc = dl->git_object_peel((git_object **)&tree, obj, GIT_OBJECT_TREE)) < 0) {
+        rc = git_fail(dl, grc, "%s does not name a commit", base);
         goto done;
     }
     git_diff_options opts;
-    git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
+    dl->git_diff_options_init(&opts, GIT_DIFF_OPTIONS_VERSION);
     opts.flags = GIT_DIFF_INCLUDE_UNTRACKED | GIT_DIFF_RECURSE_UNTRACKED_DIRS |
                  GIT_DIFF_SHOW_UNTRACKED_CONTENT;
-    if ((grc = git_diff_tree_to_workdir(&d, repo, tree, &opts)) < 0) {
-        rc = git_fail(grc, "cannot compare the working tree with %s", base);
+    if ((grc = dl->git_diff_tree_to_workdir(&d, repo, tree, &opts)) < 0) {
+        rc = git_fail(dl, grc, "cannot compare the working tree with %s", base);
         goto done;
     }
     struct print_ctx ctx = { patch, patch->len, max, 0 };
-    if ((grc = git_diff_print(d, GIT_DIFF_FORMAT_PATCH, print_line, &ctx)) < 0) {
-        rc = ctx.rc < 0 ? ctx.rc : git_fail(grc, "cannot format the patch");
+    if ((grc = dl->git_diff_print(d, GIT_DIFF_FORMAT_PATCH, print_line, &ctx)) < 0) {
+        rc = ctx.rc < 0 ? ctx.rc : git_fail(dl, grc, "cannot format the patch");
         goto done;
     }
-    rc = changed_files(d, files, n_files);
+    rc = changed_files(dl, d, files, n_files);
 done:
-    git_diff_free(d);
-    git_tree_free(tree);
-    git_object_free(obj);
-    git_repository_free(repo);
+    dl->git_diff_free(d);
+    dl->git_tree_free(tree);
+    dl->git_object_free(obj);
+    dl->git_repository_free(repo);
     return rc;
 }
 
 int agt_git_diff_max(const char *workdir, const char *base, size_t max, struct cru_buf *patch,
                      char ***files, size_t *n_files)
 {
+    const struct cru_libgit2 *dl;
     size_t start = patch->len;
     int rc;
     *files = NULL;
     *n_files = 0;
-    if ((rc = git_init()) < 0)
-        return rc;
-    if ((rc = diff(workdir, base, max, patch, files, n_files)) < 0) {
+    if ((rc = cru_dl_libgit2(&dl)) < 0)
+        return cru_err_wrap(rc, "diffing %s against %s", workdir, base);
+    if ((rc = diff(dl, workdir, base, max, patch, files, n_files)) < 0) {
         /* Nothing half-appended: the patch is as the caller gave it. */
         patch->len = start;
         if (patch->data)

@@ -5,6 +5,10 @@
  * (one sbx_exec of /bin/true in a live sandbox) against a bare posix_spawn and waitpid of
  * /bin/true on the host, the floor; and 100 live sandboxes (creation rate, memory per sandbox,
  * one command in each, destruction, state left behind) against 100 live bubblewrap sandboxes.
+ * Then the crucible binary as a whole process, which is what a user who runs it per command
+ * pays: `crucible exec -- /bin/true` against the same bwrap command line, and `crucible
+ * version` against /bin/true, each from posix_spawn until reaped, wall time and the CPU time
+ * that wait4 reports for it and for the processes it made (bwrap's init included).
  * Ours and the peer alternate (ABAB) so that drift of the machine affects both; the table gives
  * medians, p10 and p90, and the ratio ours/peer (lower is better). Both sides are timed until
  * their sandbox is gone: sbx_free waits for the sandbox's init, and the peer waits for bwrap's
@@ -27,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/utsname.h>
 #include <sys/wait.h>
@@ -57,6 +62,7 @@ struct bench_args {
     uint64_t iters;
     uint64_t sessions;
     uint64_t rounds;
+    const char *crucible; /* the binary timed as a whole process */
     bool json;
 };
 
@@ -727,6 +733,108 @@ done:
     return rc;
 }
 
+/* ---- (d): whole processes ---- */
+
+/* What one process cost, from its start until it and every process it made were reaped: wall
+ * time, and CPU time (user and system) from wait4 of it and of the processes that outlive it. */
+struct proc_cost {
+    uint64_t wall_ns, cpu_ns;
+};
+
+static uint64_t rusage_ns(const struct rusage *ru)
+{
+    return ((uint64_t)ru->ru_utime.tv_sec + (uint64_t)ru->ru_stime.tv_sec) * 1000000000u +
+           ((uint64_t)ru->ru_utime.tv_usec + (uint64_t)ru->ru_stime.tv_usec) * 1000u;
+}
+
+/* Waits for PID, adds its CPU time (its own and its reaped children's) to *CPU_NS, and
+ * requires exit status 0 when WHAT is not NULL. */
+static int wait_cpu(pid_t pid, const char *what, uint64_t *cpu_ns)
+{
+    struct rusage ru;
+    int status;
+    while (wait4(pid, &status, 0, &ru) < 0) {
+        if (errno != EINTR)
+            return cru_err_sys("waiting for %s", what ? what : "a process");
+    }
+    *cpu_ns += rusage_ns(&ru);
+    if (!what || (WIFEXITED(status) && WEXITSTATUS(status) == 0))
+        return 0;
+    if (WIFSIGNALED(status))
+        return cru_err_set(CRU_EIO, "%s was killed by signal %d", what, WTERMSIG(status));
+    return cru_err_set(CRU_EIO, "%s exited with status %d", what, WEXITSTATUS(status));
+}
+
+/* ARGV run to its end as one process, its output to /dev/null (NULL_FD): crucible, whose
+ * sandbox's init is its own child and is reaped by it, or /bin/true. */
+static int proc_run(const struct argv_list *argv, int null_fd, struct proc_cost *c)
+{
+    const int fds[4] = { -1, null_fd, -1, -1 };
+    pid_t pid;
+    *c = (struct proc_cost){ 0, 0 };
+    uint64_t t0 = cru_now_ns();
+    int rc = spawn(&pid, argv, fds);
+    if (rc == 0)
+        rc = wait_cpu(pid, argv->v[0], &c->cpu_ns);
+    c->wall_ns = cru_now_ns() - t0;
+    return rc;
+}
+
+/* bwrap run to its end, as the cold start times it: bwrap, then its init, which outlives it
+ * and comes to us (we are a subreaper); the init has reaped the command, so its CPU time is
+ * in the init's. The init's status is not checked: --die-with-parent may kill it when bwrap
+ * exits first. */
+static int proc_run_bwrap(const struct argv_list *argv, struct proc_cost *c)
+{
+    struct bwrap_run b;
+    *c = (struct proc_cost){ 0, 0 };
+    uint64_t t0 = cru_now_ns();
+    int rc = bwrap_start(&b, argv, false);
+    if (rc == 0) {
+        rc = wait_cpu(b.outer, "bwrap", &c->cpu_ns);
+        b.outer = -1;
+        if (rc == 0 && (rc = bwrap_inner(&b)) == 0)
+            rc = wait_cpu(b.inner, NULL, &c->cpu_ns);
+        b.inner = -1;
+    }
+    c->wall_ns = cru_now_ns() - t0;
+    bwrap_end(&b, true);
+    return rc;
+}
+
+struct proc_series {
+    struct series wall, cpu;
+};
+
+/* WARMUP untimed pairs, then N pairs, ours first in each: OURS against PEER (bwrap when
+ * PEER_BWRAP, else a plain process; NULL: ours alone). */
+static int run_proc_series(const struct argv_list *ours, const struct argv_list *peer,
+                           bool peer_bwrap, size_t n, struct proc_series *o, struct proc_series *p)
+{
+    int null_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (null_fd < 0)
+        return cru_err_sys("cannot open /dev/null");
+    for (size_t i = 0; i < WARMUP + n; i++) {
+        struct proc_cost co, cp = { 0, 0 };
+        int rc = proc_run(ours, null_fd, &co);
+        if (rc == 0 && peer)
+            rc = peer_bwrap ? proc_run_bwrap(peer, &cp) : proc_run(peer, null_fd, &cp);
+        if (rc < 0) {
+            close(null_fd);
+            return rc;
+        }
+        if (i < WARMUP)
+            continue;
+        o->wall.ns[i - WARMUP] = co.wall_ns;
+        o->cpu.ns[i - WARMUP] = co.cpu_ns;
+        p->wall.ns[i - WARMUP] = cp.wall_ns;
+        p->cpu.ns[i - WARMUP] = cp.cpu_ns;
+    }
+    close(null_fd);
+    o->wall.n = o->cpu.n = p->wall.n = p->cpu.n = n;
+    return 0;
+}
+
 /* ---- report ---- */
 
 struct report {
@@ -735,9 +843,14 @@ struct report {
     long cpus;
     double load; /* 1-minute load average at start: other work on the machine skews timings */
     bool have_peer;
+    bool have_bin; /* args->crucible is there to be timed as a process */
     struct layers layers;
     long state_dirs_before;
     struct stats cold_ours, cold_peer, warm_ours, warm_peer;
+    /* Whole processes: `crucible exec -- /bin/true` against bwrap, `crucible version` against
+     * /bin/true; wall and CPU time of each. */
+    struct stats exec_ours, exec_peer, exec_ours_cpu, exec_peer_cpu;
+    struct stats version_ours, version_peer, version_ours_cpu, version_peer_cpu;
     struct sessions ses_ours, ses_peer;
 };
 
@@ -758,6 +871,37 @@ static void print_time_row(const char *name, const struct stats *o, const struct
     if (have_peer)
         snprintf(peer, sizeof(peer), "%.3f / %.3f", p->p10_ms, p->p90_ms);
     printf("%-16s%-26s%s\n", "  p10 / p90 ms", ours, have_peer ? peer : "");
+}
+
+/* A process row: wall time as print_time_row prints it, then the CPU time's medians. */
+static void print_proc_rows(const char *name, const struct stats *o, const struct stats *p,
+                            const struct stats *o_cpu, const struct stats *p_cpu,
+                            const char *peer_name, bool have_peer)
+{
+    char ours[64], peer[64], ratio[32];
+    print_time_row(name, o, p, peer_name, have_peer);
+    snprintf(ours, sizeof(ours), "%.3f", o_cpu->median_ms);
+    snprintf(peer, sizeof(peer), "%.3f", p_cpu->median_ms);
+    snprintf(ratio, sizeof(ratio), "%.2f", o_cpu->median_ms / p_cpu->median_ms);
+    printf("%-16s%-26s%-30s%s\n", "  CPU ms", ours, have_peer ? peer : "", have_peer ? ratio : "");
+}
+
+static void print_process(const struct report *r)
+{
+    if (!r->have_bin) {
+        printf("%-16s%s: not found (build it with make, or pass --crucible PATH): skipped\n",
+               "process", r->args->crucible);
+        return;
+    }
+    print_proc_rows("exec process", &r->exec_ours, &r->exec_peer, &r->exec_ours_cpu,
+                    &r->exec_peer_cpu, "bwrap", r->have_peer);
+    print_proc_rows("version process", &r->version_ours, &r->version_peer, &r->version_ours_cpu,
+                    &r->version_peer_cpu, "/bin/true", true);
+    if (r->have_peer)
+        printf("%-16s%-59s%s\n", "  target", "exec process no slower than bwrap (wall)",
+               r->exec_ours.median_ms <= r->exec_peer.median_ms ? "met" : "NOT met");
+    printf("%-16s%-59s%s\n", "  target", "version within 2 ms of /bin/true (wall)",
+           r->version_ours.median_ms <= r->version_peer.median_ms + 2.0 ? "met" : "NOT met");
 }
 
 static void print_sessions(const struct report *r)
@@ -826,6 +970,7 @@ static void print_table(const struct report *r)
     print_time_row("warm exec", &r->warm_ours, &r->warm_peer, "fork+exec", true);
     printf("%-16s%-26s%-30s%s\n", "  target", "warm within 1.5x of fork+exec", "",
            r->warm_ours.median_ms <= 1.5 * r->warm_peer.median_ms ? "met" : "NOT met");
+    print_process(r);
     print_sessions(r);
 }
 
@@ -847,6 +992,17 @@ static json_t *sessions_json(const struct sessions *s, size_t n, bool ours)
     return v;
 }
 
+/* {"ours": wall, PEER: wall or null, "ours_cpu": ..., "PEER_cpu": ...}, times in ms. */
+static json_t *process_json(const struct stats *o, const struct stats *p, const struct stats *o_cpu,
+                            const struct stats *p_cpu, const char *peer, bool have_peer)
+{
+    char peer_cpu[32];
+    snprintf(peer_cpu, sizeof(peer_cpu), "%s_cpu", peer);
+    return json_pack("{s:o, s:o, s:o, s:o}", "ours", stats_json(o), peer,
+                     have_peer ? stats_json(p) : json_null(), "ours_cpu", stats_json(o_cpu),
+                     peer_cpu, have_peer ? stats_json(p_cpu) : json_null());
+}
+
 static int print_json(const struct report *r)
 {
     size_t n = (size_t)r->args->sessions;
@@ -865,6 +1021,18 @@ static int print_json(const struct report *r)
                   stats_json(&r->cold_ours), "bwrap", peer_cold, "warm", "ours",
                   stats_json(&r->warm_ours), "fork_exec", stats_json(&r->warm_peer),
                   "sessions_live", "ours", sessions_json(&r->ses_ours, n, true), "bwrap", peer_ses);
+    json_t *process = json_null();
+    if (r->have_bin)
+        process = json_pack("{s:o, s:o}", "exec",
+                            process_json(&r->exec_ours, &r->exec_peer, &r->exec_ours_cpu,
+                                         &r->exec_peer_cpu, "bwrap", r->have_peer),
+                            "version",
+                            process_json(&r->version_ours, &r->version_peer, &r->version_ours_cpu,
+                                         &r->version_peer_cpu, "true", true));
+    if (v)
+        json_object_set_new(v, "process", process);
+    else
+        json_decref(process);
     /* Six significant digits: timings are not more precise than that. */
     char *text =
         v ? json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(6)) : NULL;
@@ -880,14 +1048,17 @@ static int print_json(const struct report *r)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sandbox [-n N] [-s N] [-r N] [--json]\n"
+    fprintf(f, "usage: sandbox [-n N] [-s N] [-r N] [--crucible PATH] [--json]\n"
                "\n"
-               "Cold start, warm exec and live sessions of crucible's sandbox, each against its\n"
-               "peer (bubblewrap, a bare fork+exec) in the same run. Needs root.\n"
+               "Cold start, warm exec and live sessions of crucible's sandbox, and the crucible\n"
+               "binary as a whole process, each against its peer (bubblewrap, a bare\n"
+               "fork+exec, /bin/true) in the same run. Needs root.\n"
                "\n"
-               "  -n, --iterations N  timed iterations of cold start and warm exec (default 200)\n"
+               "  -n, --iterations N  timed iterations of cold start, warm exec and the\n"
+               "                      processes (default 200)\n"
                "  -s, --sessions N    sandboxes alive at once (default 100)\n"
                "  -r, --rounds N      rounds of the live-sessions test (default 5)\n"
+               "      --crucible PATH the binary timed as a process (default ./crucible)\n"
                "      --json          also print the results as one JSON line\n"
                "  -h, --help          show this help\n");
 }
@@ -898,6 +1069,7 @@ static int parse_args(struct bench_args *a, int argc, char **argv)
         { "iterations", required_argument, NULL, 'n' },
         { "sessions", required_argument, NULL, 's' },
         { "rounds", required_argument, NULL, 'r' },
+        { "crucible", required_argument, NULL, 'c' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -914,6 +1086,9 @@ static int parse_args(struct bench_args *a, int argc, char **argv)
             break;
         case 'r':
             rc = cru_parse_u64(optarg, 1, MAX_ROUNDS, &a->rounds);
+            break;
+        case 'c':
+            a->crucible = optarg;
             break;
         case 'j':
             a->json = true;
@@ -950,6 +1125,60 @@ static void host_describe(struct report *r)
     cru_str_copy(r->kernel, sizeof(r->kernel), uname(&u) == 0 ? u.release : "unknown");
 }
 
+/* The whole-process series: `crucible exec -- /bin/true` against BWRAP_TRUE (when there is
+ * bwrap), then `crucible version` against BARE_TRUE. */
+static int run_timed_process(struct report *r, const struct argv_list *bwrap_true,
+                             const struct argv_list *bare_true)
+{
+    static const char *const exec_args[] = { "exec", "--", "/bin/true", NULL };
+    size_t n = (size_t)r->args->iters;
+    struct argv_list exec = { 0 }, version = { 0 };
+    struct proc_series o = { 0 }, p = { 0 };
+    int rc = 0;
+
+    o.wall.ns = calloc(n, sizeof(uint64_t));
+    o.cpu.ns = calloc(n, sizeof(uint64_t));
+    p.wall.ns = calloc(n, sizeof(uint64_t));
+    p.cpu.ns = calloc(n, sizeof(uint64_t));
+    if (!o.wall.ns || !o.cpu.ns || !p.wall.ns || !p.cpu.ns) {
+        rc = cru_err_set(CRU_ENOMEM, "out of memory for %zu samples", n);
+        goto done;
+    }
+    if ((rc = argv_add(&exec, r->args->crucible)) < 0 ||
+        (rc = argv_add(&version, r->args->crucible)) < 0 ||
+        (rc = argv_add(&version, "version")) < 0)
+        goto done;
+    for (size_t i = 0; rc == 0 && exec_args[i]; i++)
+        rc = argv_add(&exec, exec_args[i]);
+    if (rc < 0)
+        goto done;
+
+    if ((rc = run_proc_series(&exec, r->have_peer ? bwrap_true : NULL, true, n, &o, &p)) < 0) {
+        cru_err_wrap(rc, "%s exec -- /bin/true as a process", r->args->crucible);
+        goto done;
+    }
+    r->exec_ours = series_stats(&o.wall);
+    r->exec_ours_cpu = series_stats(&o.cpu);
+    r->exec_peer = series_stats(&p.wall);
+    r->exec_peer_cpu = series_stats(&p.cpu);
+    if ((rc = run_proc_series(&version, bare_true, false, n, &o, &p)) < 0) {
+        cru_err_wrap(rc, "%s version as a process", r->args->crucible);
+        goto done;
+    }
+    r->version_ours = series_stats(&o.wall);
+    r->version_ours_cpu = series_stats(&o.cpu);
+    r->version_peer = series_stats(&p.wall);
+    r->version_peer_cpu = series_stats(&p.cpu);
+done:
+    argv_free(&exec);
+    argv_free(&version);
+    free(o.wall.ns);
+    free(o.cpu.ns);
+    free(p.wall.ns);
+    free(p.cpu.ns);
+    return rc;
+}
+
 /* The cold and warm series, interleaved with their peers. */
 static int run_timed(struct report *r, struct sbx *sb)
 {
@@ -978,6 +1207,8 @@ static int run_timed(struct report *r, struct sbx *sb)
         goto done;
     r->warm_ours = series_stats(&so);
     r->warm_peer = series_stats(&sp);
+    if (r->have_bin)
+        rc = run_timed_process(r, &bwrap_true, &bare_true);
 done:
     argv_free(&bwrap_true);
     argv_free(&bare_true);
@@ -988,7 +1219,9 @@ done:
 
 int main(int argc, char **argv)
 {
-    struct bench_args args = { .iters = 200, .sessions = 100, .rounds = 5 };
+    struct bench_args args = {
+        .iters = 200, .sessions = 100, .rounds = 5, .crucible = "./crucible"
+    };
     struct report r = { .args = &args };
     struct sbx *sb = NULL;
     int rc;
@@ -1004,6 +1237,7 @@ int main(int argc, char **argv)
     /* Warnings would repeat once per sandbox; the probe below reports what is missing. */
     cru_log_set_level(CRU_LOG_ERROR);
     r.have_peer = access(BWRAP_PATH, X_OK) == 0;
+    r.have_bin = access(args.crucible, X_OK) == 0;
     host_describe(&r);
     /* Taken before the first sandbox of this process sweeps what dead ones left. */
     r.state_dirs_before = count_state_dirs();

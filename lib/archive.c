@@ -12,8 +12,6 @@
  */
 #include "lib/archive.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <dirent.h>
 #include <errno.h>
 #include <pthread.h>
@@ -30,6 +28,7 @@
 #include <unistd.h>
 
 #include "lib/buf.h"
+#include "lib/dl.h"
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/path.h"
@@ -44,6 +43,7 @@
      ARCHIVE_EXTRACT_SECURE_NOABSOLUTEPATHS | ARCHIVE_EXTRACT_PERM | ARCHIVE_EXTRACT_TIME)
 
 struct ax {
+    const struct cru_libarchive *dl; /* libarchive, loaded on first use (lib/dl.h) */
     const struct cru_archive_limits *lim;
     struct archive *in;
     int in_fd; /* the archive file, opened by us so that only a regular file is read */
@@ -76,15 +76,17 @@ __attribute__((format(printf, 3, 4))) static int entry_err(const struct ax *x, i
 /* libarchive's write_disk refusals (a symlink in the path, "..") carry no system errno. */
 static int disk_err(const struct ax *x, const char *what)
 {
-    int e = archive_errno(x->out);
-    const char *msg = archive_error_string(x->out);
+    const struct cru_libarchive *dl = x->dl;
+    int e = dl->archive_errno(x->out);
+    const char *msg = dl->archive_error_string(x->out);
     return entry_err(x, e > 0 ? cru_err_from_errno(e) : CRU_EUNSAFE, "%s: %s", what,
                      msg ? msg : "failed");
 }
 
 static int read_err(const struct ax *x, const char *what)
 {
-    const char *msg = archive_error_string(x->in);
+    const struct cru_libarchive *dl = x->dl;
+    const char *msg = dl->archive_error_string(x->in);
     return entry_err(x, CRU_EPARSE, "%s: %s", what, msg ? msg : "failed");
 }
 
@@ -138,6 +140,7 @@ static int remember_file(struct ax *x, const char *path)
 /* The checks on a hardlink entry; on success its target is rewritten to the clean path. */
 static int check_hardlink(struct ax *x, struct archive_entry *e, const char *path, const char *hl)
 {
+    const struct cru_libarchive *dl = x->dl;
     char *target = NULL;
     int rc;
 
@@ -154,11 +157,11 @@ static int check_hardlink(struct ax *x, struct archive_entry *e, const char *pat
         rc = entry_err(x, CRU_EUNSAFE,
                        "hardlink target '%s' is not a regular file extracted earlier", shown);
     } else {
-        archive_entry_set_hardlink(e, target);
+        dl->archive_entry_set_hardlink(e, target);
     }
     free(target);
-    if (rc == 0 && archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
-        (uint64_t)archive_entry_size(e) > x->lim->max_bytes - x->st.bytes)
+    if (rc == 0 && dl->archive_entry_size_is_set(e) && dl->archive_entry_size(e) > 0 &&
+        (uint64_t)dl->archive_entry_size(e) > x->lim->max_bytes - x->st.bytes)
         rc = entry_err(x, CRU_ELIMIT, "more than max_bytes (%llu) of file data",
                        (unsigned long long)x->lim->max_bytes);
     return rc;
@@ -187,8 +190,9 @@ static int check_symlink(struct ax *x, const char *path, const char *target)
 /* The type and mode checks; counts the entry in the stats. */
 static int check_kind(struct ax *x, struct archive_entry *e, const char *path)
 {
-    mode_t mode = archive_entry_mode(e);
-    const char *hl = archive_entry_hardlink(e);
+    const struct cru_libarchive *dl = x->dl;
+    mode_t mode = dl->archive_entry_mode(e);
+    const char *hl = dl->archive_entry_hardlink(e);
 
     /* A root filesystem's are dropped with the rest of the high bits (mode & 0777, below). */
     if ((mode & S_ISUID) && !x->lim->rootfs)
@@ -199,7 +203,7 @@ static int check_kind(struct ax *x, struct archive_entry *e, const char *path)
         x->st.links++;
         return check_hardlink(x, e, path, hl);
     }
-    switch (archive_entry_filetype(e)) {
+    switch (dl->archive_entry_filetype(e)) {
     case AE_IFREG:
         x->st.files++;
         return 0;
@@ -208,7 +212,7 @@ static int check_kind(struct ax *x, struct archive_entry *e, const char *path)
         return 0;
     case AE_IFLNK:
         x->st.links++;
-        return check_symlink(x, path, archive_entry_symlink(e));
+        return check_symlink(x, path, dl->archive_entry_symlink(e));
     case AE_IFCHR:
     case AE_IFBLK:
         return entry_err(x, CRU_EUNSAFE, "device node");
@@ -225,12 +229,13 @@ static int check_kind(struct ax *x, struct archive_entry *e, const char *path)
  * header that lies about sizes cannot get more than max_bytes onto the disk. */
 static int copy_data(struct ax *x, struct archive_entry *e)
 {
+    const struct cru_libarchive *dl = x->dl;
     uint64_t end = 0;
     for (;;) {
         const void *buf;
         size_t size;
         la_int64_t off;
-        int r = archive_read_data_block(x->in, &buf, &size, &off);
+        int r = dl->archive_read_data_block(x->in, &buf, &size, &off);
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN)
@@ -246,20 +251,21 @@ static int copy_data(struct ax *x, struct archive_entry *e)
             x->st.bytes += stop - end;
             end = stop;
         }
-        if (size > 0 && archive_write_data_block(x->out, buf, size, off) < ARCHIVE_WARN)
+        if (size > 0 && dl->archive_write_data_block(x->out, buf, size, off) < ARCHIVE_WARN)
             return disk_err(x, "writing");
     }
     /* A hardlink keeps its header size (cpio carries the data on a link), and write_disk
      * extends the file to it: count that too. It was checked against the bound already. */
-    if (archive_entry_size_is_set(e) && archive_entry_size(e) > 0 &&
-        (uint64_t)archive_entry_size(e) > end)
-        x->st.bytes += (uint64_t)archive_entry_size(e) - end;
+    if (dl->archive_entry_size_is_set(e) && dl->archive_entry_size(e) > 0 &&
+        (uint64_t)dl->archive_entry_size(e) > end)
+        x->st.bytes += (uint64_t)dl->archive_entry_size(e) - end;
     return 0;
 }
 
 static int extract_entry(struct ax *x, struct archive_entry *e)
 {
-    const char *raw = archive_entry_pathname(e);
+    const struct cru_libarchive *dl = x->dl;
+    const char *raw = dl->archive_entry_pathname(e);
     char *path = NULL;
     int rc;
 
@@ -278,34 +284,34 @@ static int extract_entry(struct ax *x, struct archive_entry *e)
 
     if (!*path) {
         /* "./" heads many tarballs: the root exists already, and keeps its own mode. */
-        if (archive_entry_filetype(e) != AE_IFDIR || archive_entry_hardlink(e))
+        if (dl->archive_entry_filetype(e) != AE_IFDIR || dl->archive_entry_hardlink(e))
             rc = entry_err(x, CRU_EUNSAFE, "names the destination itself");
         goto done;
     }
     if ((rc = check_kind(x, e, path)) < 0)
         goto done;
 
-    archive_entry_set_pathname(e, path);
-    archive_entry_set_perm(e, archive_entry_perm(e) & 0777);
-    archive_entry_acl_clear(e);
-    archive_entry_xattr_clear(e);
-    archive_entry_set_fflags(e, 0, 0);
+    dl->archive_entry_set_pathname(e, path);
+    dl->archive_entry_set_perm(e, dl->archive_entry_perm(e) & 0777);
+    dl->archive_entry_acl_clear(e);
+    dl->archive_entry_xattr_clear(e);
+    dl->archive_entry_set_fflags(e, 0, 0);
     /* write_disk would extend a file to the size its header claims; only data counts. */
-    if (!archive_entry_hardlink(e))
-        archive_entry_unset_size(e);
+    if (!dl->archive_entry_hardlink(e))
+        dl->archive_entry_unset_size(e);
 
     forget_file(x, path);
-    if (archive_write_header(x->out, e) < ARCHIVE_WARN) {
+    if (dl->archive_write_header(x->out, e) < ARCHIVE_WARN) {
         rc = disk_err(x, "creating");
         goto done;
     }
     if ((rc = copy_data(x, e)) < 0)
         goto done;
-    if (archive_write_finish_entry(x->out) < ARCHIVE_WARN) {
+    if (dl->archive_write_finish_entry(x->out) < ARCHIVE_WARN) {
         rc = disk_err(x, "finishing");
         goto done;
     }
-    if (archive_entry_hardlink(e) || archive_entry_filetype(e) == AE_IFREG)
+    if (dl->archive_entry_hardlink(e) || dl->archive_entry_filetype(e) == AE_IFREG)
         rc = remember_file(x, path);
 done:
     free(path);
@@ -315,36 +321,37 @@ done:
 /* Opens the archive FD (when not -1) or else the file ARCHIVE. */
 static int open_input(struct ax *x, int fd, const char *archive)
 {
-    struct archive *in = archive_read_new();
+    const struct cru_libarchive *dl = x->dl;
+    struct archive *in = dl->archive_read_new();
     if (!in)
         return cru_err_set(CRU_ENOMEM, "out of memory");
     x->in = in;
     /* Filters that libarchive would run as an external program when it lacks the library
      * are left out, and so is mtree (see the top of the file). */
-    if (archive_read_support_filter_gzip(in) < ARCHIVE_WARN ||
-        archive_read_support_filter_bzip2(in) < ARCHIVE_WARN ||
-        archive_read_support_filter_xz(in) < ARCHIVE_WARN ||
-        archive_read_support_filter_lzma(in) < ARCHIVE_WARN ||
-        archive_read_support_filter_zstd(in) < ARCHIVE_WARN ||
-        archive_read_support_filter_compress(in) < ARCHIVE_WARN ||
-        archive_read_support_format_tar(in) != ARCHIVE_OK ||
-        archive_read_support_format_cpio(in) != ARCHIVE_OK ||
-        archive_read_support_format_zip(in) != ARCHIVE_OK ||
-        archive_read_support_format_7zip(in) != ARCHIVE_OK ||
-        archive_read_support_format_iso9660(in) != ARCHIVE_OK ||
-        archive_read_support_format_ar(in) != ARCHIVE_OK ||
-        archive_read_support_format_xar(in) < ARCHIVE_WARN ||
-        archive_read_support_format_empty(in) != ARCHIVE_OK)
-        return cru_err_set(CRU_EUNSUPPORTED, "libarchive: %s", archive_error_string(in));
+    if (dl->archive_read_support_filter_gzip(in) < ARCHIVE_WARN ||
+        dl->archive_read_support_filter_bzip2(in) < ARCHIVE_WARN ||
+        dl->archive_read_support_filter_xz(in) < ARCHIVE_WARN ||
+        dl->archive_read_support_filter_lzma(in) < ARCHIVE_WARN ||
+        dl->archive_read_support_filter_zstd(in) < ARCHIVE_WARN ||
+        dl->archive_read_support_filter_compress(in) < ARCHIVE_WARN ||
+        dl->archive_read_support_format_tar(in) != ARCHIVE_OK ||
+        dl->archive_read_support_format_cpio(in) != ARCHIVE_OK ||
+        dl->archive_read_support_format_zip(in) != ARCHIVE_OK ||
+        dl->archive_read_support_format_7zip(in) != ARCHIVE_OK ||
+        dl->archive_read_support_format_iso9660(in) != ARCHIVE_OK ||
+        dl->archive_read_support_format_ar(in) != ARCHIVE_OK ||
+        dl->archive_read_support_format_xar(in) < ARCHIVE_WARN ||
+        dl->archive_read_support_format_empty(in) != ARCHIVE_OK)
+        return cru_err_set(CRU_EUNSUPPORTED, "libarchive: %s", dl->archive_error_string(in));
     if (fd >= 0 && lseek(fd, 0, SEEK_SET) < 0)
         return cru_err_sys("cannot rewind");
     /* A path is opened here rather than by libarchive, which would wait for ever on a FIFO. */
     int rc;
     if (fd < 0 && (rc = cru_file_open_regular(AT_FDCWD, archive, 0, archive, &x->in_fd, NULL)) < 0)
         return rc;
-    if (archive_read_open_fd(in, fd >= 0 ? fd : x->in_fd, 64 * 1024) != ARCHIVE_OK) {
-        int e = archive_errno(in);
-        const char *msg = archive_error_string(in);
+    if (dl->archive_read_open_fd(in, fd >= 0 ? fd : x->in_fd, 64 * 1024) != ARCHIVE_OK) {
+        int e = dl->archive_errno(in);
+        const char *msg = dl->archive_error_string(in);
         return cru_err_set(e > 0 ? cru_err_from_errno(e) : CRU_EPARSE, "cannot open: %s",
                            msg ? msg : "failed");
     }
@@ -353,13 +360,14 @@ static int open_input(struct ax *x, int fd, const char *archive)
 
 static int extract_all(struct ax *x)
 {
+    const struct cru_libarchive *dl = x->dl;
     for (;;) {
         struct archive_entry *e;
-        int r = archive_read_next_header(x->in, &e);
+        int r = dl->archive_read_next_header(x->in, &e);
         if (r == ARCHIVE_EOF)
             break;
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            const char *msg = archive_error_string(x->in);
+            const char *msg = dl->archive_error_string(x->in);
             return cru_err_set(CRU_EPARSE, "after entry %llu '%s': %s",
                                (unsigned long long)x->st.entries, x->name, msg ? msg : "failed");
         }
@@ -368,7 +376,7 @@ static int extract_all(struct ax *x)
             return rc;
     }
     /* Applies the deferred directory modes and times, relative to the working directory. */
-    if (archive_write_close(x->out) < ARCHIVE_WARN)
+    if (dl->archive_write_close(x->out) < ARCHIVE_WARN)
         return disk_err(x, "finishing the tree");
     return 0;
 }
@@ -477,6 +485,7 @@ static int check_args(const char *archive, const char *dest, const struct cru_ar
 static int extract(int fd, const char *archive, const char *dest,
                    const struct cru_archive_limits *lim, struct cru_archive_stats *stats)
 {
+    const struct cru_libarchive *dl;
     struct ax x = { .lim = lim, .in_fd = -1 };
     char *target = NULL, *tmp = NULL;
     int rc, cwd = -1, moved = 0;
@@ -484,6 +493,9 @@ static int extract(int fd, const char *archive, const char *dest,
 
     if ((rc = check_args(archive, dest, lim)) < 0)
         return rc;
+    if ((rc = cru_dl_libarchive(&dl)) < 0)
+        return cru_err_wrap(rc, "extracting %s", archive);
+    x.dl = dl;
     if ((rc = cru_str_printf(&target, "%s", dest)) < 0)
         return rc;
     for (size_t n = strlen(target); n > 1 && target[n - 1] == '/'; n--)
@@ -510,8 +522,8 @@ static int extract(int fd, const char *archive, const char *dest,
     }
     if ((rc = open_input(&x, fd, archive)) < 0)
         goto done;
-    if (!(x.out = archive_write_disk_new()) ||
-        archive_write_disk_set_options(x.out, DISK_FLAGS) != ARCHIVE_OK) {
+    if (!(x.out = dl->archive_write_disk_new()) ||
+        dl->archive_write_disk_set_options(x.out, DISK_FLAGS) != ARCHIVE_OK) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
     }
@@ -529,7 +541,7 @@ static int extract(int fd, const char *archive, const char *dest,
     if ((rc = extract_all(&x)) < 0)
         goto done;
     /* Freed here, while still inside the tree: closing applies deferred fixups by path. */
-    archive_write_free(x.out);
+    dl->archive_write_free(x.out);
     x.out = NULL;
     if (fchdir(cwd) < 0) {
         rc = cru_err_sys("cannot return to the working directory");
@@ -549,8 +561,8 @@ static int extract(int fd, const char *archive, const char *dest,
     if (stats)
         *stats = x.st;
 done:
-    archive_write_free(x.out);
-    archive_read_free(x.in);
+    dl->archive_write_free(x.out);
+    dl->archive_read_free(x.in);
     if (x.in_fd >= 0)
         close(x.in_fd);
     if (moved && fchdir(cwd) < 0 && rc == 0)

@@ -1,7 +1,9 @@
-/* hash: thin, checked wrappers over libcrypto's SHA-256 and ISA-L's CRC32C.
+/* hash: thin, checked wrappers over nettle's SHA-256 and ISA-L's CRC32C.
  *
  * The wrappers exist to give the rest of crucible one error convention and to bound what the
- * libraries are handed (ISA-L takes an int length, so long inputs go in chunks).
+ * libraries are handed (ISA-L takes an int length, so long inputs go in chunks). nettle is
+ * linked from its static archive and picks the SHA extensions of the CPU at start-up where
+ * there are any.
  */
 #include "lib/hash.h"
 
@@ -11,13 +13,13 @@
 #include <unistd.h>
 
 #include <isa-l/crc.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "lib/err.h"
 #include "lib/fs.h"
 
 struct cru_sha256 {
-    EVP_MD_CTX *ctx;
+    struct sha256_ctx ctx;
 };
 
 int cru_sha256_new(struct cru_sha256 **out)
@@ -25,43 +27,34 @@ int cru_sha256_new(struct cru_sha256 **out)
     struct cru_sha256 *h = malloc(sizeof(*h));
     if (!h)
         return cru_err_set(CRU_ENOMEM, "out of memory for a SHA-256 context");
-    h->ctx = EVP_MD_CTX_new();
-    if (!h->ctx || EVP_DigestInit_ex(h->ctx, EVP_sha256(), NULL) != 1) {
-        cru_sha256_free(h);
-        return cru_err_set(CRU_EINTERNAL, "libcrypto could not start a SHA-256 digest");
-    }
+    sha256_init(&h->ctx);
     *out = h;
     return 0;
 }
 
 int cru_sha256_update(struct cru_sha256 *h, const void *data, size_t len)
 {
-    if (EVP_DigestUpdate(h->ctx, data, len) != 1)
-        return cru_err_set(CRU_EINTERNAL, "libcrypto SHA-256 update failed");
+    sha256_update(&h->ctx, len, data);
     return 0;
 }
 
 int cru_sha256_final(struct cru_sha256 *h, uint8_t out[CRU_SHA256_LEN])
 {
-    unsigned int n = 0;
-    if (EVP_DigestFinal_ex(h->ctx, out, &n) != 1 || n != CRU_SHA256_LEN)
-        return cru_err_set(CRU_EINTERNAL, "libcrypto SHA-256 final failed");
+    sha256_digest(&h->ctx, CRU_SHA256_LEN, out);
     return 0;
 }
 
 void cru_sha256_free(struct cru_sha256 *h)
 {
-    if (!h)
-        return;
-    EVP_MD_CTX_free(h->ctx);
     free(h);
 }
 
 int cru_sha256(const void *data, size_t len, uint8_t out[CRU_SHA256_LEN])
 {
-    unsigned int n = 0;
-    if (EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) != 1 || n != CRU_SHA256_LEN)
-        return cru_err_set(CRU_EINTERNAL, "libcrypto SHA-256 digest failed");
+    struct sha256_ctx ctx;
+    sha256_init(&ctx);
+    sha256_update(&ctx, len, data);
+    sha256_digest(&ctx, CRU_SHA256_LEN, out);
     return 0;
 }
 

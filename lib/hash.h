@@ -1,4 +1,4 @@
-/* hash: SHA-256 (OpenSSL's libcrypto) and CRC32C (Intel ISA-L), plus hex encoding.
+/* hash: SHA-256 (nettle) and CRC32C (Intel ISA-L), plus hex encoding.
  *
  * SHA-256 names content: cached rootfs trees, task and model digests. CRC32C frames
  * trajectory records. Both are computed by the libraries, which use the CPU's SHA and CRC

@@ -15,8 +15,6 @@
  */
 #include "reward/ooxml.h"
 
-#include <archive.h>
-#include <archive_entry.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 #include <math.h>
@@ -27,6 +25,7 @@
 #include <strings.h>
 
 #include "lib/buf.h"
+#include "lib/dl.h"
 #include "lib/err.h"
 #include "reward/xml.h"
 #include "lib/str.h"
@@ -206,7 +205,8 @@ struct zip {
     size_t len;
     char **names; /* the regular files, sorted */
     size_t n_names;
-    uint64_t total; /* bytes of parts read so far */
+    uint64_t total;                  /* bytes of parts read so far */
+    const struct cru_libarchive *dl; /* libarchive, loaded by zip_list (lib/dl.h) */
 };
 
 /* Parses PART (LEN bytes at DATA) into *OUT and checks that its root element is ROOT in NS (or
@@ -221,13 +221,13 @@ static int xml_parse(const struct zip *z, const char *part, const char *data, si
     *out = NULL;
     if (rc < 0)
         return rc;
-    xmlNode *r = xmlDocGetRootElement(doc);
+    xmlNode *r = rwd_xml_root(doc);
     if (!r || (root ? !is_el(r, ns, root) : !in_ns(r, ns))) {
         const char *name = r ? (const char *)r->name : "(none)";
         rc = cru_err_set(CRU_EPARSE, "not %s file: part %s has the root element %s, not %s%s",
                          z->a_kind, SHOWN(part), SHOWN(name), root ? root : "one in ",
                          root ? "" : ns[0]);
-        xmlFreeDoc(doc);
+        rwd_xml_free(doc);
         return rc;
     }
     *out = doc;
@@ -245,17 +245,17 @@ static int cmp_name(const void *a, const void *b)
  * file cut short (no end record) is refused instead of read as far as it goes. */
 static int zip_start(const struct zip *z, struct archive **out)
 {
-    struct archive *a = archive_read_new();
+    struct archive *a = z->dl->archive_read_new();
     *out = NULL;
     if (!a)
         return nomem();
-    if (archive_read_support_format_zip_seekable(a) != ARCHIVE_OK) {
-        int rc = cru_err_set(CRU_EUNSUPPORTED, "libarchive: %s", archive_error_string(a));
-        archive_read_free(a);
+    if (z->dl->archive_read_support_format_zip_seekable(a) != ARCHIVE_OK) {
+        int rc = cru_err_set(CRU_EUNSUPPORTED, "libarchive: %s", z->dl->archive_error_string(a));
+        z->dl->archive_read_free(a);
         return rc;
     }
-    if (z->len == 0 || archive_read_open_memory(a, z->data, z->len) != ARCHIVE_OK) {
-        archive_read_free(a);
+    if (z->len == 0 || z->dl->archive_read_open_memory(a, z->data, z->len) != ARCHIVE_OK) {
+        z->dl->archive_read_free(a);
         if (z->len >= 4 && memcmp(z->data, "PK\003\004", 4) == 0)
             return cru_err_set(CRU_EPARSE,
                                "not %s file: corrupt zip archive: no end of central directory "
@@ -269,15 +269,15 @@ static int zip_start(const struct zip *z, struct archive **out)
 
 static int corrupt(const struct zip *z, struct archive *a)
 {
-    const char *msg = archive_error_string(a);
+    const char *msg = z->dl->archive_error_string(a);
     return cru_err_set(CRU_EPARSE, "not %s file: corrupt zip archive: %s", z->a_kind,
                        msg ? msg : "unreadable");
 }
 
-static const char *entry_name(struct archive_entry *e)
+static const char *entry_name(const struct zip *z, struct archive_entry *e)
 {
-    const char *name = archive_entry_pathname(e);
-    return name ? name : archive_entry_pathname_utf8(e);
+    const char *name = z->dl->archive_entry_pathname(e);
+    return name ? name : z->dl->archive_entry_pathname_utf8(e);
 }
 
 /* Lists the entries: counts them, keeps the regular files' names, refuses duplicates. */
@@ -285,12 +285,12 @@ static int zip_list(struct zip *z)
 {
     struct archive *a;
     size_t count = 0, cap = 0;
-    int rc = zip_start(z, &a);
-    if (rc < 0)
+    int rc = cru_dl_libarchive(&z->dl);
+    if (rc < 0 || (rc = zip_start(z, &a)) < 0)
         return rc;
     for (;;) {
         struct archive_entry *e;
-        int r = archive_read_next_header(a, &e);
+        int r = z->dl->archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN) {
@@ -302,8 +302,8 @@ static int zip_list(struct zip *z)
                              RWD_OOXML_MAX_ENTRIES);
             goto done;
         }
-        const char *name = entry_name(e);
-        if (archive_entry_filetype(e) == AE_IFREG && name && *name) {
+        const char *name = entry_name(z, e);
+        if (z->dl->archive_entry_filetype(e) == AE_IFREG && name && *name) {
             if ((rc = grow(&z->names, &cap, z->n_names, sizeof(*z->names))) < 0)
                 goto done;
             if (!(z->names[z->n_names] = strdup(name))) {
@@ -323,7 +323,7 @@ static int zip_list(struct zip *z)
         }
     }
 done:
-    archive_read_free(a);
+    z->dl->archive_read_free(a);
     return rc;
 }
 
@@ -347,9 +347,9 @@ static int read_part(struct zip *z, struct archive *a, const char *name, struct 
         int rc = cru_buf_reserve(b, 64 << 10);
         if (rc < 0)
             return rc;
-        la_ssize_t got = archive_read_data(a, b->data + b->len, 64 << 10);
+        la_ssize_t got = z->dl->archive_read_data(a, b->data + b->len, 64 << 10);
         if (got < 0) {
-            const char *msg = archive_error_string(a);
+            const char *msg = z->dl->archive_error_string(a);
             return cru_err_set(CRU_EPARSE, "not %s file: corrupt zip archive: reading %s: %s",
                                z->a_kind, SHOWN(name), msg ? msg : "unreadable");
         }
@@ -403,15 +403,15 @@ static int zip_read(struct zip *z, const char *const *names, size_t n, part_fn f
         goto done;
     while (found < n) {
         struct archive_entry *e;
-        int r = archive_read_next_header(a, &e);
+        int r = z->dl->archive_read_next_header(a, &e);
         if (r == ARCHIVE_EOF)
             break;
         if (r < ARCHIVE_WARN) {
             rc = corrupt(z, a);
             goto done;
         }
-        const char *name = entry_name(e);
-        if (archive_entry_filetype(e) != AE_IFREG || !name)
+        const char *name = entry_name(z, e);
+        if (z->dl->archive_entry_filetype(e) != AE_IFREG || !name)
             continue;
         struct wanted key = { name, 0 };
         const struct wanted *hit = bsearch(&key, w, n, sizeof(*w), cmp_wanted);
@@ -427,7 +427,7 @@ static int zip_read(struct zip *z, const char *const *names, size_t n, part_fn f
         rc = cru_err_set(CRU_EPARSE, "not %s file: the zip archive changed between reads",
                          z->a_kind);
 done:
-    archive_read_free(a);
+    z->dl->archive_read_free(a);
     cru_buf_free(&b);
     free(w);
     return rc;
@@ -448,7 +448,7 @@ struct rels {
 
 static void rels_free(struct rels *r)
 {
-    xmlFreeDoc(r->doc);
+    rwd_xml_free(r->doc);
     free(r->v);
     *r = (struct rels){ 0 };
 }
@@ -460,7 +460,7 @@ static int rels_parse(const struct zip *z, const char *part, const char *data, s
     int rc = xml_parse(z, part, data, len, NS_PKG, "Relationships", &out->doc);
     if (rc < 0)
         return rc;
-    for (xmlNode *c = xmlDocGetRootElement(out->doc)->children; c; c = c->next) {
+    for (xmlNode *c = rwd_xml_root(out->doc)->children; c; c = c->next) {
         if (!is_el(c, NS_PKG, "Relationship"))
             continue;
         const char *id = attr(c, NULL, "Id"), *type = attr(c, NULL, "Type");
@@ -888,7 +888,7 @@ static int parse_sheet(struct xctx *c, struct xsheet *sh, const char *data, size
     int rc = xml_parse(c->z, sh->part, data, len, NS_S, NULL, &doc);
     if (rc < 0)
         return rc;
-    const xmlNode *root = xmlDocGetRootElement(doc);
+    const xmlNode *root = rwd_xml_root(doc);
     if (is_el(root, NS_S, "worksheet")) {
         const xmlNode *sd = child(root, NS_S, "sheetData");
         if (sd)
@@ -897,7 +897,7 @@ static int parse_sheet(struct xctx *c, struct xsheet *sh, const char *data, size
         rc = sheet_err(c, sh, CRU_EPARSE, "the root element is %s, not worksheet",
                        SHOWN((const char *)root->name));
     }
-    xmlFreeDoc(doc);
+    rwd_xml_free(doc);
     return rc;
 }
 
@@ -909,7 +909,7 @@ static int parse_sst(struct xctx *c, const char *part, const char *data, size_t 
     int rc = xml_parse(c->z, part, data, len, NS_S, "sst", &doc);
     if (rc < 0)
         return rc;
-    for (const xmlNode *si = xmlDocGetRootElement(doc)->children; si && rc == 0; si = si->next) {
+    for (const xmlNode *si = rwd_xml_root(doc)->children; si && rc == 0; si = si->next) {
         if (!is_el(si, NS_S, "si"))
             continue;
         cru_buf_reset(&c->tb);
@@ -921,7 +921,7 @@ static int parse_sst(struct xctx *c, const char *part, const char *data, size_t 
         else
             x->n_sst++;
     }
-    xmlFreeDoc(doc);
+    rwd_xml_free(doc);
     return rc;
 }
 
@@ -955,7 +955,7 @@ static int no_duplicates(const struct zip *z, const char *wb, const char **v, si
 static int workbook_sheets(struct xctx *c, const char *wb, xmlDoc *doc, const struct rels *rels)
 {
     struct rwd_xlsx *x = c->x;
-    const xmlNode *sheets = child(xmlDocGetRootElement(doc), NS_S, "sheets");
+    const xmlNode *sheets = child(rwd_xml_root(doc), NS_S, "sheets");
     size_t cap = 0;
     const char **scratch = NULL;
     int rc = 0;
@@ -1089,7 +1089,7 @@ static int xlsx_load(struct xctx *c)
     }
     if ((rc = workbook_sheets(c, wb, one.doc, &rels)) < 0 || (rc = find_sst(c, wb, &rels)) < 0)
         goto done;
-    xmlFreeDoc(one.doc);
+    rwd_xml_free(one.doc);
     one.doc = NULL;
     rels_free(&rels);
 
@@ -1110,7 +1110,7 @@ static int xlsx_load(struct xctx *c)
     if (rc == 0 && (rc = zip_read(c->z, names, n, xlsx_part, c)) == 0)
         rc = link_shared(c);
 done:
-    xmlFreeDoc(one.doc);
+    rwd_xml_free(one.doc);
     rels_free(&rels);
     free(names);
     free(wb);
@@ -1119,7 +1119,7 @@ done:
 
 int rwd_xlsx_open(const void *data, size_t len, struct rwd_xlsx **out)
 {
-    struct zip z = { "XLSX", "an XLSX", data, len, NULL, 0, 0 };
+    struct zip z = { "XLSX", "an XLSX", data, len, NULL, 0, 0, NULL };
     struct xctx c = { &z, NULL, CRU_BUF_INIT };
     int rc;
 
@@ -1512,12 +1512,12 @@ static int parse_document(struct dctx *c, const char *data, size_t len)
     int rc = xml_parse(c->z, c->part, data, len, NS_W, "document", &doc);
     if (rc < 0)
         return rc;
-    const xmlNode *body = child(xmlDocGetRootElement(doc), NS_W, "body");
+    const xmlNode *body = child(rwd_xml_root(doc), NS_W, "body");
     if (!body)
         rc = cru_err_set(CRU_EPARSE, "%s part %s: no w:body element", c->z->kind, SHOWN(c->part));
     else
         rc = blocks(c, body, NULL, NULL);
-    xmlFreeDoc(doc);
+    rwd_xml_free(doc);
     return rc;
 }
 
@@ -1533,7 +1533,7 @@ static int parse_styles(struct dctx *c, const char *part, const char *data, size
     int rc = xml_parse(c->z, part, data, len, NS_W, "styles", &doc);
     if (rc < 0)
         return rc;
-    for (const xmlNode *s = xmlDocGetRootElement(doc)->children; s && rc == 0; s = s->next) {
+    for (const xmlNode *s = rwd_xml_root(doc)->children; s && rc == 0; s = s->next) {
         if (!w_named(s, "style"))
             continue;
         const char *id = attr(s, NS_W, "styleId");
@@ -1549,7 +1549,7 @@ static int parse_styles(struct dctx *c, const char *part, const char *data, size
         else
             c->levels[c->n_levels++] = (struct style_level){ kept, level };
     }
-    xmlFreeDoc(doc);
+    rwd_xml_free(doc);
     if (rc == 0 && c->n_levels > 1)
         qsort(c->levels, c->n_levels, sizeof(*c->levels), cmp_level);
     return rc;
@@ -1626,7 +1626,7 @@ done:
 
 int rwd_docx_open(const void *data, size_t len, struct rwd_docx **out)
 {
-    struct zip z = { "DOCX", "a DOCX", data, len, NULL, 0, 0 };
+    struct zip z = { "DOCX", "a DOCX", data, len, NULL, 0, 0, NULL };
     struct dctx c = { .z = &z };
     int rc;
 

@@ -97,8 +97,10 @@ static int junit_walk(struct collect *c, const xmlNode *n, unsigned depth)
         return cru_err_set(CRU_ELIMIT, "JUnit report nested more than 64 deep");
     for (; n; n = n->next) {
         if (named(n, "testcase")) {
-            xmlChar *cls = xmlGetProp(n, (const xmlChar *)"classname");
-            xmlChar *name = xmlGetProp(n, (const xmlChar *)"name");
+            char *cls = NULL, *name = NULL;
+            int rc = rwd_xml_prop(n, "classname", &cls);
+            if (rc == 0)
+                rc = rwd_xml_prop(n, "name", &name);
             enum rwd_test_status st = RWD_TEST_PASS;
             for (const xmlNode *k = n->children; k; k = k->next) {
                 if (named(k, "failure") || named(k, "error"))
@@ -106,21 +108,20 @@ static int junit_walk(struct collect *c, const xmlNode *n, unsigned depth)
                 else if (named(k, "skipped") && st == RWD_TEST_PASS)
                     st = RWD_TEST_SKIP;
             }
-            int rc;
-            if (!name) {
+            if (rc == 0 && !name) {
                 rc = cru_err_set(CRU_EPARSE, "JUnit report: a <testcase> without a name (line %d)",
                                  n->line);
-            } else {
+            } else if (rc == 0) {
                 char id[2048];
-                int len = snprintf(id, sizeof(id), "%s%s%s", cls && *cls ? (char *)cls : "",
-                                   cls && *cls ? "." : "", (char *)name);
+                int len = snprintf(id, sizeof(id), "%s%s%s", cls && *cls ? cls : "",
+                                   cls && *cls ? "." : "", name);
                 rc = len < 0 || (size_t)len >= sizeof(id)
                          ? cru_err_set(CRU_ELIMIT, "JUnit report: a test id over %zu bytes",
                                        sizeof(id) - 1)
                          : add(c, id, (size_t)len, st);
             }
-            xmlFree(cls);
-            xmlFree(name);
+            free(cls);
+            free(name);
             if (rc < 0)
                 return rc;
         } else if (n->type == XML_ELEMENT_NODE) {
@@ -141,7 +142,7 @@ int rwd_junit_parse(const char *xml, size_t len, struct rwd_tests *out)
     int rc = rwd_xml_read(xml, len, "JUnit report", &doc);
     if (rc < 0)
         return rc;
-    const xmlNode *root = xmlDocGetRootElement(doc);
+    const xmlNode *root = rwd_xml_root(doc);
     if (!root || !(named(root, "testsuites") || named(root, "testsuite"))) {
         char shown[CRU_SHOW_CAP(100)];
         rc =
@@ -149,12 +150,12 @@ int rwd_junit_parse(const char *xml, size_t len, struct rwd_tests *out)
                         "not a JUnit report: the root element is <%s>, not <testsuites> or "
                         "<testsuite>",
                         root ? cru_str_show(shown, (const char *)root->name, 100, true) : "(none)");
-        xmlFreeDoc(doc); /* after the message: the name lives in the document */
+        rwd_xml_free(doc); /* after the message: the name lives in the document */
         return rc;
     }
     struct collect c = { out, 0 };
     rc = junit_walk(&c, root, 0);
-    xmlFreeDoc(doc);
+    rwd_xml_free(doc);
     if (rc < 0) {
         rwd_tests_free(out);
         return rc;

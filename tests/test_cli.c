@@ -229,6 +229,27 @@ Test(cli, version_command_matches_version_option)
     run_free(&cmd);
 }
 
+/* Start-up cost: the libraries with long chains of their own (libgit2: Kerberos, SSH, TLS;
+ * libxml2: ICU and the C++ runtime; libarchive: compressors) are loaded only by the features
+ * that need them, so `crucible version` must not load any of them. The dynamic loader lists
+ * what it loads when LD_DEBUG=libs. */
+Test(cli, version_loads_no_heavy_library)
+{
+    static const char *const heavy[] = { "libgit2", "libarchive", "libxml2",   "libicu",
+                                         "libkrb5", "libssh2",    "libcrypto", NULL };
+    struct run r;
+    cr_assert_eq(setenv("LD_DEBUG", "libs", 1), 0);
+    run_cli(&r, "version");
+    unsetenv("LD_DEBUG");
+    cr_assert_eq(r.status, 0, "version exited with %d; stderr: %s", r.status, r.err.data);
+    /* The positive control: the probe sees the libraries that are loaded. */
+    cr_assert(strstr(r.err.data, "libc.so.6"), "LD_DEBUG=libs showed no libc: %s", r.err.data);
+    for (size_t i = 0; heavy[i]; i++)
+        cr_assert_null(strstr(r.err.data, heavy[i]), "crucible version loaded %s:\n%s", heavy[i],
+                       r.err.data);
+    run_free(&r);
+}
+
 Test(cli, version_json_is_an_object_with_the_version)
 {
     struct run plain, r;
