@@ -147,12 +147,34 @@ FORCE:
 $(BUILD)/%.o: %.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
-	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+	$(Q)$(CC) $(ALL_CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/tests/%.o: tests/%.c $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,CC,$<)
 	$(Q)$(CC) $(ALL_CFLAGS) $(TEST_CFLAGS) -MMD -MP -c $< -o $@
+
+# The seccomp programs, compiled once by the build rather than by every process that makes a
+# sandbox (tools/seccomp_gen.c says why): a generator linked from the filter's builder without
+# them, and the header it writes, which sandbox/seccomp.c includes.
+SECCOMP_GEN := $(BUILD)/tools/seccomp-gen
+SECCOMP_BPF := $(BUILD)/gen/seccomp_bpf.h
+$(BUILD)/gen/seccomp-builder.o: sandbox/seccomp.c $(FLAGS_FILE)
+	@mkdir -p $(@D)
+	$(call say,CC,$(@F))
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(SECCOMP_GEN): $(BUILD)/tools/seccomp_gen.o $(BUILD)/gen/seccomp-builder.o \
+		$(filter-out $(BUILD)/sandbox/seccomp.o,$(LIB_OBJS))
+	$(call say,LD,$@)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(SECCOMP_BPF): $(SECCOMP_GEN)
+	$(call say,GEN,$@)
+	$(Q)$(SECCOMP_GEN) $@
+
+$(BUILD)/sandbox/seccomp.o: $(SECCOMP_BPF)
+$(BUILD)/sandbox/seccomp.o: EXTRA_CFLAGS := -DSBX_SECCOMP_BUILTIN -I$(BUILD)/gen
 
 $(LIBA): $(LIB_OBJS)
 	@rm -f $@

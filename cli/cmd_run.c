@@ -11,7 +11,9 @@
 #include "agent/rollout.h"
 #include "cli/cli.h"
 #include "lib/err.h"
+#include "lib/log.h"
 #include "lib/str.h"
+#include "sandbox/sandbox.h"
 
 /* The one piece of process-wide state a signal handler can reach: set by SIGINT or SIGTERM,
  * read by the scheduler between episodes and by episodes between turns. */
@@ -184,6 +186,9 @@ static int run_run(int argc, char **argv)
     ro.max_turns = ao.max_turns;
     ro.cancel = &interrupted;
     ro.progress = !json && isatty(STDERR_FILENO);
+    /* What sandboxes of crucible processes that were killed left behind goes first. */
+    if (sbx_sweep(NULL) < 0)
+        cru_warn("sweeping dead sandboxes: %s", cru_err_msg());
     if ((rc = agt_rollout(&ro, &sum)) < 0) {
         status = cli_fail("run");
         goto done;

@@ -37,6 +37,11 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 
+/* The programs the build compiled (tools/seccomp_gen.c): sbx_builtin[]. */
+#ifdef SBX_SECCOMP_BUILTIN
+#include "seccomp_bpf.h"
+#endif
+
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 /* Calls without which no program runs. If libseccomp cannot name one of these, the table or
@@ -397,6 +402,34 @@ done:
     return rc;
 }
 
+int sbx_seccomp_builtin(struct sbx_seccomp *out)
+{
+    memset(out, 0, sizeof(*out));
+#ifdef SBX_SECCOMP_BUILTIN
+    _Static_assert(sizeof(sbx_builtin) / sizeof(sbx_builtin[0]) == SBX_SECCOMP_PROGRAMS,
+                   "the built-in programs are as many as the filter has");
+    for (size_t i = 0; i < SBX_SECCOMP_PROGRAMS; i++) {
+        size_t bytes = sbx_builtin[i].len * sizeof(struct sock_filter);
+        if (!(out->prog[i].filter = malloc(bytes))) {
+            sbx_seccomp_free(out);
+            return cru_err_set(CRU_ENOMEM, "out of memory for the seccomp filter");
+        }
+        memcpy(out->prog[i].filter, sbx_builtin[i].insns, bytes);
+        out->prog[i].len = (unsigned short)sbx_builtin[i].len;
+    }
+    out->n = SBX_SECCOMP_PROGRAMS;
+    return 0;
+#else
+    return cru_err_set(CRU_EUNSUPPORTED, "this build carries no compiled seccomp filter");
+#endif
+}
+
+int sbx_seccomp_load(struct sbx_seccomp *out)
+{
+    int rc = sbx_seccomp_builtin(out);
+    return rc == CRU_EUNSUPPORTED ? sbx_seccomp_compile(out) : rc;
+}
+
 void sbx_seccomp_free(struct sbx_seccomp *s)
 {
     if (!s)
@@ -418,7 +451,7 @@ int sbx_seccomp_install(const struct sbx_seccomp *s)
 int sbx_seccomp_apply(void)
 {
     struct sbx_seccomp s;
-    int rc = sbx_seccomp_compile(&s);
+    int rc = sbx_seccomp_load(&s);
     if (rc < 0)
         return rc;
     /* Without no_new_privs the kernel refuses a filter from an unprivileged process. */

@@ -37,12 +37,20 @@ struct sbx_seccomp {
 int sbx_seccomp_compile(struct sbx_seccomp *out);
 void sbx_seccomp_free(struct sbx_seccomp *s);
 
+/* The same programs as the build compiled them (tools/seccomp_gen.c; crucible links
+ * libseccomp statically, so they are what sbx_seccomp_compile would make, without its 1.5 ms):
+ * CRU_EUNSUPPORTED in a build that carries none (the fuzz build). */
+int sbx_seccomp_builtin(struct sbx_seccomp *out);
+
+/* sbx_seccomp_builtin where the build carries the programs, else sbx_seccomp_compile. */
+int sbx_seccomp_load(struct sbx_seccomp *out);
+
 /* Installs the programs on the calling thread (system calls only; -1 with errno on failure).
  * The caller must have set no_new_privs or hold CAP_SYS_ADMIN in its user namespace. On
  * failure part of the filter may be in place: the caller must not go on to run the agent. */
 int sbx_seccomp_install(const struct sbx_seccomp *s);
 
-/* compile + no_new_privs + install + free, for a process that wants the filter on itself. */
+/* load + no_new_privs + install + free, for a process that wants the filter on itself. */
 int sbx_seccomp_apply(void);
 
 #endif

@@ -1338,3 +1338,22 @@ Test(seccomp, ordinary_modes_allowed)
     expect_allowed("openat(O_RDONLY) with a stray mode", setup_file_on_tmp,
                    call_open_existing_stray_mode);
 }
+
+/* The programs the build carries are what libseccomp makes of the rules now: a build that
+ * changed the rules, or a libseccomp that changed its output, without the header being made
+ * again would fail here. */
+Test(seccomp, builtin_programs_equal_a_fresh_compilation)
+{
+    struct sbx_seccomp built, fresh;
+    cr_assert_eq(sbx_seccomp_builtin(&built), 0, "%s", cru_err_msg());
+    cr_assert_eq(sbx_seccomp_compile(&fresh), 0, "%s", cru_err_msg());
+    cr_assert_eq(built.n, fresh.n);
+    for (size_t i = 0; i < fresh.n; i++) {
+        cr_assert_eq(built.prog[i].len, fresh.prog[i].len, "program %zu", i);
+        cr_expect_eq(memcmp(built.prog[i].filter, fresh.prog[i].filter,
+                            fresh.prog[i].len * sizeof(struct sock_filter)),
+                     0, "program %zu differs", i);
+    }
+    sbx_seccomp_free(&built);
+    sbx_seccomp_free(&fresh);
+}
