@@ -324,14 +324,28 @@ static int plan_dev(struct sbx_plan *p)
     return rc;
 }
 
+/* Whether the sandbox could read the /proc entry PATH unmasked. Its processes are never the
+ * host's root and hold no capability outside their namespaces, so an entry of the host's root
+ * that others may not read (most of Docker's list on a current kernel: 0400) is as closed as
+ * a mask would make it, and an entry this kernel lacks needs none: neither costs a mount. */
+static bool proc_readable(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) < 0)
+        return errno != ENOENT;
+    return st.st_uid != 0 || (st.st_mode & S_IROTH);
+}
+
 /* Masks act on the mounted /proc after the pivot, so they come last in the plan. */
 static int plan_proc_masks(struct sbx_plan *p)
 {
     int rc = 0;
     for (size_t i = 0; rc == 0 && proc_mask_files[i]; i++)
-        rc = plan_add(p, SBX_MNT_MASK, NULL, proc_mask_files[i], NULL, 0, false, true);
+        if (proc_readable(proc_mask_files[i]))
+            rc = plan_add(p, SBX_MNT_MASK, NULL, proc_mask_files[i], NULL, 0, false, true);
     for (size_t i = 0; rc == 0 && proc_mask_dirs[i]; i++)
-        rc = plan_add(p, SBX_MNT_MASK_DIR, NULL, proc_mask_dirs[i], NULL, 0, true, true);
+        if (proc_readable(proc_mask_dirs[i]))
+            rc = plan_add(p, SBX_MNT_MASK_DIR, NULL, proc_mask_dirs[i], NULL, 0, true, true);
     for (size_t i = 0; rc == 0 && proc_ro[i]; i++)
         rc = plan_add(p, SBX_MNT_RO, NULL, proc_ro[i], NULL, 0, true, true);
     return rc;
@@ -603,8 +617,7 @@ static int copy_file(const char *src, const char *dst, bool optional)
  * without setuid or device semantics, all the way down. */
 static int bind_path(const char *path, const char *dst)
 {
-    if (mount(path, dst, NULL, MS_BIND | MS_REC, NULL) < 0 ||
-        remount(dst, MS_NOSUID | MS_NODEV) < 0)
+    if (mount(path, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
         return -1;
     return setattr_tree(dst, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 }
@@ -720,10 +733,8 @@ static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws
         if (mount(m->src, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
             return m->optional && errno == ENOENT ? 0 : -1;
         /* Host binds never carry setuid bits into the sandbox, nor device semantics except
-         * for the device nodes bound on purpose; and the same holds for every mount below. */
-        if (remount(dst, (m->readonly ? MS_RDONLY : 0) | MS_NOSUID |
-                             (m->device ? MS_NOEXEC : MS_NODEV)) < 0)
-            return -1;
+         * for the device nodes bound on purpose; and the same holds for every mount below
+         * (mount_setattr only adds flags, so those the host locked stay). */
         return setattr_tree(dst, (m->readonly ? MOUNT_ATTR_RDONLY : 0) | MOUNT_ATTR_NOSUID |
                                      (m->device ? MOUNT_ATTR_NOEXEC : MOUNT_ATTR_NODEV));
     case SBX_MNT_PROC:
@@ -748,8 +759,6 @@ static int run_op(const struct sbx_init_args *a, const struct sbx_mnt *m, int ws
         *what = step("make read-only", m->dst);
         if (mount(dst, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
             return m->optional && errno == ENOENT ? 0 : -1;
-        if (remount(dst, MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC) < 0)
-            return -1;
         return setattr_tree(dst, MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV |
                                      MOUNT_ATTR_NOEXEC);
     case SBX_MNT_WS:

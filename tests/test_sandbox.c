@@ -108,8 +108,13 @@ static const struct probe probes[] = {
       SBX_LAYER_CAPS | SBX_LAYER_SECCOMP },
 
     /* /proc: sensitive entries masked, /proc/sys read-only. */
-    { "/proc/timer_list unmasked", "grep -q ' /proc/timer_list ' /proc/self/mountinfo || echo HOLE",
-      IN_SANDBOX, SBX_LAYER_PROC_MASK },
+    { "read /proc/buddyinfo",
+      "[ $(head -c 64 /proc/buddyinfo 2>/dev/null | wc -c) -gt 0 ] && echo HOLE", IN_SANDBOX,
+      SBX_LAYER_PROC_MASK },
+    { "read a root-only /proc entry",
+      "for f in slabinfo vmallocinfo timer_list pagetypeinfo; do "
+      "[ $(head -c 8 /proc/$f 2>/dev/null | wc -c) -gt 0 ] && echo HOLE; done",
+      ON_HOST, 0 },
     { "read /proc/kallsyms",
       "[ $(head -c 64 /proc/kallsyms 2>/dev/null | wc -c) -gt 0 ] && echo HOLE", IN_SANDBOX,
       SBX_LAYER_PROC_MASK },

@@ -17,7 +17,8 @@
 
 static int write_header(FILE *f, const struct sbx_seccomp *s)
 {
-    fprintf(f, "/* Made by the build (tools/seccomp_gen.c) from sandbox/seccomp.c: do not edit. */\n");
+    fprintf(f,
+            "/* Made by the build (tools/seccomp_gen.c) from sandbox/seccomp.c: do not edit. */\n");
     for (size_t p = 0; p < s->n; p++) {
         fprintf(f, "static const struct sock_filter sbx_builtin_prog%zu[%u] = {\n", p,
                 s->prog[p].len);
@@ -27,8 +28,9 @@ static int write_header(FILE *f, const struct sbx_seccomp *s)
         }
         fprintf(f, "};\n");
     }
-    fprintf(f, "static const struct {\n    const struct sock_filter *insns;\n    unsigned len;\n"
-               "} sbx_builtin[%zu] = {\n",
+    fprintf(f,
+            "static const struct {\n    const struct sock_filter *insns;\n    unsigned len;\n"
+            "} sbx_builtin[%zu] = {\n",
             s->n);
     for (size_t p = 0; p < s->n; p++)
         fprintf(f, "    { sbx_builtin_prog%zu, %u },\n", p, s->prog[p].len);
