@@ -650,6 +650,9 @@ static int mount_workspace(const struct sbx_init_args *a, int ws_fd, bool upper_
             (mkdir(upper, 0755) < 0 && errno != EEXIST) ||
             (mkdir(work, 0700) < 0 && errno != EEXIST))
             return -1;
+    } else if (!a->upper_dir) {
+        errno = EOPNOTSUPP; /* the host was told the disk would hold it */
+        return -1;
     } else if (snprintf(upper, sizeof(upper), "%s", a->upper_dir) >= (int)sizeof(upper) ||
                snprintf(work, sizeof(work), "%s", a->work_dir) >= (int)sizeof(work)) {
         errno = ENAMETOOLONG;

@@ -26,6 +26,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -254,23 +255,49 @@ static int slot_claim(struct sbx *sb)
     return cru_err_set(CRU_ELIMIT, "all %u sandbox slots are in use", SBX_SLOTS);
 }
 
+/* Whether this kernel's tmpfs takes user xattrs, so that an overlay's upper layer fits on the
+ * disk: learned from the first sandbox with an overlay (-1: not yet, 0: no, 1: yes). A fact
+ * of the kernel, the same for every sandbox of the process. */
+static atomic_int disk_takes_upper = -1;
+
+/* The one folder every sandbox's root is mounted on: each init mounts its root there in a
+ * mount namespace of its own, so that they never meet, and a sandbox costs the host's disk
+ * (ext4, often, for /run) no folder to make and remove. Made once; it must be a real folder
+ * of ours, or a planted link could place the roots elsewhere. */
+static int root_mountpoint(const struct sbx *sb, char **out)
+{
+    int rc = cru_str_printf(out, "%s/root", sb->state_root);
+    if (rc < 0)
+        return rc;
+    /* 0711: the sandbox's root (an unprivileged uid) mounts on it, but may not list it. */
+    if (mkdir(*out, 0711) < 0 && errno != EEXIST)
+        return cru_err_sys("cannot create %s", *out);
+    struct stat st;
+    if (lstat(*out, &st) < 0)
+        return cru_err_sys("cannot inspect %s", *out);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
+        return cru_err_set(CRU_EUNSAFE, "%s is not a folder of crucible's", *out);
+    return 0;
+}
+
 static int state_prepare(struct sbx *sb)
 {
     int rc;
     if ((rc = cru_str_printf(&sb->dir, "%s/sbx-%u", sb->state_root, sb->slot)) < 0 ||
-        (rc = cru_str_printf(&sb->root_dir, "%s/root", sb->dir)) < 0 ||
-        (rc = cru_str_printf(&sb->disk_dir, "%s/root/.disk", sb->dir)) < 0 ||
-        (rc = cru_str_printf(&sb->ws_lower_dir, "%s/root/.lower", sb->dir)) < 0)
+        (rc = root_mountpoint(sb, &sb->root_dir)) < 0 ||
+        (rc = cru_str_printf(&sb->disk_dir, "%s/.disk", sb->root_dir)) < 0 ||
+        (rc = cru_str_printf(&sb->ws_lower_dir, "%s/.lower", sb->root_dir)) < 0)
         return rc;
     /* Leftovers of a dead process that held this slot. */
     if ((rc = cru_remove_tree(sb->dir)) < 0)
         return rc;
-    /* 0711: the sandbox's root (an unprivileged uid) must reach its upper and work dirs
-     * through here when it mounts the overlay, but may not list anything. */
-    if (mkdir(sb->dir, 0711) < 0 || mkdir(sb->root_dir, 0711) < 0)
-        return cru_err_sys("cannot create the sandbox's state in %s", sb->dir);
-    /* The host's upper layer is used only where the disk cannot hold it (sandbox/mount.c). */
-    if (sb->workspace && !sb->opts.workspace_bind) {
+    /* The host's upper layer is used only where the disk cannot hold it (sandbox/mount.c):
+     * made until a sandbox has shown that the disk can. */
+    if (sb->workspace && !sb->opts.workspace_bind && atomic_load(&disk_takes_upper) != 1) {
+        /* 0711: the sandbox's root must reach its upper and work dirs through here when it
+         * mounts the overlay, but may not list anything. */
+        if (mkdir(sb->dir, 0711) < 0)
+            return cru_err_sys("cannot create the sandbox's state in %s", sb->dir);
         if ((rc = cru_str_printf(&sb->upper_dir, "%s/upper", sb->dir)) < 0 ||
             (rc = cru_str_printf(&sb->work_dir, "%s/work", sb->dir)) < 0)
             return rc;
@@ -607,6 +634,8 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
     }
     memcpy(&ready, buf + sizeof(m), sizeof(ready));
     sb->upper_on_disk = ready.upper_on_disk != 0;
+    if (sb->workspace && !sb->opts.workspace_bind)
+        atomic_store(&disk_takes_upper, sb->upper_on_disk ? 1 : 0);
     if (sb->workspace && !sb->opts.workspace_bind && !sb->upper_on_disk)
         cru_warn("this kernel's tmpfs takes no user xattrs (Linux 6.6 does): the workspace's "
                  "changes go to %s, outside the sandbox's disk limit",
