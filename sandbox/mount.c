@@ -467,7 +467,7 @@ int sbx_plan_build(struct sbx_plan *p, const struct sbx_opts *o)
     static const struct {
         const char *name;
         mode_t mode;
-    } writable[] = { { "tmp", 01777 }, { "root", 0700 }, { "run", 0755 }, { "var", 0755 } };
+    } writable[] = { { "tmp", 01777 }, { "root", 0755 }, { "run", 0755 }, { "var", 0755 } };
     for (size_t i = 0; i < sizeof(writable) / sizeof(writable[0]); i++) {
         if (o->rootfs && strcmp(writable[i].name, "var") == 0)
             continue; /* the root filesystem's own /var, read-only */
