@@ -1579,6 +1579,27 @@ done:
     return rc;
 }
 
+/* Whether cutting S (N bytes) at P would change a single-word token's verdict: one that ends
+ * at P is a whole word in the left part (its end is the text's) but not in S when S[P] is a
+ * word byte, and one that begins at P likewise with S[P-1]. */
+static bool cut_changes_a_word(const struct matcher *m, const char *s, size_t n, size_t p)
+{
+    for (size_t k = 0; k < m->n; k++) {
+        const struct added *a = m->tok[k];
+        if (!a->single_word)
+            continue;
+        if (p < n && is_word_byte((unsigned char)s[p]) && a->len <= p &&
+            memcmp(s + p - a->len, a->content, a->len) == 0 &&
+            (p == a->len || !is_word_byte((unsigned char)s[p - a->len - 1])))
+            return true;
+        if (p > 0 && is_word_byte((unsigned char)s[p - 1]) && a->len <= n - p &&
+            memcmp(s + p, a->content, a->len) == 0 &&
+            (p + a->len == n || !is_word_byte((unsigned char)s[p + a->len])))
+            return true;
+    }
+    return false;
+}
+
 int tok_added_edges(const struct tok *t, const char *text, size_t len, size_t **out, size_t *n_out)
 {
     struct cru_buf clean = CRU_BUF_INIT;
@@ -1599,9 +1620,10 @@ int tok_added_edges(const struct tok *t, const char *text, size_t len, size_t **
             }
             v = p;
         }
-        if (mt.start > 0 && (n == 0 || v[n - 1] != mt.start))
+        if (mt.start > 0 && (n == 0 || v[n - 1] != mt.start) &&
+            !cut_changes_a_word(&t->raw, text, len, mt.start))
             v[n++] = mt.start;
-        if (mt.end < len)
+        if (mt.end < len && !cut_changes_a_word(&t->raw, text, len, mt.end))
             v[n++] = mt.end;
         at = mt.end;
     }

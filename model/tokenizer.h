@@ -105,7 +105,8 @@ int tok_stream_push(struct tok_stream *s, int32_t id, struct cru_buf *out);
 int tok_stream_finish(struct tok_stream *s, struct cru_buf *out);
 
 /* Positions in TEXT where an added token found by tok_encode() begins or ends: encoding
- * TEXT[0..p) and TEXT[p..LEN) separately gives the ids of the whole at such a position p.
+ * TEXT[0..p) and TEXT[p..LEN) separately gives the ids of the whole at such a position p (so a
+ * position where the cut would make a single-word token a whole word is left out).
  * Appends them in increasing order to *OUT (N_OUT of them, an array to free()); 0 and LEN are
  * not included. */
 int tok_added_edges(const struct tok *t, const char *text, size_t len, size_t **out, size_t *n_out);
