@@ -76,28 +76,6 @@ static int fs_begin(const struct sbx_fs *fs, const char *rel, char **clean)
     return cru_path_clean(clean, rel);
 }
 
-static const char *fs_type_name(mode_t m)
-{
-    switch (m & S_IFMT) {
-    case S_IFREG:
-        return "a regular file";
-    case S_IFDIR:
-        return "a directory";
-    case S_IFLNK:
-        return "a symlink";
-    case S_IFIFO:
-        return "a FIFO";
-    case S_IFCHR:
-        return "a character device";
-    case S_IFBLK:
-        return "a block device";
-    case S_IFSOCK:
-        return "a socket";
-    default:
-        return "a file of unknown type";
-    }
-}
-
 /* Cleanup steps that keep the errno of the failure being reported. */
 static void fs_close(int fd)
 {
@@ -411,7 +389,7 @@ int sbx_fs_read(const struct sbx_fs *fs, const char *rel, size_t max, struct cru
     }
     if (!S_ISREG(st.st_mode)) {
         rc = cru_err_set(CRU_EINVAL, "'%s' is %s, not a regular file", rel,
-                         fs_type_name(st.st_mode));
+                         cru_file_type_name(st.st_mode));
         goto done;
     }
     if ((uint64_t)st.st_size > max) {
@@ -445,7 +423,7 @@ static int fs_mkdir_one(const struct sbx_fs *fs, int dirfd, const char *name, co
             return cru_err_set(
                 S_ISLNK(st.st_mode) ? CRU_EUNSAFE : CRU_EEXIST,
                 "cannot create directory '%s' for '%s': it exists as %s%s", name, rel,
-                fs_type_name(st.st_mode),
+                cru_file_type_name(st.st_mode),
                 S_ISLNK(st.st_mode) ? " that leads to no directory inside the workspace" : "");
         errno = saved;
         return cru_err_sys("cannot open directory '%s' for '%s'", name, rel);
