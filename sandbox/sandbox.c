@@ -71,10 +71,24 @@ static const char *const default_env[] = {
 
 /* ---- slots and state ---- */
 
+/* Makes PATH with MODE where it is missing, then requires it to be a real folder of ours that
+ * nobody else may write: a link or a folder planted by another user there (in /tmp, say)
+ * would place sandbox state, or mounts, where that user chose. */
+static int own_folder(const char *path, mode_t mode)
+{
+    if (mkdir(path, mode) < 0 && errno != EEXIST)
+        return cru_err_sys("cannot create %s", path);
+    struct stat st;
+    if (lstat(path, &st) < 0)
+        return cru_err_sys("cannot inspect %s", path);
+    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
+        return cru_err_set(CRU_EUNSAFE, "%s is not a folder of this user's that only it may write",
+                           path);
+    return 0;
+}
+
 /* Where sandboxes keep their state: root's /run/crucible, or, without root, a folder of the
- * caller's own: $XDG_RUNTIME_DIR/crucible, else /tmp/crucible-UID. A folder in /tmp could be
- * planted by another user first, so it must be a real folder owned by the caller that nobody
- * else may write (checked, not assumed). */
+ * caller's own: $XDG_RUNTIME_DIR/crucible, else /tmp/crucible-UID. */
 static int state_root_default(char **out)
 {
     int rc;
@@ -87,17 +101,10 @@ static int state_root_default(char **out)
         rc = cru_str_printf(out, "/tmp/crucible-%u", (unsigned)geteuid());
     if (rc < 0)
         return rc;
-    if (mkdir(*out, 0700) < 0 && errno != EEXIST)
-        return cru_err_sys("cannot create the sandboxes' state folder %s", *out);
-    struct stat st;
-    if (lstat(*out, &st) < 0)
-        return cru_err_sys("cannot inspect %s", *out);
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 022))
-        return cru_err_set(CRU_EUNSAFE,
-                           "%s is not a folder of this user's that only it may write; remove it "
-                           "or set XDG_RUNTIME_DIR",
-                           *out);
-    return 0;
+    rc = own_folder(*out, 0700);
+    return rc < 0 ? cru_err_wrap(rc, "the sandboxes' state folder (remove it, or set "
+                                     "XDG_RUNTIME_DIR)")
+                  : 0;
 }
 
 /* The bounds of this process's argv and environment strings (from /proc/self/stat), which the
@@ -262,22 +269,12 @@ static atomic_int disk_takes_upper = -1;
 
 /* The one folder every sandbox's root is mounted on: each init mounts its root there in a
  * mount namespace of its own, so that they never meet, and a sandbox costs the host's disk
- * (ext4, often, for /run) no folder to make and remove. Made once; it must be a real folder
- * of ours, or a planted link could place the roots elsewhere. */
+ * (ext4, often, for /run) no folder to make and remove. 0711: the sandbox's root (an
+ * unprivileged uid) mounts on it, but may not list it. */
 static int root_mountpoint(const struct sbx *sb, char **out)
 {
     int rc = cru_str_printf(out, "%s/root", sb->state_root);
-    if (rc < 0)
-        return rc;
-    /* 0711: the sandbox's root (an unprivileged uid) mounts on it, but may not list it. */
-    if (mkdir(*out, 0711) < 0 && errno != EEXIST)
-        return cru_err_sys("cannot create %s", *out);
-    struct stat st;
-    if (lstat(*out, &st) < 0)
-        return cru_err_sys("cannot inspect %s", *out);
-    if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid())
-        return cru_err_set(CRU_EUNSAFE, "%s is not a folder of crucible's", *out);
-    return 0;
+    return rc < 0 ? rc : own_folder(*out, 0711);
 }
 
 static int state_prepare(struct sbx *sb)
