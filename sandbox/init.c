@@ -129,31 +129,55 @@ static int set_limit(int resource, uint64_t value)
 
 /* Done once by the init, inherited by every command: the securebits make root inside gain
  * nothing from execve or setuid, and the bounding set is emptied, so no execve can bring a
- * capability back. The init keeps its own sets: it needs none, but it runs no foreign code. */
-static int limit_caps(const char **what)
+ * capability back. The init keeps its own sets: it needs none, but it runs no foreign code.
+ *
+ * A checker sandbox's bounding set keeps the checker's capabilities, which its commands hold
+ * ambient; there the kernel's setuid fixup stays on (locked), so a process that moves every
+ * uid away from 0 (to the artifact) loses its ambient set at once and the rest at its next
+ * execve, and can raise nothing again. */
+static int limit_caps(const struct sbx_init_args *a, const char **what)
 {
+    unsigned long bits = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP_LOCKED |
+                         SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+    /* keep-caps may stay open to a checker (setpriv uses it): it keeps the permitted set over
+     * a setuid until the next execve, never the ambient one, so the artifact's program starts
+     * without any. */
+    if (!a->checker_caps)
+        bits |= SECBIT_NO_SETUID_FIXUP | SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_KEEP_CAPS_LOCKED;
     *what = "lock the securebits";
-    if (prctl(PR_SET_SECUREBITS, SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |
-                                     SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |
-                                     SECBIT_NO_CAP_AMBIENT_RAISE |
-                                     SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED) < 0)
+    if (prctl(PR_SET_SECUREBITS, bits) < 0)
         return -1;
     *what = "drop the bounding set";
     for (int c = 0; c <= CAP_LAST_CAP + 8; c++) {
-        if (prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
+        cap_flag_value_t keep = CAP_CLEAR;
+        if (a->checker_caps && c <= CAP_LAST_CAP)
+            cap_get_flag(a->checker_caps, (cap_value_t)c, CAP_PERMITTED, &keep);
+        if (keep != CAP_SET && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 && errno != EINVAL)
             return -1;
     }
     return 0;
 }
 
-/* In each command: the ambient and the process's own capability sets emptied. */
+/* In each command: the ambient and the process's own capability sets emptied; in a checker
+ * sandbox set to the checker's, and those raised ambient, so that they survive its execs. */
 static int drop_caps(const struct sbx_init_args *a, const char **what)
 {
     *what = "clear the ambient set";
     if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
         return -1;
     *what = "drop the capability sets";
-    return cap_set_proc(a->no_caps);
+    if (!a->checker_caps)
+        return cap_set_proc(a->no_caps);
+    *what = "set the checker's capabilities";
+    if (cap_set_proc(a->checker_caps) < 0)
+        return -1;
+    for (int c = 0; c <= CAP_LAST_CAP; c++) {
+        cap_flag_value_t v = CAP_CLEAR;
+        cap_get_flag(a->checker_caps, (cap_value_t)c, CAP_PERMITTED, &v);
+        if (v == CAP_SET && prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, c, 0, 0) < 0)
+            return -1;
+    }
+    return 0;
 }
 
 /* execve ARGV[0], searched in ENVP's PATH when it has no '/', as a shell would. Returns only
@@ -420,7 +444,7 @@ static int setup(const struct sbx_init_args *a, int *sig_fd, const char **what)
     if ((*sig_fd = signalfd(-1, &all, SFD_CLOEXEC)) < 0)
         return -1;
 
-    if (!(a->disable_layers & SBX_LAYER_CAPS) && limit_caps(what) < 0)
+    if (!(a->disable_layers & SBX_LAYER_CAPS) && limit_caps(a, what) < 0)
         return -1;
     /* The filter goes on the init itself, which needs nothing it refuses from here on, so every
      * command inherits it instead of installing (and the kernel compiling) it again. The init

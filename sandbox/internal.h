@@ -101,6 +101,7 @@ struct sbx_init_args {
     unsigned long cmdline_start, cmdline_end; /* the host's argv and environment strings, */
     unsigned long env_start, env_end;         /*   wiped in the init's copy */
     cap_t no_caps;                    /* an empty capability state, ready for cap_set_proc */
+    cap_t checker_caps;               /* a checker sandbox's commands' state, or NULL */
     const struct sbx_seccomp *filter; /* the compiled seccomp programs, NULL when disabled */
 };
 
@@ -126,6 +127,7 @@ struct sbx {
     struct sbx_cgroup *cg;
     struct sbx_plan plan;
     cap_t no_caps;
+    cap_t checker_caps;               /* a checker sandbox's commands' capabilities, or NULL */
     const struct sbx_seccomp *filter; /* shared by all sandboxes; NULL when disabled */
     uint64_t deadline_ns;             /* the sandbox's wall limit; 0: none */
     uint64_t next_id;

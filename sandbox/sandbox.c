@@ -244,6 +244,26 @@ static int filter_get(const struct sbx_seccomp **out)
     return 0;
 }
 
+/* What a checker sandbox's commands hold: permitted, effective and inheritable, so that the
+ * init can raise them ambient. */
+static int checker_caps_make(cap_t *out)
+{
+    static const cap_value_t caps[] = { CAP_SETUID, CAP_SETGID,       CAP_CHOWN,
+                                        CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH,
+                                        CAP_KILL };
+    cap_t c = cap_init();
+    int n = (int)(sizeof(caps) / sizeof(caps[0]));
+    if (!c || cap_set_flag(c, CAP_PERMITTED, n, caps, CAP_SET) < 0 ||
+        cap_set_flag(c, CAP_EFFECTIVE, n, caps, CAP_SET) < 0 ||
+        cap_set_flag(c, CAP_INHERITABLE, n, caps, CAP_SET) < 0) {
+        if (c)
+            cap_free(c);
+        return cru_err_set(CRU_ENOMEM, "out of memory for a capability state");
+    }
+    *out = c;
+    return 0;
+}
+
 /* Claims the lowest free slot: few slots (and lock files) are ever used, and one that a dead
  * process left is soon claimed again and cleaned. */
 static int slot_claim(struct sbx *sb)
@@ -335,17 +355,62 @@ static int write_maps(const struct sbx *sb)
     return write_proc(sb->init_pid, "gid_map", map);
 }
 
+static int userns_holder(void *arg)
+{
+    const int *pfd = arg;
+    char c;
+    close(pfd[1]); /* the read ends when the host closes its end */
+    (void)!read(pfd[0], &c, 1);
+    return 0;
+}
+
+/* A user namespace that maps uid and gid 0 to the host ids of a checker sandbox's artifact:
+ * the idmap under which the workspace's files (the host's, owned by root) are the artifact's.
+ * A child holds it while its maps are written and it is opened, then exits. */
+static int artifact_userns(const struct sbx *sb, int *out)
+{
+    static _Alignas(16) char stack[16 * 1024];
+    static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER; /* one stack for all threads */
+    char map[64], path[64];
+    int pfd[2], rc = 0;
+    if (pipe2(pfd, O_CLOEXEC) < 0)
+        return cru_err_sys("cannot create a pipe");
+    pthread_mutex_lock(&lock);
+    pid_t pid = clone(userns_holder, stack + sizeof(stack), CLONE_NEWUSER | SIGCHLD, pfd);
+    pthread_mutex_unlock(&lock);
+    close(pfd[0]);
+    if (pid < 0) {
+        close(pfd[1]);
+        return cru_err_sys("cannot create a user namespace for the artifact's files");
+    }
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)(sb->uid + SBX_ARTIFACT_UID));
+    rc = write_proc(pid, "uid_map", map);
+    snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)(sb->gid + SBX_ARTIFACT_GID));
+    if (rc == 0)
+        rc = write_proc(pid, "gid_map", map);
+    snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+    if (rc == 0 && (*out = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = cru_err_sys("cannot open %s", path);
+    close(pfd[1]);
+    while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    return rc;
+}
+
 /* A detached copy of the workspace tree whose file owners are shifted into the sandbox's
- * uid range: the host's root-owned files appear owned by the sandbox's root, so the agent can
- * edit them, while the files on disk keep their owners. */
+ * uid range: the host's root-owned files appear owned by the sandbox's root (a checker
+ * sandbox's artifact), so the agent can edit them, while the files on disk keep their owners. */
 static int workspace_tree(const struct sbx *sb, int *out)
 {
     char path[64];
     snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)sb->init_pid);
-    int userns = open(path, O_RDONLY | O_CLOEXEC);
-    if (userns < 0)
-        return cru_err_sys("cannot open %s", path);
-    int rc = 0;
+    int userns = -1, rc = 0;
+    if (sb->opts.checker)
+        rc = artifact_userns(sb, &userns);
+    else if ((userns = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        rc = cru_err_sys("cannot open %s", path);
+    if (rc < 0)
+        return rc;
     int fd = (int)syscall(SYS_open_tree, AT_FDCWD, sb->workspace,
                           OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC | AT_RECURSIVE);
     if (fd < 0) {
@@ -390,6 +455,12 @@ static int validate(const struct sbx_opts *o)
     if (o->disk_bytes && (o->disk_bytes < SBX_DISK_MIN || o->disk_bytes > SBX_DISK_MAX))
         return cru_err_set(CRU_EINVAL, "disk of %llu bytes is out of range (1 MiB to 1 TiB)",
                            (unsigned long long)o->disk_bytes);
+    if (o->checker && geteuid() != 0)
+        return cru_err_set(CRU_EUNSUPPORTED,
+                           "a checker sandbox needs root: its artifact is a second uid, which "
+                           "only root can map");
+    if (o->checker && !o->workspace)
+        return cru_err_set(CRU_EINVAL, "a checker sandbox needs a workspace");
     if (o->disk_inodes && (o->disk_inodes < 64 || o->disk_inodes > SBX_INODES_MAX))
         return cru_err_set(CRU_EINVAL, "disk of %llu inodes is out of range (64 to %llu)",
                            (unsigned long long)o->disk_inodes, (unsigned long long)SBX_INODES_MAX);
@@ -525,6 +596,7 @@ static int start_init(struct sbx *sb)
         .env_start = host_strings[2],
         .env_end = host_strings[3],
         .no_caps = sb->no_caps,
+        .checker_caps = sb->checker_caps,
         .filter = sb->filter,
     };
     char *stack = malloc(INIT_STACK_SIZE);
@@ -598,6 +670,8 @@ int sbx_new(struct sbx **out, const struct sbx_opts *opts)
         rc = cru_err_set(CRU_ENOMEM, "out of memory for a capability state");
         goto fail;
     }
+    if (opts->checker && (rc = checker_caps_make(&sb->checker_caps)) < 0)
+        goto fail;
     if (!(opts->disable_layers & SBX_LAYER_SECCOMP) && (rc = filter_get(&sb->filter)) < 0)
         goto fail;
     if ((rc = start_init(sb)) < 0)
@@ -1047,6 +1121,8 @@ void sbx_free(struct sbx *sb)
     sbx_plan_free(&sb->plan);
     if (sb->no_caps)
         cap_free(sb->no_caps);
+    if (sb->checker_caps)
+        cap_free(sb->checker_caps);
     free(sb->workspace);
     free(sb->state_root);
     free(sb->dir);

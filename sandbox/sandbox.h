@@ -52,6 +52,11 @@ enum sbx_layer {
 #define SBX_DISK_DEFAULT         ((uint64_t)1 << 30)
 #define SBX_DISK_BYTES_PER_INODE 8192u
 
+/* A checker sandbox's two identities (sbx_opts.checker): the checker is the sandbox's root,
+ * the artifact this uid and gid. */
+#define SBX_ARTIFACT_UID 1000u
+#define SBX_ARTIFACT_GID 1000u
+
 #define SBX_OPTS_VERSION 2
 
 struct sbx_opts {
@@ -62,20 +67,28 @@ struct sbx_opts {
     bool workspace_bind;   /* bind it writable instead of an overlay (changes reach it) */
     const struct sbx_bind *binds;
     size_t n_binds;
-    uint64_t memory_bytes;   /* cgroup memory limit, swap off; 0: none */
-    uint64_t pids;           /* cgroup pids limit; 0: none */
-    double cpus;             /* CPU quota in CPUs; 0: none */
-    uint64_t wall_ms;        /* lifetime of the sandbox; commands stop at it; 0: none */
-    uint64_t disk_bytes;     /* the disk: /tmp, /root, /run, /var, /dev/shm and the workspace
-                                overlay's changes together; 0: SBX_DISK_DEFAULT. Its pages
-                                are memory, charged to the memory limit */
-    uint64_t disk_inodes;    /* files and folders on the disk; 0: disk_bytes / 8 KiB */
-    uint64_t file_bytes;     /* RLIMIT_FSIZE for commands; 0: 1 GiB */
-    uint64_t open_files;     /* RLIMIT_NOFILE for commands; 0: 1024 */
-    bool loopback;           /* bring lo up (the network namespace never has another link) */
-    const char *hostname;    /* NULL: "sandbox" */
-    const char *state_root;  /* where sandboxes keep state; NULL: /run/crucible as root, else
-                                $XDG_RUNTIME_DIR/crucible or /tmp/crucible-UID */
+    uint64_t memory_bytes;  /* cgroup memory limit, swap off; 0: none */
+    uint64_t pids;          /* cgroup pids limit; 0: none */
+    double cpus;            /* CPU quota in CPUs; 0: none */
+    uint64_t wall_ms;       /* lifetime of the sandbox; commands stop at it; 0: none */
+    uint64_t disk_bytes;    /* the disk: /tmp, /root, /run, /var, /dev/shm and the workspace
+                               overlay's changes together; 0: SBX_DISK_DEFAULT. Its pages
+                               are memory, charged to the memory limit */
+    uint64_t disk_inodes;   /* files and folders on the disk; 0: disk_bytes / 8 KiB */
+    uint64_t file_bytes;    /* RLIMIT_FSIZE for commands; 0: 1 GiB */
+    uint64_t open_files;    /* RLIMIT_NOFILE for commands; 0: 1024 */
+    bool loopback;          /* bring lo up (the network namespace never has another link) */
+    const char *hostname;   /* NULL: "sandbox" */
+    const char *state_root; /* where sandboxes keep state; NULL: /run/crucible as root, else
+                               $XDG_RUNTIME_DIR/crucible or /tmp/crucible-UID */
+    /* A checker sandbox (root only): two identities, for a reward's checks that run the code
+     * they judge. Commands run as the checker (uid 0) with CAP_SETUID, CAP_SETGID, CAP_CHOWN,
+     * CAP_FOWNER, CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_KILL, ambient (they survive
+     * the checker's own execs); the workspace's files belong to the artifact (uid and gid
+     * SBX_ARTIFACT_UID), which a checker process becomes with setuid/setgid and which then
+     * holds no capability (the kernel clears them all when every uid leaves 0) and cannot come
+     * back. Without it every command is the same unprivileged root. */
+    bool checker;
     unsigned disable_layers; /* enum sbx_layer bits; tests only */
 };
 

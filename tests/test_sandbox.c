@@ -1631,3 +1631,96 @@ Test(rootless, a_delegated_cgroup_enforces_the_limits)
     free(got);
     sbx_cgroup_free(cg);
 }
+
+/* ---- checker sandboxes: two identities ---- */
+
+/* A checker sandbox over a workspace holding one file, with a folder of the checker's own
+ * bound at /hidden: made the checker's (its owner, 0700) once the sandbox's ids are known, as
+ * the reward does it. */
+static struct sbx *checker_sandbox(char *dir, size_t cap)
+{
+    snprintf(dir, cap, "/tmp/crucible-checker-XXXXXX");
+    cr_assert_not_null(mkdtemp(dir));
+    cr_assert_eq(chmod(dir, 0711), 0);
+    char ws[128], hidden[128], path[160];
+    snprintf(ws, sizeof(ws), "%s/ws", dir);
+    snprintf(hidden, sizeof(hidden), "%s/hidden", dir);
+    cr_assert_eq(mkdir(ws, 0755), 0);
+    cr_assert_eq(mkdir(hidden, 0755), 0);
+    snprintf(path, sizeof(path), "%s/f", ws);
+    write_file(path, "artifact\n");
+    snprintf(path, sizeof(path), "%s/expected", hidden);
+    write_file(path, "the answer\n");
+    struct sbx_bind bind = { hidden, "/hidden", true };
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.workspace = ws;
+    o.binds = &bind;
+    o.n_binds = 1;
+    o.checker = true;
+    struct sbx *sb = sandbox_new(&o);
+    cr_assert_eq(chown(hidden, sbx_root_uid(sb), sbx_root_gid(sb)), 0);
+    cr_assert_eq(chmod(hidden, 0700), 0);
+    return sb;
+}
+
+static void checker_down(struct sbx *sb, const char *dir)
+{
+    sbx_free(sb);
+    char cmd[160];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    cr_assert_eq(system(cmd), 0);
+}
+
+#define AS_ARTIFACT "setpriv --reuid=1000 --regid=1000 --clear-groups -- "
+
+Test(checker, two_identities, .init = fixtures_up, .fini = fixtures_down)
+{
+    char dir[64];
+    struct sbx *sb = checker_sandbox(dir, sizeof(dir));
+    struct sbx_result r;
+    sandbox_run(sb,
+                "echo checker $(id -u) $(stat -c %u:%g /workspace/f) "
+                "$(grep CapEff /proc/self/status | cut -f2) $(cat /hidden/expected); " AS_ARTIFACT
+                "sh -c 'echo artifact $(id -u):$(id -g) "
+                "$(grep CapEff /proc/self/status | cut -f2); "
+                "echo more >> /workspace/f && echo wrote; "
+                "cat /hidden/expected 2>/dev/null || echo hidden-denied; "
+                "setpriv --reuid=0 true 2>/dev/null || echo no-way-back'",
+                &r);
+    cr_assert_eq(r.exit_code, 0, "%s", cru_buf_cstr(&r.err));
+    /* CAP_CHOWN 0, DAC_OVERRIDE 1, DAC_READ_SEARCH 2, FOWNER 3, KILL 5, SETGID 6, SETUID 7 */
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "checker 0 1000:1000 00000000000000ef the answer\n"
+                                           "artifact 1000:1000 0000000000000000\n"
+                                           "wrote\n"
+                                           "hidden-denied\n"
+                                           "no-way-back\n");
+    sbx_result_free(&r);
+    checker_down(sb, dir);
+}
+
+/* The artifact cannot write the memory of the checker that started it, as a script under
+ * test could with a same-uid parent. Positive control: a checker child can. */
+Test(checker, artifact_cannot_write_the_checkers_memory, .init = fixtures_up, .fini = fixtures_down)
+{
+    char dir[64];
+    struct sbx *sb = checker_sandbox(dir, sizeof(dir));
+    struct sbx_result r;
+    static const char probe[] = "sh -c 'if (exec 3>/proc/$PPID/mem) 2>/dev/null; then echo open; "
+                                "else echo denied; fi'";
+    char script[512];
+    snprintf(script, sizeof(script), "%s; " AS_ARTIFACT "%s; kill -0 1 && echo alive", probe,
+             probe);
+    sandbox_run(sb, script, &r);
+    cr_expect_str_eq(cru_buf_cstr(&r.out), "open\ndenied\nalive\n");
+    sbx_result_free(&r);
+    checker_down(sb, dir);
+}
+
+Test(checker, needs_a_workspace)
+{
+    struct sbx *sb = NULL;
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.checker = true;
+    cr_expect_lt(sbx_new(&sb, &o), 0);
+    cr_expect(strstr(cru_err_msg(), "workspace") != NULL, "%s", cru_err_msg());
+}
