@@ -11,12 +11,14 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <linux/openat2.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lib/err.h"
@@ -397,8 +399,13 @@ int cru_remove_tree(const char *path)
     return rc;
 }
 
-static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t *budget,
-                    unsigned flags);
+/* What a copy may still take, and how. */
+struct copy {
+    uint64_t bytes, entries; /* left */
+    unsigned flags;
+};
+
+static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, struct copy *c);
 
 /* Copies SIZE bytes from IN to OUT: copy_file_range() (reflinks, in-kernel copies), or read and
  * write where the kernel refuses the pair (across file systems, EXDEV; some file systems,
@@ -439,22 +446,46 @@ static int copy_data(int in, int out, off_t size, const char *name)
 
 /* Copies entry SN of folder SFD (a path when SFD is AT_FDCWD) to DN of folder DFD, never
  * following a link; SUB names it in messages. */
+static bool is_cache(const char *name, mode_t mode)
+{
+    size_t n = strlen(name);
+    if (S_ISDIR(mode))
+        return strcmp(name, "__pycache__") == 0;
+    return S_ISREG(mode) && n > 4 &&
+           (strcmp(name + n - 4, ".pyc") == 0 || strcmp(name + n - 4, ".pyo") == 0);
+}
+
+/* The mode a copy gets: the source's permission bits, or with CRU_COPY_FREEZE only whether it
+ * may be executed. */
+static mode_t copy_mode(const struct copy *c, mode_t mode)
+{
+    if (!(c->flags & CRU_COPY_FREEZE))
+        return mode & 0777;
+    return S_ISDIR(mode) || (mode & 0111) ? 0755 : 0644;
+}
+
 static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const char *sub,
-                      unsigned depth, uint64_t *budget, unsigned flags)
+                      unsigned depth, struct copy *c)
 {
     int rc = 0;
+    unsigned flags = c->flags;
     struct stat st;
-    if (fstatat(sfd, sn, &st, AT_SYMLINK_NOFOLLOW) < 0) {
-        rc = cru_err_sys("cannot inspect %s", sub);
-    } else if (S_ISDIR(st.st_mode)) {
+    if (fstatat(sfd, sn, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return cru_err_sys("cannot inspect %s", sub);
+    if ((flags & CRU_COPY_NO_CACHES) && is_cache(sn, st.st_mode))
+        return 0;
+    if (c->entries == 0)
+        return cru_err_set(CRU_ELIMIT, "%s: the tree holds more than the entries allowed", sub);
+    c->entries--;
+    if (S_ISDIR(st.st_mode)) {
         int s2 = openat(sfd, sn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), d2 = -1;
         if (s2 < 0)
             rc = cru_err_sys("cannot open %s", sub);
         else if (mkdirat(dfd, dn, 0700) < 0 ||
                  (d2 = openat(dfd, dn, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
             rc = cru_err_sys("cannot create the copy of %s", sub);
-        else if ((rc = copy_dir(s2, d2, sub, depth + 1, budget, flags)) == 0 &&
-                 fchmod(d2, st.st_mode & 0777) < 0)
+        else if ((rc = copy_dir(s2, d2, sub, depth + 1, c)) == 0 &&
+                 fchmod(d2, copy_mode(c, st.st_mode)) < 0)
             rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
         if (s2 >= 0)
             close(s2);
@@ -471,19 +502,19 @@ static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const ch
         else if ((target[len] = '\0', symlinkat(target, dfd, dn)) < 0)
             rc = cru_err_sys("cannot create the copy of %s", sub);
     } else if (S_ISREG(st.st_mode)) {
-        if ((uint64_t)st.st_size > *budget) {
+        if ((uint64_t)st.st_size > c->bytes) {
             return cru_err_set(CRU_ELIMIT, "%s: the tree holds more than the bytes allowed", sub);
         }
-        *budget -= (uint64_t)st.st_size;
+        c->bytes -= (uint64_t)st.st_size;
         int in = -1, out = -1;
         /* Checked again on the open file: the name may have become a FIFO since. */
         rc = cru_file_open_regular(sfd, sn, O_NOFOLLOW, sub, &in, NULL);
         if (rc == 0 && (out = openat(dfd, dn, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                                     st.st_mode & 0777)) < 0)
+                                     copy_mode(c, st.st_mode))) < 0)
             rc = cru_err_sys("cannot create the copy of %s", sub);
         if (rc == 0)
             rc = copy_data(in, out, st.st_size, sub);
-        if (rc == 0 && out >= 0 && fchmod(out, st.st_mode & 0777) < 0)
+        if (rc == 0 && out >= 0 && fchmod(out, copy_mode(c, st.st_mode)) < 0)
             rc = cru_err_sys("cannot set the mode of the copy of %s", sub);
         if (in >= 0)
             close(in);
@@ -496,8 +527,7 @@ static int copy_entry(int sfd, const char *sn, int dfd, const char *dn, const ch
 }
 
 /* Copies the contents of folder SFD into folder DFD, PATH naming SFD in messages. */
-static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t *budget,
-                    unsigned flags)
+static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, struct copy *c)
 {
     if (depth > 256)
         return cru_err_set(CRU_ELIMIT, "%s: folders nested more than 256 deep", path);
@@ -508,6 +538,7 @@ static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t
             close(lfd);
         return cru_err_sys("cannot list %s", path);
     }
+    rewinddir(d); /* the duplicate shares SFD's position: a caller may have read it before */
     int rc = 0;
     struct dirent *e;
     errno = 0;
@@ -517,7 +548,7 @@ static int copy_dir(int sfd, int dfd, const char *path, unsigned depth, uint64_t
             continue;
         char sub[CRU_PATH_MAX];
         snprintf(sub, sizeof(sub), "%s/%s", path, n);
-        rc = copy_entry(sfd, n, dfd, n, sub, depth, budget, flags);
+        rc = copy_entry(sfd, n, dfd, n, sub, depth, c);
         errno = 0;
     }
     if (rc == 0 && errno != 0)
@@ -554,11 +585,62 @@ static int copy_file_fd(int in, const struct stat *st, const char *name, const c
     return rc < 0 ? copy_failed(rc, dest) : 0;
 }
 
-int cru_copy_tree_fd(int srcfd, const char *name, const char *dest, uint64_t max_bytes,
-                     unsigned flags)
+/* Removes every symlink in folder FD (REL its path beneath ROOTFD, "" for the root itself)
+ * and below that does not lead to an existing file or folder beneath ROOTFD: the kernel
+ * resolves each (openat2, RESOLVE_BENEATH), so no ".." or link chain is misjudged. Without
+ * openat2 every link goes. */
+static int drop_links_out(int rootfd, int fd, const char *rel, unsigned depth)
+{
+    int lfd = dup(fd), rc = 0;
+    DIR *d = lfd >= 0 ? fdopendir(lfd) : NULL;
+    if (!d) {
+        if (lfd >= 0)
+            close(lfd);
+        return cru_err_sys("cannot list the copy's %s", *rel ? rel : "root");
+    }
+    rewinddir(d);
+    struct dirent *e;
+    while (rc == 0 && (e = readdir(d))) {
+        char sub[CRU_PATH_MAX], target[CRU_PATH_MAX], path[2 * CRU_PATH_MAX];
+        struct stat st;
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0 ||
+            fstatat(fd, e->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        snprintf(sub, sizeof(sub), "%s%s%s", rel, *rel ? "/" : "", e->d_name);
+        if (S_ISDIR(st.st_mode) && depth < 256) {
+            int sfd = openat(fd, e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            rc = sfd < 0 ? cru_err_sys("cannot open the copy's %s", sub)
+                         : drop_links_out(rootfd, sfd, sub, depth + 1);
+            if (sfd >= 0)
+                close(sfd);
+            continue;
+        }
+        if (!S_ISLNK(st.st_mode))
+            continue;
+        ssize_t len = readlinkat(fd, e->d_name, target, sizeof(target) - 1);
+        bool keep = len > 0 && target[0] != '/';
+        if (keep) {
+            target[len] = '\0';
+            snprintf(path, sizeof(path), "%s%s%s", rel, *rel ? "/" : "", target);
+            struct open_how how = { .flags = O_PATH | O_CLOEXEC,
+                                    .resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS };
+            long t = syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+            keep = t >= 0;
+            if (t >= 0)
+                close((int)t);
+        }
+        if (!keep && unlinkat(fd, e->d_name, 0) < 0)
+            rc = cru_err_sys("cannot remove the copy's link %s", sub);
+    }
+    closedir(d);
+    return rc;
+}
+
+int cru_copy_tree_bounded(int srcfd, const char *name, const char *dest, uint64_t max_bytes,
+                          uint64_t max_entries, unsigned flags)
 {
     struct stat st;
-    uint64_t budget = max_bytes;
+    struct copy c = { max_bytes, max_entries ? max_entries : UINT64_MAX, flags };
     if (lstat(dest, &st) == 0)
         return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", name, dest);
     if (fstat(srcfd, &st) < 0)
@@ -572,25 +654,32 @@ int cru_copy_tree_fd(int srcfd, const char *name, const char *dest, uint64_t max
         return cru_err_sys("copying %s: cannot create %s", name, dest);
     if ((dfd = open(dest, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
         rc = cru_err_sys("cannot open %s", dest);
-    else if ((rc = copy_dir(srcfd, dfd, name, 0, &budget, flags)) == 0 &&
-             fchmod(dfd, st.st_mode & 0777) < 0)
+    else if ((rc = copy_dir(srcfd, dfd, name, 0, &c)) == 0 && (flags & CRU_COPY_FREEZE))
+        rc = drop_links_out(dfd, dfd, "", 0);
+    if (rc == 0 && fchmod(dfd, copy_mode(&c, st.st_mode)) < 0)
         rc = cru_err_sys("cannot set the mode of %s", dest);
     if (dfd >= 0)
         close(dfd);
     return rc < 0 ? copy_failed(rc, dest) : 0;
 }
 
+int cru_copy_tree_fd(int srcfd, const char *name, const char *dest, uint64_t max_bytes,
+                     unsigned flags)
+{
+    return cru_copy_tree_bounded(srcfd, name, dest, max_bytes, 0, flags);
+}
+
 int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags)
 {
     struct stat st;
-    uint64_t budget = max_bytes;
+    struct copy c = { max_bytes, UINT64_MAX, flags };
     if (lstat(dest, &st) == 0)
         return cru_err_set(CRU_EEXIST, "copying %s: %s exists already", src, dest);
     if (lstat(src, &st) < 0)
         return cru_err_sys("cannot inspect %s", src);
     if (!S_ISDIR(st.st_mode)) {
         /* One file or link; a link is copied as a link, like every link below a folder. */
-        int rc = copy_entry(AT_FDCWD, src, AT_FDCWD, dest, src, 0, &budget, flags);
+        int rc = copy_entry(AT_FDCWD, src, AT_FDCWD, dest, src, 0, &c);
         if (rc < 0) {
             char msg[CRU_ERR_MAX];
             snprintf(msg, sizeof(msg), "%s", cru_err_msg());

@@ -68,6 +68,11 @@ int cru_remove_tree(const char *path);
 enum cru_copy_flags {
     CRU_COPY_SKIP_SPECIAL = 1u << 0, /* leave devices, FIFOs and sockets out instead of failing */
     CRU_COPY_NO_LINKS = 1u << 1,     /* refuse symlinks (CRU_EUNSAFE) instead of copying them */
+    /* Bytes only, for an artifact to be judged: files 0644 (0755 when any execute bit was
+     * set), folders 0755, and only the symlinks that lead to a file or folder of the copy
+     * itself (others, absolute, dangling or leading out, are left out). */
+    CRU_COPY_FREEZE = 1u << 2,
+    CRU_COPY_NO_CACHES = 1u << 3, /* leave out __pycache__ folders and *.pyc / *.pyo files */
 };
 
 /* Copies the tree at SRC (a folder, or a single file or link) to DEST, which must not exist
@@ -77,6 +82,11 @@ enum cru_copy_flags {
  * MAX_BYTES of file data is CRU_ELIMIT. On any failure DEST is removed, so it holds the whole
  * copy or does not exist. */
 int cru_copy_tree(const char *src, const char *dest, uint64_t max_bytes, unsigned flags);
+
+/* cru_copy_tree_fd() with a bound on the number of entries (files, folders and links)
+ * besides the bytes: more than MAX_ENTRIES is CRU_ELIMIT too (0: no bound). */
+int cru_copy_tree_bounded(int srcfd, const char *name, const char *dest, uint64_t max_bytes,
+                          uint64_t max_entries, unsigned flags);
 
 /* The same for the folder or regular file open (not O_PATH) at SRCFD, which the caller
  * resolved (cru_path_open_beneath): nothing is looked up by path on the source side, so what

@@ -389,6 +389,56 @@ Test(fs, copy_tree_copies_files_modes_folders_and_links)
     expect_copy("src/a.txt", "alpha\n", 0640);
 }
 
+/* An artifact frozen for judging: bytes only. Links that lead out, dangle or climb through
+ * another link are left out; caches too; modes say only whether a file runs. The control is
+ * the same tree copied plainly, which keeps them all. */
+Test(fs, copy_tree_freeze_keeps_bytes_only)
+{
+    make_src_tree();
+    put_file("src/setid", "x", 0644);
+    cr_assert_eq(chmod(in_dir("src/setid"), 06755), 0);
+    cr_assert_eq(mkdir(in_dir("src/__pycache__"), 0755), 0);
+    put_file("src/__pycache__/m.cpython-311.pyc", "bytecode", 0644);
+    put_file("src/sub/old.pyc", "bytecode", 0644);
+    put_file("src/keep.py", "print(1)\n", 0600);
+    cr_assert_eq(symlink(".", in_dir("src/self")), 0);
+    cr_assert_eq(symlink("self/..", in_dir("src/up")), 0);       /* the kernel climbs out */
+    cr_assert_eq(symlink("sub/../a.txt", in_dir("src/via")), 0); /* stays inside */
+    cr_assert_eq(symlink("../../..", in_dir("src/sub/deeper/out")), 0);
+
+    int fd = open(in_dir("src"), O_RDONLY | O_DIRECTORY);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(cru_copy_tree_bounded(fd, "src", in_dir("plain"), 1 << 20, 0, 0), 0, "%s",
+                 cru_err_msg());
+    cr_assert_eq(cru_copy_tree_bounded(fd, "src", in_dir("dest"), 1 << 20, 0,
+                                       CRU_COPY_FREEZE | CRU_COPY_NO_CACHES),
+                 0, "%s", cru_err_msg());
+
+    cr_expect(present("plain/passwd") && present("plain/up") && present("plain/dangling") &&
+                  present("plain/__pycache__") && present("plain/sub/old.pyc"),
+              "control: a plain copy keeps links out, dangling links and caches");
+    expect_dir("dest", 0755);
+    expect_dir("dest/sub/deeper", 0755);
+    expect_copy("dest/a.txt", "alpha\n", 0644);
+    expect_copy("dest/run.sh", "#!/bin/sh\necho hi\n", 0755);
+    expect_copy("dest/setid", "x", 0755);
+    expect_copy("dest/keep.py", "print(1)\n", 0644);
+    expect_link("dest/sub/rel", "../a.txt");
+    expect_link("dest/via", "sub/../a.txt");
+    expect_link("dest/self", ".");
+    cr_expect(!present("dest/passwd") && !present("dest/etc"), "absolute links left out");
+    cr_expect(!present("dest/dangling"), "a dangling link left out");
+    cr_expect(!present("dest/up"), "a link climbing out through another link left out");
+    cr_expect(!present("dest/sub/deeper/out"), "a link climbing out with .. left out");
+    cr_expect(!present("dest/__pycache__") && !present("dest/sub/old.pyc"), "caches left out");
+
+    /* Bounded entries: one too few is CRU_ELIMIT and leaves nothing. */
+    cr_expect_eq(cru_copy_tree_bounded(fd, "src", in_dir("few"), 1 << 20, 5, 0), CRU_ELIMIT);
+    cr_expect(strstr(cru_err_msg(), "entries") != NULL, "%s", cru_err_msg());
+    cr_expect(!present("few"));
+    close(fd);
+}
+
 Test(fs, copy_tree_refuses_an_existing_destination_and_leaves_it)
 {
     make_src_tree();
