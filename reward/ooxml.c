@@ -1,12 +1,14 @@
 /* ooxml: reading XLSX workbooks and DOCX documents from memory.
  *
  * An Office Open XML file is a zip of XML parts tied together by relationship parts
- * (_rels/NAME.rels). The zip is walked with libarchive over the caller's bytes: once to list and
- * check the entries (count, duplicates, corruption), then once per stage to read the parts that
- * stage needs (the main part and its relationships, then the sheets and shared strings, or the
- * document and its styles), each decompressed into memory with its bytes counted against the
- * bounds. Each part is parsed with libxml2 into a tree, the values are copied out into a pool
- * of strings that lives as long as the reader, and the tree is freed before the next part.
+ * (_rels/NAME.rels) and typed by [Content_Types].xml. The zip is walked with libarchive over
+ * the caller's bytes: once to list and check the entries (count, duplicates, corruption), then
+ * once per stage to read the parts that stage needs (the content types and the package's
+ * relationships, which must make a package before any content is read; then the main part and
+ * its relationships; then the sheets and shared strings, or the styles), each decompressed
+ * into memory with its bytes counted against the bounds. Each part is parsed with libxml2
+ * into a tree, the values are copied out into a pool of strings that lives as long as the
+ * reader, and the tree is freed before the next part.
  * So the work is a few passes over the zip's headers, and the memory the largest part's tree
  * plus what is kept.
  *
@@ -53,6 +55,22 @@ static const char *const NS_R[] = {
 static const char *const NS_PKG[] = {
     "http://schemas.openxmlformats.org/package/2006/relationships", NULL
 };
+static const char *const NS_CT[] = { "http://schemas.openxmlformats.org/package/2006/content-types",
+                                     NULL };
+
+/* The content types a part must have to be read as what it is read as. The strict variant of
+ * the format keeps these (only namespaces and relationship types change). A workbook may be a
+ * template or macro-enabled (openpyxl reads all four); a document only the plain kind, as
+ * python-docx refuses the others. */
+#define CT_PREFIX "application/vnd.openxmlformats-officedocument."
+static const char *const CT_WORKBOOK[] = {
+    CT_PREFIX "spreadsheetml.sheet.main+xml", CT_PREFIX "spreadsheetml.template.main+xml",
+    "application/vnd.ms-excel.sheet.macroEnabled.main+xml",
+    "application/vnd.ms-excel.template.macroEnabled.main+xml", NULL
+};
+static const char *const CT_SST[] = { CT_PREFIX "spreadsheetml.sharedStrings+xml", NULL };
+static const char *const CT_DOCUMENT[] = { CT_PREFIX "wordprocessingml.document.main+xml", NULL };
+static const char *const CT_STYLES[] = { CT_PREFIX "wordprocessingml.styles+xml", NULL };
 
 /* ---- small helpers ---- */
 
@@ -201,6 +219,7 @@ static int append_text(struct cru_buf *b, const xmlNode *n)
 struct zip {
     const char *kind;   /* "XLSX" or "DOCX", for messages */
     const char *a_kind; /* "an XLSX" or "a DOCX" */
+    const char *pkg;    /* "an Excel package" or "a Word package", for what the package lacks */
     const void *data;
     size_t len;
     char **names; /* the regular files, sorted */
@@ -433,7 +452,22 @@ done:
     return rc;
 }
 
-/* ---- relationships and part names ---- */
+/* ---- the package: relationships, part names, content types ---- */
+
+#define CT_PART  "[Content_Types].xml"
+#define PKG_RELS "_rels/.rels"
+
+/* A fault in the package's structure: "not a Word package: WHY". */
+__attribute__((format(printf, 2, 3))) static int not_package(const struct zip *z, const char *fmt,
+                                                             ...)
+{
+    char why[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, sizeof(why), fmt, ap);
+    va_end(ap);
+    return cru_err_set(CRU_EPARSE, "not %s: %s", z->pkg, why);
+}
 
 struct rel {
     const char *id, *type, *target; /* borrowed from the rels tree */
@@ -441,18 +475,27 @@ struct rel {
 };
 
 struct rels {
+    char *name; /* the relationships part; NULL when there is none */
     xmlDoc *doc;
-    struct rel *v;
+    struct rel *v; /* sorted by id, ids unique */
     size_t n;
 };
 
 static void rels_free(struct rels *r)
 {
+    free(r->name);
     rwd_xml_free(r->doc);
     free(r->v);
     *r = (struct rels){ 0 };
 }
 
+static int cmp_rel_id(const void *a, const void *b)
+{
+    return strcmp(((const struct rel *)a)->id, ((const struct rel *)b)->id);
+}
+
+/* Parses a relationships part. Every <Relationship> needs an Id, a Type and a Target, and two
+ * with one Id are refused: readers differ on which one a reference means. */
 static int rels_parse(const struct zip *z, const char *part, const char *data, size_t len,
                       struct rels *out)
 {
@@ -460,43 +503,68 @@ static int rels_parse(const struct zip *z, const char *part, const char *data, s
     int rc = xml_parse(z, part, data, len, NS_PKG, "Relationships", &out->doc);
     if (rc < 0)
         return rc;
+    if (!(out->name = strdup(part)))
+        return nomem();
     for (xmlNode *c = rwd_xml_root(out->doc)->children; c; c = c->next) {
         if (!is_el(c, NS_PKG, "Relationship"))
             continue;
         const char *id = attr(c, NULL, "Id"), *type = attr(c, NULL, "Type");
         const char *target = attr(c, NULL, "Target"), *mode = attr(c, NULL, "TargetMode");
-        if (!id || !type || !target)
-            continue;
+        if (!id || !*id || !type || !*type || !target)
+            return not_package(z, "%s: a <Relationship> without %s", SHOWN(part),
+                               !id || !*id       ? "an Id"
+                               : !type || !*type ? "a Type"
+                                                 : "a Target");
         if ((rc = grow(&out->v, &cap, out->n, sizeof(*out->v))) < 0)
             return rc;
         out->v[out->n++] = (struct rel){ id, type, target, mode && strcmp(mode, "External") == 0 };
     }
+    if (out->n > 1)
+        qsort(out->v, out->n, sizeof(*out->v), cmp_rel_id);
+    for (size_t i = 1; i < out->n; i++)
+        if (strcmp(out->v[i - 1].id, out->v[i].id) == 0)
+            return not_package(z, "%s has two relationships with the Id %s", SHOWN(part),
+                               SHOWN(out->v[i].id));
     return 0;
 }
 
 static const struct rel *rel_by_id(const struct rels *r, const char *id)
 {
-    for (size_t i = 0; i < r->n; i++)
-        if (strcmp(r->v[i].id, id) == 0)
-            return &r->v[i];
-    return NULL;
+    struct rel key = { .id = id };
+    return r->n ? bsearch(&key, r->v, r->n, sizeof(*r->v), cmp_rel_id) : NULL;
 }
 
-/* The first internal relationship whose type ends in "/SUFFIX" (transitional and strict
- * types differ only before it). */
-static const struct rel *rel_by_type(const struct rels *r, const char *suffix)
+/* Whether REL's type is SUFFIX in the transitional or the strict relationship namespace. */
+static bool rel_is(const struct rel *rel, const char *suffix)
 {
-    size_t n = strlen(suffix);
-    for (size_t i = 0; i < r->n; i++) {
-        size_t t = strlen(r->v[i].type);
-        if (!r->v[i].external && t > n && r->v[i].type[t - n - 1] == '/' &&
-            strcmp(r->v[i].type + t - n, suffix) == 0)
-            return &r->v[i];
+    for (size_t i = 0; NS_R[i]; i++) {
+        size_t n = strlen(NS_R[i]);
+        if (strncmp(rel->type, NS_R[i], n) == 0 && rel->type[n] == '/' &&
+            strcmp(rel->type + n + 1, suffix) == 0)
+            return true;
     }
-    return NULL;
+    return false;
 }
 
-/* The relationships part of PART: "xl/workbook.xml" -> "xl/_rels/workbook.xml.rels". */
+/* The internal relationship of R whose type is SUFFIX, or *OUT NULL when there is none. Two
+ * are refused, as python-docx does: which one counts would be anybody's guess. */
+static int rel_one(const struct zip *z, const struct rels *r, const char *suffix,
+                   const struct rel **out)
+{
+    *out = NULL;
+    for (size_t i = 0; i < r->n; i++) {
+        if (r->v[i].external || !rel_is(&r->v[i], suffix))
+            continue;
+        if (*out)
+            return not_package(z, "%s has two %s relationships (%s and %s)", SHOWN(r->name), suffix,
+                               SHOWN((*out)->id), SHOWN(r->v[i].id));
+        *out = &r->v[i];
+    }
+    return 0;
+}
+
+/* The relationships part of PART: "xl/workbook.xml" -> "xl/_rels/workbook.xml.rels"; "" (the
+ * package) -> "_rels/.rels". */
 static int rels_name(char **out, const char *part)
 {
     const char *slash = strrchr(part, '/');
@@ -524,8 +592,8 @@ static int resolve(const struct zip *z, const char *source, const char *target, 
             /* an empty or "." segment */
         } else if (n == 2 && p[0] == '.' && p[1] == '.') {
             if (b.len == 0) {
-                rc = cru_err_set(CRU_EPARSE, "%s: relationship target %s of %s leaves the package",
-                                 z->kind, SHOWN(target), SHOWN(source[0] ? source : "/"));
+                rc = not_package(z, "relationship target %s of %s leaves the package",
+                                 SHOWN(target), SHOWN(source[0] ? source : "/"));
                 goto done;
             }
             b.len--; /* the trailing '/' */
@@ -541,8 +609,8 @@ static int resolve(const struct zip *z, const char *source, const char *target, 
             p++;
     }
     if (b.len == 0 || b.data[b.len - 1] == '/') {
-        rc = cru_err_set(CRU_EPARSE, "%s: relationship target %s of %s names no part", z->kind,
-                         SHOWN(target), SHOWN(source[0] ? source : "/"));
+        rc = not_package(z, "relationship target %s of %s names no part", SHOWN(target),
+                         SHOWN(source[0] ? source : "/"));
         goto done;
     }
     *out = cru_buf_detach(&b, NULL);
@@ -553,9 +621,9 @@ done:
     return rc;
 }
 
-static int missing(const struct zip *z, const char *part)
+static int missing(const struct zip *z, const char *part, const char *why)
 {
-    return cru_err_set(CRU_EPARSE, "not %s file: missing part %s", z->a_kind, SHOWN(part));
+    return not_package(z, "missing part %s (%s)", SHOWN(part), why);
 }
 
 struct rels_ctx {
@@ -570,8 +638,8 @@ static int rels_part(void *ctx, size_t which, const char *name, const char *data
     return rels_parse(c->z, name, data, len, c->out);
 }
 
-/* Reads the relationships of PART ("" for the package's own) into OUT, which stays empty
- * (OUT->doc NULL) when the package has none for it. */
+/* Reads the relationships of PART into OUT, which stays empty (OUT->name NULL) when the
+ * package has none for it. */
 static int read_rels(struct zip *z, const char *part, struct rels *out)
 {
     char *name = NULL;
@@ -600,20 +668,211 @@ static int one_part(void *ctx, size_t which, const char *name, const char *data,
     return xml_parse(c->z, name, data, len, c->ns, c->root, &c->doc);
 }
 
-/* Finds the main part: the officeDocument relationship of _rels/.rels, else DEFAULT_PART. */
-static int main_part(struct zip *z, const char *default_part, char **out)
+/* [Content_Types].xml: a content type for each extension (<Default>) and for single parts
+ * (<Override>, which wins). Part names and extensions compare ignoring ASCII case, as the
+ * package format says and python-docx does. */
+struct ctype {
+    const char *key; /* an extension, or a part name without its leading '/' (borrowed) */
+    const char *type;
+};
+
+struct ctypes {
+    xmlDoc *doc;
+    struct ctype *defaults, *overrides; /* each sorted by key, keys unique */
+    size_t n_defaults, n_overrides;
+};
+
+static void ctypes_free(struct ctypes *ct)
 {
-    struct rels r = { 0 };
-    int rc = read_rels(z, "", &r);
-    const struct rel *doc = rc == 0 ? rel_by_type(&r, "officeDocument") : NULL;
-    *out = NULL;
-    if (rc == 0)
-        rc = doc ? resolve(z, "", doc->target, out) : cru_str_dup(out, default_part);
-    rels_free(&r);
-    if (rc == 0 && !zip_has(z, *out)) {
-        rc = missing(z, *out);
-        free(*out);
-        *out = NULL;
+    rwd_xml_free(ct->doc);
+    free(ct->defaults);
+    free(ct->overrides);
+    *ct = (struct ctypes){ 0 };
+}
+
+static int cmp_ctype(const void *a, const void *b)
+{
+    return strcasecmp(((const struct ctype *)a)->key, ((const struct ctype *)b)->key);
+}
+
+/* Sorts the N entries at V; two for one key are refused (readers differ on which wins). */
+static int ctypes_sort(const struct zip *z, struct ctype *v, size_t n, bool parts)
+{
+    if (n > 1)
+        qsort(v, n, sizeof(*v), cmp_ctype);
+    for (size_t i = 1; i < n; i++)
+        if (cmp_ctype(&v[i - 1], &v[i]) == 0)
+            return not_package(z, "%s gives %s%s two content types", CT_PART,
+                               parts ? "/" : "the extension ", SHOWN(v[i].key));
+    return 0;
+}
+
+static int ctypes_parse(const struct zip *z, const char *part, const char *data, size_t len,
+                        struct ctypes *ct)
+{
+    size_t cap_d = 0, cap_o = 0;
+    int rc = xml_parse(z, part, data, len, NS_CT, "Types", &ct->doc);
+    if (rc < 0)
+        return rc;
+    for (const xmlNode *c = rwd_xml_root(ct->doc)->children; c; c = c->next) {
+        bool def = is_el(c, NS_CT, "Default");
+        if (!def && !is_el(c, NS_CT, "Override"))
+            continue;
+        const char *key = attr(c, NULL, def ? "Extension" : "PartName");
+        const char *type = attr(c, NULL, "ContentType");
+        if (!type || !*type || !key || (def ? !*key : key[0] != '/' || !key[1]))
+            return not_package(z, "%s: a <%s> without %s and a ContentType", CT_PART,
+                               def ? "Default" : "Override",
+                               def ? "an Extension" : "a PartName starting with /");
+        if (def) {
+            if ((rc = grow(&ct->defaults, &cap_d, ct->n_defaults, sizeof(*ct->defaults))) < 0)
+                return rc;
+            ct->defaults[ct->n_defaults++] = (struct ctype){ key, type };
+        } else {
+            if ((rc = grow(&ct->overrides, &cap_o, ct->n_overrides, sizeof(*ct->overrides))) < 0)
+                return rc;
+            ct->overrides[ct->n_overrides++] = (struct ctype){ key + 1, type };
+        }
+    }
+    if ((rc = ctypes_sort(z, ct->defaults, ct->n_defaults, false)) < 0)
+        return rc;
+    return ctypes_sort(z, ct->overrides, ct->n_overrides, true);
+}
+
+/* The content type of PART: its <Override>, else the <Default> of its extension; NULL when
+ * there is neither. */
+static const char *ctype_of(const struct ctypes *ct, const char *part)
+{
+    struct ctype key = { part, NULL };
+    const struct ctype *hit =
+        ct->n_overrides ? bsearch(&key, ct->overrides, ct->n_overrides, sizeof(key), cmp_ctype)
+                        : NULL;
+    if (hit)
+        return hit->type;
+    const char *slash = strrchr(part, '/');
+    const char *dot = strrchr(slash ? slash + 1 : part, '.');
+    if (!dot || !ct->n_defaults)
+        return NULL;
+    key.key = dot + 1;
+    hit = bsearch(&key, ct->defaults, ct->n_defaults, sizeof(key), cmp_ctype);
+    return hit ? hit->type : NULL;
+}
+
+static bool type_in(const char *type, const char *const *list)
+{
+    for (size_t i = 0; list[i]; i++)
+        if (strcasecmp(type, list[i]) == 0)
+            return true;
+    return false;
+}
+
+/* Fails unless PART has a content type, and one of WANT when WANT is given (WHAT names what
+ * it is read as: "a workbook"). */
+static int need_ctype(const struct zip *z, const struct ctypes *ct, const char *part,
+                      const char *const *want, const char *what)
+{
+    const char *type = ctype_of(ct, part);
+    if (!type)
+        return not_package(z, "%s has no content type for /%s", CT_PART, SHOWN(part));
+    if (want && !type_in(type, want))
+        return not_package(z, "/%s has the content type %s, not that of %s (%s)", SHOWN(part),
+                           SHOWN(type), what, want[0]);
+    return 0;
+}
+
+/* Fails when a part other than PART has one of the content types TYPES through an
+ * <Override>: a reader that finds the part by its content type (openpyxl does, for the
+ * workbook and the shared strings) would read another part than one that follows the
+ * relationships. */
+static int only_one_of_type(const struct zip *z, const struct ctypes *ct, const char *part,
+                            const char *const *types, const char *what)
+{
+    for (size_t i = 0; i < ct->n_overrides; i++)
+        if (type_in(ct->overrides[i].type, types) && strcasecmp(ct->overrides[i].key, part) != 0)
+            return not_package(z, "%s makes both /%s and /%s %s", CT_PART, SHOWN(part),
+                               SHOWN(ct->overrides[i].key), what);
+    return 0;
+}
+
+/* What package_open reads: the content types, the package's relationships, the main part. */
+struct package {
+    struct ctypes ct;
+    struct rels rels; /* _rels/.rels */
+    char *main;       /* the target of its officeDocument relationship */
+};
+
+static void package_free(struct package *p)
+{
+    ctypes_free(&p->ct);
+    rels_free(&p->rels);
+    free(p->main);
+}
+
+struct package_ctx {
+    const struct zip *z;
+    struct package *p;
+};
+
+static int package_part(void *ctx, size_t which, const char *name, const char *data, size_t len)
+{
+    struct package_ctx *c = ctx;
+    if (which == 0)
+        return ctypes_parse(c->z, name, data, len, &c->p->ct);
+    return rels_parse(c->z, name, data, len, &c->p->rels);
+}
+
+/* Lists the zip and checks it is a package whose main part is WHAT: [Content_Types].xml and
+ * _rels/.rels present and well formed, one officeDocument relationship, its target present
+ * with one of the content types MAIN_TYPES. This is what Office and python-docx check before
+ * they read anything (openpyxl finds the workbook by its content type; see only_one_of_type).
+ * P is released with package_free() whatever the outcome. */
+static int package_open(struct zip *z, struct package *p, const char *const *main_types,
+                        const char *what)
+{
+    const struct rel *main = NULL;
+    int rc = zip_list(z);
+    if (rc < 0)
+        return rc;
+    if (!zip_has(z, CT_PART))
+        return not_package(z, "no %s (the content types of its parts)", CT_PART);
+    if (!zip_has(z, PKG_RELS))
+        return not_package(z, "no %s (the package's relationships)", PKG_RELS);
+    const char *names[] = { CT_PART, PKG_RELS };
+    struct package_ctx c = { z, p };
+    if ((rc = zip_read(z, names, 2, package_part, &c)) < 0 ||
+        (rc = rel_one(z, &p->rels, "officeDocument", &main)) < 0)
+        return rc;
+    if (!main)
+        return not_package(z, "%s has no officeDocument relationship (to the main part)", PKG_RELS);
+    if ((rc = resolve(z, "", main->target, &p->main)) < 0)
+        return rc;
+    if (!zip_has(z, p->main))
+        return missing(z, p->main, "the officeDocument target of " PKG_RELS);
+    return need_ctype(z, &p->ct, p->main, main_types, what);
+}
+
+/* Each internal relationship of R (the relationships of SOURCE, "" for the package) must lead
+ * to a part that exists and has a content type: python-docx loads every such part, and fails
+ * on one that is missing or has none. */
+static int targets_exist(const struct zip *z, const struct ctypes *ct, const struct rels *r,
+                         const char *source)
+{
+    int rc = 0;
+    for (size_t i = 0; i < r->n && rc == 0; i++) {
+        char *part = NULL;
+        if (r->v[i].external)
+            continue;
+        if ((rc = resolve(z, source, r->v[i].target, &part)) < 0)
+            break;
+        if (!zip_has(z, part)) {
+            char why[SHOW_MAX * 8 + 64];
+            snprintf(why, sizeof(why), "the target of relationship %s in %s", SHOWN(r->v[i].id),
+                     SHOWN(r->name));
+            rc = missing(z, part, why);
+        } else {
+            rc = need_ctype(z, ct, part, NULL, NULL);
+        }
+        free(part);
     }
     return rc;
 }
@@ -951,8 +1210,10 @@ static int no_duplicates(const struct zip *z, const char *wb, const char **v, si
     return 0;
 }
 
-/* Reads the sheet list of the workbook part WB (tree DOC, relationships RELS). */
-static int workbook_sheets(struct xctx *c, const char *wb, xmlDoc *doc, const struct rels *rels)
+/* Reads the sheet list of the workbook part WB (tree DOC, relationships RELS): each sheet is
+ * reached through the relationship its r:id names, and its part needs a content type. */
+static int workbook_sheets(struct xctx *c, const char *wb, xmlDoc *doc, const struct rels *rels,
+                           const struct ctypes *ct)
 {
     struct rwd_xlsx *x = c->x;
     const xmlNode *sheets = child(rwd_xml_root(doc), NS_S, "sheets");
@@ -982,8 +1243,13 @@ static int workbook_sheets(struct xctx *c, const char *wb, xmlDoc *doc, const st
         if ((rc = resolve(c->z, wb, rel->target, &part)) < 0)
             return rc;
         if (!zip_has(c->z, part)) {
-            rc = cru_err_set(CRU_EPARSE, "not %s file: missing part %s (sheet '%s')", c->z->a_kind,
-                             SHOWN(part), SHOWN(name));
+            char why[SHOW_MAX * 4 + 16];
+            snprintf(why, sizeof(why), "sheet '%s'", SHOWN(name));
+            rc = missing(c->z, part, why);
+        } else {
+            rc = need_ctype(c->z, ct, part, NULL, NULL);
+        }
+        if (rc < 0) {
             free(part);
             return rc;
         }
@@ -1021,21 +1287,25 @@ static int workbook_sheets(struct xctx *c, const char *wb, xmlDoc *doc, const st
     return rc;
 }
 
-/* Finds the shared strings part: the workbook's sharedStrings relationship, else
- * sharedStrings.xml next to the workbook when the zip has it. */
-static int find_sst(struct xctx *c, const char *wb, const struct rels *rels)
+/* Finds the shared strings part: the target of the workbook's sharedStrings relationship
+ * (none without one), with the shared strings content type, which no other part has (openpyxl
+ * finds the part by it). */
+static int find_sst(struct xctx *c, const char *wb, const struct rels *rels,
+                    const struct ctypes *ct)
 {
-    const struct rel *rel = rel_by_type(rels, "sharedStrings");
+    const struct rel *rel;
     char *part = NULL;
-    int rc = resolve(c->z, wb, rel ? rel->target : "sharedStrings.xml", &part);
-    if (rc < 0)
+    int rc = rel_one(c->z, rels, "sharedStrings", &rel);
+    if (rc < 0 || !rel)
         return rc;
-    if (zip_has(c->z, part)) {
-        if (!(c->x->sst_part = pool_dup(&c->x->pool, part)))
-            rc = CRU_ENOMEM;
-    } else if (rel) {
-        rc = missing(c->z, part);
-    }
+    if ((rc = resolve(c->z, wb, rel->target, &part)) < 0)
+        return rc;
+    if (!zip_has(c->z, part))
+        rc = missing(c->z, part, "the workbook's shared strings");
+    else if ((rc = need_ctype(c->z, ct, part, CT_SST, "shared strings")) == 0 &&
+             (rc = only_one_of_type(c->z, ct, part, CT_SST, "the shared strings")) == 0 &&
+             !(c->x->sst_part = pool_dup(&c->x->pool, part)))
+        rc = CRU_ENOMEM;
     free(part);
     return rc;
 }
@@ -1068,30 +1338,33 @@ static int link_shared(struct xctx *c)
 
 static int xlsx_load(struct xctx *c)
 {
-    char *wb = NULL;
+    struct package pkg = { 0 };
     struct rels rels = { 0 };
     const char **names = NULL;
     struct one_ctx one = { c->z, NS_S, "workbook", NULL };
     int rc;
 
-    if ((rc = zip_list(c->z)) < 0 || (rc = main_part(c->z, "xl/workbook.xml", &wb)) < 0)
+    if ((rc = package_open(c->z, &pkg, CT_WORKBOOK, "a workbook")) < 0 ||
+        (rc = only_one_of_type(c->z, &pkg.ct, pkg.main, CT_WORKBOOK, "the workbook")) < 0)
         goto done;
-    const char *wb_names[] = { wb };
+    const char *wb = pkg.main, *wb_names[] = { wb };
     if ((rc = zip_read(c->z, wb_names, 1, one_part, &one)) < 0 ||
         (rc = read_rels(c->z, wb, &rels)) < 0)
         goto done;
     if (!rels.doc) {
         char *name = NULL;
         if ((rc = rels_name(&name, wb)) == 0)
-            rc = missing(c->z, name);
+            rc = missing(c->z, name, "the workbook's relationships");
         free(name);
         goto done;
     }
-    if ((rc = workbook_sheets(c, wb, one.doc, &rels)) < 0 || (rc = find_sst(c, wb, &rels)) < 0)
+    if ((rc = workbook_sheets(c, wb, one.doc, &rels, &pkg.ct)) < 0 ||
+        (rc = find_sst(c, wb, &rels, &pkg.ct)) < 0)
         goto done;
     rwd_xml_free(one.doc);
     one.doc = NULL;
     rels_free(&rels);
+    ctypes_free(&pkg.ct);
 
     size_t n = c->x->n_sheets;
     if (!(names = calloc(n + 1, sizeof(*names)))) {
@@ -1112,14 +1385,14 @@ static int xlsx_load(struct xctx *c)
 done:
     rwd_xml_free(one.doc);
     rels_free(&rels);
+    package_free(&pkg);
     free(names);
-    free(wb);
     return rc;
 }
 
 int rwd_xlsx_open(const void *data, size_t len, struct rwd_xlsx **out)
 {
-    struct zip z = { "XLSX", "an XLSX", data, len, NULL, 0, 0, NULL };
+    struct zip z = { "XLSX", "an XLSX", "an Excel package", data, len, NULL, 0, 0, NULL };
     struct xctx c = { &z, NULL, CRU_BUF_INIT };
     int rc;
 
@@ -1229,7 +1502,8 @@ struct docx_doc {
 
 struct style_level {
     const char *id; /* pool */
-    int level;
+    int level;      /* 0: not a heading */
+    size_t order;   /* in the styles part */
 };
 
 struct dctx {
@@ -1526,7 +1800,16 @@ static int cmp_level(const void *a, const void *b)
     return strcmp(((const struct style_level *)a)->id, ((const struct style_level *)b)->id);
 }
 
-/* Collects the paragraph styles named "heading N" of a styles part. */
+static int cmp_level_order(const void *a, const void *b)
+{
+    const struct style_level *x = a, *y = b;
+    int d = strcmp(x->id, y->id);
+    return d ? d : x->order < y->order ? -1 : x->order > y->order;
+}
+
+/* Collects the styles of a styles part, each with its heading level: that of a paragraph
+ * style (w:type "paragraph", the default) named "heading N". A style id defined twice means
+ * its first definition, as in python-docx. */
 static int parse_styles(struct dctx *c, const char *part, const char *data, size_t len)
 {
     xmlDoc *doc;
@@ -1536,22 +1819,32 @@ static int parse_styles(struct dctx *c, const char *part, const char *data, size
     for (const xmlNode *s = rwd_xml_root(doc)->children; s && rc == 0; s = s->next) {
         if (!w_named(s, "style"))
             continue;
-        const char *id = attr(s, NS_W, "styleId");
+        const char *id = attr(s, NS_W, "styleId"), *type = attr(s, NS_W, "type");
         const xmlNode *name = child(s, NS_W, "name");
         int level = level_of(name ? attr(name, NS_W, "val") : NULL, "heading ");
-        if (!id || level == 0)
+        if (!id)
             continue;
+        if (type && strcmp(type, "paragraph") != 0)
+            level = 0;
         if ((rc = grow(&c->levels, &c->cap_levels, c->n_levels, sizeof(*c->levels))) < 0)
             break;
         const char *kept = pool_dup(&c->d->pool, id);
-        if (!kept)
+        if (!kept) {
             rc = CRU_ENOMEM;
-        else
-            c->levels[c->n_levels++] = (struct style_level){ kept, level };
+        } else {
+            c->levels[c->n_levels] = (struct style_level){ kept, level, c->n_levels };
+            c->n_levels++;
+        }
     }
     rwd_xml_free(doc);
-    if (rc == 0 && c->n_levels > 1)
-        qsort(c->levels, c->n_levels, sizeof(*c->levels), cmp_level);
+    if (rc == 0 && c->n_levels > 1) {
+        qsort(c->levels, c->n_levels, sizeof(*c->levels), cmp_level_order);
+        size_t w = 1;
+        for (size_t r = 1; r < c->n_levels; r++)
+            if (strcmp(c->levels[w - 1].id, c->levels[r].id) != 0)
+                c->levels[w++] = c->levels[r];
+        c->n_levels = w;
+    }
     return rc;
 }
 
@@ -1568,65 +1861,69 @@ static int docx_styles(void *ctx, size_t which, const char *name, const char *da
     return parse_styles(ctx, name, data, len);
 }
 
-/* Finds the styles part: the document's styles relationship, else styles.xml next to it. */
-static int find_styles(struct dctx *c, char **out)
+/* Finds the styles part: the target of the document's styles relationship (none without
+ * one; that it exists was checked with the other targets), with the styles content type. */
+static int find_styles(struct dctx *c, const struct ctypes *ct, const struct rels *rels, char **out)
 {
-    struct rels rels = { 0 };
-    int rc = read_rels(c->z, c->part, &rels);
-    const struct rel *rel = rc == 0 ? rel_by_type(&rels, "styles") : NULL;
+    const struct rel *rel;
+    int rc = rel_one(c->z, rels, "styles", &rel);
     *out = NULL;
-    if (rc == 0)
-        rc = resolve(c->z, c->part, rel ? rel->target : "styles.xml", out);
-    rels_free(&rels);
-    if (rc == 0 && !zip_has(c->z, *out)) { /* styles are optional */
-        free(*out);
-        *out = NULL;
-    }
-    return rc;
+    if (rc < 0 || !rel)
+        return rc;
+    if ((rc = resolve(c->z, c->part, rel->target, out)) < 0)
+        return rc;
+    return need_ctype(c->z, ct, *out, CT_STYLES, "a styles part");
 }
 
 static int docx_load(struct dctx *c)
 {
-    char *main = NULL, *styles = NULL;
+    struct package pkg = { 0 };
+    struct rels rels = { 0 };
+    char *styles = NULL;
     int rc;
 
-    if ((rc = zip_list(c->z)) < 0 || (rc = main_part(c->z, "word/document.xml", &main)) < 0)
+    if ((rc = package_open(c->z, &pkg, CT_DOCUMENT, "a Word document")) < 0 ||
+        (rc = targets_exist(c->z, &pkg.ct, &pkg.rels, "")) < 0)
         goto done;
-    c->part = main;
+    c->part = pkg.main;
     if (!(c->empty = pool_dup(&c->d->pool, ""))) {
         rc = CRU_ENOMEM;
         goto done;
     }
-    /* The document first, so that a file of another kind fails on its main part. */
-    const char *names[] = { main };
-    if ((rc = zip_read(c->z, names, 1, docx_part, c)) < 0 || (rc = find_styles(c, &styles)) < 0)
+    const char *names[] = { pkg.main };
+    if ((rc = zip_read(c->z, names, 1, docx_part, c)) < 0 ||
+        (rc = read_rels(c->z, pkg.main, &rels)) < 0 ||
+        (rc = targets_exist(c->z, &pkg.ct, &rels, pkg.main)) < 0 ||
+        (rc = find_styles(c, &pkg.ct, &rels, &styles)) < 0)
         goto done;
-    if (styles && strcmp(styles, main) != 0) {
+    if (styles) {
         const char *snames[] = { styles };
         if ((rc = zip_read(c->z, snames, 1, docx_styles, c)) < 0)
             goto done;
     }
+    /* A style id the styles part does not define (or any, without a styles part) is the
+     * default style, as in Word and python-docx: not a heading, whatever the id says. */
     struct rwd_docx *d = &c->d->pub;
     for (size_t i = 0; i < d->n_paragraphs; i++) {
         const char *id = c->par_styles[i];
-        if (!id)
+        if (!id || c->n_levels == 0)
             continue;
-        struct style_level key = { id, 0 };
+        struct style_level key = { .id = id };
         const struct style_level *hit =
-            c->n_levels ? bsearch(&key, c->levels, c->n_levels, sizeof(*c->levels), cmp_level)
-                        : NULL;
-        d->paragraphs[i].heading = hit ? hit->level : level_of(id, "heading");
+            bsearch(&key, c->levels, c->n_levels, sizeof(*c->levels), cmp_level);
+        d->paragraphs[i].heading = hit ? hit->level : 0;
     }
 done:
     c->part = NULL;
-    free(main);
+    rels_free(&rels);
+    package_free(&pkg);
     free(styles);
     return rc;
 }
 
 int rwd_docx_open(const void *data, size_t len, struct rwd_docx **out)
 {
-    struct zip z = { "DOCX", "a DOCX", data, len, NULL, 0, 0, NULL };
+    struct zip z = { "DOCX", "a DOCX", "a Word package", data, len, NULL, 0, 0, NULL };
     struct dctx c = { .z = &z };
     int rc;
 

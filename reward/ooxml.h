@@ -11,6 +11,30 @@
  * everything they expose when opened: a successful open means the parts it needs were all
  * there and well formed, and the lookups afterwards only fail for what the caller asked.
  *
+ * The package is checked before any content is read, as Word, Excel, python-docx and openpyxl
+ * check it, so that a file those refuse to open never passes a check:
+ *  - [Content_Types].xml is there and well formed; a part name or an extension given two
+ *    content types is refused;
+ *  - _rels/.rels is there and has exactly one officeDocument relationship; its target (any
+ *    part name: "word/document.xml" is only the usual one) is the main part, which exists and
+ *    has the content type of a workbook (also a template or macro-enabled one: openpyxl reads
+ *    them) or of a Word document (only that one: python-docx refuses .docm and .dotx);
+ *  - every part read has a content type, from an <Override> or the <Default> of its
+ *    extension; a part found through a relationship must exist;
+ *  - XLSX: the workbook's relationships part is there; each sheet is the target of the
+ *    relationship its r:id names; the shared strings are the target of the workbook's one
+ *    sharedStrings relationship (none without it) and have the shared strings content type.
+ *    The workbook and the shared strings are each the only part with their content type,
+ *    since openpyxl finds them by it rather than through relationships;
+ *  - DOCX: every internal relationship of the package and of the document leads to a part
+ *    that exists and has a content type (python-docx loads them all); the styles part is the
+ *    target of the document's one styles relationship and has the styles content type; a
+ *    document whose body paragraphs name a style (w:pStyle) must have one.
+ * Relationships need an Id, a Type and a Target, and two with one Id in a part are refused.
+ * These failures are CRU_EPARSE "not a Word package: ..." ("not an Excel package: ..."),
+ * naming what is missing or wrong: "not a Word package: [Content_Types].xml has no content
+ * type for /word/document.xml".
+ *
  * Safety and bounds (the input is hostile):
  *  - The zip is read with libarchive from memory: at most RWD_OOXML_MAX_ENTRIES entries; each
  *    part read is counted while it is decompressed (sizes in zip headers are never trusted) and
@@ -24,15 +48,16 @@
  *  - Parts are zip members looked up by exact (case-sensitive) name; targets of relationships
  *    are resolved against their source part's folder ("worksheets/sheet1.xml" from
  *    xl/workbook.xml is xl/worksheets/sheet1.xml; "/xl/x.xml" is absolute; ".." may not leave
- *    the package). The main part is found through _rels/.rels (the officeDocument
- *    relationship) when that exists, else at xl/workbook.xml or word/document.xml.
+ *    the package). Relationship types are matched whole, in the transitional or the strict
+ *    namespace. Content types are looked up ignoring ASCII case, as part names are.
  *  - Elements are matched by namespace URI and local name, never by prefix; both the
  *    transitional and the strict ("http://purl.oclc.org/ooxml/...") namespaces are read.
  *
  * Errors from the open functions: CRU_EPARSE "not an XLSX file: not a zip archive", "not an
- * XLSX file: corrupt zip archive: ...", "not an XLSX file: missing part xl/workbook.xml",
- * "XLSX part xl/worksheets/sheet1.xml: line 3: XML: ..." and so on (DOCX alike); CRU_ELIMIT
- * for the bounds; CRU_ENOMEM. Callers add the file name with cru_err_wrap().
+ * XLSX file: corrupt zip archive: ...", "not an Excel package: missing part
+ * xl/worksheets/sheet1.xml (sheet 'Data')", "XLSX part xl/worksheets/sheet1.xml: line 3: XML:
+ * ..." and so on (DOCX alike); CRU_ELIMIT for the bounds; CRU_ENOMEM. Callers add the file
+ * name.
  */
 #ifndef CRU_REWARD_OOXML_H
 #define CRU_REWARD_OOXML_H
@@ -50,10 +75,9 @@
 
 /* ---- XLSX ----
  *
- * The sheets are those of xl/workbook.xml (<sheet name= r:id=>), each found through the
- * workbook's relationships; shared strings through its sharedStrings relationship (or at
- * xl/sharedStrings.xml). Every sheet is parsed at open into a sorted table of its non-empty
- * cells; the XML is not kept. */
+ * The sheets are those of the workbook part (<sheet name= r:id=>), each found through the
+ * workbook's relationships; shared strings through its sharedStrings relationship. Every
+ * sheet is parsed at open into a sorted table of its non-empty cells; the XML is not kept. */
 struct rwd_xlsx;
 
 enum rwd_xv_type {
@@ -100,7 +124,7 @@ const char *rwd_xlsx_sheet_name(const struct rwd_xlsx *x, size_t i); /* NULL whe
 
 /* ---- DOCX ----
  *
- * From the main document part (word/document.xml):
+ * From the main document part (usually word/document.xml):
  *  - paragraphs: the body's <w:p>, in order, including those inside content controls
  *    (<w:sdt>) and custom XML at body level, but not those in tables (see tables), text boxes,
  *    headers, footers, footnotes or comments;
@@ -109,10 +133,11 @@ const char *rwd_xlsx_sheet_name(const struct rwd_xlsx *x, size_t i); /* NULL whe
  *    insertions (tracked changes: the text as it would read with them accepted; deleted text
  *    is left out), smart tags, simple fields and content controls; field instructions,
  *    drawings and text boxes are left out;
- *  - heading: the level N of a paragraph whose style (<w:pPr><w:pStyle w:val=ID/>) is named
- *    "heading N" in the styles part (<w:style w:styleId=ID><w:name w:val="heading 2"/>, ASCII
- *    case ignored, N 1 to 9; this is how Word localises style ids), else whose style id itself
- *    is "HeadingN" (ASCII case ignored). Everything else is 0: body text, and also "Title"
+ *  - heading: the level N of a paragraph whose style (<w:pPr><w:pStyle w:val=ID/>) is a
+ *    paragraph style named "heading N" in the styles part (<w:style w:styleId=ID><w:name
+ *    w:val="heading 2"/>, ASCII case ignored, N 1 to 9; this is how Word localises style
+ *    ids). Everything else is 0: body text, a style id the styles part does not define (Word
+ *    and python-docx read it as the default style, whatever the id says), and also "Title"
  *    (python-docx's add_heading(level=0)) and "Subtitle", which are not headings;
  *  - tables: each <w:tbl>, in document order of its start (a table nested in a cell comes
  *    after the table that holds it and is not part of that cell's text). Cells sit on the

@@ -50,7 +50,8 @@ static int add(struct collect *c, const char *id, size_t id_len, enum rwd_test_s
     char *copy = strndup(id, id_len);
     if (!copy)
         return cru_err_set(CRU_ENOMEM, "out of memory");
-    t->tests[t->n++] = (struct rwd_test){ copy, st };
+    t->tests[t->n++] = (struct rwd_test){ copy, st, 1u << st };
+    t->reported++;
     return 0;
 }
 
@@ -59,7 +60,7 @@ static int cmp_test(const void *a, const void *b)
     return strcmp(((const struct rwd_test *)a)->id, ((const struct rwd_test *)b)->id);
 }
 
-/* Sorts by id and merges duplicates, keeping the worst status. */
+/* Sorts by id and merges duplicates, keeping the worst status and every status seen. */
 static void finish(struct rwd_tests *t)
 {
     if (t->n < 2)
@@ -70,6 +71,7 @@ static void finish(struct rwd_tests *t)
         if (w > 0 && strcmp(t->tests[w - 1].id, t->tests[r].id) == 0) {
             if (t->tests[r].status > t->tests[w - 1].status)
                 t->tests[w - 1].status = t->tests[r].status;
+            t->tests[w - 1].seen |= t->tests[r].seen;
             free(t->tests[r].id);
         } else {
             t->tests[w++] = t->tests[r];
@@ -80,7 +82,7 @@ static void finish(struct rwd_tests *t)
 
 int rwd_tests_find(const struct rwd_tests *t, const char *id)
 {
-    struct rwd_test key = { (char *)(uintptr_t)id, RWD_TEST_PASS };
+    struct rwd_test key = { .id = (char *)(uintptr_t)id };
     const struct rwd_test *hit =
         t->n ? bsearch(&key, t->tests, t->n, sizeof(*t->tests), cmp_test) : NULL;
     return hit ? (int)hit->status : -1;
@@ -175,10 +177,13 @@ static int tap_line(struct collect *c, const char *p, size_t n, size_t line_no)
     } else if (n >= 6 && memcmp(p, "not ok", 6) == 0 && (n == 6 || p[6] == ' ' || p[6] == '\t')) {
         ok = false;
         p += 6, n -= 6;
-    } else if (n >= 3 && memcmp(p, "1..", 3) == 0) {
+    } else if (n >= 4 && memcmp(p, "1..", 3) == 0 && isdigit((unsigned char)p[3])) {
         size_t planned = 0, i = 3;
-        while (i < n && isdigit((unsigned char)p[i]) && planned < RWD_RESULTS_MAX_TESTS)
+        while (i < n && isdigit((unsigned char)p[i]) && planned <= RWD_RESULTS_MAX_TESTS)
             planned = planned * 10 + (size_t)(p[i++] - '0');
+        if (t->has_plan)
+            return cru_err_set(CRU_EPARSE, "TAP line %zu: a second plan", line_no);
+        t->has_plan = true;
         t->planned = planned;
         return 0;
     } else {

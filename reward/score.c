@@ -130,10 +130,68 @@ static size_t not_passing(const struct rwd_tests *t, const char **ids, size_t n,
     return count;
 }
 
+/* Appends ", " and NAME to B for the first three names, counting them all in *COUNT. */
+static void name_some(struct cru_buf *b, size_t *count, const char *name)
+{
+    if (*count < 3)
+        cru_buf_printf(b, "%s%s", b->len ? ", " : "", name);
+    (*count)++;
+}
+
+static void and_more(struct cru_buf *b, size_t count)
+{
+    if (count > 3)
+        cru_buf_printf(b, " and %zu more", count - 3);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends to NAMES (up to three) each test of T that neither list of CK names; returns how
+ * many there are, or a negative code. */
+static long long not_listed(const struct rwd_check *ck, const struct rwd_tests *t,
+                            struct cru_buf *names)
+{
+    size_t n = ck->n_fail_to_pass + ck->n_pass_to_pass, count = 0;
+    const char **ids = calloc(n, sizeof(*ids));
+    if (!ids)
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    memcpy(ids, ck->fail_to_pass, ck->n_fail_to_pass * sizeof(*ids));
+    memcpy(ids + ck->n_fail_to_pass, ck->pass_to_pass, ck->n_pass_to_pass * sizeof(*ids));
+    qsort(ids, n, sizeof(*ids), cmp_str);
+    for (size_t i = 0; i < t->n; i++) {
+        const char *id = t->tests[i].id;
+        if (!bsearch(&id, ids, n, sizeof(*ids), cmp_str))
+            name_some(names, &count, id);
+    }
+    free(ids);
+    return (long long)count;
+}
+
+/* The statuses a test was reported with, "passed and failed", into BUF. */
+static const char *outcomes(unsigned seen, char *buf, size_t cap)
+{
+    size_t o = 0;
+    buf[0] = '\0';
+    for (int st = RWD_TEST_PASS; st <= RWD_TEST_FAIL; st++)
+        if (seen & (1u << st))
+            o += (size_t)snprintf(buf + o, o < cap ? cap - o : 0, "%s%s", o ? " and " : "",
+                                  status_name(st));
+    return buf;
+}
+
+/* The verdict on a report. It must be whole: no bail-out, every planned TAP test reported, no
+ * test reported with two outcomes. Without lists, at least one test ran and every test passed
+ * (a skip is not a pass). With lists, every listed test passed, and the report names no test
+ * outside them: a test the author did not list is one nobody checked was meant to run. */
 static void judge_tests(const struct rwd_check *ck, const struct rwd_tests *t,
                         struct rwd_check_result *r)
 {
-    size_t pass = 0, fail = 0, skip = 0;
+    size_t pass = 0, fail = 0, skip = 0, twice = 0, unlisted = 0;
+    struct cru_buf names = CRU_BUF_INIT;
+    char seen[64];
     for (size_t i = 0; i < t->n; i++) {
         pass += t->tests[i].status == RWD_TEST_PASS;
         fail += t->tests[i].status == RWD_TEST_FAIL;
@@ -143,29 +201,58 @@ static void judge_tests(const struct rwd_check *ck, const struct rwd_tests *t,
         verdict(r, false, 0, "the tests bailed out (%zu passed, %zu failed)", pass, fail);
         return;
     }
+    if (t->has_plan && t->reported != t->planned) {
+        verdict(r, false, 0, "%zu of %zu planned tests reported", t->reported, t->planned);
+        return;
+    }
+    for (size_t i = 0; i < t->n; i++) {
+        unsigned s = t->tests[i].seen;
+        if (s & (s - 1)) {
+            if (twice == 0)
+                outcomes(s, seen, sizeof(seen));
+            name_some(&names, &twice, t->tests[i].id);
+        }
+    }
+    if (twice) {
+        and_more(&names, twice);
+        verdict(r, false, 0, "the report gives tests two outcomes (%s %s): %s",
+                twice == 1 ? "it is" : "the first is", seen, cru_buf_cstr(&names));
+        cru_buf_free(&names);
+        return;
+    }
     if (ck->n_fail_to_pass == 0 && ck->n_pass_to_pass == 0) {
-        bool ok = t->n > 0 && fail == 0 && (t->planned == 0 || t->n >= t->planned);
-        if (t->planned > t->n)
-            verdict(r, false, 0, "%zu of %zu planned tests ran", t->n, t->planned);
+        bool ok = t->n > 0 && fail == 0 && skip == 0;
+        if (t->n == 0)
+            verdict(r, false, 0, "no tests ran");
         else
-            verdict(r, ok, ok, "%zu passed, %zu failed, %zu skipped", pass, fail, skip);
+            verdict(r, ok, ok, "%zu passed, %zu failed, %zu skipped%s", pass, fail, skip,
+                    !ok && fail == 0 ? " (every test must pass)" : "");
         return;
     }
     struct cru_buf f2p = CRU_BUF_INIT, p2p = CRU_BUF_INIT;
     size_t bad_f = not_passing(t, ck->fail_to_pass, ck->n_fail_to_pass, &f2p);
     size_t bad_p = not_passing(t, ck->pass_to_pass, ck->n_pass_to_pass, &p2p);
-    if (bad_f == 0 && bad_p == 0)
-        verdict(r, true, 1, "resolved: %zu fail-to-pass and %zu pass-to-pass tests pass",
-                ck->n_fail_to_pass, ck->n_pass_to_pass);
-    else
+    long long extra = not_listed(ck, t, &names);
+    unlisted = extra > 0 ? (size_t)extra : 0;
+    and_more(&names, unlisted);
+    if (extra < 0)
+        verdict(r, false, 0, "%s", cru_err_msg());
+    else if (bad_f || bad_p)
         verdict(r, false, 0,
                 "not resolved: %zu of %zu fail-to-pass still failing%s%s%s; %zu of "
                 "%zu pass-to-pass broken%s%s%s",
                 bad_f, ck->n_fail_to_pass, bad_f ? " (" : "", bad_f ? cru_buf_cstr(&f2p) : "",
                 bad_f ? ")" : "", bad_p, ck->n_pass_to_pass, bad_p ? " (" : "",
                 bad_p ? cru_buf_cstr(&p2p) : "", bad_p ? ")" : "");
+    else if (unlisted)
+        verdict(r, false, 0, "the report names tests that are not in the lists: %s",
+                cru_buf_cstr(&names));
+    else
+        verdict(r, true, 1, "resolved: %zu fail-to-pass and %zu pass-to-pass tests pass",
+                ck->n_fail_to_pass, ck->n_pass_to_pass);
     cru_buf_free(&f2p);
     cru_buf_free(&p2p);
+    cru_buf_free(&names);
 }
 
 static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
@@ -175,8 +262,8 @@ static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
     int rc;
 
     /* A report planted beforehand must not stand in for the command's own. */
-    if (ck->results == RWD_RESULTS_JUNIT) {
-        const char *rm[] = { "rm", "-rf", "--", ck->junit_path, NULL };
+    if (ck->report_path) {
+        const char *rm[] = { "rm", "-rf", "--", ck->report_path, NULL };
         if ((rc = box->exec(box->ctx, rm, NULL, 10000, 4096, &ex)) < 0)
             return rc;
         rwd_exec_free(&ex);
@@ -194,17 +281,18 @@ static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
         struct rwd_exec cat = { 0 };
         const struct cru_buf *report = &ex.out;
         int prc = 0;
-        if (ck->results == RWD_RESULTS_JUNIT) {
-            const char *argv[] = { "cat", "--", ck->junit_path, NULL };
+        if (ck->report_path) {
+            const char *argv[] = { "cat", "--", ck->report_path, NULL };
             if ((rc = box->exec(box->ctx, argv, NULL, 10000, RWD_RESULTS_MAX_BYTES, &cat)) < 0) {
                 rwd_exec_free(&ex);
                 return rc;
             }
             report = &cat.out;
         }
-        if (ck->results == RWD_RESULTS_JUNIT && cat.exit_code != 0)
-            verdict(r, false, 0, "no JUnit report at %s (the command exited with %d)",
-                    ck->junit_path, ex.exit_code);
+        if (ck->report_path && cat.exit_code != 0)
+            verdict(r, false, 0, "no %s report at %s (the command exited with %d)",
+                    ck->results == RWD_RESULTS_JUNIT ? "JUnit" : "TAP", ck->report_path,
+                    ex.exit_code);
         else if (report == &cat.out ? cat.out_total > cat.out.len : ex.out_total > ex.out.len)
             verdict(r, false, 0, "the test report is over %zu bytes", RWD_RESULTS_MAX_BYTES);
         else if ((prc = ck->results == RWD_RESULTS_JUNIT

@@ -89,6 +89,11 @@ int rwd_cell_ref(const char *ref, uint32_t *col, uint32_t *row)
     return 0;
 }
 
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
 /* The validation context of one spec. */
 struct ctx {
     struct cru_json_report *rep;
@@ -144,6 +149,32 @@ static void str_list(struct ctx *c, const json_t *obj, const char *path, const c
     } else {
         free(list);
     }
+}
+
+/* A test id may be listed once, in one list: listed twice, or as both fail-to-pass and
+ * pass-to-pass, it is a mistake in the spec. */
+static void listed_once(struct ctx *c, const char *path, const struct rwd_check *ck)
+{
+    size_t n = ck->n_fail_to_pass + ck->n_pass_to_pass;
+    const char **all = n ? calloc(n, sizeof(*all)) : NULL;
+    if (n && !all) {
+        bad(c, path, "%s", "out of memory");
+        return;
+    }
+    size_t k = 0;
+    for (size_t i = 0; i < ck->n_fail_to_pass; i++)
+        if (ck->fail_to_pass[i])
+            all[k++] = ck->fail_to_pass[i];
+    for (size_t i = 0; i < ck->n_pass_to_pass; i++)
+        if (ck->pass_to_pass[i])
+            all[k++] = ck->pass_to_pass[i];
+    if (k > 1)
+        qsort(all, k, sizeof(*all), cmp_str);
+    for (size_t i = 1; i < k; i++)
+        if (strcmp(all[i - 1], all[i]) == 0 && (i < 2 || strcmp(all[i - 2], all[i]) != 0))
+            bad(c, path, "the test \"%s\" is listed twice in fail_to_pass and pass_to_pass",
+                all[i]);
+    free(all);
 }
 
 static void check_regexes(struct ctx *c, const json_t *obj, const char *path)
@@ -350,9 +381,14 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
                 ck->results = RWD_RESULTS_TAP;
             } else if (strncmp(results, "junit:", 6) == 0 && results[6] == '/') {
                 ck->results = RWD_RESULTS_JUNIT;
-                ck->junit_path = results + 6;
+                ck->report_path = results + 6;
+            } else if (strncmp(results, "tap:", 4) == 0 && results[4] == '/') {
+                ck->results = RWD_RESULTS_TAP_FILE;
+                ck->report_path = results + 4;
             } else {
-                bad(c, field, "expected \"exit\", \"tap\" or \"junit:/ABSOLUTE/PATH\", got \"%s\"",
+                bad(c, field,
+                    "expected \"exit\", \"tap\", \"tap:/ABSOLUTE/PATH\" or "
+                    "\"junit:/ABSOLUTE/PATH\", got \"%s\"",
                     results);
                 known = false;
             }
@@ -360,7 +396,9 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
         str_list(c, obj, path, "fail_to_pass", &ck->fail_to_pass, &ck->n_fail_to_pass);
         str_list(c, obj, path, "pass_to_pass", &ck->pass_to_pass, &ck->n_pass_to_pass);
         if (known && (ck->n_fail_to_pass || ck->n_pass_to_pass) && ck->results == RWD_RESULTS_EXIT)
-            bad(c, field, "%s", "test id lists need per-test results: \"tap\" or \"junit:PATH\"");
+            bad(c, field, "%s",
+                "test id lists need per-test results: \"tap\", \"tap:PATH\" or \"junit:PATH\"");
+        listed_once(c, path, ck);
         break;
     }
     case RWD_FILE_SHA256: {

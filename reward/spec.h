@@ -35,9 +35,10 @@ enum rwd_kind {
 };
 
 enum rwd_results {
-    RWD_RESULTS_EXIT,  /* the exit status */
-    RWD_RESULTS_TAP,   /* TAP on stdout */
-    RWD_RESULTS_JUNIT, /* a JUnit XML file the command writes */
+    RWD_RESULTS_EXIT,     /* the exit status */
+    RWD_RESULTS_TAP,      /* TAP on stdout */
+    RWD_RESULTS_JUNIT,    /* a JUnit XML file the command writes */
+    RWD_RESULTS_TAP_FILE, /* a TAP file the command writes */
 };
 
 /* The default and largest time a check may take. */
@@ -53,7 +54,7 @@ struct rwd_check {
     const char *path;     /* the workspace path a file check reads; NULL for tests, command */
     const char *command;  /* tests, command: the shell command */
     enum rwd_results results;
-    const char *junit_path; /* RWD_RESULTS_JUNIT: where the command writes its report */
+    const char *report_path; /* JUNIT, TAP_FILE: where the command writes its report */
     const char **fail_to_pass, **pass_to_pass; /* test ids, borrowed */
     size_t n_fail_to_pass, n_pass_to_pass;
 };

@@ -6,7 +6,14 @@
 Each NAME is a function below; "all-small" writes every fixture under 1 MiB (the fuzz seed
 corpus is made from those). Real files come from openpyxl and python-docx (Debian's
 python3-openpyxl and python3-docx); the rest are hand-made zips, for what those libraries never
-write (shared strings, cached formula values, strict namespaces) and for hostile inputs.
+write (shared strings, cached formula values, strict namespaces), for hostile inputs, and for
+packages with one piece missing or wrong (the pkg-* fixtures).
+
+    /usr/bin/python3 tests/ooxml_fixtures.py --libraries OUTDIR NAME...
+
+opens each NAME (already written to OUTDIR) with python-docx (.docx) or openpyxl (.xlsx) and
+prints one line per file: "NAME ok" or "NAME refused: why", so that tests can compare what the
+reader accepts with what those libraries accept.
 """
 import os
 import struct
@@ -17,7 +24,18 @@ S = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 R = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 P = "http://schemas.openxmlformats.org/package/2006/relationships"
 W = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
-CT = '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types"/>'
+CTNS = "http://schemas.openxmlformats.org/package/2006/content-types"
+OFFDOC = "application/vnd.openxmlformats-officedocument."
+CT_TYPES = {
+    "xl/workbook.xml": OFFDOC + "spreadsheetml.sheet.main+xml",
+    "xl/sharedStrings.xml": OFFDOC + "spreadsheetml.sharedStrings+xml",
+    "xl/worksheets/": OFFDOC + "spreadsheetml.worksheet+xml",
+    "word/document.xml": OFFDOC + "wordprocessingml.document.main+xml",
+    "word/styles.xml": OFFDOC + "wordprocessingml.styles+xml",
+    "word/numbering.xml": OFFDOC + "wordprocessingml.numbering+xml",
+}
+CT_DEFAULTS = [("rels", "application/vnd.openxmlformats-package.relationships+xml"),
+               ("xml", "application/xml")]
 S_STRICT = "http://purl.oclc.org/ooxml/spreadsheetml/main"
 R_STRICT = "http://purl.oclc.org/ooxml/officeDocument/relationships"
 
@@ -26,6 +44,28 @@ BOMB = ('<?xml version="1.0"?>\n<!DOCTYPE lolz [\n <!ENTITY lol "lol">\n'
                   for i in range(1, 10))
         + ']>\n')
 XXE = '<?xml version="1.0"?>\n<!DOCTYPE x [ <!ENTITY xxe SYSTEM "file:///etc/passwd"> ]>\n'
+
+
+def content_types(names, defaults=CT_DEFAULTS, overrides=None):
+    """[Content_Types].xml for the parts NAMES, as Office writes it: an Override for each part
+    whose type is known (CT_TYPES, by name or folder), or OVERRIDES (name: type) when given."""
+    if overrides is None:
+        overrides = {}
+        for n in names:
+            for key, t in CT_TYPES.items():
+                if n == key or (key.endswith("/") and n.startswith(key)):
+                    overrides[n] = t
+    return ('<Types xmlns="%s">' % CTNS
+            + "".join('<Default Extension="%s" ContentType="%s"/>' % d for d in defaults)
+            + "".join('<Override PartName="/%s" ContentType="%s"/>' % (n, t)
+                      for n, t in overrides.items())
+            + "</Types>")
+
+
+def with_ct(parts):
+    """PARTS with [Content_Types].xml first, made for them."""
+    parts = [p for p in parts if p[0] != "[Content_Types].xml"]
+    return [("[Content_Types].xml", content_types([n for n, _ in parts]))] + parts
 
 
 def zwrite(path, parts, method=zipfile.ZIP_DEFLATED):
@@ -49,8 +89,7 @@ def xlsx_parts(sheets, sst=None, targets=None, s=S, r=R, prefix=""):
           + "</sheets></workbook>")
     targets = targets or ["worksheets/sheet%d.xml" % (i + 1) for i in range(len(sheets))]
     items = [("rId%d" % (i + 1), "worksheet", t) for i, t in enumerate(targets)]
-    parts = [("[Content_Types].xml", CT),
-             ("_rels/.rels", rels([("rId1", "officeDocument", "xl/workbook.xml")], r)),
+    parts = [("_rels/.rels", rels([("rId1", "officeDocument", "xl/workbook.xml")], r)),
              ("xl/workbook.xml", wb)]
     if sst is not None:
         items.append(("rIdS", "sharedStrings", "sharedStrings.xml"))
@@ -60,17 +99,18 @@ def xlsx_parts(sheets, sst=None, targets=None, s=S, r=R, prefix=""):
         parts.append(("xl/worksheets/sheet%d.xml" % (i + 1),
                       prefix + '<worksheet xmlns="%s"><sheetData>%s</sheetData></worksheet>'
                       % (s, data)))
-    return parts
+    return with_ct(parts)
 
 
 def docx_parts(body, styles=None, prefix=""):
-    parts = [("[Content_Types].xml", CT),
-             ("_rels/.rels", rels([("rId1", "officeDocument", "word/document.xml")])),
+    """A document package; with STYLES, a styles part related to the document."""
+    parts = [("_rels/.rels", rels([("rId1", "officeDocument", "word/document.xml")])),
              ("word/document.xml",
               prefix + '<w:document xmlns:w="%s"><w:body>%s</w:body></w:document>' % (W, body))]
     if styles is not None:
+        parts.append(("word/_rels/document.xml.rels", rels([("rId1", "styles", "styles.xml")])))
         parts.append(("word/styles.xml", '<w:styles xmlns:w="%s">%s</w:styles>' % (W, styles)))
-    return parts
+    return with_ct(parts)
 
 
 # ---- XLSX ----
@@ -349,12 +389,12 @@ def handmade_docx(out):
 
 
 def nobody_docx(out):
-    zwrite(out, [("[Content_Types].xml", CT),
-                 ("word/document.xml", '<w:document xmlns:w="%s"/>' % W)])
+    zwrite(out, [(n, '<w:document xmlns:w="%s"/>' % W if n == "word/document.xml" else d)
+                 for n, d in docx_parts("")])
 
 
 def nodoc_docx(out):
-    zwrite(out, [("[Content_Types].xml", CT)])
+    zwrite(out, [p for p in docx_parts("") if p[0] != "word/document.xml"])
 
 
 def bomb_docx(out):
@@ -368,6 +408,203 @@ def bomb_nodtd_docx(out):
 def wide_docx(out):
     zwrite(out, docx_parts('<w:tbl><w:tr><w:tc><w:tcPr><w:gridSpan w:val="1025"/></w:tcPr>'
                            '<w:p/></w:tc></w:tr></w:tbl>'))
+
+
+# ---- packages: one piece missing or wrong at a time ----
+#
+# The base packages are complete: what Word and Excel write, less what the reader never needs.
+# Each variant changes one thing; tests/test_ooxml.c says what the reader must answer, and
+# compares it with what python-docx and openpyxl answer (--libraries).
+
+PKG_BODY = ('<w:p><w:pPr><w:pStyle w:val="Heading1"/></w:pPr><w:r><w:t>Minutes</w:t></w:r></w:p>'
+            '<w:p><w:r><w:t>Body text.</w:t></w:r></w:p>')
+PKG_STYLES = ('<w:style w:type="paragraph" w:styleId="Heading1"><w:name w:val="heading 1"/>'
+              '</w:style>')
+PLAIN_BODY = '<w:p><w:r><w:t>Minutes</w:t></w:r></w:p>'
+CT_OF_XML = [("rels", CT_DEFAULTS[0][1])]  # no Default for .xml: only Overrides type parts
+
+
+def pkg_docx():
+    return docx_parts(PKG_BODY, PKG_STYLES)
+
+
+def pkg_xlsx():
+    return xlsx_parts([("Data", '<row r="1"><c r="A1" t="s"><v>0</v></c>'
+                                '<c r="B1"><v>7</v></c></row>')], "<si><t>name</t></si>")
+
+
+def change(parts, name, fn):
+    """PARTS with part NAME replaced by fn(its text), or left out when fn gives None."""
+    out = []
+    for n, d in parts:
+        if n == name:
+            d = fn(d)
+            if d is None:
+                continue
+        out.append((n, d))
+    return out
+
+
+def retype(parts, overrides, defaults=CT_DEFAULTS):
+    """PARTS with [Content_Types].xml made of DEFAULTS and OVERRIDES (name: type) alone."""
+    return change(parts, "[Content_Types].xml", lambda d: content_types([], defaults, overrides))
+
+
+def known_types(parts, **changes):
+    """The Overrides content_types() gives PARTS, with CHANGES (name with / as __: type)."""
+    o = {}
+    for n, _ in parts:
+        for key, t in CT_TYPES.items():
+            if n == key or (key.endswith("/") and n.startswith(key)):
+                o[n] = t
+    for k, t in changes.items():
+        k = k.replace("__", "/").replace("_xml", ".xml")
+        if t is None:
+            o.pop(k, None)
+        else:
+            o[k] = t
+    return o
+
+
+def pkg(make):
+    return lambda out: zwrite(out, make())
+
+
+def docx_no_ct_for(part):
+    base = pkg_docx()
+    o = known_types(base)
+    o.pop(part)
+    return retype(base, o, CT_OF_XML)
+
+
+def docx_doc_typed(t):
+    base = pkg_docx()
+    o = known_types(base)
+    o["word/document.xml"] = t
+    return retype(base, o)
+
+
+def docx_moved():
+    """The document at word/main.xml: found through _rels/.rels, not by its usual name."""
+    base = pkg_docx()
+    moved = [("word/main.xml" if n == "word/document.xml" else
+              "word/_rels/main.xml.rels" if n == "word/_rels/document.xml.rels" else n, d)
+             for n, d in base]
+    moved = change(moved, "_rels/.rels", lambda d: d.replace("word/document.xml", "word/main.xml"))
+    return retype(moved, known_types(moved, word__main_xml=CT_TYPES["word/document.xml"]))
+
+
+def docx_rels(items):
+    return change(pkg_docx(), "word/_rels/document.xml.rels", lambda d: rels(items))
+
+
+def xlsx_no_ct_for(part):
+    base = pkg_xlsx()
+    o = known_types(base)
+    o.pop(part)
+    return retype(base, o, CT_OF_XML)
+
+
+def xlsx_typed(part, t):
+    base = pkg_xlsx()
+    o = known_types(base)
+    o[part] = t
+    return retype(base, o)
+
+
+PACKAGES = {
+    # DOCX
+    "pkg-ok.docx": pkg_docx,
+    "pkg-noct.docx": lambda: [p for p in pkg_docx() if p[0] != "[Content_Types].xml"],
+    "pkg-ctbad.docx": lambda: change(pkg_docx(), "[Content_Types].xml", lambda d: d[:-3]),
+    "pkg-ctnodoc.docx": lambda: docx_no_ct_for("word/document.xml"),
+    "pkg-ctxml.docx": lambda: retype(pkg_docx(), known_types(pkg_docx(),
+                                                             word__document_xml=None)),
+    "pkg-ctsheet.docx": lambda: docx_doc_typed(CT_TYPES["xl/workbook.xml"]),
+    "pkg-ctdocm.docx": lambda: docx_doc_typed(
+        "application/vnd.ms-word.document.macroEnabled.main+xml"),
+    "pkg-ctdefault.docx": lambda: retype(
+        pkg_docx(), known_types(pkg_docx(), word__document_xml=None),
+        [CT_DEFAULTS[0], ("xml", CT_TYPES["word/document.xml"])]),
+    "pkg-ctcase.docx": lambda: retype(
+        pkg_docx(), {k.upper(): v for k, v in known_types(pkg_docx()).items()}),
+    "pkg-ctdup.docx": lambda: change(pkg_docx(), "[Content_Types].xml", lambda d: d.replace(
+        "</Types>", '<Override PartName="/WORD/document.xml" ContentType="application/xml"/>'
+        "</Types>")),
+    "pkg-norels.docx": lambda: [p for p in pkg_docx() if p[0] != "_rels/.rels"],
+    "pkg-nooffice.docx": lambda: change(pkg_docx(), "_rels/.rels", lambda d: rels([])),
+    "pkg-twooffice.docx": lambda: change(pkg_docx(), "_rels/.rels", lambda d: rels(
+        [("rId1", "officeDocument", "word/document.xml"),
+         ("rId2", "officeDocument", "word/document.xml")])),
+    "pkg-moved.docx": docx_moved,
+    "pkg-movedbad.docx": lambda: change(pkg_docx(), "_rels/.rels", lambda d: d.replace(
+        "word/document.xml", "word/main.xml")),
+    "pkg-nodocrels.docx": lambda: [p for p in pkg_docx()
+                                   if p[0] != "word/_rels/document.xml.rels"],
+    "pkg-nostylesrel.docx": lambda: docx_rels([]),
+    "pkg-nostyles.docx": lambda: [p for p in pkg_docx()
+                                  if p[0] not in ("word/_rels/document.xml.rels",
+                                                  "word/styles.xml")],
+    "pkg-plain.docx": lambda: docx_parts(PLAIN_BODY),
+    "pkg-stylesmissing.docx": lambda: [p for p in pkg_docx() if p[0] != "word/styles.xml"],
+    "pkg-stylesxml.docx": lambda: retype(pkg_docx(), known_types(pkg_docx(),
+                                                                 word__styles_xml=None)),
+    "pkg-stylesnoct.docx": lambda: docx_no_ct_for("word/styles.xml"),
+    "pkg-targetmissing.docx": lambda: docx_rels([("rId1", "styles", "styles.xml"),
+                                                 ("rId2", "numbering", "numbering.xml")]),
+    "pkg-external.docx": lambda: change(
+        pkg_docx(), "word/_rels/document.xml.rels", lambda d: d.replace(
+            "</Relationships>", '<Relationship Id="rId9" Type="%s/hyperlink" '
+            'Target="https://example.com/" TargetMode="External"/></Relationships>' % R)),
+    "pkg-dupid.docx": lambda: docx_rels([("rId1", "styles", "styles.xml"),
+                                         ("rId1", "styles", "styles.xml")]),
+    "pkg-undefined.docx": lambda: docx_parts(PKG_BODY, '<w:style w:type="paragraph" '
+                                             'w:styleId="Normal"><w:name w:val="Normal"/>'
+                                             '</w:style>'),
+    # XLSX
+    "pkg-ok.xlsx": pkg_xlsx,
+    "pkg-noct.xlsx": lambda: [p for p in pkg_xlsx() if p[0] != "[Content_Types].xml"],
+    "pkg-ctnowb.xlsx": lambda: xlsx_no_ct_for("xl/workbook.xml"),
+    "pkg-ctxml.xlsx": lambda: retype(pkg_xlsx(), known_types(pkg_xlsx(), xl__workbook_xml=None)),
+    "pkg-ctdocx.xlsx": lambda: xlsx_typed("xl/workbook.xml", CT_TYPES["word/document.xml"]),
+    "pkg-xlsm.xlsx": lambda: xlsx_typed("xl/workbook.xml",
+                                        "application/vnd.ms-excel.sheet.macroEnabled.main+xml"),
+    "pkg-twowb.xlsx": lambda: xlsx_typed("xl/other.xml", CT_TYPES["xl/workbook.xml"]),
+    "pkg-ctnosheet.xlsx": lambda: xlsx_no_ct_for("xl/worksheets/sheet1.xml"),
+    "pkg-ctnosst.xlsx": lambda: xlsx_no_ct_for("xl/sharedStrings.xml"),
+    "pkg-sstxml.xlsx": lambda: retype(pkg_xlsx(), known_types(pkg_xlsx(),
+                                                              xl__sharedStrings_xml=None)),
+    "pkg-norels.xlsx": lambda: [p for p in pkg_xlsx() if p[0] != "_rels/.rels"],
+    "pkg-nowbrels.xlsx": lambda: [p for p in pkg_xlsx() if p[0] != "xl/_rels/workbook.xml.rels"],
+    "pkg-badrid.xlsx": lambda: change(pkg_xlsx(), "xl/workbook.xml",
+                                      lambda d: d.replace('r:id="rId1"', 'r:id="rId9"')),
+    "pkg-nosstrel.xlsx": lambda: change(pkg_xlsx(), "xl/_rels/workbook.xml.rels",
+                                        lambda d: rels([("rId1", "worksheet",
+                                                         "worksheets/sheet1.xml")])),
+}
+
+
+def libraries(outdir, names):
+    import warnings
+    warnings.simplefilter("ignore")
+    for name in names:
+        path = os.path.join(outdir, name)
+        try:
+            if name.endswith(".docx"):
+                import docx
+                d = docx.Document(path)
+                # what a checker reads: the text and the style of each paragraph; the first
+                # one's style is printed
+                styles = [(p.text, p.style.name if p.style is not None else "") for p in
+                          d.paragraphs]
+                print(name, "ok", styles[0][1] if styles else "")
+            else:
+                import openpyxl
+                wb = openpyxl.load_workbook(path)
+                [[c.value for row in wb[s].iter_rows() for c in row] for s in wb.sheetnames]
+                print(name, "ok")
+        except Exception as e:  # noqa: BLE001 (what refuses it is the point)
+            print(name, "refused:", type(e).__name__, str(e).replace("\n", " ")[:200])
 
 
 FIXTURES = {
@@ -406,12 +643,16 @@ FIXTURES = {
     "bomb-nodtd.docx": bomb_nodtd_docx,
     "wide.docx": wide_docx,
 }
+FIXTURES.update({name: pkg(make) for name, make in PACKAGES.items()})
 
 BIG = {"cap-exact.xlsx", "cap-over.xlsx", "zeros.xlsx", "liar.xlsx", "total.xlsx",
        "entries-max.xlsx", "entries-over.xlsx"}
 
 
 def main():
+    if len(sys.argv) > 3 and sys.argv[1] == "--libraries":
+        libraries(sys.argv[2], sys.argv[3:])
+        return
     if len(sys.argv) < 3:
         sys.exit("usage: ooxml_fixtures.py OUTDIR NAME... (or all-small)")
     outdir = sys.argv[1]

@@ -147,7 +147,7 @@ Test(image, every_field_parsed)
     cr_expect_eq(t->weight, 2.0);
     cr_expect_eq(t->timeout_ms, 120000);
     cr_expect_eq(t->results, RWD_RESULTS_JUNIT);
-    cr_expect_str_eq(t->junit_path, "/tmp/j.xml");
+    cr_expect_str_eq(t->report_path, "/tmp/j.xml");
     cr_expect_eq(t->n_fail_to_pass, 1);
     cr_expect_eq(t->n_pass_to_pass, 2);
     cr_expect_str_eq(t->pass_to_pass[1], "a.d");
@@ -215,10 +215,17 @@ static const struct {
       "reward.checks[0].timeout: \"2h\" is out of range" },
     { "\"kind\": \"command\", \"command\": \"true\"",
       "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"xml\"",
-      "results: expected \"exit\", \"tap\" or \"junit:/ABSOLUTE/PATH\"" },
+      "results: expected \"exit\", \"tap\", \"tap:/ABSOLUTE/PATH\" or \"junit:/ABSOLUTE/PATH\"" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"tap:out.tap\"",
+      "results: expected \"exit\", \"tap\", \"tap:/ABSOLUTE/PATH\"" },
     { "\"kind\": \"command\", \"command\": \"true\"",
       "\"kind\": \"tests\", \"command\": \"t\", \"fail_to_pass\": [\"a\"]",
       "test id lists need per-test results" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"tap:/tmp/t\", "
+      "\"fail_to_pass\": [\"a\", \"b\"], \"pass_to_pass\": [\"c\", \"a\"]",
+      "the test \"a\" is listed twice in fail_to_pass and pass_to_pass" },
     { "\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"file_exists\"",
       "reward.checks[0].path: required field is missing" },
     { "\"kind\": \"command\", \"command\": \"true\"",

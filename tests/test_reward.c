@@ -42,6 +42,13 @@ Test(results, junit)
     cr_expect_eq(rwd_tests_find(&t, "bare"), RWD_TEST_PASS);
     cr_expect_eq(rwd_tests_find(&t, "test_m.test_twice"), RWD_TEST_FAIL, "the worst run counts");
     cr_expect_eq(rwd_tests_find(&t, "test_m.nope"), -1);
+    cr_expect_eq(t.reported, 7, "each testcase counts, the one reported twice twice");
+    for (size_t i = 0; i < t.n; i++) {
+        bool twice = strcmp(t.tests[i].id, "test_m.test_twice") == 0;
+        unsigned want =
+            twice ? (1u << RWD_TEST_PASS) | (1u << RWD_TEST_FAIL) : 1u << t.tests[i].status;
+        cr_expect_eq(t.tests[i].seen, want, "%s: seen %#x", t.tests[i].id, t.tests[i].seen);
+    }
     rwd_tests_free(&t);
 }
 
@@ -80,8 +87,10 @@ Test(results, tap)
                       "not ok 4 - later # TODO not yet\nok 5\n# a comment\nok 6 - a \\# b\r\n";
     struct rwd_tests t;
     cr_assert_eq(rwd_tap_parse(tap, strlen(tap), &t), 0, "%s", cru_err_msg());
+    cr_expect(t.has_plan);
     cr_expect_eq(t.planned, 6);
     cr_expect_eq(t.n, 6);
+    cr_expect_eq(t.reported, 6);
     cr_expect_eq(rwd_tests_find(&t, "adds"), RWD_TEST_PASS);
     cr_expect_eq(rwd_tests_find(&t, "subtracts"), RWD_TEST_FAIL);
     cr_expect_eq(rwd_tests_find(&t, "skipped one"), RWD_TEST_SKIP);
@@ -92,8 +101,46 @@ Test(results, tap)
     rwd_tests_free(&t);
     cr_assert_eq(rwd_tap_parse("ok 1 - a\nBail out! db down\n", 27, &t), 0);
     cr_expect(t.bailed_out);
+    cr_expect(!t.has_plan);
     rwd_tests_free(&t);
     cr_expect_eq(rwd_tap_parse("not ok\n", 7, &t), CRU_EPARSE);
+}
+
+Test(results, tap_plans_and_repeats)
+{
+    struct rwd_tests t;
+    /* "1..0" is a plan (of nothing), not the absence of one */
+    const char *none = "1..0 # SKIP no database\n";
+    cr_assert_eq(rwd_tap_parse(none, strlen(none), &t), 0, "%s", cru_err_msg());
+    cr_expect(t.has_plan);
+    cr_expect_eq(t.planned, 0);
+    cr_expect_eq(t.n, 0);
+    rwd_tests_free(&t);
+    /* a plan at the end counts; a second one is malformed TAP */
+    const char *end = "ok 1 - a\nok 2 - b\n1..2\n";
+    cr_assert_eq(rwd_tap_parse(end, strlen(end), &t), 0, "%s", cru_err_msg());
+    cr_expect(t.has_plan);
+    cr_expect_eq(t.planned, 2);
+    rwd_tests_free(&t);
+    const char *two = "1..1\nok 1 - a\n1..1\n";
+    cr_expect_eq(rwd_tap_parse(two, strlen(two), &t), CRU_EPARSE);
+    cr_expect(strstr(cru_err_msg(), "TAP line 3: a second plan") != NULL, "%s", cru_err_msg());
+    /* "1.." without a count, and an indented subtest's plan, are not plans */
+    const char *odd = "1..\n    1..3\n    ok 1 - inner\nok 1 - outer\n";
+    cr_assert_eq(rwd_tap_parse(odd, strlen(odd), &t), 0, "%s", cru_err_msg());
+    cr_expect(!t.has_plan);
+    cr_expect_eq(t.n, 1);
+    cr_expect_eq(rwd_tests_find(&t, "outer"), RWD_TEST_PASS);
+    rwd_tests_free(&t);
+    /* one test reported twice, with two outcomes: the worst, both remembered */
+    const char *twice = "ok 1 - a\nnot ok 2 - a\nok 3 - b # skip\nok 4 - b # SKIP\n";
+    cr_assert_eq(rwd_tap_parse(twice, strlen(twice), &t), 0, "%s", cru_err_msg());
+    cr_expect_eq(t.n, 2);
+    cr_expect_eq(t.reported, 4);
+    cr_expect_eq(rwd_tests_find(&t, "a"), RWD_TEST_FAIL);
+    cr_expect_eq(t.tests[0].seen, (1u << RWD_TEST_PASS) | (1u << RWD_TEST_FAIL));
+    cr_expect_eq(t.tests[1].seen, 1u << RWD_TEST_SKIP);
+    rwd_tests_free(&t);
 }
 
 /* ---- scoring: an image made per test ---- */
@@ -234,6 +281,121 @@ Test(score, tests_tap)
     expect_reward(im, 0, "a failed");
     workspace("a", "");
     expect_reward(im, 1, "resolved");
+    agt_image_free(im);
+}
+
+/* A check that reads TAP from the workspace file tap.txt (the report under test), with the
+ * lists given in LISTS (may be empty), over RESULTS ("tap" or "tap:/tmp/t.tap"). */
+static struct agt_image *tap_image(const char *lists)
+{
+    char spec[1024];
+    snprintf(spec, sizeof(spec),
+             "{\"checks\": [{\"kind\": \"tests\", \"command\": \"cat tap.txt\", \"results\": "
+             "\"tap\"%s%s}]}",
+             lists[0] ? ", " : "", lists);
+    return image(spec);
+}
+
+Test(score, tests_without_lists_need_every_test_run_and_passed)
+{
+    struct agt_image *im = tap_image("");
+    /* Control: one test, passed. */
+    workspace("tap.txt", "1..1\nok 1 - a\n");
+    expect_reward(im, 1, "1 passed, 0 failed, 0 skipped");
+    /* A skip is not a pass, even when nothing failed. */
+    workspace("tap.txt", "1..1\nok 1 - a # SKIP no network\n");
+    expect_reward(im, 0, "0 passed, 0 failed, 1 skipped (every test must pass)");
+    workspace("tap.txt", "1..2\nok 1 - a\nok 2 - b # TODO later\n");
+    expect_reward(im, 0, "1 passed, 0 failed, 1 skipped");
+    /* Nothing ran: no output, only a plan of nothing, or only diagnostics. */
+    workspace("tap.txt", "");
+    expect_reward(im, 0, "no tests ran");
+    workspace("tap.txt", "1..0 # SKIP everything\n");
+    expect_reward(im, 0, "no tests ran");
+    workspace("tap.txt", "# all good\n");
+    expect_reward(im, 0, "no tests ran");
+    /* The plan must be met exactly: fewer (a crash) or more. */
+    workspace("tap.txt", "1..3\nok 1 - a\nok 2 - b\n");
+    expect_reward(im, 0, "2 of 3 planned tests reported");
+    workspace("tap.txt", "1..1\nok 1 - a\nok 2 - b\n");
+    expect_reward(im, 0, "2 of 1 planned tests reported");
+    workspace("tap.txt", "1..1\nok 1 - a\nBail out! disk full\n");
+    expect_reward(im, 0, "bailed out");
+    /* One test with two outcomes. */
+    workspace("tap.txt", "1..2\nok 1 - a\nnot ok 2 - a\n");
+    expect_reward(im, 0, "the report gives tests two outcomes (it is passed and failed): a");
+    /* Control: a test reported twice with one outcome is fine. */
+    workspace("tap.txt", "1..2\nok 1 - a\nok 2 - a\n");
+    expect_reward(im, 1, "1 passed");
+    agt_image_free(im);
+}
+
+Test(score, tests_junit_without_lists_all_skipped_fails)
+{
+    /* "0 passed, 1 skipped": pytest's own summary of a run that proved nothing. */
+    put(img_dir, "hidden/test_s.py",
+        "import pytest\n\n@pytest.mark.skipif(True, reason='x')\ndef test_s():\n    pass\n");
+    put(img_dir, "hidden/test_p.py", "def test_p():\n    pass\n");
+    struct agt_image *im = image(
+        "{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m "
+        "pytest -q -p no:cacheprovider --junitxml=/tmp/j.xml /hidden/test_s.py\", "
+        "\"results\": \"junit:/tmp/j.xml\"}, {\"kind\": \"tests\", \"command\": \"python3 -m "
+        "pytest -q -p no:cacheprovider --junitxml=/tmp/k.xml /hidden/test_p.py\", "
+        "\"results\": \"junit:/tmp/k.xml\"}]}");
+    struct rwd_result res;
+    double r = score(im, &res);
+    cr_expect(!res.checks[0].passed);
+    cr_expect(strstr(res.checks[0].message, "0 passed, 0 failed, 1 skipped") != NULL, "%s",
+              res.checks[0].message);
+    /* Control: the same run with a test that passes. */
+    cr_expect(res.checks[1].passed, "%s", res.checks[1].message);
+    cr_expect_float_eq(r, 0.5, 1e-9);
+    rwd_result_free(&res);
+    agt_image_free(im);
+}
+
+Test(score, tests_lists_refuse_tests_not_listed)
+{
+    struct agt_image *im = tap_image("\"fail_to_pass\": [\"a\"], \"pass_to_pass\": [\"b\"]");
+    /* Control: exactly the listed tests, passed. */
+    workspace("tap.txt", "1..2\nok 1 - a\nok 2 - b\n");
+    expect_reward(im, 1, "resolved: 1 fail-to-pass and 1 pass-to-pass tests pass");
+    /* A test nobody listed: a report of something else than what the author meant to run. */
+    workspace("tap.txt", "1..3\nok 1 - a\nok 2 - b\nok 3 - c\n");
+    expect_reward(im, 0, "the report names tests that are not in the lists: c");
+    workspace("tap.txt", "ok - a\nok - b\nok - c\nok - d\nnot ok - e\nok - f\nok - g\n");
+    expect_reward(im, 0, "not in the lists: c, d, e and 2 more");
+    /* A listed test missing or skipped is not resolved (as before). */
+    workspace("tap.txt", "1..1\nok 1 - b\n");
+    expect_reward(im, 0, "1 of 1 fail-to-pass still failing (a did not run)");
+    workspace("tap.txt", "1..2\nok 1 - a # SKIP\nok 2 - b\n");
+    expect_reward(im, 0, "(a skipped)");
+    /* A listed test with two outcomes. */
+    workspace("tap.txt", "1..3\nok 1 - a\nok 2 - b\nnot ok 3 - a\n");
+    expect_reward(im, 0, "two outcomes (it is passed and failed): a");
+    agt_image_free(im);
+}
+
+Test(score, tests_tap_file)
+{
+    /* The report is a file the command writes; its stdout is not read. */
+    put(img_dir, "hidden/tap.sh",
+        "echo '1..1'; echo 'ok 1 - a'\n"
+        "if [ -f /workspace/a ]; then r=ok; else r='not ok'; fi\n"
+        "printf '1..1\\n%s 1 - a\\n' \"$r\" > /tmp/t.tap\n");
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"sh "
+                                 "/hidden/tap.sh\", \"results\": \"tap:/tmp/t.tap\", "
+                                 "\"fail_to_pass\": [\"a\"]}]}");
+    expect_reward(im, 0, "1 of 1 fail-to-pass still failing (a failed)");
+    workspace("a", "");
+    expect_reward(im, 1, "resolved");
+    agt_image_free(im);
+    /* No file written: the check fails, whatever the command printed. */
+    cru_remove_tree(ws);
+    cru_remove_tree(pristine);
+    im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"echo 1..1; echo ok 1 - a\", "
+               "\"results\": \"tap:/tmp/t.tap\"}]}");
+    expect_reward(im, 0, "no TAP report at /tmp/t.tap");
     agt_image_free(im);
 }
 

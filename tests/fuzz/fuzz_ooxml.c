@@ -3,8 +3,9 @@
  * The input goes to both readers as a whole file. Since a zip's CRCs make nearly every mutation
  * of a part's bytes a corrupt archive, the input is also wrapped as one XML part of a small
  * fixed package built here (stored, with correct CRCs): the first byte picks which part, a
- * worksheet, the shared strings, the workbook's relationships, the document or its styles;
- * the rest is the part. So the fuzzer reaches the XML readers directly.
+ * worksheet, the shared strings, the workbook's relationships, the workbook, the document,
+ * its styles, either package's content types or the document's relationships; the rest is
+ * the part. So the fuzzer reaches the XML readers and the package checks directly.
  *
  * Any input must open or fail with a negative code (the one cru_err_code() reports), a message
  * and no result, never crash. A workbook that opens answers every lookup: each sheet it names
@@ -27,12 +28,19 @@
 #define R_NS "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 #define P_NS "http://schemas.openxmlformats.org/package/2006/relationships"
 #define W_NS "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+#define C_NS "http://schemas.openxmlformats.org/package/2006/content-types"
+#define CT   "application/vnd.openxmlformats-officedocument."
 
 struct part {
     const char *name, *xml;
 };
 
 static const struct part xlsx_parts[] = {
+    { "[Content_Types].xml",
+      "<Types xmlns=\"" C_NS "\"><Default Extension=\"xml\" ContentType=\"application/xml\"/>"
+      "<Override PartName=\"/xl/workbook.xml\" ContentType=\"" CT "spreadsheetml.sheet.main+xml\"/>"
+      "<Override PartName=\"/xl/sharedStrings.xml\" ContentType=\"" CT
+      "spreadsheetml.sharedStrings+xml\"/></Types>" },
     { "_rels/.rels", "<Relationships xmlns=\"" P_NS "\"><Relationship Id=\"rId1\" Type=\"" R_NS
                      "/officeDocument\" Target=\"xl/workbook.xml\"/></Relationships>" },
     { "xl/workbook.xml", "<workbook xmlns=\"" S_NS "\" xmlns:r=\"" R_NS "\"><sheets>"
@@ -52,12 +60,20 @@ static const struct part xlsx_parts[] = {
 };
 
 static const struct part docx_parts[] = {
+    { "[Content_Types].xml",
+      "<Types xmlns=\"" C_NS "\"><Default Extension=\"xml\" ContentType=\"application/xml\"/>"
+      "<Override PartName=\"/word/document.xml\" ContentType=\"" CT
+      "wordprocessingml.document.main+xml\"/><Override PartName=\"/word/styles.xml\" "
+      "ContentType=\"" CT "wordprocessingml.styles+xml\"/></Types>" },
     { "_rels/.rels", "<Relationships xmlns=\"" P_NS "\"><Relationship Id=\"rId1\" Type=\"" R_NS
                      "/officeDocument\" Target=\"word/document.xml\"/></Relationships>" },
     { "word/document.xml",
       "<w:document xmlns:w=\"" W_NS "\"><w:body><w:p><w:pPr><w:pStyle w:val=\"H\"/></w:pPr>"
       "<w:r><w:t>x</w:t></w:r></w:p><w:tbl><w:tr><w:tc><w:p/></w:tc></w:tr></w:tbl></w:body>"
       "</w:document>" },
+    { "word/_rels/document.xml.rels",
+      "<Relationships xmlns=\"" P_NS "\"><Relationship Id=\"rId1\" Type=\"" R_NS
+      "/styles\" Target=\"styles.xml\"/></Relationships>" },
     { "word/styles.xml", "<w:styles xmlns:w=\"" W_NS "\"><w:style w:styleId=\"H\"><w:name "
                          "w:val=\"heading 1\"/></w:style></w:styles>" },
 };
@@ -67,9 +83,15 @@ static const struct {
     bool docx;
     const char *name;
 } targets[] = {
-    { false, "xl/worksheets/sheet1.xml" },   { false, "xl/sharedStrings.xml" },
-    { false, "xl/_rels/workbook.xml.rels" }, { false, "xl/workbook.xml" },
-    { true, "word/document.xml" },           { true, "word/styles.xml" },
+    { false, "xl/worksheets/sheet1.xml" },
+    { false, "xl/sharedStrings.xml" },
+    { false, "xl/_rels/workbook.xml.rels" },
+    { false, "xl/workbook.xml" },
+    { true, "word/document.xml" },
+    { true, "word/styles.xml" },
+    { false, "[Content_Types].xml" },
+    { true, "[Content_Types].xml" },
+    { true, "word/_rels/document.xml.rels" },
 };
 
 static void fail(const char *what)

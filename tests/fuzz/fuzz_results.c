@@ -2,8 +2,9 @@
  *
  * The first byte picks the reader (even: JUnit, odd: TAP); the rest is the report. Any input
  * parses or fails with a negative code and a message, never crashes. Parsed results are
- * sorted by id with no id twice, each status one of pass, skip or fail, and every id is found
- * again by rwd_tests_find with its status.
+ * sorted by id with no id twice, each status one of pass, skip or fail and the worst of the
+ * statuses the test was seen with, every id is found again by rwd_tests_find with its status,
+ * and no fewer results were reported than there are tests.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +40,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fprintf(stderr, "fuzz_results: test %s is not found with its status\n", t.tests[i].id);
             abort();
         }
+        /* the status kept is the worst of those seen, and it was seen */
+        unsigned seen = t.tests[i].seen;
+        if (!(seen & (1u << t.tests[i].status)) || seen >> (t.tests[i].status + 1) != 0) {
+            fprintf(stderr, "fuzz_results: test %s has status %d but was seen as %#x\n",
+                    t.tests[i].id, (int)t.tests[i].status, seen);
+            abort();
+        }
+    }
+    if (t.reported < t.n || (!t.has_plan && t.planned != 0)) {
+        fprintf(stderr, "fuzz_results: %zu reported for %zu tests, plan %d/%zu\n", t.reported, t.n,
+                (int)t.has_plan, t.planned);
+        abort();
     }
     rwd_tests_free(&t);
     return 0;
