@@ -28,7 +28,7 @@
 /* The largest workspace scored. */
 #define SCORE_COPY_MAX ((uint64_t)4 << 30)
 
-/* The environment of every command the checker or the preparation runs. */
+/* The environment of every command the preparation runs. */
 static const char *const check_env[] = {
     "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
     "HOME=/root",
@@ -38,6 +38,29 @@ static const char *const check_env[] = {
     "PYTHONDONTWRITEBYTECODE=1",
     NULL,
 };
+
+/* ... and of every check: nothing of the workspace on Python's import path (not the current
+ * folder, not a script's), no user site, no pytest plugin found by entry point; and where the
+ * artifact's identity is. */
+static const char *const checker_env[] = {
+    "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+    "HOME=/root",
+    "USER=root",
+    "LANG=C.UTF-8",
+    "TERM=dumb",
+    "PYTHONDONTWRITEBYTECODE=1",
+    "PYTHONSAFEPATH=1",
+    "PYTHONNOUSERSITE=1",
+    "PYTEST_DISABLE_PLUGIN_AUTOLOAD=1",
+    "CRUCIBLE_ARTIFACT_UID=1000",
+    "CRUCIBLE_ARTIFACT_GID=1000",
+    NULL,
+};
+_Static_assert(SBX_ARTIFACT_UID == 1000 && SBX_ARTIFACT_GID == 1000,
+               "checker_env names the artifact's ids");
+
+/* The most files, folders and links an artifact may hold to be scored. */
+#define SCORE_ENTRIES_MAX 100000u
 
 /* ---- protected paths ---- */
 
@@ -200,26 +223,93 @@ static int restore_protected(const struct agt_image *img, const char *copy, cons
     return 0;
 }
 
-/* ---- the box: a sandbox around the copy ---- */
+/* ---- the box: a fresh checker sandbox for each check ---- */
 
 struct box {
-    struct sbx *sb;
-    struct sbx_fs fs;
+    const struct agt_image *img;
+    const char *rootfs;
+    const struct agt_check_opts *opts;
+    const char *frozen;   /* the frozen artifact (host path): each sandbox's overlay lower */
+    const char *hidden;   /* the hidden files' copy, or NULL */
+    const char *scratch;  /* where each check's results folder is made */
+    struct sbx_fs fs;     /* the frozen artifact, for file checks */
+    struct sbx *sb;       /* the running check's sandbox */
+    char results[CRU_PATH_MAX];
+    int results_fd;
+    unsigned n;
 };
 
-/* Runs ARGV (or SHELL) in SB with the checker's environment, keeping OUT_CAP bytes of stdout
- * and 64 KiB of stderr. */
-static int run(struct sbx *sb, const char *const *argv, const char *shell, uint64_t timeout_ms,
-               size_t out_cap, struct sbx_result *r)
+/* Runs ARGV (or SHELL) in SB with ENV, keeping OUT_CAP bytes of stdout and 64 KiB of stderr. */
+static int run(struct sbx *sb, const char *const *env, const char *const *argv,
+               const char *shell, uint64_t timeout_ms, size_t out_cap, struct sbx_result *r)
 {
     struct sbx_cmd cmd = SBX_CMD_INIT;
     cmd.argv = argv;
     cmd.shell = shell;
-    cmd.env = check_env;
+    cmd.env = env;
     cmd.timeout_ms = timeout_ms;
     cmd.stdout_cap = out_cap;
     cmd.stderr_cap = 64 << 10;
     return sbx_exec(sb, &cmd, r);
+}
+
+/* Makes host folder PATH the sandbox's root's alone (0700): the checker's, not the
+ * artifact's. The mount shows the same inode, so this holds inside at once. */
+static int checker_only(const struct sbx *sb, const char *path)
+{
+    if (chown(path, sbx_root_uid(sb), sbx_root_gid(sb)) < 0 || chmod(path, 0700) < 0)
+        return cru_err_sys("cannot give %s to the checker", path);
+    return 0;
+}
+
+static void box_end(void *ctx)
+{
+    struct box *b = ctx;
+    sbx_free(b->sb);
+    b->sb = NULL;
+    if (b->results_fd >= 0)
+        close(b->results_fd);
+    b->results_fd = -1;
+    if (b->results[0] && cru_remove_tree(b->results) < 0)
+        cru_warn("cannot remove %s: %s", b->results, cru_err_msg());
+    b->results[0] = '\0';
+}
+
+static int box_begin(void *ctx, const struct rwd_check *ck)
+{
+    struct box *b = ctx;
+    struct sbx_bind binds[2];
+    size_t n = 0;
+    snprintf(b->results, sizeof(b->results), "%s/results-%u", b->scratch, b->n++);
+    if (mkdir(b->results, 0755) < 0) {
+        int rc = cru_err_sys("cannot make %s", b->results);
+        b->results[0] = '\0';
+        return rc;
+    }
+    if (b->hidden)
+        binds[n++] = (struct sbx_bind){ b->hidden, "/hidden", true };
+    binds[n++] = (struct sbx_bind){ b->results, RWD_RESULTS_DIR, false };
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.rootfs = b->rootfs;
+    o.workspace = b->frozen;
+    o.binds = binds;
+    o.n_binds = n;
+    o.memory_bytes = b->img->memory_bytes;
+    o.disk_bytes = b->img->disk_bytes;
+    o.disk_inodes = b->img->disk_inodes;
+    o.pids = 1024;
+    o.wall_ms = ck->timeout_ms + 20000;
+    o.state_root = b->opts ? b->opts->state_root : NULL;
+    o.checker = true;
+    int rc = sbx_new(&b->sb, &o);
+    if (rc == 0 && b->hidden)
+        rc = checker_only(b->sb, b->hidden);
+    if (rc == 0)
+        rc = checker_only(b->sb, b->results);
+    if (rc == 0 && (b->results_fd = open(b->results, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+                                                         O_CLOEXEC)) < 0)
+        rc = cru_err_sys("cannot open %s", b->results);
+    return rc;
 }
 
 static int box_exec(void *ctx, const char *const *argv, const char *shell, uint64_t timeout_ms,
@@ -228,7 +318,17 @@ static int box_exec(void *ctx, const char *const *argv, const char *shell, uint6
     struct box *b = ctx;
     struct sbx_result r = { 0 };
     memset(res, 0, sizeof(*res));
-    int rc = run(b->sb, argv, shell, timeout_ms, out_cap, &r);
+    if (!b->sb)
+        return cru_err_set(CRU_EINTERNAL, "a command outside a check's sandbox");
+    int rc = run(b->sb, checker_env, argv, shell, timeout_ms, out_cap, &r);
+    /* The code under test may take the whole sandbox down with its memory: a failed check,
+     * like any other OOM kill, not an error of the environment. */
+    if (rc == CRU_ELIMIT && sbx_lost_to_oom(b->sb)) {
+        res->oom = true;
+        res->exit_code = 128 + 9;
+        sbx_result_free(&r);
+        return 0;
+    }
     if (rc == 0) {
         res->exit_code = r.exit_code;
         res->timed_out = r.timed_out;
@@ -241,6 +341,16 @@ static int box_exec(void *ctx, const char *const *argv, const char *shell, uint6
     }
     sbx_result_free(&r);
     return rc;
+}
+
+static int box_report(void *ctx, const char *path, size_t max, struct cru_buf *out)
+{
+    struct box *b = ctx;
+    size_t skip = strlen(RWD_RESULTS_DIR "/");
+    if (b->results_fd < 0 || strncmp(path, RWD_RESULTS_DIR "/", skip) != 0)
+        return cru_err_set(CRU_EINVAL, "%s is not in %s", path, RWD_RESULTS_DIR);
+    struct sbx_fs fs = { b->results_fd, 0, 0, SBX_FS_AUTO };
+    return sbx_fs_read(&fs, path + skip, max, out);
 }
 
 static int box_read(void *ctx, const char *rel, size_t max, struct cru_buf *out)
@@ -298,42 +408,63 @@ int agt_sandbox_take(struct sbx *sb, const char *dest)
 int agt_score(const struct agt_image *img, const char *final_ws, const char *pristine_ws,
               const char *rootfs, const struct agt_check_opts *opts, struct rwd_result *res)
 {
-    char tmp[] = "/tmp/crucible-score-XXXXXX", copy[sizeof(tmp) + 4];
+    char tmp[] = "/tmp/crucible-score-XXXXXX", copy[sizeof(tmp) + 4], hidden[sizeof(tmp) + 8];
     char **changed = NULL;
     size_t n_changed = 0;
-    struct box b = { 0 };
-    int rc;
+    struct box b = { .img = img, .rootfs = rootfs, .opts = opts, .frozen = copy,
+                     .scratch = tmp, .results_fd = -1 };
+    int rc, fd = -1;
 
-    char hidden[sizeof(tmp) + 8];
     memset(res, 0, sizeof(*res));
     if (!mkdtemp(tmp))
         return cru_err_sys("cannot make a scoring folder");
     snprintf(copy, sizeof(copy), "%s/ws", tmp);
     snprintf(hidden, sizeof(hidden), "%s/hidden", tmp);
-    /* FIFOs and sockets the agent left mean nothing to a check, and must not stop one. The
-     * hidden files are copied too, so that the sandbox reaches them through this folder
-     * (traversable, 0711) whatever the modes of the folders above the image. */
+    /* The folder is traversable (0711), so that each sandbox reaches the copies in it whatever
+     * the modes of the folders above the image. The artifact is frozen: bytes only, links
+     * only to its own files, no special files, no setuid bits, no compiled caches (which
+     * could run other code than the sources the checks read) unless the image keeps them;
+     * nothing runs on this copy, each check gets its own overlay of it. */
+    unsigned freeze = CRU_COPY_FREEZE | CRU_COPY_SKIP_SPECIAL |
+                      (img->reward->keep_caches ? 0 : CRU_COPY_NO_CACHES);
     if (chmod(tmp, 0711) < 0) {
         rc = cru_err_sys("cannot open up %s", tmp);
         goto done;
     }
-    if ((rc = cru_copy_tree(final_ws, copy, SCORE_COPY_MAX, CRU_COPY_SKIP_SPECIAL)) < 0 ||
-        (rc = restore_protected(img, copy, pristine_ws, &changed, &n_changed)) < 0 ||
-        (img->hidden_dir &&
-         (rc = agt_image_copy_folder(img, "hidden", hidden, SCORE_COPY_MAX)) < 0))
+    if ((fd = open(final_ws, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        rc = cru_err_sys("cannot open the workspace %s", final_ws);
         goto done;
-    uint64_t wall = 120000;
-    for (size_t i = 0; i < img->reward->n_checks; i++)
-        wall += img->reward->checks[i].timeout_ms + 20000;
-    if ((rc = agt_sandbox_open(img, copy, rootfs, img->hidden_dir ? hidden : NULL, NULL, wall, opts,
-                               &b.sb)) < 0)
+    }
+    if ((rc = cru_copy_tree_bounded(fd, "the workspace", copy, SCORE_COPY_MAX, SCORE_ENTRIES_MAX,
+                                    freeze)) < 0) {
+        /* Too large, too many files, nested too deep: the agent made its artifact one that
+         * cannot be scored, which scores as a failure (the caller's to say). */
+        if (rc == CRU_ELIMIT)
+            rc = cru_err_wrap(rc, "the artifact cannot be scored");
         goto done;
-    b.fs = (struct sbx_fs){ sbx_workspace_fd(b.sb), sbx_root_uid(b.sb), sbx_root_gid(b.sb),
-                            SBX_FS_AUTO };
-    struct rwd_box box = { &b, box_exec, box_read, box_stat };
+    }
+    if ((rc = restore_protected(img, copy, pristine_ws, &changed, &n_changed)) < 0)
+        goto done;
+    /* Only the artifact may be too large to score (the agent's doing): the image's own files
+     * being so is the image's fault. */
+    if (img->hidden_dir && (rc = agt_image_copy_folder(img, "hidden", hidden, SCORE_COPY_MAX)) < 0) {
+        if (rc == CRU_ELIMIT)
+            rc = cru_err_set(CRU_EINVAL, "the image's hidden folder: %s", cru_err_msg());
+        goto done;
+    }
+    close(fd);
+    if ((fd = open(copy, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0) {
+        rc = cru_err_sys("cannot open %s", copy);
+        goto done;
+    }
+    b.hidden = img->hidden_dir ? hidden : NULL;
+    b.fs = (struct sbx_fs){ fd, 0, 0, SBX_FS_AUTO };
+    struct rwd_box box = { &b, box_begin, box_end, box_exec, box_report, box_read, box_stat };
     rc = rwd_score(img->reward, &box, changed, n_changed, res);
 done:
-    sbx_free(b.sb);
+    box_end(&b);
+    if (fd >= 0)
+        close(fd);
     for (size_t i = 0; i < n_changed; i++)
         free(changed[i]);
     free(changed);
@@ -350,7 +481,7 @@ static int prepare_step(struct sbx *sb, const char *what, const char *const *arg
 {
     struct sbx_result r = { 0 };
     char tail[300] = "";
-    int rc = run(sb, argv, shell, timeout_ms, 64 << 10, &r);
+    int rc = run(sb, check_env, argv, shell, timeout_ms, 64 << 10, &r);
     if (rc == 0 && (r.exit_code != 0 || r.timed_out)) {
         const struct cru_buf *o = r.err.len ? &r.err : &r.out;
         size_t n = o->len > 200 ? 200 : o->len;

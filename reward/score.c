@@ -259,51 +259,41 @@ static int check_tests(const struct rwd_check *ck, const struct rwd_box *box,
                        struct rwd_check_result *r)
 {
     struct rwd_exec ex = { 0 };
-    int rc;
-
-    /* A report planted beforehand must not stand in for the command's own. */
-    if (ck->report_path) {
-        const char *rm[] = { "rm", "-rf", "--", ck->report_path, NULL };
-        if ((rc = box->exec(box->ctx, rm, NULL, 10000, 4096, &ex)) < 0)
-            return rc;
-        rwd_exec_free(&ex);
-        memset(&ex, 0, sizeof(ex));
-    }
+    struct cru_buf file = CRU_BUF_INIT;
+    const char *kind = ck->results == RWD_RESULTS_JUNIT ? "JUnit" : "TAP";
     size_t cap = ck->results == RWD_RESULTS_TAP ? RWD_RESULTS_MAX_BYTES : 64 << 10;
-    if ((rc = box->exec(box->ctx, NULL, ck->command, ck->timeout_ms, cap, &ex)) < 0)
+    int rc = box->exec(box->ctx, NULL, ck->command, ck->timeout_ms, cap, &ex);
+    if (rc < 0)
         return rc;
+    const struct cru_buf *report = &ex.out;
+    int frc = 0;
+    if (ck->report_path && !ex.timed_out && !ex.oom) {
+        frc = box->report(box->ctx, ck->report_path, RWD_RESULTS_MAX_BYTES, &file);
+        report = &file;
+    }
     if (stopped(ck, &ex, r)) {
         /* the verdict is given */
     } else if (ck->results == RWD_RESULTS_EXIT) {
         exit_verdict(&ex, r);
+    } else if (frc == CRU_ENOENT) {
+        verdict(r, false, 0, "no %s report at %s (the command exited with %d)", kind,
+                ck->report_path, ex.exit_code);
+    } else if (frc == CRU_ELIMIT || (!ck->report_path && ex.out_total > ex.out.len)) {
+        verdict(r, false, 0, "the test report is over %zu bytes", RWD_RESULTS_MAX_BYTES);
+    } else if (frc < 0) {
+        verdict(r, false, 0, "the %s report %s cannot be read: %s", kind, ck->report_path,
+                cru_err_msg());
     } else {
         struct rwd_tests t = { 0 };
-        struct rwd_exec cat = { 0 };
-        const struct cru_buf *report = &ex.out;
-        int prc = 0;
-        if (ck->report_path) {
-            const char *argv[] = { "cat", "--", ck->report_path, NULL };
-            if ((rc = box->exec(box->ctx, argv, NULL, 10000, RWD_RESULTS_MAX_BYTES, &cat)) < 0) {
-                rwd_exec_free(&ex);
-                return rc;
-            }
-            report = &cat.out;
-        }
-        if (ck->report_path && cat.exit_code != 0)
-            verdict(r, false, 0, "no %s report at %s (the command exited with %d)",
-                    ck->results == RWD_RESULTS_JUNIT ? "JUnit" : "TAP", ck->report_path,
-                    ex.exit_code);
-        else if (report == &cat.out ? cat.out_total > cat.out.len : ex.out_total > ex.out.len)
-            verdict(r, false, 0, "the test report is over %zu bytes", RWD_RESULTS_MAX_BYTES);
-        else if ((prc = ck->results == RWD_RESULTS_JUNIT
-                            ? rwd_junit_parse(report->data ? report->data : "", report->len, &t)
-                            : rwd_tap_parse(report->data ? report->data : "", report->len, &t)) < 0)
+        const char *data = report->data ? report->data : "";
+        if ((ck->results == RWD_RESULTS_JUNIT ? rwd_junit_parse(data, report->len, &t)
+                                              : rwd_tap_parse(data, report->len, &t)) < 0)
             verdict(r, false, 0, "%s", cru_err_msg());
         else
             judge_tests(ck, &t, r);
         rwd_tests_free(&t);
-        rwd_exec_free(&cat);
     }
+    cru_buf_free(&file);
     rwd_exec_free(&ex);
     return 0;
 }
@@ -933,10 +923,15 @@ int rwd_score(const struct rwd_spec *spec, const struct rwd_box *box, char *cons
         r->name = strdup(ck->name);
         r->kind = ck->kind;
         uint64_t t0 = cru_now_ns();
+        bool runs = ck->kind == RWD_TESTS || ck->kind == RWD_COMMAND;
         if (spec->protected_fail && n_changed) {
             verdict(r, false, 0, "not run: the protected path %s was changed", changed[0]);
         } else {
-            int rc = run_check(ck, box, r);
+            int rc = runs && box->begin ? box->begin(box->ctx, ck) : 0;
+            if (rc == 0)
+                rc = run_check(ck, box, r);
+            if (runs && box->end)
+                box->end(box->ctx);
             if (rc < 0) {
                 int code = cru_err_wrap(rc, "check \"%s\"", ck->name);
                 rwd_result_free(res);

@@ -1,10 +1,10 @@
 /* score: scoring an artifact against a reward spec.
  *
- * The checks run in a box: a fresh sandbox that holds a private copy of the agent's final
- * workspace, into which the hidden files came only after the agent stopped (the agent layer
- * makes it; see agent/check.h). The box runs commands and reads workspace files through the
- * sandbox's root-confined access, so a symlink planted by the agent never leads out of the
- * workspace. A bad artifact (a missing file, a corrupt XLSX, invalid UTF-8, a checker that
+ * The checks run in a box (the agent layer makes it; see agent/check.h): each check that runs
+ * commands gets a fresh checker sandbox of its own over its own copy of the agent's frozen
+ * artifact, into which the hidden files came only after the agent stopped, and its report is
+ * read from a folder the artifact cannot reach; file checks read the frozen artifact through
+ * root-confined access, so a symlink planted by the agent never leads out of the workspace. A bad artifact (a missing file, a corrupt XLSX, invalid UTF-8, a checker that
  * hangs) fails its check with a message; only a broken box is an error of rwd_score. The
  * reward is deterministic for the same artifact.
  */
@@ -33,13 +33,24 @@ struct rwd_exec {
 
 struct rwd_box {
     void *ctx;
+    /* Before each check that runs commands (tests, command): a fresh environment for it alone
+     * (agent/check: its own checker sandbox over its own copy of the artifact, an empty
+     * /results). Returns 0 when ready. */
+    int (*begin)(void *ctx, const struct rwd_check *ck);
+    /* After that check, whatever happened: the environment is destroyed. */
+    void (*end)(void *ctx);
     /* Runs ARGV (or, when NULL, SHELL with /bin/sh -c) in /workspace with a timeout, keeping
      * up to OUT_CAP bytes of stdout. Returns 0 when it ran, whatever its status. */
     int (*exec)(void *ctx, const char *const *argv, const char *shell, uint64_t timeout_ms,
                 size_t out_cap, struct rwd_exec *res);
-    /* Appends workspace file REL (a regular file of at most MAX bytes) to OUT. */
+    /* Appends the report file PATH (under /results, where only the checker writes) as the
+     * check's command left it, up to MAX bytes, to OUT: CRU_ENOENT when there is none,
+     * CRU_ELIMIT when it is larger, another code when it is not a regular file. */
+    int (*report)(void *ctx, const char *path, size_t max, struct cru_buf *out);
+    /* Appends workspace file REL (a regular file of at most MAX bytes) to OUT: the artifact as
+     * the agent left it, never as a check changed it. */
     int (*read)(void *ctx, const char *rel, size_t max, struct cru_buf *out);
-    /* lstat of workspace path REL. */
+    /* lstat of workspace path REL, likewise. */
     int (*stat)(void *ctx, const char *rel, struct stat *st);
 };
 

@@ -215,6 +215,15 @@ static void check_pointer(struct ctx *c, const char *field, const char *ptr)
         }
 }
 
+/* A report's path: one plain file name in /results. */
+static bool report_name_ok(const char *path)
+{
+    const char *name = path + strlen(RWD_RESULTS_DIR "/");
+    return strncmp(path, RWD_RESULTS_DIR "/", strlen(RWD_RESULTS_DIR "/")) == 0 && *name &&
+           strlen(name) <= CRU_PATH_NAME_MAX && !strchr(name, '/') && strcmp(name, ".") != 0 &&
+           strcmp(name, "..") != 0;
+}
+
 static bool is_scalar(const json_t *v)
 {
     return json_is_string(v) || json_is_number(v) || json_is_boolean(v) || json_is_null(v);
@@ -379,16 +388,17 @@ static void parse_kind_fields(struct ctx *c, const json_t *obj, const char *path
                 ck->results = RWD_RESULTS_EXIT;
             } else if (strcmp(results, "tap") == 0) {
                 ck->results = RWD_RESULTS_TAP;
-            } else if (strncmp(results, "junit:", 6) == 0 && results[6] == '/') {
+            } else if (strncmp(results, "junit:", 6) == 0 && report_name_ok(results + 6)) {
                 ck->results = RWD_RESULTS_JUNIT;
                 ck->report_path = results + 6;
-            } else if (strncmp(results, "tap:", 4) == 0 && results[4] == '/') {
+            } else if (strncmp(results, "tap:", 4) == 0 && report_name_ok(results + 4)) {
                 ck->results = RWD_RESULTS_TAP_FILE;
                 ck->report_path = results + 4;
             } else {
                 bad(c, field,
-                    "expected \"exit\", \"tap\", \"tap:/ABSOLUTE/PATH\" or "
-                    "\"junit:/ABSOLUTE/PATH\", got \"%s\"",
+                    "expected \"exit\", \"tap\", \"tap:/results/NAME\" or "
+                    "\"junit:/results/NAME\" (a report file is read from /results, which the "
+                    "artifact cannot reach), got \"%s\"",
                     results);
                 known = false;
             }
@@ -546,8 +556,8 @@ static void parse_check(struct ctx *c, const json_t *obj, const char *path, size
 int rwd_spec_parse(const json_t *v, const char *path, struct cru_json_report *report,
                    struct rwd_spec **out)
 {
-    static const char *const keys[] = { "aggregate", "protected", "protected_fail", "checks",
-                                        NULL };
+    static const char *const keys[] = { "aggregate", "protected",   "protected_fail",
+                                        "checks",    "keep_caches", NULL };
     struct ctx c = { report, report->count };
     char field[512], item[544];
     struct rwd_spec *s = calloc(1, sizeof(*s));
@@ -576,6 +586,8 @@ int rwd_spec_parse(const json_t *v, const char *path, struct cru_json_report *re
     }
     ok(&c, cru_json_get_bool(v, path, "protected_fail", false, &s->protected_fail),
        cru_json_path_key(field, sizeof(field), path, "protected_fail"));
+    ok(&c, cru_json_get_bool(v, path, "keep_caches", false, &s->keep_caches),
+       cru_json_path_key(field, sizeof(field), path, "keep_caches"));
 
     const char **prot = NULL;
     size_t n_prot = 0;

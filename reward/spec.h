@@ -34,6 +34,10 @@ enum rwd_kind {
     RWD_COMMAND,
 };
 
+/* Where a check's command writes a report file: a folder made fresh for each check, which only
+ * the checker can reach. */
+#define RWD_RESULTS_DIR "/results"
+
 enum rwd_results {
     RWD_RESULTS_EXIT,     /* the exit status */
     RWD_RESULTS_TAP,      /* TAP on stdout */
@@ -54,7 +58,8 @@ struct rwd_check {
     const char *path;     /* the workspace path a file check reads; NULL for tests, command */
     const char *command;  /* tests, command: the shell command */
     enum rwd_results results;
-    const char *report_path; /* JUNIT, TAP_FILE: where the command writes its report */
+    const char *report_path; /* JUNIT, TAP_FILE: where the command writes its report: a file
+                                in RWD_RESULTS_DIR */
     const char **fail_to_pass, **pass_to_pass; /* test ids, borrowed */
     size_t n_fail_to_pass, n_pass_to_pass;
 };
@@ -64,6 +69,7 @@ struct rwd_spec {
     char **protected_paths; /* cleaned workspace paths */
     size_t n_protected;
     bool protected_fail;
+    bool keep_caches; /* the artifact's compiled caches (__pycache__, *.pyc) reach the checks */
     struct rwd_check *checks;
     size_t n_checks;
     json_t *json; /* the spec's object (a reference the spec holds) */

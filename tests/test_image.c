@@ -103,7 +103,7 @@ Test(image, every_field_parsed)
         " \"reward\": {\"aggregate\": \"partial\", \"protected\": [\"./tests/\"], "
         "\"protected_fail\": true, \"checks\": [\n"
         "  {\"kind\": \"tests\", \"name\": \"t\", \"weight\": 2, \"timeout\": \"2m\", \"command\": "
-        "\"pytest\", \"results\": \"junit:/tmp/j.xml\", \"fail_to_pass\": [\"a.b\"], "
+        "\"pytest\", \"results\": \"junit:/results/j.xml\", \"fail_to_pass\": [\"a.b\"], "
         "\"pass_to_pass\": [\"a.c\", \"a.d\"]},\n"
         "  {\"kind\": \"file_exists\", \"path\": \"out.csv\"},\n"
         "  {\"kind\": \"file_sha256\", \"path\": \"o\", \"sha256\": "
@@ -147,7 +147,7 @@ Test(image, every_field_parsed)
     cr_expect_eq(t->weight, 2.0);
     cr_expect_eq(t->timeout_ms, 120000);
     cr_expect_eq(t->results, RWD_RESULTS_JUNIT);
-    cr_expect_str_eq(t->report_path, "/tmp/j.xml");
+    cr_expect_str_eq(t->report_path, "/results/j.xml");
     cr_expect_eq(t->n_fail_to_pass, 1);
     cr_expect_eq(t->n_pass_to_pass, 2);
     cr_expect_str_eq(t->pass_to_pass[1], "a.d");
@@ -215,15 +215,21 @@ static const struct {
       "reward.checks[0].timeout: \"2h\" is out of range" },
     { "\"kind\": \"command\", \"command\": \"true\"",
       "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"xml\"",
-      "results: expected \"exit\", \"tap\", \"tap:/ABSOLUTE/PATH\" or \"junit:/ABSOLUTE/PATH\"" },
+      "results: expected \"exit\", \"tap\", \"tap:/results/NAME\" or \"junit:/results/NAME\"" },
     { "\"kind\": \"command\", \"command\": \"true\"",
       "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"tap:out.tap\"",
-      "results: expected \"exit\", \"tap\", \"tap:/ABSOLUTE/PATH\"" },
+      "results: expected \"exit\", \"tap\", \"tap:/results/NAME\"" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"junit:/tmp/j.xml\"",
+      "(a report file is read from /results, which the artifact cannot reach)" },
+    { "\"kind\": \"command\", \"command\": \"true\"",
+      "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"tap:/results/a/b\"",
+      "got \"tap:/results/a/b\"" },
     { "\"kind\": \"command\", \"command\": \"true\"",
       "\"kind\": \"tests\", \"command\": \"t\", \"fail_to_pass\": [\"a\"]",
       "test id lists need per-test results" },
     { "\"kind\": \"command\", \"command\": \"true\"",
-      "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"tap:/tmp/t\", "
+      "\"kind\": \"tests\", \"command\": \"t\", \"results\": \"tap:/results/t\", "
       "\"fail_to_pass\": [\"a\", \"b\"], \"pass_to_pass\": [\"c\", \"a\"]",
       "the test \"a\" is listed twice in fail_to_pass and pass_to_pass" },
     { "\"kind\": \"command\", \"command\": \"true\"", "\"kind\": \"file_exists\"",

@@ -255,8 +255,8 @@ Test(score, tests_junit_fail_to_pass_and_pass_to_pass)
     put(img_dir, "workspace/m.py", "def f(x):\n    return x\n");
     struct agt_image *im =
         image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m pytest -q -p "
-              "no:cacheprovider --junitxml=/tmp/j.xml /hidden/test_m.py\", \"results\": "
-              "\"junit:/tmp/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
+              "no:cacheprovider --junitxml=/results/j.xml /hidden/test_m.py\", \"results\": "
+              "\"junit:/results/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
               "[\"test_m.test_old\"]}]}");
     expect_reward(im, 0, "1 of 1 fail-to-pass still failing");
     workspace("m.py", "def f(x):\n    return 2 * x\n");
@@ -285,7 +285,7 @@ Test(score, tests_tap)
 }
 
 /* A check that reads TAP from the workspace file tap.txt (the report under test), with the
- * lists given in LISTS (may be empty), over RESULTS ("tap" or "tap:/tmp/t.tap"). */
+ * lists given in LISTS (may be empty), over RESULTS ("tap" or "tap:/results/t.tap"). */
 static struct agt_image *tap_image(const char *lists)
 {
     char spec[1024];
@@ -338,10 +338,10 @@ Test(score, tests_junit_without_lists_all_skipped_fails)
     put(img_dir, "hidden/test_p.py", "def test_p():\n    pass\n");
     struct agt_image *im = image(
         "{\"aggregate\": \"mean\", \"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m "
-        "pytest -q -p no:cacheprovider --junitxml=/tmp/j.xml /hidden/test_s.py\", "
-        "\"results\": \"junit:/tmp/j.xml\"}, {\"kind\": \"tests\", \"command\": \"python3 -m "
-        "pytest -q -p no:cacheprovider --junitxml=/tmp/k.xml /hidden/test_p.py\", "
-        "\"results\": \"junit:/tmp/k.xml\"}]}");
+        "pytest -q -p no:cacheprovider --junitxml=/results/j.xml /hidden/test_s.py\", "
+        "\"results\": \"junit:/results/j.xml\"}, {\"kind\": \"tests\", \"command\": \"python3 -m "
+        "pytest -q -p no:cacheprovider --junitxml=/results/k.xml /hidden/test_p.py\", "
+        "\"results\": \"junit:/results/k.xml\"}]}");
     struct rwd_result res;
     double r = score(im, &res);
     cr_expect(!res.checks[0].passed);
@@ -382,9 +382,9 @@ Test(score, tests_tap_file)
     put(img_dir, "hidden/tap.sh",
         "echo '1..1'; echo 'ok 1 - a'\n"
         "if [ -f /workspace/a ]; then r=ok; else r='not ok'; fi\n"
-        "printf '1..1\\n%s 1 - a\\n' \"$r\" > /tmp/t.tap\n");
+        "printf '1..1\\n%s 1 - a\\n' \"$r\" > /results/t.tap\n");
     struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"sh "
-                                 "/hidden/tap.sh\", \"results\": \"tap:/tmp/t.tap\", "
+                                 "/hidden/tap.sh\", \"results\": \"tap:/results/t.tap\", "
                                  "\"fail_to_pass\": [\"a\"]}]}");
     expect_reward(im, 0, "1 of 1 fail-to-pass still failing (a failed)");
     workspace("a", "");
@@ -394,8 +394,8 @@ Test(score, tests_tap_file)
     cru_remove_tree(ws);
     cru_remove_tree(pristine);
     im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"echo 1..1; echo ok 1 - a\", "
-               "\"results\": \"tap:/tmp/t.tap\"}]}");
-    expect_reward(im, 0, "no TAP report at /tmp/t.tap");
+               "\"results\": \"tap:/results/t.tap\"}]}");
+    expect_reward(im, 0, "no TAP report at /results/t.tap");
     agt_image_free(im);
 }
 
@@ -572,8 +572,8 @@ Test(score, docx)
 static const char visible_test[] = "from m import f\ndef test_f():\n    assert f(2) == 4\n";
 static const char junit_spec[] =
     "{\"protected\": [\"tests\"], \"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m "
-    "pytest -q -p no:cacheprovider --junitxml=/tmp/j.xml tests\", \"results\": "
-    "\"junit:/tmp/j.xml\", \"fail_to_pass\": [\"tests.test_m.test_f\"]}]}";
+    "pytest -q -p no:cacheprovider --junitxml=/results/j.xml tests\", \"results\": "
+    "\"junit:/results/j.xml\", \"fail_to_pass\": [\"tests.test_m.test_f\"]}]}";
 
 Test(hacking, editing_or_deleting_the_tests_earns_nothing)
 {
@@ -637,7 +637,7 @@ Test(hacking, a_planted_junit_report_is_not_read)
     /* The command writes no report (it fails before); the agent left a passing one where the
      * checker reads results. */
     struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"exit 3\", "
-                                 "\"results\": \"junit:/workspace/report.xml\", \"fail_to_pass\": "
+                                 "\"results\": \"junit:/results/report.xml\", \"fail_to_pass\": "
                                  "[\"t.x\"]}]}");
     workspace("report.xml", report);
     expect_reward(im, 0, "no JUnit report");
@@ -647,7 +647,7 @@ Test(hacking, a_planted_junit_report_is_not_read)
     cru_remove_tree(pristine);
     put(img_dir, "hidden/report.xml", report);
     im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"cp /hidden/report.xml "
-               "/workspace/report.xml\", \"results\": \"junit:/workspace/report.xml\", "
+               "/workspace/report.xml\", \"results\": \"junit:/results/report.xml\", "
                "\"fail_to_pass\": [\"t.x\"]}]}");
     expect_reward(im, 1, "resolved");
     agt_image_free(im);
