@@ -67,7 +67,7 @@ struct item {
     bool scored;
     double reward;
     char status[16];
-    char error[256];
+    char error[sizeof(((struct agt_episode_result *)0)->message)]; /* the end message, whole */
     uint64_t turns, wall_ms;
     unsigned attempts; /* runs of the episode, the released one included */
 };
@@ -254,7 +254,7 @@ static void *worker(void *arg)
                 s->sandbox = r.sandbox;
             }
             snprintf(it->status, sizeof(it->status), "%s", rec_status_name(r.status));
-            snprintf(it->error, sizeof(it->error), "%.255s", r.message);
+            snprintf(it->error, sizeof(it->error), "%s", r.message);
         }
         agt_episode_result_free(&r);
         /* An episode cut short by an interruption is not released: a resumed run redoes it. */
