@@ -320,10 +320,13 @@ static int end(struct rec_ep *e, const struct rec_record *r)
     size_t n;
     if (!rec_get_str(r->map, "status", &s, &n))
         return bad(r, "no status");
-    /* A status this reader does not know is kept as it is, not refused: a newer writer may
-     * add one (agent_error was added so), and the episode is still complete. */
-    if (n == 0)
-        return bad(r, "an empty status");
+    static const char *const known[] = { "submitted", "budget",    "timeout",
+                                         "error",     "cancelled", "agent_error" };
+    bool ok = false;
+    for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+        ok = ok || (strlen(known[i]) == n && memcmp(known[i], s, n) == 0);
+    if (!ok)
+        return bad(r, "unknown status");
     if (!(e->status = dupn(s, n)))
         return cru_err_set(CRU_ENOMEM, "out of memory");
     if (rec_get_str(r->map, "message", &s, &n) && !(e->message = dupn(s, n)))
