@@ -257,8 +257,11 @@ static void *worker(void *arg)
             snprintf(it->error, sizeof(it->error), "%s", r.message);
         }
         agt_episode_result_free(&r);
-        /* An episode cut short by an interruption is not released: a resumed run redoes it. */
-        if (!(it->ok && strcmp(it->status, "cancelled") == 0)) {
+        /* An episode cut short by an interruption is not released: a resumed run redoes it. So
+         * is one the environment failed while attempts were left, when the interruption came
+         * before the next: it is not done yet. */
+        bool unfinished = attempts > 0 && attempts < max_attempts && env_failed(it);
+        if (!(it->ok && strcmp(it->status, "cancelled") == 0) && !unfinished) {
             s->done[t] = true;
             release(s);
         }

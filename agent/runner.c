@@ -255,8 +255,9 @@ static enum fault fault_of(enum stage stage, int code)
         return code == CRU_ELIMIT || code == CRU_EUNSAFE || code == CRU_EPERM ? FAULT_AGENT
                                                                               : FAULT_ENVIRONMENT;
     case STAGE_SCORE:
-        /* The scorer's contract (agent/check.h): CRU_ELIMIT is an artifact over its bounds.
-         * Anything else it reports is a checker that could not run. */
+        /* What agt_score reports as CRU_ELIMIT is an artifact over the scorer's bounds (its
+         * files, depth, bytes), the agent's doing; anything else it reports is a checker that
+         * could not run. */
         return code == CRU_ELIMIT ? FAULT_AGENT : FAULT_ENVIRONMENT;
     }
     return FAULT_ENVIRONMENT;

@@ -274,6 +274,7 @@ Test(rollout, shards_split_the_run, .init = setup, .fini = teardown, .timeout = 
  *            agent_error with no reward at all (which must count as 0 all the same). */
 struct outcomes {
     pthread_mutex_t lock;
+    atomic_bool *cancel; /* interrupt: set on its first attempt */
     char id[16][64];
     int attempts[16];
     int n;
@@ -314,7 +315,11 @@ static int outcome_run(void *ctx, const struct agt_episode_opts *o, struct agt_e
     r->status = REC_SUBMITTED;
     r->scored = true;
     r->reward = 1.0;
-    if (strcmp(img, "alpha") == 0) {
+    if (strcmp(img, "interrupt") == 0 && attempt == 1) {
+        atomic_store(f->cancel, true);
+        r->status = REC_ERROR;
+        r->scored = false;
+    } else if (strcmp(img, "alpha") == 0) {
         r->reward = o->seed % 2 == 0 ? 1.0 : 0.0;
     } else if ((strcmp(img, "flaky") == 0 && attempt == 1) || strcmp(img, "broken") == 0) {
         r->status = REC_ERROR;
@@ -452,4 +457,45 @@ Test(rollout, environment_errors_are_retried_and_agent_errors_count, .init = set
         free(mine[i]->id);
         free(mine[i]);
     }
+}
+
+/* An interruption that comes between an environment's failure and its retry releases nothing:
+ * the episode is not done, and the resumed run runs it (and releases it) then. */
+Test(rollout, an_interrupted_retry_is_not_released, .init = setup, .fini = teardown, .timeout = 60)
+{
+    struct agt_image *img = fake_image("interrupt");
+    const struct agt_image *imgs[] = { img };
+    struct agt_agent *agent;
+    cr_assert_eq(agt_agent_load("oracle", &agent), 0);
+    atomic_bool cancel = false;
+    struct outcomes f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cancel = &cancel };
+    struct agt_rollout_opts o = { 0 };
+    o.images = imgs;
+    o.n_images = 1;
+    o.agent = agent;
+    o.out = outdir;
+    o.cancel = &cancel;
+    o.run_episode = outcome_run;
+    o.run_ctx = &f;
+    struct agt_rollout_summary s;
+    cr_assert_eq(agt_rollout(&o, &s), 0, "%s", cru_err_msg());
+    cr_assert(s.interrupted);
+    cr_assert_eq(s.done, 0);
+    cr_assert_eq(attempts_of(&f, "interrupt-r0"), 1);
+    agt_rollout_summary_free(&s);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(index_lines(&b), 0, "%s", b.data);
+
+    atomic_store(&cancel, false);
+    cr_assert_eq(agt_rollout(&o, &s), 0, "%s", cru_err_msg());
+    cr_assert_eq(s.done, 1);
+    cr_assert_eq(s.environment_errors, 0);
+    cr_assert_float_eq(s.mean_reward, 1.0, 1e-9);
+    cr_assert_eq(index_lines(&b), 1, "%s", b.data);
+    cr_assert_not_null(strstr(b.data, "\"status\":\"submitted\""), "%s", b.data);
+    agt_rollout_summary_free(&s);
+    cru_buf_free(&b);
+    agt_agent_free(agent);
+    free(img->id);
+    free(img);
 }
