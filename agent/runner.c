@@ -263,24 +263,69 @@ static enum fault fault_of(enum stage stage, int code)
     return FAULT_ENVIRONMENT;
 }
 
+/* Whether byte C continues a UTF-8 character (a cut there would split it). */
+static bool utf8_continues(char c)
+{
+    return ((unsigned char)c & 0xC0) == 0x80;
+}
+
 /* Puts PREFIX and MSG into RES's message. Too long a message loses its middle, not its end:
- * a wrapped error says why last ("taking ...: a/a/a/...: folders nested more than 256 deep"). */
+ * a wrapped error says why last ("taking ...: a/a/a/...: folders nested more than 256 deep").
+ * MSG may name what the agent made (any bytes): invalid UTF-8 becomes U+FFFD first, so that
+ * the cut is made on the text every reader gets. */
 static void put_message(struct agt_episode_result *res, const char *prefix, const char *msg)
 {
     static const char cut[] = " ... ";
-    char *out = res->message;
+    struct cru_buf fixed = CRU_BUF_INIT;
     size_t cap = sizeof(res->message), lp = strlen(prefix), lm = strlen(msg);
-    size_t tail = cap / 2, head = cap - 1 - tail - (sizeof(cut) - 1) - lp;
+    if (!cru_utf8_valid(msg, lm) && cru_utf8_repair(&fixed, msg, lm) == 0) {
+        msg = fixed.data;
+        lm = fixed.len;
+    }
+    char *out = res->message;
     assert(lp < cap / 4);
     memcpy(out, prefix, lp);
     out += lp;
     if (lp + lm < cap) {
-        memcpy(out, msg, lm + 1);
+        memcpy(out, msg, lm);
+        out[lm] = '\0';
+    } else {
+        size_t tail = cap / 2, head = cap - 1 - tail - (sizeof(cut) - 1) - lp;
+        size_t from = lm - tail;
+        while (head > 0 && utf8_continues(msg[head]))
+            head--;
+        while (from < lm && utf8_continues(msg[from]))
+            from++;
+        memcpy(out, msg, head);
+        memcpy(out + head, cut, sizeof(cut) - 1);
+        memcpy(out + head + sizeof(cut) - 1, msg + from, lm - from);
+        out[head + sizeof(cut) - 1 + lm - from] = '\0';
+    }
+    cru_buf_free(&fixed);
+}
+
+/* The message is text for every reader (the end record, the run's index, JSON exports), but
+ * what the agent named in it (a file, a plugin's words) may be any bytes: invalid UTF-8
+ * becomes U+FFFD, and a cut never splits a character. */
+static void message_repair(struct agt_episode_result *res)
+{
+    size_t cap = sizeof(res->message), len = strlen(res->message);
+    if (cru_utf8_valid(res->message, len))
+        return;
+    struct cru_buf b = CRU_BUF_INIT;
+    if (cru_utf8_repair(&b, res->message, len) < 0) {
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)res->message[i] >= 0x80)
+                res->message[i] = '?';
+        cru_buf_free(&b);
         return;
     }
-    memcpy(out, msg, head);
-    memcpy(out + head, cut, sizeof(cut) - 1);
-    memcpy(out + head + sizeof(cut) - 1, msg + lm - tail, tail + 1);
+    size_t n = b.len < cap - 1 ? b.len : cap - 1;
+    while (n > 0 && n < b.len && utf8_continues(b.data[n]))
+        n--;
+    memcpy(res->message, b.data, n);
+    res->message[n] = '\0';
+    cru_buf_free(&b);
 }
 
 /* The environment failed: the episode ends with status error, whatever ended it before. */
@@ -1004,6 +1049,7 @@ static void score(struct episode *e, const char *tmp, const char *rootfs)
  * empty checks, so that every mean counts it. */
 static void score_zero(struct episode *e)
 {
+    message_repair(e->res);
     const char *why = e->res->message + strlen("unscorable: ");
     e->res->scored = true;
     e->res->reward = 0;
@@ -1065,6 +1111,7 @@ int agt_episode_run(const struct agt_episode_opts *o, struct agt_episode_result 
         score(&e, tmp, rootfs);
     if (res->unscorable)
         score_zero(&e);
+    message_repair(res);
     struct rec_end end = { res->status, res->message[0] ? res->message : NULL };
     t = cru_now_ns();
     rc = rec_episode_end(e.ep, &end);

@@ -778,6 +778,16 @@ Test(runner, a_workspace_too_deep_to_take_scores_zero)
     assert_scored_zero(&o, "nested more than 256 deep");
     outcome_free(&o);
 
+    /* Folder names that are not UTF-8 reach the reason (and the breakdown, which is JSON)
+     * as text: they cannot turn the 0 into an error. */
+    char *bytes = solve_then("mkdir -p $(printf '\\\\377/%.0s' $(seq 300)) && echo made");
+    run_image(img, bytes, 0, NULL, NULL, &o);
+    cr_assert_not_null(strstr(o.output[1], "made"), "%s", o.output[1]);
+    assert_scored_zero(&o, "nested more than 256 deep");
+    cr_assert_not_null(strstr(o.res.message, "\xef\xbf\xbd/"), "%s", o.res.message);
+    outcome_free(&o);
+    free(bytes);
+
     char *shallow = solve_then("mkdir -p $(printf 'd/%.0s' $(seq 20)) && echo made");
     run_image(img, shallow, 0, NULL, NULL, &o);
     cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
