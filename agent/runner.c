@@ -1009,11 +1009,11 @@ done:
     free(sol);
 }
 
-/* Records the reward in RES; a reward that cannot be written leaves the episode unscored. */
+/* Records the reward in RES (a breakdown that could not be made is left out, never the
+ * reward); a reward that cannot be written leaves the episode unscored. */
 static void record_reward(struct episode *e)
 {
-    int rc = e->res->breakdown ? rec_reward(e->ep, e->res->reward, e->res->breakdown)
-                               : cru_err_set(CRU_ENOMEM, "out of memory");
+    int rc = rec_reward(e->ep, e->res->reward, e->res->breakdown);
     if (rc < 0) {
         e->res->scored = e->res->unscorable = false;
         env_error(e, "recording the reward: ", cru_err_msg());
