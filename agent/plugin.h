@@ -7,8 +7,8 @@
  * sandbox, the recorder and the model stay in crucible's process) and sends the result back.
  * The episode's thread drives the steps, so budgets, the deadline and interruptions are checked
  * where the plugin cannot interfere. A worker that dies, or does not answer before the
- * deadline, is killed and reaped; the episode then ends with status error (or timeout) and a
- * message naming the signal, and its trajectory is still complete.
+ * deadline, is killed and reaped; the episode then ends with status agent_error (or timeout)
+ * and a message naming the signal, and its trajectory is still complete.
  */
 #ifndef CRU_AGENT_PLUGIN_H
 #define CRU_AGENT_PLUGIN_H

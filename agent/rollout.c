@@ -25,6 +25,7 @@
 
 #define MAX_EPISODES   1000000
 #define MAX_JOBS       1024
+#define MAX_ATTEMPTS   3 /* the default: the first try and two retries */
 #define INDEX_MAX      ((size_t)1 << 30)
 #define INDEX_LINE_MAX 65536
 
@@ -66,9 +67,25 @@ struct item {
     bool scored;
     double reward;
     char status[16];
-    char error[256];
+    char error[sizeof(((struct agt_episode_result *)0)->message)]; /* the end message, whole */
     uint64_t turns, wall_ms;
+    unsigned attempts; /* runs of the episode, the released one included */
 };
+
+/* Whether the environment failed the episode: no reward, not the agent's doing (runner.h).
+ * Such an episode is retried, and left out of every mean once released. */
+static bool env_failed(const struct item *it)
+{
+    return !it->ok || strcmp(it->status, rec_status_name(REC_ERROR)) == 0;
+}
+
+/* Whether a released episode counts in the means and pass@k, and with what reward: every end
+ * but the environment's, an agent_error that has no reward counting 0. */
+static bool counted(const struct item *it, double *reward)
+{
+    *reward = it->scored ? it->reward : 0;
+    return !env_failed(it);
+}
 
 struct sched {
     const struct agt_rollout_opts *o;
@@ -89,13 +106,13 @@ struct sched {
 
 static int index_line(struct sched *s, struct item *it, size_t distance)
 {
-    json_t *o = json_pack("{s:I, s:I, s:s, s:s, s:s, s:I, s:s?, s:s, s:o, s:I, s:I, s:I, s:s?}",
-                          "release", (json_int_t)s->releases, "index", (json_int_t)it->t, "episode",
-                          it->id, "group", it->group, "image", s->o->images[it->image]->id,
-                          "repeat", (json_int_t)it->repeat, "file", NULL, "status", it->status,
-                          "reward", it->scored ? json_real(it->reward) : json_null(), "turns",
-                          (json_int_t)it->turns, "wall_ms", (json_int_t)it->wall_ms, "distance",
-                          (json_int_t)distance, "error", it->error[0] ? it->error : NULL);
+    json_t *o = json_pack(
+        "{s:I, s:I, s:s, s:s, s:s, s:I, s:s?, s:s, s:o, s:I, s:I, s:I, s:s?, s:I}", "release",
+        (json_int_t)s->releases, "index", (json_int_t)it->t, "episode", it->id, "group", it->group,
+        "image", s->o->images[it->image]->id, "repeat", (json_int_t)it->repeat, "file", NULL,
+        "status", it->status, "reward", it->scored ? json_real(it->reward) : json_null(), "turns",
+        (json_int_t)it->turns, "wall_ms", (json_int_t)it->wall_ms, "distance", (json_int_t)distance,
+        "error", it->error[0] ? it->error : NULL, "attempts", (json_int_t)it->attempts);
     char file[200];
     snprintf(file, sizeof(file), "episodes/%s.traj", it->id);
     if (o && it->ok)
@@ -142,11 +159,11 @@ static void progress(struct sched *s)
         return;
     size_t done = s->released_now + s->resumed, left = s->n - done;
     double elapsed = (double)cru_elapsed_ms(s->t0) / 1000;
-    double sum = 0;
+    double sum = 0, v;
     size_t scored = 0;
     for (size_t i = 0; i < s->n; i++) {
-        if (s->released[i] && s->items[i].scored) {
-            sum += s->items[i].reward;
+        if (s->released[i] && counted(&s->items[i], &v)) {
+            sum += v;
             scored++;
         }
     }
@@ -187,6 +204,7 @@ static void *worker(void *arg)
         struct item *it = &s->items[t];
         char *path = NULL;
         struct agt_episode_result r = { 0 };
+        unsigned max_attempts = o->max_attempts ? o->max_attempts : MAX_ATTEMPTS, attempts = 0;
         int rc = cru_str_printf(&path, "%s/episodes/%s.traj", o->out, it->id);
         struct agt_episode_opts eo = { .img = o->images[it->image],
                                        .sc = o->sc,
@@ -200,12 +218,26 @@ static void *worker(void *arg)
                                        .max_turns = o->max_turns,
                                        .check = o->check,
                                        .cancel = o->cancel };
-        if (rc == 0)
+        /* The environment's failures are tried again, as the same episode (its file is
+         * replaced); nothing is released until the last attempt, so a crash meanwhile leaves
+         * the episode unreleased and a resumed run starts it afresh. */
+        while (rc == 0) {
+            attempts++;
             rc = (o->run_episode ? o->run_episode : default_run)(o->run_ctx, &eo, &r);
+            bool env = rc < 0 || r.status == REC_ERROR;
+            if (!env || attempts >= max_attempts || (o->cancel && atomic_load(o->cancel)))
+                break;
+            cru_warn("run: episode %s: attempt %u of %u failed in its environment, trying again: "
+                     "%s",
+                     it->id, attempts, max_attempts, rc < 0 ? cru_err_msg() : r.message);
+            agt_episode_result_free(&r);
+            rc = 0;
+        }
         free(path);
 
         pthread_mutex_lock(&s->lock);
         s->running--;
+        it->attempts = attempts ? attempts : 1;
         if (rc < 0) {
             it->ok = false;
             snprintf(it->status, sizeof(it->status), "failed");
@@ -222,11 +254,14 @@ static void *worker(void *arg)
                 s->sandbox = r.sandbox;
             }
             snprintf(it->status, sizeof(it->status), "%s", rec_status_name(r.status));
-            snprintf(it->error, sizeof(it->error), "%.255s", r.message);
+            snprintf(it->error, sizeof(it->error), "%s", r.message);
         }
         agt_episode_result_free(&r);
-        /* An episode cut short by an interruption is not released: a resumed run redoes it. */
-        if (!(it->ok && strcmp(it->status, "cancelled") == 0)) {
+        /* An episode cut short by an interruption is not released: a resumed run redoes it. So
+         * is one the environment failed while attempts were left, when the interruption came
+         * before the next: it is not done yet. */
+        bool unfinished = attempts > 0 && attempts < max_attempts && env_failed(it);
+        if (!(it->ok && strcmp(it->status, "cancelled") == 0) && !unfinished) {
             s->done[t] = true;
             release(s);
         }
@@ -289,9 +324,13 @@ static int resume(struct sched *s, const char *path)
         if (hit && status && strcmp(status, "failed") != 0 && !(*hit)->ok) {
             struct item *it = *hit;
             json_t *reward = json_object_get(v, "reward");
+            json_t *attempts = json_object_get(v, "attempts");
             it->ok = true;
             it->scored = json_is_number(reward);
             it->reward = json_number_value(reward);
+            it->attempts = json_is_integer(attempts) && json_integer_value(attempts) > 0
+                               ? (unsigned)json_integer_value(attempts)
+                               : 1;
             snprintf(it->status, sizeof(it->status), "%s", status);
             size_t t = (size_t)(it - s->items);
             s->done[t] = s->released[t] = true;
@@ -324,33 +363,42 @@ static json_t *summarize(struct sched *s, struct agt_rollout_summary *out)
     unsigned k = o->repeat ? o->repeat : 1;
     json_t *images = json_object(), *statuses = json_object();
     double sum = 0, p1 = 0, pk = 0;
-    size_t scored = 0, n_images = 0;
+    size_t scored = 0, n_images = 0, env_errors = 0, retries = 0;
+    /* Per image, over its counted episodes: an environment error is no sample of the agent,
+     * an agent's failure is one (a miss). */
     for (size_t i = 0; i < o->n_images; i++) {
-        size_t n = 0, c = 0, sc = 0;
-        double isum = 0;
+        size_t released = 0, n = 0, c = 0, env = 0;
+        double isum = 0, v;
         for (size_t t = 0; t < s->n; t++) {
             const struct item *it = &s->items[t];
             if (it->image != i || !s->released[t])
                 continue;
-            n++;
-            if (it->scored) {
-                isum += it->reward;
-                sc++;
-                c += it->reward >= 1.0;
+            released++;
+            retries += it->attempts > 1 ? it->attempts - 1 : 0;
+            if (!counted(it, &v)) {
+                env++;
+                continue;
             }
+            n++;
+            isum += v;
+            c += v >= 1.0;
         }
+        if (released == 0)
+            continue;
+        env_errors += env;
+        json_t *img = json_pack("{s:I, s:I, s:o, s:o, s:o}", "episodes", (json_int_t)released,
+                                "environment_errors", (json_int_t)env, "mean_reward",
+                                n ? json_real(isum / (double)n) : json_null(), "pass@1",
+                                n ? json_real(pass_at(n, c, 1)) : json_null(), "pass@k",
+                                n ? json_real(pass_at(n, c, k < n ? k : n)) : json_null());
+        json_object_set_new(images, o->images[i]->id, img);
         if (n == 0)
             continue;
         n_images++;
         sum += isum;
-        scored += sc;
+        scored += n;
         p1 += pass_at(n, c, 1);
         pk += pass_at(n, c, k < n ? k : n);
-        json_object_set_new(images, o->images[i]->id,
-                            json_pack("{s:I, s:o, s:f, s:f}", "episodes", (json_int_t)n,
-                                      "mean_reward",
-                                      sc ? json_real(isum / (double)sc) : json_null(), "pass@1",
-                                      pass_at(n, c, 1), "pass@k", pass_at(n, c, k < n ? k : n)));
     }
     for (size_t t = 0; t < s->n; t++) {
         if (!s->released[t])
@@ -360,21 +408,24 @@ static json_t *summarize(struct sched *s, struct agt_rollout_summary *out)
         json_object_set_new(statuses, st, json_integer(cur ? json_integer_value(cur) + 1 : 1));
     }
     out->mean_reward = scored ? sum / (double)scored : 0;
+    out->environment_errors = env_errors;
+    out->retries = retries;
     char shard[48] = "";
     if (o->shards)
         snprintf(shard, sizeof(shard), "%u/%u", o->shard, o->shards);
-    return json_pack("{s:I, s:I, s:I, s:b, s:o, s:o, s:o, s:o, s:I, s:f, s:I, s:I, s:I, s:o, "
-                     "s:s, s:s?, s:o?}",
-                     "episodes", (json_int_t)s->n, "released", (json_int_t)out->done, "resumed",
-                     (json_int_t)s->resumed, "interrupted", out->interrupted, "mean_reward",
-                     scored ? json_real(out->mean_reward) : json_null(), "pass@1",
-                     n_images ? json_real(p1 / (double)n_images) : json_null(), "pass@k",
-                     n_images ? json_real(pk / (double)n_images) : json_null(), "images", images,
-                     "k", (json_int_t)k, "window_fraction", o->window ? o->window : 0.3, "window",
-                     (json_int_t)s->w, "max_release_distance", (json_int_t)s->max_distance,
-                     "wall_ms", (json_int_t)out->wall_ms, "statuses", statuses, "agent",
-                     agt_agent_name(o->agent), "shard", shard[0] ? shard : NULL, "sandbox",
-                     s->sandboxed ? sbx_info_json(&s->sandbox) : NULL);
+    return json_pack(
+        "{s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:f, s:I, s:I, "
+        "s:I, s:o, s:s, s:s?, s:o?}",
+        "episodes", (json_int_t)s->n, "released", (json_int_t)out->done, "resumed",
+        (json_int_t)s->resumed, "interrupted", out->interrupted, "scored", (json_int_t)scored,
+        "environment_errors", (json_int_t)env_errors, "retries", (json_int_t)retries, "mean_reward",
+        scored ? json_real(out->mean_reward) : json_null(), "pass@1",
+        n_images ? json_real(p1 / (double)n_images) : json_null(), "pass@k",
+        n_images ? json_real(pk / (double)n_images) : json_null(), "images", images, "k",
+        (json_int_t)k, "window_fraction", o->window ? o->window : 0.3, "window", (json_int_t)s->w,
+        "max_release_distance", (json_int_t)s->max_distance, "wall_ms", (json_int_t)out->wall_ms,
+        "statuses", statuses, "agent", agt_agent_name(o->agent), "shard", shard[0] ? shard : NULL,
+        "sandbox", s->sandboxed ? sbx_info_json(&s->sandbox) : NULL);
 }
 
 static int plan(struct sched *s)

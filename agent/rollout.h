@@ -10,10 +10,18 @@
  * complete and synced before its index line is written, and each line is appended whole and
  * synced, so a trainer can tail the index.
  *
+ * An episode the environment failed (status error, or a trajectory that could not be written)
+ * is run again at once, as the same episode (its id, seed and file), up to MAX_ATTEMPTS times
+ * in all; only the last attempt is released, so the index holds one line per episode. One that
+ * fails every attempt is released as it ended: counted as an environment error, left out of
+ * every mean and pass@k. An episode the agent failed (agent_error) is never retried: it counts
+ * with its reward, 0 when its artifact could not be scored.
+ *
  * Interrupting (the CANCEL flag) starts no new episode, ends running ones at their next turn,
  * and releases nothing more; running the same command again with the same OUT resumes: the
  * episodes already in the index are skipped. A torn last index line (a crash while writing it)
- * is cut off on resume.
+ * is cut off on resume. A crash during a retry leaves no line for the episode, so a resumed run
+ * runs it again from its first attempt.
  */
 #ifndef CRU_AGENT_ROLLOUT_H
 #define CRU_AGENT_ROLLOUT_H
@@ -41,6 +49,7 @@ struct agt_rollout_opts {
     unsigned shard, shards; /* this machine's slice I of N; shards 0: no sharding */
     uint64_t seed;
     uint64_t max_turns;
+    unsigned max_attempts; /* tries of an episode the environment failed; 0: 3 (2 retries) */
     const atomic_bool *cancel;
     bool progress; /* a progress line with ETA on stderr */
     /* The episode runner: agt_episode_run when NULL (tests replace it). */
@@ -49,13 +58,17 @@ struct agt_rollout_opts {
 };
 
 struct agt_rollout_summary {
-    uint64_t episodes;     /* in this shard */
-    uint64_t done;         /* released: now or by an earlier run (resumed) */
-    uint64_t resumed;      /* of which an earlier run did */
-    uint64_t failed;       /* episodes whose trajectory could not be written */
-    uint64_t window;       /* W */
-    uint64_t max_distance; /* the largest out-of-order release seen: index - head */
-    double mean_reward;    /* over released, scored episodes */
+    uint64_t episodes;           /* in this shard */
+    uint64_t done;               /* released: now or by an earlier run (resumed) */
+    uint64_t resumed;            /* of which an earlier run did */
+    uint64_t failed;             /* episodes whose trajectory could not be written */
+    uint64_t environment_errors; /* released after failing every attempt (failed included) */
+    uint64_t retries;            /* attempts beyond the first, over the released episodes */
+    uint64_t window;             /* W */
+    uint64_t max_distance;       /* the largest out-of-order release seen: index - head */
+    /* Over the released episodes that are not environment errors, an agent_error without a
+     * reward counting 0. */
+    double mean_reward;
     uint64_t wall_ms;
     bool interrupted;
     json_t *json; /* the summary object also written to OUT/summary.json */

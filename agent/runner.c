@@ -5,6 +5,7 @@
  */
 #include "agent/runner.h"
 
+#include <assert.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -213,6 +214,136 @@ static void conclude(struct episode *e, enum rec_status status, const char *fmt,
     va_end(ap);
 }
 
+/* ---- whose doing a failure is ----
+ *
+ * Every way an episode ends without a normal score is sorted here, so that the rule lives in
+ * one place (docs/agents.md, "How an episode ends"):
+ *
+ *   not an end: a tool call the tools refuse (malformed, a missing file, a command or
+ *     arguments over their size limit, a full disk) is an observation the agent reads;
+ *   a budget (status budget or timeout, scored as usual): the sandbox spent by the OOM killer
+ *     (its memory limit), the sandbox's or the episode's wall clock;
+ *   the agent's (status agent_error, scored; 0 when the artifact cannot be): a plugin that
+ *     crashes, fails its init or a step, or breaks the host protocol; a request of its that
+ *     breaks a bound or is invalid (the plugin reads the error and may go on); an artifact
+ *     that breaks a bound, is refused for safety or cannot be read when it is taken out of the
+ *     sandbox or listed (its files, depth, bytes, modes are the agent's), or that the scorer
+ *     finds over a bound (agt_score's CRU_ELIMIT);
+ *   the environment's (status error, no reward; a run retries it and leaves it out of its
+ *     means): the image's setup or reference solution, the sandbox's creation, the engine,
+ *     writing the trajectory, a checker that cannot run, crucible's own bugs, and any code
+ *     not named above.
+ */
+enum fault {
+    FAULT_ENVIRONMENT,
+    FAULT_AGENT,
+};
+
+enum stage {
+    STAGE_REQUEST,  /* a host service a plugin asked for, with its arguments */
+    STAGE_ARTIFACT, /* the final workspace taken out of the sandbox and listed */
+    STAGE_SCORE,    /* agt_score on that copy */
+};
+
+static enum fault fault_of(enum stage stage, int code)
+{
+    switch (stage) {
+    case STAGE_REQUEST:
+        return code == CRU_EINVAL || code == CRU_ELIMIT || code == CRU_EPARSE ? FAULT_AGENT
+                                                                              : FAULT_ENVIRONMENT;
+    case STAGE_ARTIFACT:
+        return code == CRU_ELIMIT || code == CRU_EUNSAFE || code == CRU_EPERM ? FAULT_AGENT
+                                                                              : FAULT_ENVIRONMENT;
+    case STAGE_SCORE:
+        /* What agt_score reports as CRU_ELIMIT is an artifact over the scorer's bounds (its
+         * files, depth, bytes), the agent's doing; anything else it reports is a checker that
+         * could not run. */
+        return code == CRU_ELIMIT ? FAULT_AGENT : FAULT_ENVIRONMENT;
+    }
+    return FAULT_ENVIRONMENT;
+}
+
+/* Whether byte C continues a UTF-8 character (a cut there would split it). */
+static bool utf8_continues(char c)
+{
+    return ((unsigned char)c & 0xC0) == 0x80;
+}
+
+/* Puts PREFIX and MSG into RES's message. Too long a message loses its middle, not its end:
+ * a wrapped error says why last ("taking ...: a/a/a/...: folders nested more than 256 deep").
+ * MSG may name what the agent made (any bytes): invalid UTF-8 becomes U+FFFD first, so that
+ * the cut is made on the text every reader gets. */
+static void put_message(struct agt_episode_result *res, const char *prefix, const char *msg)
+{
+    static const char cut[] = " ... ";
+    struct cru_buf fixed = CRU_BUF_INIT;
+    size_t cap = sizeof(res->message), lp = strlen(prefix), lm = strlen(msg);
+    if (!cru_utf8_valid(msg, lm) && cru_utf8_repair(&fixed, msg, lm) == 0) {
+        msg = fixed.data;
+        lm = fixed.len;
+    }
+    char *out = res->message;
+    assert(lp < cap / 4);
+    memcpy(out, prefix, lp);
+    out += lp;
+    if (lp + lm < cap) {
+        memcpy(out, msg, lm);
+        out[lm] = '\0';
+    } else {
+        size_t tail = cap / 2, head = cap - 1 - tail - (sizeof(cut) - 1) - lp;
+        size_t from = lm - tail;
+        while (head > 0 && utf8_continues(msg[head]))
+            head--;
+        while (from < lm && utf8_continues(msg[from]))
+            from++;
+        memcpy(out, msg, head);
+        memcpy(out + head, cut, sizeof(cut) - 1);
+        memcpy(out + head + sizeof(cut) - 1, msg + from, lm - from);
+        out[head + sizeof(cut) - 1 + lm - from] = '\0';
+    }
+    cru_buf_free(&fixed);
+}
+
+/* The message is text for every reader (the end record, the run's index, JSON exports), but
+ * what the agent named in it (a file, a plugin's words) may be any bytes: invalid UTF-8
+ * becomes U+FFFD, and a cut never splits a character. */
+static void message_repair(struct agt_episode_result *res)
+{
+    size_t cap = sizeof(res->message), len = strlen(res->message);
+    if (cru_utf8_valid(res->message, len))
+        return;
+    struct cru_buf b = CRU_BUF_INIT;
+    if (cru_utf8_repair(&b, res->message, len) < 0) {
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)res->message[i] >= 0x80)
+                res->message[i] = '?';
+        cru_buf_free(&b);
+        return;
+    }
+    size_t n = b.len < cap - 1 ? b.len : cap - 1;
+    while (n > 0 && n < b.len && utf8_continues(b.data[n]))
+        n--;
+    memcpy(res->message, b.data, n);
+    res->message[n] = '\0';
+    cru_buf_free(&b);
+}
+
+/* The environment failed: the episode ends with status error, whatever ended it before. */
+static void env_error(struct episode *e, const char *prefix, const char *msg)
+{
+    e->res->status = REC_ERROR;
+    put_message(e->res, prefix, msg);
+}
+
+/* The agent's artifact cannot be scored by its own doing: the episode scores 0 and says why,
+ * whatever ended its turn before. */
+static void unscorable(struct episode *e, const char *why)
+{
+    e->res->status = REC_AGENT_ERROR;
+    e->res->unscorable = true;
+    put_message(e->res, "unscorable: ", why);
+}
+
 /* Whether a budget or a cancel ends the loop before another turn; says which. */
 static bool stop_before_turn(struct episode *e)
 {
@@ -244,6 +375,35 @@ static int tool(struct episode *e, const char *id, const char *name, const char 
     int rc = agt_tool_run(&e->tools, id, name, args, obs);
     e->res->tool_calls = e->tools.calls;
     return rc;
+}
+
+static int host_fail(struct episode *e, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* The agent's loop could not go on: a tool call, a model call or a host service failed with
+ * RC beyond what the tools turn into observations. A sandbox its memory limit spent and a
+ * sandbox past its lifetime are budgets (what the agent left is scored); the rest is the
+ * environment's. */
+static void loop_failed(struct episode *e, int rc)
+{
+    if (e->tools.sb && sbx_lost_to_oom(e->tools.sb))
+        conclude(e, REC_BUDGET, "the sandbox ran out of memory: %s", cru_err_msg());
+    else if (rc == CRU_ETIMEDOUT)
+        conclude(e, REC_TIMEOUT, "the wall-clock budget of %llu ms ran out: %s",
+                 (unsigned long long)e->o->img->wall_ms, cru_err_msg());
+    else if (!e->res->message[0])
+        env_error(e, "", cru_err_msg());
+}
+
+/* A host service failed with CODE while serving the plugin: by the plugin's doing (it reads
+ * the error and may go on), or by the environment's, which ends the episode (status error;
+ * the plugin is stopped before its next step). Returns CRUCIBLE_E_FAILED with WHAT and the
+ * message for last_error. */
+static int host_broke(struct episode *e, int code, const char *what)
+{
+    if (fault_of(STAGE_REQUEST, code) == FAULT_ENVIRONMENT && !e->res->message[0])
+        env_error(e, what, cru_err_msg());
+    return host_fail(e, CRUCIBLE_E_FAILED, "%s%s", what, cru_err_msg());
 }
 
 static int run_oracle(struct episode *e)
@@ -325,8 +485,6 @@ static int run_exec(struct episode *e)
 /* ---- the plugin host ---- */
 
 static int host_fail(struct episode *e, int code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static int host_fail(struct episode *e, int code, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -384,7 +542,7 @@ static int host_generate(void *ctx, const int32_t *prompt, size_t n_prompt, uint
                          logprobs, cap, n_out, &finish);
     if (rc < 0) {
         b->len = before;
-        return host_fail(e, CRUCIBLE_E_FAILED, "generate: %s", cru_err_msg());
+        return host_broke(e, rc, "generate: ");
     }
     struct rec_model_call mc = { .branch = e->cur,
                                  .prompt = prompt,
@@ -395,8 +553,8 @@ static int host_generate(void *ctx, const int32_t *prompt, size_t n_prompt, uint
                                  .finish = finish,
                                  .policy_version = g->policy_version,
                                  .decode_ms = (double)(cru_now_ns() - t0) / 1e6 };
-    if (rec_model_call(e->ep, &mc) < 0 || branch_append(b, ids, *n_out) < 0)
-        return host_fail(e, CRUCIBLE_E_FAILED, "%s", cru_err_msg());
+    if ((rc = rec_model_call(e->ep, &mc)) < 0 || (rc = branch_append(b, ids, *n_out)) < 0)
+        return host_broke(e, rc, "");
     e->sampled += *n_out;
     return 0;
 }
@@ -418,6 +576,9 @@ static int host_exec(void *ctx, const char *command, uint64_t timeout_ms, int *e
     int rc = args ? tool(e, id, "bash", args, &obs) : CRU_ENOMEM;
     free(args);
     if (rc < 0) {
+        /* The tools refuse what the plugin got wrong (an observation): this is the sandbox's
+         * end or the environment's failure. */
+        loop_failed(e, rc);
         cru_buf_free(&obs);
         return host_fail(e, CRUCIBLE_E_FAILED, "exec: %s", cru_err_msg());
     }
@@ -504,11 +665,14 @@ static int host_write_file(void *ctx, const char *path, const void *data, size_t
                           .duration_ms = (double)(cru_now_ns() - t0) / 1e6 };
     if (rc < 0) {
         host_fail(e, CRUCIBLE_E_FAILED, "write_file %s: %s", path, cru_err_msg());
-        rec_tool(e->ep, &t);
+        if ((rc = rec_tool(e->ep, &t)) < 0)
+            loop_failed(e, rc);
         return CRUCIBLE_E_FAILED;
     }
-    if (rec_tool(e->ep, &t) < 0)
+    if ((rc = rec_tool(e->ep, &t)) < 0) {
+        loop_failed(e, rc);
         return host_fail(e, CRUCIBLE_E_FAILED, "%s", cru_err_msg());
+    }
     e->tools.calls++;
     return 0;
 }
@@ -526,12 +690,13 @@ static int host_context_edit(void *ctx, uint32_t from, uint64_t position, const 
     e->branches = nb;
     memset(&nb[e->n_branches], 0, sizeof(*nb));
     uint32_t id;
-    if (rec_fork(e->ep, from, position, why, &id) < 0)
-        return host_fail(e, CRUCIBLE_E_FAILED, "%s", cru_err_msg());
+    int rc = rec_fork(e->ep, from, position, why, &id);
+    if (rc < 0)
+        return host_broke(e, rc, "");
     /* The recorder numbers branches in order, as the host does. */
     e->n_branches++;
-    if (branch_append(&nb[id], nb[from].ids, (size_t)position) < 0)
-        return host_fail(e, CRUCIBLE_E_FAILED, "%s", cru_err_msg());
+    if ((rc = branch_append(&nb[id], nb[from].ids, (size_t)position)) < 0)
+        return host_broke(e, rc, "");
     e->cur = id;
     e->tools.branch = id;
     if (branch)
@@ -560,7 +725,7 @@ static int host_event(void *ctx, const char *name, const char *data_json)
         return host_fail(e, CRUCIBLE_E_INVALID, "event %s: %s", name, cru_err_msg());
     int rc = rec_event(e->ep, name, data);
     json_decref(data);
-    return rc < 0 ? host_fail(e, CRUCIBLE_E_FAILED, "%s", cru_err_msg()) : 0;
+    return rc < 0 ? host_broke(e, rc, "") : 0;
 }
 
 static const char *host_last_error(void *ctx)
@@ -573,6 +738,9 @@ static bool plugin_stop(void *ctx, uint64_t steps)
     struct episode *e = ctx;
     e->res->turns = steps;
     e->error[0] = '\0'; /* a message the plugin already handled is not the next step's */
+    /* A host call ended the episode (the environment failed, the sandbox is spent). */
+    if (e->res->message[0])
+        return true;
     return stop_before_turn(e);
 }
 
@@ -601,13 +769,15 @@ static int run_plugin(struct episode *e)
     e->res->turns = run.steps;
     e->tools.submitted = run.submitted;
     const char *name = e->o->agent->arg;
+    /* A host call that ended the episode first (the environment's failure) keeps its status:
+     * the plugin failing after it is no doing of its own. */
     if (run.timed_out)
         conclude(e, REC_TIMEOUT, "plugin %s: %s", name, run.error);
     else if (run.failed_rc)
-        conclude(e, REC_ERROR, "plugin %s: %s%s%s", name, run.error, e->error[0] ? ": " : "",
+        conclude(e, REC_AGENT_ERROR, "plugin %s: %s%s%s", name, run.error, e->error[0] ? ": " : "",
                  e->error);
     else if (run.error[0])
-        conclude(e, REC_ERROR, "plugin %s: %s", name, run.error);
+        conclude(e, REC_AGENT_ERROR, "plugin %s: %s", name, run.error);
     return 0;
 }
 
@@ -652,7 +822,8 @@ static void on_record(void *ctx, const uint8_t *payload, size_t len)
 static int record_artifact(struct episode *e, const struct cru_manifest *before, const char *ws)
 {
     struct cru_manifest after;
-    int rc = cru_manifest_make(ws, ARTIFACT_MAX_FILES, ARTIFACT_MAX_BYTES, &after);
+    uint64_t max_files = e->o->max_artifact_files ? e->o->max_artifact_files : ARTIFACT_MAX_FILES;
+    int rc = cru_manifest_make_named(ws, "the workspace", max_files, ARTIFACT_MAX_BYTES, &after);
     if (rc < 0)
         return rc;
     struct rec_artifact_file *files = calloc(ARTIFACT_MAX_LISTED, sizeof(*files));
@@ -792,30 +963,39 @@ static void act(struct episode *e, const char *tmp, char **rootfs, bool *scorabl
         break;
     }
     /* A sandbox that its memory limit used up ends the agent's turn like any other budget:
-     * its work is scored, so that running out of memory on purpose dodges no score. */
-    if (rc < 0 && sbx_lost_to_oom(sb))
-        conclude(e, REC_BUDGET, "the sandbox ran out of memory: %s", cru_err_msg());
-    else if (rc < 0)
-        conclude(e, REC_ERROR, "%s", cru_err_msg());
+     * its work is scored, so that running out of memory on purpose dodges no score. A plugin
+     * may have met it in a host call and gone on failing. */
+    if (rc < 0)
+        loop_failed(e, rc);
+    else if (sbx_lost_to_oom(sb))
+        conclude(e, REC_BUDGET, "the sandbox ran out of memory");
     e->res->ms.agent = ms_since(&t);
     e->res->tool_calls = e->tools.calls;
+    e->tools.sb = NULL;
     if (e->res->status == REC_ERROR || e->res->status == REC_CANCELLED)
         *scorable = false;
     /* The agent's processes end with its sandbox, before anything reads the workspace, whose
-     * final state (the overlay's changes on the sandbox's disk) is copied out to FINAL. */
+     * final state (the overlay's changes on the sandbox's disk) is copied out to FINAL. What
+     * the agent left that cannot be taken or listed (too many files, too deep, unreadable) is
+     * its own doing: unscorable, 0. */
     if (*scorable) {
         rc = agt_sandbox_take(sb, final);
-        if (rc < 0) {
-            conclude(e, REC_ERROR, "%s", cru_err_msg());
+        if (rc < 0 && fault_of(STAGE_ARTIFACT, rc) == FAULT_AGENT)
+            unscorable(e, cru_err_msg());
+        else if (rc < 0)
+            env_error(e, "", cru_err_msg());
+        if (rc < 0)
             *scorable = false;
-        }
     } else {
         sbx_free(sb);
     }
     sb = NULL;
     e->res->ms.sandbox += ms_since(&t);
     if (*scorable && (rc = record_artifact(e, &base, final)) < 0) {
-        conclude(e, REC_ERROR, "recording the artifact: %s", cru_err_msg());
+        if (fault_of(STAGE_ARTIFACT, rc) == FAULT_AGENT)
+            unscorable(e, cru_err_msg());
+        else
+            env_error(e, "recording the artifact: ", cru_err_msg());
         *scorable = false;
     }
     e->res->ms.artifact = ms_since(&t);
@@ -829,6 +1009,17 @@ done:
     free(sol);
 }
 
+/* Records the reward in RES (a breakdown that could not be made is left out, never the
+ * reward); a reward that cannot be written leaves the episode unscored. */
+static void record_reward(struct episode *e)
+{
+    int rc = rec_reward(e->ep, e->res->reward, e->res->breakdown);
+    if (rc < 0) {
+        e->res->scored = e->res->unscorable = false;
+        env_error(e, "recording the reward: ", cru_err_msg());
+    }
+}
+
 static void score(struct episode *e, const char *tmp, const char *rootfs)
 {
     uint64_t t = cru_now_ns();
@@ -837,21 +1028,34 @@ static void score(struct episode *e, const char *tmp, const char *rootfs)
     snprintf(final, sizeof(final), "%s/final", tmp);
     struct rwd_result r;
     int rc = agt_score(e->o->img, final, pristine, rootfs, e->o->check, &r);
+    e->res->ms.reward = ms_since(&t);
+    if (rc < 0 && fault_of(STAGE_SCORE, rc) == FAULT_AGENT) {
+        unscorable(e, cru_err_msg());
+        return;
+    }
     if (rc < 0) {
-        /* The agent's work stands; only its score is missing. */
-        e->res->status = REC_ERROR;
-        snprintf(e->res->message, sizeof(e->res->message), "scoring: %s", cru_err_msg());
+        /* The agent's work stands; only its score is missing, and a run tries again. */
+        env_error(e, "scoring: ", cru_err_msg());
         return;
     }
     e->res->scored = true;
     e->res->reward = r.reward;
     e->res->breakdown = rwd_result_json(&r);
     rwd_result_free(&r);
-    e->res->ms.reward = ms_since(&t);
-    if (rec_reward(e->ep, e->res->reward, e->res->breakdown) < 0) {
-        e->res->status = REC_ERROR;
-        snprintf(e->res->message, sizeof(e->res->message), "%s", cru_err_msg());
-    }
+    record_reward(e);
+}
+
+/* An artifact that could not be scored by the agent's doing: reward 0, the reason beside the
+ * empty checks, so that every mean counts it. */
+static void score_zero(struct episode *e)
+{
+    message_repair(e->res);
+    const char *why = e->res->message + strlen("unscorable: ");
+    e->res->scored = true;
+    e->res->reward = 0;
+    e->res->breakdown = json_pack("{s:f, s:b, s:[], s:[], s:s}", "reward", 0.0, "all_passed", false,
+                                  "protected_changed", "checks", "unscorable", why);
+    record_reward(e);
 }
 
 void agt_episode_result_free(struct agt_episode_result *res)
@@ -905,6 +1109,9 @@ int agt_episode_run(const struct agt_episode_opts *o, struct agt_episode_result 
     }
     if (scorable)
         score(&e, tmp, rootfs);
+    if (res->unscorable)
+        score_zero(&e);
+    message_repair(res);
     struct rec_end end = { res->status, res->message[0] ? res->message : NULL };
     t = cru_now_ns();
     rc = rec_episode_end(e.ep, &end);

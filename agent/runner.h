@@ -4,9 +4,18 @@
  *           -> artifact -> reward in a fresh checker sandbox -> reward record -> end record
  *
  * The trajectory file is opened first, so that whatever fails later (the workspace, the
- * sandbox, the agent, the scoring) ends the episode with status error and the message in its
- * end record: the file is always valid and complete. Budgets: turns (the scaffold's and the
- * image's, the smaller), sampled tokens (the scaffold's), and wall time (the image's).
+ * sandbox, the agent, the scoring) ends the episode with the message in its end record: the
+ * file is always valid and complete. Budgets: turns (the scaffold's and the image's, the
+ * smaller), sampled tokens (the scaffold's), wall time (the image's) and memory (a sandbox the
+ * OOM killer spent).
+ *
+ * A failure ends the episode as one of two kinds, sorted in one place (runner.c, fault_of):
+ * the agent's doing (status agent_error: a plugin that crashes or fails, an artifact that
+ * breaks a bound or cannot be read when it is taken, listed or scored) is scored like any end,
+ * with 0 when its artifact cannot be scored; the environment's (status error: the image's
+ * setup, the sandbox, the engine, the recorder, crucible itself) has no reward, and a run
+ * retries it and leaves it out of its means. A tool call the tools refuse (malformed, over a
+ * size limit) is neither: the agent reads why and goes on.
  *
  * Agents ("--agent A"):
  *   oracle          applies the image's reference solution (through the bash tool)
@@ -78,6 +87,9 @@ struct agt_episode_opts {
     const char *group_id; /* NULL: the episode id */
     uint64_t seed;
     uint64_t max_turns; /* 0: the scaffold's and the image's, the smaller */
+    /* The most files and folders the final workspace may hold (0: 100000); more makes the
+     * artifact unscorable, and the episode scores 0. */
+    uint64_t max_artifact_files;
     const struct agt_check_opts *check;
     const atomic_bool *cancel; /* set: end the episode (status cancelled) at the next turn */
     FILE *live;                /* the transcript as it is recorded, or NULL */
@@ -87,7 +99,8 @@ struct agt_episode_opts {
 struct agt_episode_result {
     enum rec_status status;
     char message[512];
-    bool scored;
+    bool scored;     /* a reward was recorded: the artifact's score, or 0 when it was unscorable */
+    bool unscorable; /* status agent_error: the artifact could not be scored (MESSAGE says why) */
     double reward;
     json_t *breakdown; /* rwd_result_json(), or NULL */
     uint64_t turns, tool_calls;

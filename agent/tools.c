@@ -19,6 +19,10 @@
 #define FILE_MAX    ((size_t)16 << 20) /* the largest file view and str_replace read */
 #define LIST_MAX    2000               /* entries list shows */
 #define TIMEOUT_MAX 600                /* seconds a bash call may ask for */
+/* The largest arguments of one call, and what the record keeps of larger ones: a call over it
+ * is refused like any bad call, and its record stays far below the recorder's record limit. */
+#define ARGUMENTS_MAX  ((size_t)16 << 20)
+#define ARGUMENTS_KEPT 4096
 
 /* One call's outcome, for the record. */
 struct call {
@@ -99,6 +103,16 @@ static int tool_bash(struct agt_tools *t, const json_t *args, struct call *c, st
     sc.cancel = t->cancel;
     struct sbx_result r = { 0 };
     int rc = sbx_exec(t->sb, &sc, &r);
+    /* A command the sandbox cannot take (longer than a command may be) is the agent's to
+     * shorten: an observation, not the end of its episode. A sandbox that its memory limit
+     * spent is another matter: the runner ends the episode as a spent budget. */
+    if (rc == CRU_ELIMIT && !sbx_lost_to_oom(t->sb)) {
+        sbx_result_free(&r);
+        return refuse(c, obs,
+                      "the command was not run: %s; write a long script to a file (create) "
+                      "and run the file",
+                      cru_err_msg());
+    }
     if (rc < 0) {
         sbx_result_free(&r);
         return cru_err_wrap(rc, "running a bash call");
@@ -319,8 +333,12 @@ int agt_tool_run(struct agt_tools *t, const char *call_id, const char *name, con
         name = "";
     json_t *args = NULL;
     int rc = 0;
+    size_t args_len = arguments ? strlen(arguments) : 0;
     cru_buf_reset(obs);
-    if (arguments && *arguments) {
+    if (args_len > ARGUMENTS_MAX) {
+        rc = refuse(&c, obs, "the arguments are %zu bytes, over the limit of %zu", args_len,
+                    ARGUMENTS_MAX);
+    } else if (args_len) {
         if (cru_json_parse(&args, arguments, strlen(arguments), "arguments") < 0)
             rc = refuse(&c, obs, "the arguments are not JSON: %s", cru_err_msg());
         else if (!json_is_object(args))
@@ -356,10 +374,18 @@ int agt_tool_run(struct agt_tools *t, const char *call_id, const char *name, con
     t->last_status = c.status;
     if (!t->ep)
         return 0;
+    char kept[ARGUMENTS_KEPT + 1];
+    if (args_len > ARGUMENTS_MAX) {
+        memcpy(kept, arguments, ARGUMENTS_KEPT);
+        kept[ARGUMENTS_KEPT] = '\0';
+    }
     struct rec_tool r = { .branch = t->branch,
                           .call_id = call_id,
                           .name = name,
-                          .arguments = arguments ? arguments : "{}",
+                          .arguments = args_len > ARGUMENTS_MAX ? kept
+                                       : arguments              ? arguments
+                                                                : "{}",
+                          .arguments_bytes = args_len > ARGUMENTS_MAX ? args_len : 0,
                           .status = c.status,
                           .exit_code = c.exit_code,
                           .output = obs->data ? obs->data : "",

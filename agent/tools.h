@@ -12,8 +12,9 @@
  * sandbox's root-confined file access (sandbox/fsaccess.h): a path is relative to /workspace
  * or absolute below it, and nothing outside the workspace can be named or reached through a
  * link. A bad call (an unknown tool, arguments that are not a JSON object, a missing argument,
- * a file that does not exist, an ambiguous replacement) is an observation that starts with
- * "error: " for the agent to read, never a failure of the episode.
+ * a file that does not exist, an ambiguous replacement, arguments over 16 MiB, a command longer
+ * than the sandbox takes) is an observation that starts with "error: " for the agent to read,
+ * never a failure of the episode.
  */
 #ifndef CRU_AGENT_TOOLS_H
 #define CRU_AGENT_TOOLS_H

@@ -54,16 +54,29 @@ static void print_summary(const struct agt_rollout_summary *s, const char *out)
                json_number_value(json_object_get(j, "pass@1")));
         if (k > 1)
             printf(", pass@%lld %.4f", k, json_number_value(json_object_get(j, "pass@k")));
-        putchar('\n');
+        printf(" over %lld episodes\n",
+               (long long)json_integer_value(json_object_get(j, "scored")));
     }
+    long long agent_errors = (long long)json_integer_value(
+        json_object_get(json_object_get(j, "statuses"), rec_status_name(REC_AGENT_ERROR)));
+    if (agent_errors)
+        printf("%lld failed by the agent's doing (agent_error, counted with their reward)\n",
+               agent_errors);
+    if (s->environment_errors || s->retries)
+        printf("%llu environment errors (left out of the means), %llu retries\n",
+               (unsigned long long)s->environment_errors, (unsigned long long)s->retries);
     const char *id;
     json_t *img;
     json_object_foreach(json_object_get(j, "images"), id, img)
     {
         json_t *m = json_object_get(img, "mean_reward");
-        printf("  %-32s %3lld episodes  mean %s%.3f\n", id,
+        long long env = (long long)json_integer_value(json_object_get(img, "environment_errors"));
+        printf("  %-32s %3lld episodes  mean %s%.3f", id,
                (long long)json_integer_value(json_object_get(img, "episodes")),
                json_is_number(m) ? "" : "(not scored) ", json_number_value(m));
+        if (env)
+            printf("  (%lld environment errors)", env);
+        putchar('\n');
     }
     printf("window %llu, largest out-of-order release %llu, %.1f s; index %s/index.jsonl\n",
            (unsigned long long)s->window, (unsigned long long)s->max_distance,
@@ -78,6 +91,7 @@ static int run_run(int argc, char **argv)
         { "repeat", required_argument, NULL, 'k' },
         { "window", required_argument, NULL, 'w' },
         { "shard", required_argument, NULL, 'S' },
+        { "retries", required_argument, NULL, 'R' },
         { "out", required_argument, NULL, 'o' },
         { "all", no_argument, NULL, 'A' },
         { "json", no_argument, NULL, 'J' },
@@ -112,6 +126,11 @@ static int run_run(int argc, char **argv)
             if (cru_parse_double(optarg, 1e-9, 1, &f) < 0)
                 return cli_usage("run", "--window: %s (a fraction in (0, 1])", cru_err_msg());
             ro.window = f;
+            break;
+        case 'R':
+            if (cru_parse_u64(optarg, 0, 100, &v) < 0)
+                return cli_usage("run", "--retries: %s", cru_err_msg());
+            ro.max_attempts = (unsigned)v + 1;
             break;
         case 'S':
             if (parse_shard(optarg, &ro.shard, &ro.shards) < 0)
@@ -218,7 +237,8 @@ const struct cli_command cli_cmd_run = {
     .summary = "run many episodes at once, released in windowed-FIFO order",
     .help =
         "usage: crucible run (IMAGE... | --all) --out DIR [-j N] [--repeat K] [--window F]\n"
-        "                    [--shard I/N] [--agent A] [--model DIR] [--temperature T]\n"
+        "                    [--shard I/N] [--retries N] [--agent A] [--model DIR]\n"
+        "                    [--temperature T]\n"
         "                    [--seed N] [--max-turns N]\n"
         "                    [--scaffold DIR] [--images DIR] [--json]\n"
         "\n"
@@ -234,6 +254,13 @@ const struct cli_command cli_cmd_run = {
         "their next turn and are not released; the same command again resumes, skipping the\n"
         "episodes already in the index. Runs rootless without root.\n"
         "\n"
+        "An episode the environment failed (status error: the image's setup, the sandbox,\n"
+        "crucible itself) is run again, up to --retries times, and only its last attempt is\n"
+        "released; one that fails them all is counted under environment_errors and left out\n"
+        "of every mean and pass@k. An episode the agent failed (agent_error: a crash, an\n"
+        "artifact that cannot be scored) is not retried and counts with its reward (0 when\n"
+        "unscorable).\n"
+        "\n"
         "Options:\n"
         "  -o, --out DIR     the run folder (required)\n"
         "  --all             every image of the images folder\n"
@@ -241,6 +268,7 @@ const struct cli_command cli_cmd_run = {
         "  -k, --repeat K    episodes per image (default 1)\n"
         "  --window F        the release window as a fraction of the episodes (default 0.3)\n"
         "  --shard I/N       run only episodes whose number is I modulo N (I from 0)\n"
+        "  --retries N       more attempts for an episode the environment failed (default 2)\n"
         "  -a, --agent A     as for run-task (default oracle)\n"
         "  --model DIR       the checkpoint for --agent model; one engine batches all episodes\n"
         "  --temperature T   the model's sampling temperature (default 1; 0 is greedy)\n"

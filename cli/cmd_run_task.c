@@ -125,7 +125,10 @@ static int run_task_run(int argc, char **argv)
     } else {
         print_summary(&r, path);
     }
-    status = r.scored && r.reward >= 1.0 ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+    /* An environment's failure says nothing of the agent: it is crucible's exit status 3. */
+    status = r.status == REC_ERROR         ? CLI_EXIT_ERROR
+             : r.scored && r.reward >= 1.0 ? CLI_EXIT_OK
+                                           : CLI_EXIT_FAILED;
     agt_episode_result_free(&r);
 done:
     cru_buf_free(&problems);
@@ -172,7 +175,9 @@ const struct cli_command cli_cmd_run_task = {
         "                     message, breakdown, turns, tool_calls, wall_ms, trajectory\n"
         "  -h, --help         show this help\n"
         "\n"
-        "Exit status: 0 the episode scored 1, 1 it scored less or was not scored (budget,\n"
-        "error: the summary says why), 2 usage, 3 the episode could not be recorded.\n",
+        "Exit status: 0 the episode scored 1, 1 it scored less (a budget, the agent's own\n"
+        "failure or an unscorable artifact: the summary says why), 2 usage, 3 the\n"
+        "environment failed (status error: the image's setup, the sandbox, crucible) or the\n"
+        "episode could not be recorded.\n",
     .run = run_task_run,
 };

@@ -831,16 +831,22 @@ static int entry_cmp(const void *a, const void *b)
 int cru_manifest_make(const char *root, size_t max_files, uint64_t max_bytes,
                       struct cru_manifest *out)
 {
+    return cru_manifest_make_named(root, root, max_files, max_bytes, out);
+}
+
+int cru_manifest_make_named(const char *root, const char *name, size_t max_files,
+                            uint64_t max_bytes, struct cru_manifest *out)
+{
     memset(out, 0, sizeof(*out));
     int fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0)
-        return cru_err_sys("%s", root);
+        return cru_err_sys("%s", name);
     struct walk w = { out, 0, max_files, max_bytes };
     int rc = manifest_walk(&w, fd, "", 0);
     close(fd);
     if (rc < 0) {
         cru_manifest_free(out);
-        return cru_err_wrap(rc, "listing %s", root);
+        return cru_err_wrap(rc, "listing %s", name);
     }
     if (out->n)
         qsort(out->v, out->n, sizeof(*out->v), entry_cmp);

@@ -113,6 +113,9 @@ struct cru_manifest {
  * entries or MAX_BYTES of file data is CRU_ELIMIT. */
 int cru_manifest_make(const char *root, size_t max_files, uint64_t max_bytes,
                       struct cru_manifest *out);
+/* The same, with ROOT called NAME in messages ("listing the workspace: more than ..."). */
+int cru_manifest_make_named(const char *root, const char *name, size_t max_files,
+                            uint64_t max_bytes, struct cru_manifest *out);
 void cru_manifest_free(struct cru_manifest *m);
 /* One digest of the whole manifest (paths, types, sizes, digests): a tree's content id. */
 void cru_manifest_digest(const struct cru_manifest *m, uint8_t out[32]);

@@ -320,7 +320,8 @@ static int end(struct rec_ep *e, const struct rec_record *r)
     size_t n;
     if (!rec_get_str(r->map, "status", &s, &n))
         return bad(r, "no status");
-    static const char *const known[] = { "submitted", "budget", "timeout", "error", "cancelled" };
+    static const char *const known[] = { "submitted", "budget",    "timeout",
+                                         "error",     "cancelled", "agent_error" };
     bool ok = false;
     for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
         ok = ok || (strlen(known[i]) == n && memcmp(known[i], s, n) == 0);

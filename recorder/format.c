@@ -55,6 +55,8 @@ const char *rec_status_name(enum rec_status s)
         return "error";
     case REC_CANCELLED:
         return "cancelled";
+    case REC_AGENT_ERROR:
+        return "agent_error";
     }
     return "error";
 }

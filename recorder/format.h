@@ -59,13 +59,16 @@ enum rec_type {
 const char *rec_type_name(enum rec_type t);
 enum rec_type rec_type_from(const char *name, size_t len);
 
-/* How an episode ended. */
+/* How an episode ended. The two failures are told apart by whose doing they were: an
+ * agent_error is the agent's (it is scored, 0 when its artifact could not be), an error the
+ * environment's (crucible, the image, the host: no reward, and a run retries it). */
 enum rec_status {
-    REC_SUBMITTED, /* the agent submitted */
-    REC_BUDGET,    /* a turn or token budget ran out */
-    REC_TIMEOUT,   /* the wall-clock budget ran out */
-    REC_ERROR,     /* something failed; the end record says what */
-    REC_CANCELLED, /* the run was interrupted */
+    REC_SUBMITTED,   /* the agent submitted */
+    REC_BUDGET,      /* a turn, token or memory budget ran out */
+    REC_TIMEOUT,     /* the wall-clock budget ran out */
+    REC_ERROR,       /* the environment failed; the end record says what */
+    REC_CANCELLED,   /* the run was interrupted */
+    REC_AGENT_ERROR, /* the agent failed or left an artifact that cannot be scored */
 };
 const char *rec_status_name(enum rec_status s);
 

@@ -665,6 +665,8 @@ int rec_tool(struct rec_episode *ep, const struct rec_tool *t)
     kv_str(&b, "name", t->name);
     if (t->arguments)
         kv_text(&b, "arguments", t->arguments, strlen(t->arguments));
+    if (t->arguments_bytes)
+        kv_u64(&b, "arguments_bytes", t->arguments_bytes);
     kv_str(&b, "status", t->status ? t->status : "ok");
     kv_i64(&b, "exit", t->exit_code);
     kv_text(&b, "output", t->output ? t->output : "", t->output ? t->output_len : 0);

@@ -143,9 +143,12 @@ struct rec_tool {
     const char *call_id; /* the id the model gave the call, if any */
     const char *name;
     const char *arguments; /* as the model wrote them (JSON text) */
-    const char *status;    /* "ok", "error", "timeout", ... */
-    int64_t exit_code;     /* for commands; -1 when not applicable */
-    const char *output;    /* what the agent saw, at most OUTPUT_CAP bytes of OUTPUT_BYTES */
+    /* The arguments' full size when ARGUMENTS holds only their start (a call refused for
+     * being over the size limit); 0: ARGUMENTS is complete. */
+    uint64_t arguments_bytes;
+    const char *status; /* "ok", "error", "timeout", ... */
+    int64_t exit_code;  /* for commands; -1 when not applicable */
+    const char *output; /* what the agent saw, at most OUTPUT_CAP bytes of OUTPUT_BYTES */
     size_t output_len;
     uint64_t output_bytes; /* the full output's size before the cap */
     uint64_t output_cap;   /* the cap applied (0: none) */

@@ -492,6 +492,32 @@ Test(recorder, unknown_types_and_fields_are_skipped)
     free(p);
 }
 
+/* Every status the writer can end an episode with verifies; one nobody knows does not
+ * (verify_checks_token_consistency). */
+Test(recorder, every_end_status_verifies)
+{
+    struct cru_buf b = CRU_BUF_INIT;
+    uint8_t hdr[REC_HEADER_LEN];
+    rec_header_make(hdr);
+    char *p = path_of("statuses.traj");
+    struct rec_verify v;
+    for (int s = REC_SUBMITTED; s <= REC_AGENT_ERROR; s++) {
+        char end[128];
+        snprintf(end, sizeof(end),
+                 "{\"type\":\"end\",\"episode\":\"x\",\"seq\":1,\"status\":\"%s\"}",
+                 rec_status_name((enum rec_status)s));
+        cru_buf_reset(&b);
+        cru_buf_append(&b, hdr, sizeof(hdr));
+        append_raw(&b, "{\"type\":\"episode\",\"episode\":\"x\",\"seq\":0}");
+        append_raw(&b, end);
+        write_bytes(p, b.data, b.len);
+        cr_assert_eq(rec_verify_file(p, &v), 0, "%s: %s", end, cru_err_msg());
+    }
+    cr_assert_str_eq(rec_status_name(REC_AGENT_ERROR), "agent_error");
+    cru_buf_free(&b);
+    free(p);
+}
+
 Test(recorder, verify_checks_token_consistency)
 {
     struct cru_buf b = CRU_BUF_INIT;

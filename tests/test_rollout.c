@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent/rollout.h"
@@ -260,4 +261,241 @@ Test(rollout, shards_split_the_run, .init = setup, .fini = teardown, .timeout = 
         free(mine[i]->id);
         free(mine[i]);
     }
+}
+
+/* ---- the environment's failures and the agent's ---- */
+
+/* A stand-in runner whose outcome depends on the image:
+ *   alpha    repeat 0 scores 1, repeat 1 scores 0 (an ordinary group);
+ *   flaky    the environment fails the first attempt (status error), the next scores 1;
+ *   lost     the trajectory cannot be written on the first attempt, the next scores 1;
+ *   broken   the environment fails every attempt;
+ *   dodger   the agent's own failure: repeat 0 unscorable (reward 0 recorded), repeat 1 an
+ *            agent_error with no reward at all (which must count as 0 all the same). */
+struct outcomes {
+    pthread_mutex_t lock;
+    atomic_bool *cancel; /* interrupt: set on its first attempt */
+    char id[16][64];
+    int attempts[16];
+    int n;
+};
+
+static int attempt_of(struct outcomes *f, const char *id)
+{
+    pthread_mutex_lock(&f->lock);
+    int i = 0;
+    while (i < f->n && strcmp(f->id[i], id) != 0)
+        i++;
+    cr_assert_lt(i, 16);
+    if (i == f->n)
+        snprintf(f->id[f->n++], sizeof(f->id[0]), "%s", id);
+    int a = ++f->attempts[i];
+    pthread_mutex_unlock(&f->lock);
+    return a;
+}
+
+static int attempts_of(struct outcomes *f, const char *id)
+{
+    for (int i = 0; i < f->n; i++)
+        if (strcmp(f->id[i], id) == 0)
+            return f->attempts[i];
+    return 0;
+}
+
+static int outcome_run(void *ctx, const struct agt_episode_opts *o, struct agt_episode_result *r)
+{
+    struct outcomes *f = ctx;
+    memset(r, 0, sizeof(*r));
+    int attempt = attempt_of(f, o->episode_id);
+    const char *img = o->img->id;
+    if (strcmp(img, "lost") == 0 && attempt == 1)
+        return cru_err_set(CRU_EIO, "episode %s: the disk went away", o->episode_id);
+    cru_file_write_atomic(o->path, "x", 1, 0644);
+    r->turns = 1;
+    r->status = REC_SUBMITTED;
+    r->scored = true;
+    r->reward = 1.0;
+    if (strcmp(img, "interrupt") == 0 && attempt == 1) {
+        atomic_store(f->cancel, true);
+        r->status = REC_ERROR;
+        r->scored = false;
+    } else if (strcmp(img, "alpha") == 0) {
+        r->reward = o->seed % 2 == 0 ? 1.0 : 0.0;
+    } else if ((strcmp(img, "flaky") == 0 && attempt == 1) || strcmp(img, "broken") == 0) {
+        r->status = REC_ERROR;
+        r->scored = false;
+        snprintf(r->message, sizeof(r->message), "creating the sandbox: no slot");
+    } else if (strcmp(img, "dodger") == 0) {
+        r->status = REC_AGENT_ERROR;
+        r->reward = 0;
+        r->scored = o->seed % 2 == 0;
+        r->unscorable = r->scored;
+        snprintf(r->message, sizeof(r->message), "unscorable: more than 100000 files");
+    }
+    return 0;
+}
+
+/* The index line of episode ID in B (whole lines), into LINE. */
+static void line_of(const struct cru_buf *b, const char *id, char *line, size_t cap)
+{
+    char want[96];
+    snprintf(want, sizeof(want), "\"episode\":\"%s\"", id);
+    const char *hit = strstr(b->data, want);
+    cr_assert_not_null(hit, "%s is not in the index", want);
+    const char *start = hit, *end = strchr(hit, '\n');
+    while (start > b->data && start[-1] != '\n')
+        start--;
+    cr_assert_not_null(end);
+    snprintf(line, cap, "%.*s", (int)(end - start), start);
+}
+
+static json_t *image_summary(const json_t *j, const char *id)
+{
+    json_t *img = json_object_get(json_object_get(j, "images"), id);
+    cr_assert_not_null(img, "no summary for image %s", id);
+    return img;
+}
+
+/* An episode the environment failed is retried and released once, as its last attempt; one
+ * it fails every time is counted as an environment error and left out of the means and pass@k;
+ * an episode the agent failed is not retried and counts 0 in all of them. With no retry (the
+ * positive control) the flaky episodes fall out of the means too. */
+Test(rollout, environment_errors_are_retried_and_agent_errors_count, .init = setup,
+     .fini = teardown, .timeout = 60)
+{
+    static const char *const ids[] = { "alpha", "flaky", "lost", "broken", "dodger" };
+    struct agt_image *mine[5];
+    const struct agt_image *imgs[5];
+    for (int i = 0; i < 5; i++)
+        imgs[i] = mine[i] = fake_image(ids[i]);
+    struct agt_agent *agent;
+    cr_assert_eq(agt_agent_load("oracle", &agent), 0);
+    struct outcomes f = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    struct agt_rollout_opts o = { 0 };
+    o.images = imgs;
+    o.n_images = 5;
+    o.agent = agent;
+    o.out = outdir;
+    o.jobs = 2;
+    o.repeat = 2;
+    o.run_episode = outcome_run;
+    o.run_ctx = &f;
+    struct agt_rollout_summary s;
+    cr_assert_eq(agt_rollout(&o, &s), 0, "%s", cru_err_msg());
+
+    /* Attempts: 3 by default for what the environment breaks, 1 otherwise. */
+    cr_assert_eq(attempts_of(&f, "alpha-r0"), 1);
+    cr_assert_eq(attempts_of(&f, "flaky-r0"), 2);
+    cr_assert_eq(attempts_of(&f, "flaky-r1"), 2);
+    cr_assert_eq(attempts_of(&f, "lost-r1"), 2);
+    cr_assert_eq(attempts_of(&f, "broken-r0"), 3);
+    cr_assert_eq(attempts_of(&f, "dodger-r0"), 1, "an agent's failure is not retried");
+    cr_assert_eq(attempts_of(&f, "dodger-r1"), 1);
+
+    /* One line per episode, the last attempt's. */
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(index_lines(&b), 10, "%s", b.data);
+    char line[1024];
+    line_of(&b, "flaky-r0", line, sizeof(line));
+    cr_assert_not_null(strstr(line, "\"status\":\"submitted\""), "%s", line);
+    cr_assert_not_null(strstr(line, "\"attempts\":2"), "%s", line);
+    line_of(&b, "broken-r1", line, sizeof(line));
+    cr_assert_not_null(strstr(line, "\"status\":\"error\""), "%s", line);
+    cr_assert_not_null(strstr(line, "\"attempts\":3"), "%s", line);
+    line_of(&b, "dodger-r0", line, sizeof(line));
+    cr_assert_not_null(strstr(line, "\"status\":\"agent_error\""), "%s", line);
+    cr_assert_not_null(strstr(line, "\"reward\":0.0"), "%s", line);
+
+    /* Counted: alpha 1 and 0, flaky 1 and 1, lost 1 and 1, dodger 0 and 0: 5 of 8. */
+    json_t *j = s.json;
+    cr_assert_eq(s.environment_errors, 2);
+    cr_assert_eq(json_integer_value(json_object_get(j, "environment_errors")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(j, "scored")), 8);
+    cr_assert_eq(json_integer_value(json_object_get(j, "retries")), 2 + 2 + 4);
+    cr_assert_float_eq(s.mean_reward, 5.0 / 8, 1e-9);
+    cr_assert_float_eq(json_number_value(json_object_get(j, "mean_reward")), 5.0 / 8, 1e-9);
+    /* pass@1 per image: alpha 0.5, flaky 1, lost 1, dodger 0; broken has no sample. */
+    cr_assert_float_eq(json_number_value(json_object_get(j, "pass@1")), 2.5 / 4, 1e-9);
+    cr_assert_float_eq(json_number_value(json_object_get(j, "pass@k")), 3.0 / 4, 1e-9);
+    json_t *img = image_summary(j, "broken");
+    cr_assert_eq(json_integer_value(json_object_get(img, "environment_errors")), 2);
+    cr_assert(json_is_null(json_object_get(img, "mean_reward")));
+    img = image_summary(j, "dodger");
+    cr_assert_float_eq(json_number_value(json_object_get(img, "mean_reward")), 0.0, 1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(img, "environment_errors")), 0);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "statuses"), "error")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(j, "statuses"), "agent_error")),
+                 2);
+    agt_rollout_summary_free(&s);
+
+    /* Resumed, the released environment errors stay released: nothing runs again. */
+    int before = attempts_of(&f, "broken-r0");
+    cr_assert_eq(agt_rollout(&o, &s), 0, "%s", cru_err_msg());
+    cr_assert_eq(attempts_of(&f, "broken-r0"), before);
+    cr_assert_eq(s.environment_errors, 2);
+    cr_assert_eq(s.retries, 8, "the index keeps the attempts");
+    cr_assert_float_eq(s.mean_reward, 5.0 / 8, 1e-9);
+    agt_rollout_summary_free(&s);
+
+    /* The positive control: without retries the flaky and lost episodes are environment errors
+     * too, and the mean is over alpha and dodger alone. */
+    cru_remove_tree(outdir);
+    cr_assert_eq(mkdir(outdir, 0700), 0);
+    struct outcomes g = { .lock = PTHREAD_MUTEX_INITIALIZER };
+    o.run_ctx = &g;
+    o.max_attempts = 1;
+    cr_assert_eq(agt_rollout(&o, &s), 0, "%s", cru_err_msg());
+    cr_assert_eq(attempts_of(&g, "broken-r0"), 1);
+    cr_assert_eq(s.environment_errors, 6);
+    cr_assert_eq(s.retries, 0);
+    cr_assert_float_eq(s.mean_reward, 0.25, 1e-9);
+    agt_rollout_summary_free(&s);
+
+    cru_buf_free(&b);
+    agt_agent_free(agent);
+    for (int i = 0; i < 5; i++) {
+        free(mine[i]->id);
+        free(mine[i]);
+    }
+}
+
+/* An interruption that comes between an environment's failure and its retry releases nothing:
+ * the episode is not done, and the resumed run runs it (and releases it) then. */
+Test(rollout, an_interrupted_retry_is_not_released, .init = setup, .fini = teardown, .timeout = 60)
+{
+    struct agt_image *img = fake_image("interrupt");
+    const struct agt_image *imgs[] = { img };
+    struct agt_agent *agent;
+    cr_assert_eq(agt_agent_load("oracle", &agent), 0);
+    atomic_bool cancel = false;
+    struct outcomes f = { .lock = PTHREAD_MUTEX_INITIALIZER, .cancel = &cancel };
+    struct agt_rollout_opts o = { 0 };
+    o.images = imgs;
+    o.n_images = 1;
+    o.agent = agent;
+    o.out = outdir;
+    o.cancel = &cancel;
+    o.run_episode = outcome_run;
+    o.run_ctx = &f;
+    struct agt_rollout_summary s;
+    cr_assert_eq(agt_rollout(&o, &s), 0, "%s", cru_err_msg());
+    cr_assert(s.interrupted);
+    cr_assert_eq(s.done, 0);
+    cr_assert_eq(attempts_of(&f, "interrupt-r0"), 1);
+    agt_rollout_summary_free(&s);
+    struct cru_buf b = CRU_BUF_INIT;
+    cr_assert_eq(index_lines(&b), 0, "%s", b.data);
+
+    atomic_store(&cancel, false);
+    cr_assert_eq(agt_rollout(&o, &s), 0, "%s", cru_err_msg());
+    cr_assert_eq(s.done, 1);
+    cr_assert_eq(s.environment_errors, 0);
+    cr_assert_float_eq(s.mean_reward, 1.0, 1e-9);
+    cr_assert_eq(index_lines(&b), 1, "%s", b.data);
+    cr_assert_not_null(strstr(b.data, "\"status\":\"submitted\""), "%s", b.data);
+    agt_rollout_summary_free(&s);
+    cru_buf_free(&b);
+    agt_agent_free(agent);
+    free(img->id);
+    free(img);
 }

@@ -19,12 +19,14 @@
 #include "agent/image.h"
 #include "agent/runner.h"
 #include "agent/scaffold.h"
+#include "agent/tools.h"
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/str.h"
 #include "recorder/episode.h"
 #include "recorder/reader.h"
+#include "recorder/writer.h"
 #include "sandbox/sandbox.h"
 
 static char tmpdir[] = "/tmp/crucible-test-runner-XXXXXX";
@@ -78,6 +80,10 @@ struct outcome {
     char event[8][64];
     bool artifact;
     struct cru_buf artifact_files; /* the artifact's paths, one a line */
+    bool has_reward;               /* a reward record, with: */
+    double reward;
+    char unscorable[512]; /* its breakdown's "unscorable" */
+    char end_status[32];  /* the end record's status */
 };
 
 static void outcome_free(struct outcome *o)
@@ -108,6 +114,15 @@ static void read_back(struct outcome *o)
         } else if (rec.type == REC_EVENT && o->events < 8) {
             cr_assert(rec_get_str(rec.map, "name", &s, &n));
             snprintf(o->event[o->events++], 64, "%.*s", (int)n, s);
+        } else if (rec.type == REC_REWARD) {
+            o->has_reward = true;
+            cr_assert(rec_get_f64(rec.map, "value", &o->reward));
+            const msgpack_object *bd = rec_get(rec.map, "breakdown");
+            if (bd && rec_get_str(bd, "unscorable", &s, &n))
+                snprintf(o->unscorable, sizeof(o->unscorable), "%.*s", (int)n, s);
+        } else if (rec.type == REC_END) {
+            cr_assert(rec_get_str(rec.map, "status", &s, &n));
+            snprintf(o->end_status, sizeof(o->end_status), "%.*s", (int)n, s);
         } else if (rec.type == REC_ARTIFACT) {
             o->artifact = true;
             const msgpack_object *files = rec_get(rec.map, "files");
@@ -123,10 +138,11 @@ static void read_back(struct outcome *o)
 }
 
 /* Runs one episode of IMG (which the caller frees), with CHECK's rootfs cache and state (NULL:
- * the defaults). */
-static void run_image(const struct agt_image *img, const char *agent_spec, uint64_t max_turns,
-                      const atomic_bool *cancel, const struct agt_check_opts *check,
-                      struct outcome *o)
+ * the defaults) and at most MAX_FILES files in its artifact (0: the default). */
+static void run_image_limited(const struct agt_image *img, const char *agent_spec,
+                              uint64_t max_turns, const atomic_bool *cancel,
+                              const struct agt_check_opts *check, uint64_t max_files,
+                              struct outcome *o)
 {
     const char *image_id = img->id;
     memset(o, 0, sizeof(*o));
@@ -141,12 +157,20 @@ static void run_image(const struct agt_image *img, const char *agent_spec, uint6
                                    .episode_id = "e1",
                                    .group_id = "g1",
                                    .max_turns = max_turns,
+                                   .max_artifact_files = max_files,
                                    .check = check,
                                    .cancel = cancel };
     cr_assert_eq(agt_episode_run(&eo, &o->res), 0, "%s", cru_err_msg());
     read_back(o);
     agt_agent_free(agent);
     agt_scaffold_free(sc);
+}
+
+static void run_image(const struct agt_image *img, const char *agent_spec, uint64_t max_turns,
+                      const atomic_bool *cancel, const struct agt_check_opts *check,
+                      struct outcome *o)
+{
+    run_image_limited(img, agent_spec, max_turns, cancel, check, 0, o);
 }
 
 static void run(const char *image_id, const char *agent_spec, uint64_t max_turns,
@@ -297,13 +321,16 @@ Test(runner, the_example_plugin)
 
 Test(runner, failures_end_the_episode_with_a_complete_trajectory)
 {
-    /* A plugin that fails its second step. */
+    /* A plugin that fails its second step: its own doing, so what it left is scored and
+     * counts. */
     char *spec = plugin("tests/plugins/failing.so");
     struct outcome o;
     run("sh-topwords-fix", spec, 0, NULL, &o);
-    cr_assert_eq(o.res.status, REC_ERROR);
+    cr_assert_eq(o.res.status, REC_AGENT_ERROR, "%s", o.res.message);
+    cr_assert_str_eq(o.end_status, "agent_error");
     cr_assert_not_null(strstr(o.res.message, "step 2 failed"), "%s", o.res.message);
-    cr_assert_not(o.res.scored);
+    cr_assert(o.res.scored, "an agent's failure is scored");
+    cr_assert(o.has_reward);
     outcome_free(&o);
     free(spec);
 
@@ -337,10 +364,13 @@ Test(runner, failures_end_the_episode_with_a_complete_trajectory)
         .img = img, .sc = sc, .agent = agent, .path = o.path, .episode_id = "b1"
     };
     cr_assert_eq(agt_episode_run(&eo, &o.res), 0, "%s", cru_err_msg());
-    cr_assert_eq(o.res.status, REC_ERROR);
+    cr_assert_eq(o.res.status, REC_ERROR, "the image's failure is the environment's");
     cr_assert_not_null(strstr(o.res.message, "preparing the workspace"), "%s", o.res.message);
     cr_assert_not_null(strstr(o.res.message, "exit status 7"), "%s", o.res.message);
+    cr_assert_not(o.res.scored);
     read_back(&o);
+    cr_assert_str_eq(o.end_status, "error");
+    cr_assert_not(o.has_reward, "an environment's failure has no reward");
     outcome_free(&o);
     agt_agent_free(agent);
     agt_scaffold_free(sc);
@@ -377,9 +407,10 @@ Test(runner, a_plugin_crash_or_hang_ends_only_its_episode)
     char *spec = plugin("tests/plugins/crashing.so");
     struct outcome o;
     run("sh-topwords-fix", spec, 0, NULL, &o);
-    cr_assert_eq(o.res.status, REC_ERROR);
+    cr_assert_eq(o.res.status, REC_AGENT_ERROR, "%s", o.res.message);
     cr_assert_not_null(strstr(o.res.message, "crashed: Segmentation fault (signal 11) in step 2"),
                        "%s", o.res.message);
+    cr_assert(o.res.scored, "a crash dodges no score");
     cr_assert_eq(o.n_tools, 1, "the call before the crash is recorded");
     cr_assert_str_eq(o.output[0], "exit status 0\nbefore the crash\n");
     outcome_free(&o);
@@ -692,6 +723,212 @@ Test(runner, a_task_on_a_tar_root)
     cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
     cr_assert(o.res.scored, "%s", o.res.message);
     cr_assert_lt(o.res.reward, 1.0);
+    outcome_free(&o);
+    free(spec);
+    agt_image_free(img);
+}
+
+/* ---- dodging the score: an agent's failure to be scored scores 0 ---- */
+
+/* The calls that solve py-median-even, as a scripted agent makes them. */
+#define SOLVE_MEDIAN                                                                               \
+    "{\"tool\": \"str_replace\", \"arguments\": {\"path\": \"stats.py\","                          \
+    "  \"old\": \"    return s[n // 2]\\n\","                                                      \
+    "  \"new\": \"    mid = n // 2\\n    if n % 2 == 1:\\n        return s[mid]\\n"                \
+    "    return (s[mid - 1] + s[mid]) / 2\\n\"}}"
+
+/* A scripted agent that solves py-median-even, runs COMMAND, and submits. */
+static char *solve_then(const char *command)
+{
+    char *json = NULL;
+    cr_assert(asprintf(&json,
+                       "[%s, {\"tool\": \"bash\", \"arguments\": {\"command\": \"%s\"}},"
+                       " {\"tool\": \"submit\"}]",
+                       SOLVE_MEDIAN, command) > 0);
+    char *spec = script(json);
+    free(json);
+    return spec;
+}
+
+/* An unscorable episode as every reader must see it: status agent_error, a reward record of 0
+ * with the reason, the reason in the end message. */
+static void assert_scored_zero(const struct outcome *o, const char *why)
+{
+    cr_assert_eq(o->res.status, REC_AGENT_ERROR, "%s", o->res.message);
+    cr_assert_str_eq(o->end_status, "agent_error");
+    cr_assert(o->res.scored && o->res.unscorable, "%s", o->res.message);
+    cr_assert_float_eq(o->res.reward, 0.0, 1e-12);
+    cr_assert(o->has_reward, "no reward record: the episode would drop out of the means");
+    cr_assert_float_eq(o->reward, 0.0, 1e-12);
+    cr_assert(cru_str_starts_with(o->res.message, "unscorable: "), "%s", o->res.message);
+    cr_assert_not_null(strstr(o->res.message, why), "%s", o->res.message);
+    cr_assert_not_null(strstr(o->unscorable, why), "breakdown: %s", o->unscorable);
+}
+
+/* A folder chain deeper than the artifact may be (the copy out of the sandbox stops at 256
+ * levels) once made the episode an error without a reward. It scores 0 and counts; the same
+ * work with a shallow chain scores 1 (the positive control: the 0 is the chain's). */
+Test(runner, a_workspace_too_deep_to_take_scores_zero)
+{
+    struct agt_image *img = image("py-median-even");
+    char *deep = solve_then("mkdir -p $(printf 'd/%.0s' $(seq 300)) && echo made");
+    struct outcome o;
+    run_image(img, deep, 0, NULL, NULL, &o);
+    cr_assert_not_null(strstr(o.output[1], "made"), "%s", o.output[1]);
+    assert_scored_zero(&o, "nested more than 256 deep");
+    outcome_free(&o);
+
+    /* Folder names that are not UTF-8 reach the reason (and the breakdown, which is JSON)
+     * as text: they cannot turn the 0 into an error. */
+    char *bytes = solve_then("mkdir -p $(printf '\\\\377/%.0s' $(seq 300)) && echo made");
+    run_image(img, bytes, 0, NULL, NULL, &o);
+    cr_assert_not_null(strstr(o.output[1], "made"), "%s", o.output[1]);
+    assert_scored_zero(&o, "nested more than 256 deep");
+    cr_assert_not_null(strstr(o.res.message, "\xef\xbf\xbd/"), "%s", o.res.message);
+    outcome_free(&o);
+    free(bytes);
+
+    char *shallow = solve_then("mkdir -p $(printf 'd/%.0s' $(seq 20)) && echo made");
+    run_image(img, shallow, 0, NULL, NULL, &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.res.message);
+    outcome_free(&o);
+    free(deep);
+    free(shallow);
+    agt_image_free(img);
+}
+
+/* More files than the artifact may hold (100,000 by default; 40 here, so that the test is
+ * quick) make the artifact unscorable: 0, counted. With the default the same work scores 1. */
+Test(runner, a_workspace_of_too_many_files_scores_zero)
+{
+    struct agt_image *img = image("py-median-even");
+    char *spec = solve_then("mkdir many && cd many && touch $(seq 60) && echo made");
+    struct outcome o;
+    run_image_limited(img, spec, 0, NULL, NULL, 40, &o);
+    cr_assert_not_null(strstr(o.output[1], "made"), "%s", o.output[1]);
+    assert_scored_zero(&o, "listing the workspace: more than 40 files");
+    cr_assert_not(o.artifact, "no artifact record for what could not be listed");
+    outcome_free(&o);
+
+    run_image_limited(img, spec, 0, NULL, NULL, 0, &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.res.message);
+    cr_assert_not_null(strstr(o.artifact_files.data, "many/60\n"), "%s", o.artifact_files.data);
+    outcome_free(&o);
+    free(spec);
+    agt_image_free(img);
+}
+
+/* A bash call longer than the sandbox takes (256 KiB) once ended the episode. It is an error
+ * observation for that call, and the episode goes on to score 1; a call under the limit runs
+ * (the positive control). */
+Test(runner, a_command_over_the_limit_is_an_observation)
+{
+    size_t big = 300 << 10, small = 100 << 10;
+    char *json = malloc(big + small + 2048), *xs = malloc(big + 1);
+    cr_assert(json && xs);
+    memset(xs, 'x', big);
+    xs[big] = '\0';
+    snprintf(json, big + small + 2048,
+             "[{\"tool\": \"bash\", \"arguments\": {\"command\": \": %s\"}},"
+             " {\"tool\": \"bash\", \"arguments\": {\"command\": \": %.*s; echo small ran\"}},"
+             " {\"tool\": \"bash\", \"arguments\": {\"command\": \"echo after\"}}, %s,"
+             " {\"tool\": \"submit\"}]",
+             xs, (int)small, xs, SOLVE_MEDIAN);
+    char *spec = script(json);
+    struct outcome o;
+    run("py-median-even", spec, 0, NULL, &o);
+    cr_assert_eq(o.res.status, REC_SUBMITTED, "%s", o.res.message);
+    cr_assert_eq(o.n_tools, 5);
+    cr_assert_str_eq(o.status[0], "error");
+    cr_assert(cru_str_starts_with(o.output[0], "error: the command was not run: "), "%s",
+              o.output[0]);
+    cr_assert_not_null(strstr(o.output[0], "over the limit"), "%s", o.output[0]);
+    cr_assert_str_eq(o.status[1], "ok", "%s", o.output[1]);
+    cr_assert_not_null(strstr(o.output[1], "small ran"), "%s", o.output[1]);
+    cr_assert_not_null(strstr(o.output[2], "after"), "%s", o.output[2]);
+    cr_assert_float_eq(o.res.reward, 1.0, 1e-9, "%s", o.res.message);
+    outcome_free(&o);
+    free(spec);
+    free(json);
+    free(xs);
+}
+
+/* Arguments over the tools' limit (16 MiB, more than a script may hold: called directly here)
+ * are refused like any bad call, and the record keeps their start and their size, so that
+ * writing it cannot fail either. */
+Test(runner, arguments_over_the_limit_are_refused_and_cut_in_the_record)
+{
+    struct agt_scaffold *sc = scaffold();
+    char path[4200];
+    snprintf(path, sizeof(path), "%s/args.traj", tmpdir);
+    struct rec_file *f;
+    struct rec_file_opts fo = REC_FILE_OPTS_INIT;
+    fo.mode = REC_TRUNCATE;
+    cr_assert_eq(rec_file_open(&f, path, &fo), 0, "%s", cru_err_msg());
+    struct rec_episode *ep;
+    struct rec_episode_info info = { .episode_id = "a1", .task_id = "t" };
+    cr_assert_eq(rec_episode_begin(&ep, f, &info), 0, "%s", cru_err_msg());
+    struct agt_tools t = { .sc = sc, .ep = ep };
+    size_t n = ((size_t)16 << 20) + 100;
+    char *args = malloc(n + 1);
+    cr_assert_not_null(args);
+    memset(args, 'x', n);
+    memcpy(args, "{\"command\": \": ", 15);
+    memcpy(args + n - 2, "\"}", 3);
+    struct cru_buf obs = CRU_BUF_INIT;
+    cr_assert_eq(agt_tool_run(&t, "c1", "bash", args, &obs), 0, "%s", cru_err_msg());
+    cr_assert(cru_str_starts_with(cru_buf_cstr(&obs), "error: the arguments are 16777316 bytes"),
+              "%s", cru_buf_cstr(&obs));
+    struct rec_end end = { REC_SUBMITTED, NULL };
+    cr_assert_eq(rec_episode_end(ep, &end), 0, "%s", cru_err_msg());
+    rec_episode_free(ep);
+    cr_assert_eq(rec_file_close(f), 0);
+
+    struct rec_reader *r;
+    struct rec_record rec;
+    bool seen = false;
+    cr_assert_eq(rec_reader_open(&r, path), 0);
+    while (rec_reader_next(r, &rec) > 0) {
+        if (rec.type != REC_TOOL)
+            continue;
+        const char *s;
+        size_t len;
+        uint64_t bytes;
+        cr_assert(rec_get_str(rec.map, "arguments", &s, &len));
+        cr_assert_eq(len, 4096);
+        cr_assert(rec_get_u64(rec.map, "arguments_bytes", &bytes));
+        cr_assert_eq(bytes, n);
+        cr_assert(rec_get_str(rec.map, "status", &s, &len));
+        cr_assert_eq(len, 5);
+        seen = true;
+    }
+    rec_reader_free(r);
+    cr_assert(seen);
+    cru_buf_free(&obs);
+    free(args);
+    agt_scaffold_free(sc);
+}
+
+/* Filling /tmp (the sandbox's disk, whose pages are its memory) past the memory limit once let
+ * the OOM killer end the episode in an error. The command is killed or the sandbox spent; the
+ * episode ends as a submission or a spent budget, and is scored either way. */
+Test(runner, filling_memory_dodges_no_score)
+{
+    struct agt_image *img = image("py-median-even");
+    img->memory_bytes = 96u << 20;
+    img->disk_bytes = 512u << 20;
+    char *spec = script("[{\"tool\": \"bash\", \"arguments\": {\"command\": "
+                        "\"head -c 400M /dev/zero > /tmp/fill; echo rc=$?\"}},"
+                        "{\"tool\": \"bash\", \"arguments\": {\"command\": \"rm -f /tmp/fill\"}},"
+                        "{\"tool\": \"submit\"}]");
+    struct outcome o;
+    run_image(img, spec, 0, NULL, NULL, &o);
+    cr_assert(o.res.status == REC_SUBMITTED || o.res.status == REC_BUDGET, "%s: %s",
+              rec_status_name(o.res.status), o.res.message);
+    cr_assert(o.res.scored, "%s", o.res.message);
+    cr_assert(o.has_reward);
     outcome_free(&o);
     free(spec);
     agt_image_free(img);

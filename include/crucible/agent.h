@@ -104,10 +104,11 @@ struct crucible_agent {
     const char *name;
 
     /* Starts an episode: *STATE receives the plugin's per-episode state. 0 or a negative
-     * code (the episode then ends with status error). */
+     * code (the episode then ends with status agent_error; what the workspace holds is still
+     * scored). */
     int (*init)(const struct crucible_host *host, void **state);
 
-    /* One step: CRUCIBLE_CONTINUE, CRUCIBLE_SUBMIT, or a negative code (status error). */
+    /* One step: CRUCIBLE_CONTINUE, CRUCIBLE_SUBMIT, or a negative code (status agent_error). */
     int (*step)(void *state);
 
     /* The episode is over (STATUS: 0 submitted, else why it ended); free STATE. */
