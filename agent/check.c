@@ -229,19 +229,19 @@ struct box {
     const struct agt_image *img;
     const char *rootfs;
     const struct agt_check_opts *opts;
-    const char *frozen;   /* the frozen artifact (host path): each sandbox's overlay lower */
-    const char *hidden;   /* the hidden files' copy, or NULL */
-    const char *scratch;  /* where each check's results folder is made */
-    struct sbx_fs fs;     /* the frozen artifact, for file checks */
-    struct sbx *sb;       /* the running check's sandbox */
+    const char *frozen;  /* the frozen artifact (host path): each sandbox's overlay lower */
+    const char *hidden;  /* the hidden files' copy, or NULL */
+    const char *scratch; /* where each check's results folder is made */
+    struct sbx_fs fs;    /* the frozen artifact, for file checks */
+    struct sbx *sb;      /* the running check's sandbox */
     char results[CRU_PATH_MAX];
     int results_fd;
     unsigned n;
 };
 
 /* Runs ARGV (or SHELL) in SB with ENV, keeping OUT_CAP bytes of stdout and 64 KiB of stderr. */
-static int run(struct sbx *sb, const char *const *env, const char *const *argv,
-               const char *shell, uint64_t timeout_ms, size_t out_cap, struct sbx_result *r)
+static int run(struct sbx *sb, const char *const *env, const char *const *argv, const char *shell,
+               uint64_t timeout_ms, size_t out_cap, struct sbx_result *r)
 {
     struct sbx_cmd cmd = SBX_CMD_INIT;
     cmd.argv = argv;
@@ -306,8 +306,8 @@ static int box_begin(void *ctx, const struct rwd_check *ck)
         rc = checker_only(b->sb, b->hidden);
     if (rc == 0)
         rc = checker_only(b->sb, b->results);
-    if (rc == 0 && (b->results_fd = open(b->results, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-                                                         O_CLOEXEC)) < 0)
+    if (rc == 0 &&
+        (b->results_fd = open(b->results, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)) < 0)
         rc = cru_err_sys("cannot open %s", b->results);
     return rc;
 }
@@ -411,8 +411,9 @@ int agt_score(const struct agt_image *img, const char *final_ws, const char *pri
     char tmp[] = "/tmp/crucible-score-XXXXXX", copy[sizeof(tmp) + 4], hidden[sizeof(tmp) + 8];
     char **changed = NULL;
     size_t n_changed = 0;
-    struct box b = { .img = img, .rootfs = rootfs, .opts = opts, .frozen = copy,
-                     .scratch = tmp, .results_fd = -1 };
+    struct box b = {
+        .img = img, .rootfs = rootfs, .opts = opts, .frozen = copy, .scratch = tmp, .results_fd = -1
+    };
     int rc, fd = -1;
 
     memset(res, 0, sizeof(*res));
@@ -447,7 +448,8 @@ int agt_score(const struct agt_image *img, const char *final_ws, const char *pri
         goto done;
     /* Only the artifact may be too large to score (the agent's doing): the image's own files
      * being so is the image's fault. */
-    if (img->hidden_dir && (rc = agt_image_copy_folder(img, "hidden", hidden, SCORE_COPY_MAX)) < 0) {
+    if (img->hidden_dir &&
+        (rc = agt_image_copy_folder(img, "hidden", hidden, SCORE_COPY_MAX)) < 0) {
         if (rc == CRU_ELIMIT)
             rc = cru_err_set(CRU_EINVAL, "the image's hidden folder: %s", cru_err_msg());
         goto done;

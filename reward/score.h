@@ -4,9 +4,10 @@
  * commands gets a fresh checker sandbox of its own over its own copy of the agent's frozen
  * artifact, into which the hidden files came only after the agent stopped, and its report is
  * read from a folder the artifact cannot reach; file checks read the frozen artifact through
- * root-confined access, so a symlink planted by the agent never leads out of the workspace. A bad artifact (a missing file, a corrupt XLSX, invalid UTF-8, a checker that
- * hangs) fails its check with a message; only a broken box is an error of rwd_score. The
- * reward is deterministic for the same artifact.
+ * root-confined access, so a symlink planted by the agent never leads out of the workspace. A bad
+ * artifact (a missing file, a corrupt XLSX, invalid UTF-8, a checker that hangs) fails its check
+ * with a message; only a broken box is an error of rwd_score. The reward is deterministic for the
+ * same artifact.
  */
 #ifndef CRU_REWARD_SCORE_H
 #define CRU_REWARD_SCORE_H

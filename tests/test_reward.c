@@ -253,11 +253,12 @@ Test(score, tests_junit_fail_to_pass_and_pass_to_pass)
 {
     put(img_dir, "hidden/test_m.py", test_py);
     put(img_dir, "workspace/m.py", "def f(x):\n    return x\n");
-    struct agt_image *im =
-        image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m pytest -q -p "
-              "no:cacheprovider --junitxml=/results/j.xml /hidden/test_m.py\", \"results\": "
-              "\"junit:/results/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
-              "[\"test_m.test_old\"]}]}");
+    struct agt_image *im = image(
+        "{\"checks\": [{\"kind\": \"tests\", \"command\": \"PYTHONPATH=/workspace python3 -m "
+        "pytest -q -p "
+        "no:cacheprovider --junitxml=/results/j.xml /hidden/test_m.py\", \"results\": "
+        "\"junit:/results/j.xml\", \"fail_to_pass\": [\"test_m.test_new\"], \"pass_to_pass\": "
+        "[\"test_m.test_old\"]}]}");
     expect_reward(im, 0, "1 of 1 fail-to-pass still failing");
     workspace("m.py", "def f(x):\n    return 2 * x\n");
     expect_reward(im, 1, "resolved");
@@ -631,24 +632,27 @@ Test(hacking, editing_or_deleting_the_tests_earns_nothing)
     agt_image_free(im);
 }
 
-Test(hacking, a_planted_junit_report_is_not_read)
+/* Code under test that writes the report itself: the checker runs it as the artifact, which
+ * cannot reach /results, so its forged report never stands. The control is the same code run
+ * as the checker (one uid for both), whose report is read and passes. */
+Test(hacking, a_report_forged_by_the_code_under_test_is_not_read)
 {
-    static const char report[] = "<testsuite><testcase classname=\"t\" name=\"x\"/></testsuite>";
-    /* The command writes no report (it fails before); the agent left a passing one where the
-     * checker reads results. */
-    struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"exit 3\", "
-                                 "\"results\": \"junit:/results/report.xml\", \"fail_to_pass\": "
-                                 "[\"t.x\"]}]}");
-    workspace("report.xml", report);
+    static const char forge[] =
+        "printf '<testsuite><testcase classname=\"t\" name=\"x\"/></testsuite>' "
+        "> /results/report.xml 2>/dev/null; exit 0\n";
+    static const char spec[] = "{\"checks\": [{\"kind\": \"tests\", \"command\": \"%s sh "
+                               "/workspace/forge.sh\", \"results\": \"junit:/results/report.xml\", "
+                               "\"fail_to_pass\": [\"t.x\"]}]}";
+    char text[512];
+    put(img_dir, "workspace/forge.sh", forge);
+    snprintf(text, sizeof(text), spec, "setpriv --reuid=1000 --regid=1000 --clear-groups --");
+    struct agt_image *im = image(text);
     expect_reward(im, 0, "no JUnit report");
     agt_image_free(im);
-    /* Control: the same report, written by the command itself, is read and passes. */
     cru_remove_tree(ws);
     cru_remove_tree(pristine);
-    put(img_dir, "hidden/report.xml", report);
-    im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"cp /hidden/report.xml "
-               "/workspace/report.xml\", \"results\": \"junit:/results/report.xml\", "
-               "\"fail_to_pass\": [\"t.x\"]}]}");
+    snprintf(text, sizeof(text), spec, "");
+    im = image(text);
     expect_reward(im, 1, "resolved");
     agt_image_free(im);
 }
@@ -786,9 +790,9 @@ Test(score, image_check_oracle_and_noop)
     put(img_dir, "hidden/test_m.py", "from m import f\ndef test_f():\n    assert f(2) == 4\n");
     put(img_dir, "solution/solve.sh", "cp /solution/m.py /workspace/m.py\n");
     put(img_dir, "solution/m.py", "def f(x):\n    return 2 * x\n");
-    struct agt_image *im =
-        image("{\"checks\": [{\"kind\": \"tests\", \"command\": \"python3 -m pytest -q -p "
-              "no:cacheprovider /hidden/test_m.py\"}]}");
+    struct agt_image *im = image("{\"checks\": [{\"kind\": \"tests\", \"command\": "
+                                 "\"PYTHONPATH=/workspace python3 -m pytest -q -p "
+                                 "no:cacheprovider /hidden/test_m.py\"}]}");
     struct agt_image_check c;
     cr_assert_eq(agt_image_check(im, NULL, &c), 0, "%s", cru_err_msg());
     cr_expect(c.ran && c.pass, "oracle %g, no-op %g", c.oracle, c.noop);
@@ -806,8 +810,9 @@ Test(score, image_check_oracle_and_noop)
     put(img_dir, "solution/solution.patch",
         "diff --git a/m.py b/m.py\n--- a/m.py\n+++ b/m.py\n@@ -1,2 +1,2 @@\n def f(x):\n"
         "-    return x\n+    return 2 * x\n");
-    im = image("{\"checks\": [{\"kind\": \"command\", \"command\": \"test -f /workspace/set && "
-               "python3 -m pytest -q -p no:cacheprovider /hidden/test_m.py\"}]}");
+    im = image(
+        "{\"checks\": [{\"kind\": \"command\", \"command\": \"test -f /workspace/set && "
+        "PYTHONPATH=/workspace python3 -m pytest -q -p no:cacheprovider /hidden/test_m.py\"}]}");
     free(im->setup);
     im->setup = calloc(1, sizeof(char *));
     im->setup[0] = strdup("touch set");
