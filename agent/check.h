@@ -1,14 +1,24 @@
-/* check: scoring a workspace in a fresh checker sandbox, and checking that an image is sound
- * (its reference solution scores 1, its untouched workspace less).
+/* check: scoring a workspace in checker sandboxes, and checking that an image is sound (its
+ * reference solution scores 1, its untouched workspace less).
  *
  *     struct rwd_result res;
  *     agt_score(img, final_ws, pristine_ws, NULL, &res);
  *
- * agt_score copies the final workspace (the agent's own processes are gone by then, and none
- * of them can reach the copy), restores the image's protected paths in the copy from the
- * pristine workspace and notes which the agent changed, builds a sandbox (the image's rootfs
- * and memory limit, no network but loopback, hidden/ read-only at /hidden) around the copy,
- * and runs the reward spec's checks there (reward/score.h).
+ * agt_score freezes the final workspace (the agent's own processes are gone by then): a copy
+ * of bytes only, with links only to its own files and no compiled caches (lib/fs.h,
+ * CRU_COPY_FREEZE); restores the image's protected paths in it from the pristine workspace
+ * and notes which the agent changed; then runs the reward spec's checks (reward/score.h).
+ * File checks read the frozen copy. Each check that runs commands gets a checker sandbox of
+ * its own (sandbox.h, sbx_opts.checker): the image's rootfs, memory and disk limits, no
+ * network but loopback, an overlay of the frozen copy owned by the artifact identity,
+ * hidden/ read-only at /hidden and an empty /results, both the checker identity's alone; its
+ * report is read from /results by the host. docs/images.md has the threat model.
+ *
+ * What is whose fault: an artifact that cannot be scored (over 100,000 entries, 4 GiB, or
+ * folders 256 deep) is CRU_ELIMIT, and only that: the runner scores it 0, as the agent's
+ * doing. Whatever the artifact's code does inside a check (running it out of memory or time,
+ * killing the checker, filling the disk) fails that check, never agt_score. Any other error is
+ * the environment's.
  */
 #ifndef CRU_AGENT_CHECK_H
 #define CRU_AGENT_CHECK_H
