@@ -66,6 +66,10 @@ struct bench_args {
     bool json;
 };
 
+/* --checker DIR: every sandbox of ours is a reward's checker sandbox over the workspace DIR
+ * (two identities, the workspace idmapped to the artifact), as each check now gets one. */
+static const char *checker_ws;
+
 struct series {
     uint64_t *ns;
     size_t n;
@@ -361,6 +365,8 @@ static const char *const true_argv[] = { "/bin/true", NULL };
 static int ours_new(struct sbx **out)
 {
     struct sbx_opts opts = SBX_OPTS_INIT;
+    opts.workspace = checker_ws;
+    opts.checker = checker_ws != NULL;
     return sbx_new(out, &opts);
 }
 
@@ -1048,7 +1054,7 @@ static int print_json(const struct report *r)
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: sandbox [-n N] [-s N] [-r N] [--crucible PATH] [--json]\n"
+    fprintf(f, "usage: sandbox [-n N] [-s N] [-r N] [--crucible PATH] [--checker DIR] [--json]\n"
                "\n"
                "Cold start, warm exec and live sessions of crucible's sandbox, and the crucible\n"
                "binary as a whole process, each against its peer (bubblewrap, a bare\n"
@@ -1059,6 +1065,8 @@ static void usage(FILE *f)
                "  -s, --sessions N    sandboxes alive at once (default 100)\n"
                "  -r, --rounds N      rounds of the live-sessions test (default 5)\n"
                "      --crucible PATH the binary timed as a process (default ./crucible)\n"
+               "      --checker DIR   our sandboxes are checker sandboxes over the workspace DIR\n"
+               "                      (what each check of a reward gets)\n"
                "      --json          also print the results as one JSON line\n"
                "  -h, --help          show this help\n");
 }
@@ -1070,6 +1078,7 @@ static int parse_args(struct bench_args *a, int argc, char **argv)
         { "sessions", required_argument, NULL, 's' },
         { "rounds", required_argument, NULL, 'r' },
         { "crucible", required_argument, NULL, 'c' },
+        { "checker", required_argument, NULL, 'k' },
         { "json", no_argument, NULL, 'j' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -1089,6 +1098,9 @@ static int parse_args(struct bench_args *a, int argc, char **argv)
             break;
         case 'c':
             a->crucible = optarg;
+            break;
+        case 'k':
+            checker_ws = optarg;
             break;
         case 'j':
             a->json = true;
