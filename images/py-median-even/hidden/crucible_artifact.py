@@ -17,6 +17,9 @@ warnings, printed text. The assertions run here, in the checker.
         deps.build_order({"a": ["a"]})
     assert info.value.cycle == ["a"]
 
+    counts = crucible_artifact.keep(wordfreq.count_words, "a b a")  # the result stays there
+    assert wordfreq.ranked(counts) == [("a", 2), ("b", 1)]
+
     r = crucible_artifact.run(["python3", "tool.py", "--help"])   # a program, as the artifact
     assert r.returncode == 0 and "usage" in r.stdout
 
@@ -60,7 +63,7 @@ import warnings
 import weakref
 
 __all__ = ["ArtifactError", "RemoteException", "RemoteWarning", "Remote", "module", "run",
-           "same", "last_output", "restart", "shared_dir", "TIMEOUT"]
+           "same", "keep", "last_output", "restart", "shared_dir", "TIMEOUT"]
 
 WORKSPACE = "/workspace"
 TIMEOUT = 10.0               # seconds per call, unless module(..., timeout=) says otherwise
@@ -187,6 +190,11 @@ def main():
     def fenc(x):
         return x if math.isfinite(x) else {"t": "float", "v": repr(x)}
 
+    def ref(x):
+        counter[0] += 1
+        objs[counter[0]] = x
+        return {"t": "ref", "id": counter[0], "type": describe(x)}
+
     def enc(x, st, d=0, top=False):
         if d > 100:
             raise ValueError("value nested too deeply")
@@ -236,9 +244,7 @@ def main():
             return {"t": "fraction", "v": [ienc(x.numerator), ienc(x.denominator)]}
         if isinstance(x, type) and issubclass(x, BaseException):
             return {"t": "excclass", "mro": names(x)}
-        counter[0] += 1
-        objs[counter[0]] = x
-        return {"t": "ref", "id": counter[0], "type": describe(x)}
+        return ref(x)
 
     def dec(v, st, d=0):
         if d > 100:
@@ -328,7 +334,7 @@ def main():
             d["tb"] = ""
         return d
 
-    def run_user(fn, st, resp):
+    def run_user(fn, st, resp, keep=False):
         out, err = io.StringIO(), io.StringIO()
         saved = sys.stdout, sys.stderr
         sys.stdout, sys.stderr = out, err
@@ -337,7 +343,7 @@ def main():
                 warnings.simplefilter("always")
                 try:
                     value = fn()
-                    resp["ok"] = enc(value, st)
+                    resp["ok"] = ref(value) if keep else enc(value, st)
                 except BaseException as e:
                     resp.pop("ok", None)
                     resp["exc"] = exc_info(e, st)
@@ -389,7 +395,7 @@ def main():
                 "same": lambda: obj is args[0],
             }[op]
         resp = {}
-        run_user(fn, st, resp)
+        run_user(fn, st, resp, keep=req.get("keep") is True)
         return resp
 
     while True:
@@ -787,7 +793,8 @@ class _Session:
                 raise self._died("exited")
             self.buf += b
 
-    def op(self, op, timeout, ref=None, args=(), kwargs=None, name=None, module=None):
+    def op(self, op, timeout, ref=None, args=(), kwargs=None, name=None, module=None,
+           keep=False):
         __tracebackhide__ = True
         if timeout is None:
             timeout = TIMEOUT
@@ -807,6 +814,8 @@ class _Session:
         req["args"] = [enc.enc(a) for a in args]
         req["kwargs"] = {str(k): enc.enc(v) for k, v in (kwargs or {}).items()}
         req["release"], self.released = self.released, []
+        if keep:
+            req["keep"] = True
         data = json.dumps(req, ensure_ascii=True, allow_nan=False).encode() + b"\n"
         try:
             line = self._exchange(data, timeout)
@@ -935,6 +944,16 @@ def same(a, b, timeout=None):
     if not isinstance(a, Remote):
         raise ArtifactError("same() needs a handle")
     return a._op("same", b) is True
+
+
+def keep(f, *args, **kwargs):
+    """f(*args, **kwargs) called in the artifact's process, its result kept there: a Remote
+    handle even when it is data (a Counter stays a Counter for the next call)."""
+    __tracebackhide__ = True
+    if not isinstance(f, Remote):
+        raise ArtifactError("keep() needs a handle")
+    return f._crucible_s.op("call", f._crucible_timeout, ref=f, args=args, kwargs=kwargs,
+                            keep=True)
 
 
 def last_output():
