@@ -343,10 +343,14 @@ def main():
                 warnings.simplefilter("always")
                 try:
                     value = fn()
-                    resp["ok"] = ref(value) if keep else enc(value, st)
                 except BaseException as e:
-                    resp.pop("ok", None)
                     resp["exc"] = exc_info(e, st)
+                else:
+                    try:
+                        resp["ok"] = ref(value) if keep else enc(value, st)
+                    except BaseException as e:     # a protocol error, not the call's
+                        raise RuntimeError("cannot send the result: %s: %s"
+                                           % (type(e).__name__, e)) from None
             resp["warnings"] = []
             for w in ws[:100]:
                 try:
@@ -402,14 +406,18 @@ def main():
         line = rf.readline()
         if not line:
             break
+        seq = None
         try:
-            resp = handle(json.loads(line))
+            req = json.loads(line)
+            seq = req["seq"]
+            resp = handle(req)
+            resp["seq"] = seq
             data = json.dumps(resp, ensure_ascii=True, allow_nan=False)
         except BaseException as e:
             try:
-                data = json.dumps({"error": "%s: %s" % (type(e).__name__, str(e)[:2000])})
+                data = json.dumps({"seq": seq, "error": "%s: %s" % (type(e).__name__, str(e)[:2000])})
             except BaseException:
-                data = json.dumps({"error": "unprintable error"})
+                data = json.dumps({"seq": seq, "error": "unprintable error"})
         wf.write(data.encode() + b"\n")
         wf.flush()
 
@@ -705,6 +713,7 @@ class _Session:
     def __init__(self):
         self.proc = None
         self.gen = 0
+        self.seq = 0
         self.released = []
         self.last_output = ("", "")
 
@@ -804,7 +813,8 @@ class _Session:
         if self.proc is None:
             self.start()
         enc = _Encoder(self)
-        req = {"op": op}
+        self.seq += 1
+        req = {"op": op, "seq": self.seq}
         if ref is not None:
             req["ref"] = enc.enc(ref)
         if module is not None:
@@ -845,6 +855,8 @@ class _Session:
         resp = json.loads(line, parse_constant=_reject_constant)
         if type(resp) is not dict:
             raise ValueError("not an object")
+        if resp.get("seq") != self.seq:
+            raise ValueError("an answer out of turn")
         if "error" in resp:
             raise ValueError("the child reports: %s" % _s(resp["error"], 4000))
         d = _Decoder(self, table, timeout)
