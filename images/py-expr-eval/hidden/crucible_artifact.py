@@ -904,7 +904,7 @@ class _Session:
             try:
                 e = cls(*args)
             except Exception:
-                e = cls()
+                e = cls.__new__(cls, *args)     # a base whose __init__ wants other args
             e.remote_message = msg
             for k, v in attrs.items():
                 if not k.startswith("_") and not hasattr(cls, k):
