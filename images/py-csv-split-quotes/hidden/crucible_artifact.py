@@ -924,12 +924,15 @@ class _Module:
     """A module of the workspace, imported in the artifact's process on first use."""
 
     def __init__(self, name, timeout):
-        self._name, self._timeout, self._ref = name, timeout, None
+        # attributes that are handles are looked up once per process, as `from m import f`
+        # would; values (constants) are looked up on each use
+        self._name, self._timeout, self._ref, self._attrs = name, timeout, None, {}
 
     def _remote(self):
         __tracebackhide__ = True
         r = self._ref
         if r is None or r._crucible_gen != _session.gen or _session.proc is None:
+            self._attrs = {}
             r = self._ref = _session.op("import", self._timeout, module=self._name)
             if not isinstance(r, Remote):
                 raise ArtifactError("importing %s gave %r" % (self._name, r))
@@ -939,7 +942,13 @@ class _Module:
         __tracebackhide__ = True
         if attr.startswith("__") and attr.endswith("__"):
             raise AttributeError(attr)
-        return getattr(self._remote(), attr)
+        r = self._remote()
+        v = self._attrs.get(attr)
+        if v is None:
+            v = getattr(r, attr)
+            if isinstance(v, Remote):       # a function or class: kept, as an import would
+                self._attrs[attr] = v
+        return v
 
     def __repr__(self):
         return "<artifact module %s>" % self._name
