@@ -47,9 +47,6 @@ to another pipe whose tail only appears in error messages, never on the checker'
 
 import base64
 import builtins
-import datetime
-import decimal
-import fractions
 import json
 import math
 import os
@@ -158,8 +155,7 @@ class _Tail:
 # ---------------------------------------------------------------- the child's side
 
 _BOOTSTRAP = r'''
-import base64, datetime, decimal, fractions, importlib, io, json, linecache, math, os, sys
-import tokenize, traceback, warnings
+import base64, importlib, io, json, linecache, math, os, sys, tokenize, traceback, warnings
 
 def main():
     rfd, wfd, ws = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
@@ -230,17 +226,18 @@ def main():
                     "v": base64.b64encode(bytes(x)).decode()}
         if isinstance(x, complex):
             return {"t": "complex", "v": [repr(x.real), repr(x.imag)]}
-        if isinstance(x, datetime.datetime):
+        dt, dm, fm = (sys.modules.get(n) for n in ("datetime", "decimal", "fractions"))
+        if isinstance(x, getattr(dt, "datetime", ())):
             return {"t": "datetime", "v": x.isoformat()}
-        if isinstance(x, datetime.date):
+        if isinstance(x, getattr(dt, "date", ())):
             return {"t": "date", "v": x.isoformat()}
-        if isinstance(x, datetime.time):
+        if isinstance(x, getattr(dt, "time", ())):
             return {"t": "time", "v": x.isoformat()}
-        if isinstance(x, datetime.timedelta):
+        if isinstance(x, getattr(dt, "timedelta", ())):
             return {"t": "timedelta", "v": [x.days, x.seconds, x.microseconds]}
-        if isinstance(x, decimal.Decimal):
+        if isinstance(x, getattr(dm, "Decimal", ())):
             return {"t": "decimal", "v": str(x)}
-        if isinstance(x, fractions.Fraction):
+        if isinstance(x, getattr(fm, "Fraction", ())):
             return {"t": "fraction", "v": [ienc(x.numerator), ienc(x.denominator)]}
         if isinstance(x, type) and issubclass(x, BaseException):
             return {"t": "excclass", "mro": names(x)}
@@ -289,17 +286,16 @@ def main():
             return float(x)
         if t == "complex":
             return complex(float(x[0]), float(x[1]))
-        if t == "datetime":
-            return datetime.datetime.fromisoformat(x)
-        if t == "date":
-            return datetime.date.fromisoformat(x)
-        if t == "time":
-            return datetime.time.fromisoformat(x)
-        if t == "timedelta":
-            return datetime.timedelta(x[0], x[1], x[2])
+        if t in ("datetime", "date", "time", "timedelta"):
+            import datetime
+            if t == "timedelta":
+                return datetime.timedelta(x[0], x[1], x[2])
+            return getattr(datetime, t).fromisoformat(x)
         if t == "decimal":
+            import decimal
             return decimal.Decimal(x)
         if t == "fraction":
+            import fractions
             return fractions.Fraction(r(x[0]), r(x[1]))
         raise ValueError("unknown tag %r" % (t,))
 
@@ -602,17 +598,18 @@ class _Encoder:
             return {"t": "bytes", "v": base64.b64encode(bytes(x)).decode()}
         if isinstance(x, complex):
             return {"t": "complex", "v": [repr(x.real), repr(x.imag)]}
-        if isinstance(x, datetime.datetime):
+        dt, dm, fm = (sys.modules.get(n) for n in ("datetime", "decimal", "fractions"))
+        if isinstance(x, getattr(dt, "datetime", ())):
             return {"t": "datetime", "v": x.isoformat()}
-        if isinstance(x, datetime.date):
+        if isinstance(x, getattr(dt, "date", ())):
             return {"t": "date", "v": x.isoformat()}
-        if isinstance(x, datetime.time):
+        if isinstance(x, getattr(dt, "time", ())):
             return {"t": "time", "v": x.isoformat()}
-        if isinstance(x, datetime.timedelta):
+        if isinstance(x, getattr(dt, "timedelta", ())):
             return {"t": "timedelta", "v": [x.days, x.seconds, x.microseconds]}
-        if isinstance(x, decimal.Decimal):
+        if isinstance(x, getattr(dm, "Decimal", ())):
             return {"t": "decimal", "v": str(x)}
-        if isinstance(x, fractions.Fraction):
+        if isinstance(x, getattr(fm, "Fraction", ())):
             return {"t": "fraction", "v": [e(x.numerator), e(x.denominator)]}
         raise ArtifactError("cannot pass a %s to the artifact" % t.__name__)
 
@@ -677,17 +674,16 @@ class _Decoder:
             return float(x)
         if t == "complex":
             return complex(float(_s(x[0], 40)), float(_s(x[1], 40)))
-        if t == "datetime":
-            return datetime.datetime.fromisoformat(_s(x, 64))
-        if t == "date":
-            return datetime.date.fromisoformat(_s(x, 64))
-        if t == "time":
-            return datetime.time.fromisoformat(_s(x, 64))
-        if t == "timedelta":
-            return datetime.timedelta(_i(x[0]), _i(x[1]), _i(x[2]))
+        if t in ("datetime", "date", "time", "timedelta"):
+            import datetime
+            if t == "timedelta":
+                return datetime.timedelta(_i(x[0]), _i(x[1]), _i(x[2]))
+            return getattr(datetime, t).fromisoformat(_s(x, 64))
         if t == "decimal":
+            import decimal
             return decimal.Decimal(_s(x, 10000))
         if t == "fraction":
+            import fractions
             n, m = r(x[0]), r(x[1])
             return fractions.Fraction(_i(n), _i(m))
         if t == "mref":
