@@ -10,10 +10,17 @@ pricing = crucible_artifact.module("billing.pricing")
 report = crucible_artifact.module("billing.report")
 
 
-def source(path):
-    # read as text by the checker, never imported by it
-    with open("/workspace/" + path, encoding="utf-8") as f:
-        return f.read()
+def read(path):
+    try:
+        with open("/workspace/" + path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, ValueError) as e:
+        return e
+
+
+# The callers' sources, read as text when this file is collected: before any code of the
+# artifact ran in this check (it owns the workspace and could rewrite them later).
+SOURCES = {path: read(path) for path in ("billing/invoice.py", "billing/report.py")}
 
 
 def test_invoice_output():
@@ -55,8 +62,9 @@ def test_alias_warns_and_delegates():
 
 
 def test_callers_use_new_name():
-    for path in ("billing/invoice.py", "billing/report.py"):
-        assert "calc_tot" not in source(path), path
+    for path, text in SOURCES.items():
+        assert isinstance(text, str), (path, text)
+        assert "calc_tot" not in text, path
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         invoice.render_invoice("X", [("a", 1.0, 1)])
