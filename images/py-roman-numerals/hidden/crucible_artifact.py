@@ -350,8 +350,10 @@ def main():
             resp["warnings"] = []
             for w in ws[:100]:
                 try:
-                    resp["warnings"].append({"mro": names(w.category), "msg": str(w.message)[:MAXOUT],
-                                             "file": str(w.filename), "line": int(w.lineno or 0)})
+                    resp["warnings"].append({"mro": names(w.category),
+                                             "msg": str(w.message)[:MAXOUT],
+                                             "file": str(w.filename),
+                                             "line": int(w.lineno or 0)})
                 except BaseException:
                     pass
         finally:
@@ -411,7 +413,8 @@ def main():
             data = json.dumps(resp, ensure_ascii=True, allow_nan=False)
         except BaseException as e:
             try:
-                data = json.dumps({"seq": seq, "error": "%s: %s" % (type(e).__name__, str(e)[:2000])})
+                msg = "%s: %s" % (type(e).__name__, str(e)[:2000])
+                data = json.dumps({"seq": seq, "error": msg})
             except BaseException:
                 data = json.dumps({"seq": seq, "error": "unprintable error"})
         wf.write(data.encode() + b"\n")
