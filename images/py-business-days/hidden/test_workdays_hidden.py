@@ -2,8 +2,14 @@ from datetime import date, timedelta
 
 import pytest
 
-import workdays
-from workdays import business_days
+import crucible_artifact
+
+workdays = crucible_artifact.module("workdays")
+
+
+def business_days(*args):
+    return workdays.business_days(*args)
+
 
 MON = date(2024, 3, 4)
 FRI = date(2024, 3, 8)

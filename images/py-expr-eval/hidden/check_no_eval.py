@@ -1,8 +1,16 @@
-"""Fail if calc.py calls eval/exec/compile (the task forbids them)."""
+"""Fail if calc.py calls eval/exec/compile (the task forbids them).
+
+A static check run by the checker (python3 -I): it reads the source as text and parses it;
+it never imports or runs the workspace's code."""
 import ast
 import sys
 
-tree = ast.parse(open("calc.py", encoding="utf-8").read())
+try:
+    with open("/workspace/calc.py", encoding="utf-8") as f:
+        tree = ast.parse(f.read(), "calc.py")
+except (OSError, SyntaxError, ValueError, RecursionError, MemoryError) as e:
+    print("calc.py cannot be read or parsed: %s" % e)
+    sys.exit(1)
 for node in ast.walk(tree):
     if isinstance(node, ast.Call):
         f = node.func

@@ -1,10 +1,12 @@
 import pytest
 
-from calc import CalcError, evaluate
+import crucible_artifact
+
+calc = crucible_artifact.module("calc")
 
 
 def ev(s):
-    return evaluate(s)
+    return calc.evaluate(s)
 
 
 def test_basic_left_assoc():
@@ -15,7 +17,7 @@ def test_basic_left_assoc():
 
 def test_bad_input_still_rejected():
     for bad in ["", "   ", "2 $ 3", "abc"]:
-        with pytest.raises(CalcError):
+        with pytest.raises(calc.CalcError):
             ev(bad)
 
 
@@ -51,14 +53,14 @@ def test_power():
 
 def test_syntax_errors():
     for bad in ["1 +", "* 2", "(1 + 2", "1 + 2)", "()", "2 (3)", "1 2", "3 * / 4"]:
-        with pytest.raises(CalcError):
+        with pytest.raises(calc.CalcError):
             ev(bad)
 
 
 def test_division_by_zero():
-    with pytest.raises(CalcError):
+    with pytest.raises(calc.CalcError):
         ev("1 / 0")
-    with pytest.raises(CalcError):
+    with pytest.raises(calc.CalcError):
         ev("5 / (2 - 2)")
 
 

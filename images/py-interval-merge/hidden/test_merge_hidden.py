@@ -1,6 +1,16 @@
 import pytest
 
-from intervals import merge, total_length
+import crucible_artifact
+
+intervals = crucible_artifact.module("intervals")
+
+
+def merge(*args):
+    return intervals.merge(*args)
+
+
+def total_length(*args):
+    return intervals.total_length(*args)
 
 
 def test_disjoint_sorted():

@@ -1,6 +1,12 @@
 import pytest
 
-from lru import LRUCache
+import crucible_artifact
+
+lru = crucible_artifact.module("lru")
+
+
+def LRUCache(*args):
+    return lru.LRUCache(*args)
 
 
 def test_basic_put_get():

@@ -1,11 +1,26 @@
-import inspect
-import pathlib
 import warnings
 
 import pytest
 
-import billing
-from billing import invoice, pricing, report
+import crucible_artifact
+
+billing = crucible_artifact.module("billing")
+invoice = crucible_artifact.module("billing.invoice")
+pricing = crucible_artifact.module("billing.pricing")
+report = crucible_artifact.module("billing.report")
+
+
+def read(path):
+    try:
+        with open("/workspace/" + path, encoding="utf-8") as f:
+            return f.read()
+    except (OSError, ValueError) as e:
+        return e
+
+
+# The callers' sources, read as text when this file is collected: before any code of the
+# artifact ran in this check (it owns the workspace and could rewrite them later).
+SOURCES = {path: read(path) for path in ("billing/invoice.py", "billing/report.py")}
 
 
 def test_invoice_output():
@@ -30,7 +45,7 @@ def test_calculate_total():
 
 
 def test_package_exports_new_name():
-    assert billing.calculate_total is pricing.calculate_total
+    assert crucible_artifact.same(billing.calculate_total, pricing.calculate_total)
 
 
 def test_new_name_does_not_warn():
@@ -47,8 +62,9 @@ def test_alias_warns_and_delegates():
 
 
 def test_callers_use_new_name():
-    for mod in (invoice, report):
-        assert "calc_tot" not in inspect.getsource(mod), mod.__name__
+    for path, text in SOURCES.items():
+        assert isinstance(text, str), (path, text)
+        assert "calc_tot" not in text, path
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         invoice.render_invoice("X", [("a", 1.0, 1)])

@@ -1,6 +1,8 @@
 import pytest
 
-import roman
+import crucible_artifact
+
+roman = crucible_artifact.module("roman")
 
 
 def test_to_roman_unchanged():

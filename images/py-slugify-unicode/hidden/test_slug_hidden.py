@@ -1,4 +1,10 @@
-from slug import slugify
+import crucible_artifact
+
+slug = crucible_artifact.module("slug")
+
+
+def slugify(title):
+    return slug.slugify(title)
 
 
 def test_ascii_titles():

@@ -1,7 +1,12 @@
 import pytest
 
-import deps
-from deps import build_order
+import crucible_artifact
+
+deps = crucible_artifact.module("deps")
+
+
+def build_order(graph):
+    return deps.build_order(graph)
 
 
 def assert_valid(graph, order):

@@ -1,20 +1,20 @@
 import json
 import os
-import subprocess
 import sys
-import tempfile
+
+import crucible_artifact
 
 TEXT = "apple banana apple cherry banana apple kiwi fig fig fig fig date\n"
 TEXT2 = "Apple pie; a fig. An apple!\n"
 
 
 def run(*args, stdin=None):
-    return subprocess.run([sys.executable, "wordfreq.py", *args], input=stdin,
-                          capture_output=True, text=True, cwd="/workspace")
+    # the program runs as the artifact, its output comes back as text
+    return crucible_artifact.run([sys.executable, "wordfreq.py", *args], input=stdin)
 
 
 def files():
-    d = tempfile.mkdtemp(prefix="wf")
+    d = crucible_artifact.shared_dir(prefix="wf")
     p1, p2 = os.path.join(d, "one.txt"), os.path.join(d, "two.txt")
     with open(p1, "w") as f:
         f.write(TEXT)
