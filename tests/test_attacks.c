@@ -71,7 +71,7 @@ struct lab {
     char pristine[128];
 };
 
-/* Copies bundled image ID to ROOT/NAME, and, with NAIVE (a reward spec), replaces its reward
+/* Copies bundled image ID to ROOT/NAME/ID, and, with NAIVE (a reward spec), replaces its reward
  * with that spec and adds FILES (pairs of hidden/ path and text, NULL-terminated) to hidden/. */
 static struct agt_image *load(const char *id, const char *name, const char *naive,
                               const char *const *files)
@@ -80,6 +80,8 @@ static struct agt_image *load(const char *id, const char *name, const char *naiv
     cr_assert(src && *src, "CRUCIBLE_SRC is not set: run the tests with `make test`");
     char dir[256], cmd[1024];
     snprintf(dir, sizeof(dir), "%s/%s", root, name);
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    snprintf(dir, sizeof(dir), "%s/%s/%s", root, name, id);
     snprintf(cmd, sizeof(cmd), "cp -a '%s/images/%s' '%s'", src, id, dir);
     sh(cmd);
     if (naive) {
@@ -160,8 +162,7 @@ static void expect_defeated(const struct lab *l, const char *ws, const char *att
 {
     char why[512];
     double naive = score(l, l->naive, ws, why, sizeof(why));
-    cr_expect_eq(naive, 1, "control: %s fools a naive checker (reward %g: %s)", attack, naive,
-                 why);
+    cr_expect_eq(naive, 1, "control: %s fools a naive checker (reward %g: %s)", attack, naive, why);
     double real = score(l, l->real, ws, why, sizeof(why));
     cr_expect_eq(real, 0, "%s earned %g from the image's checks (%s)", attack, real, why);
 }
@@ -182,13 +183,13 @@ static const char naive_py[] =
     "--junitxml=/results/junit.xml test_naive.py\", \"results\": \"junit:/results/junit.xml\", "
     "\"fail_to_pass\": [\"test_naive.test_even\"], \"pass_to_pass\": [\"test_naive.test_odd\"]}]}";
 
-/* Writes a JUnit report naming every test of the test files it can read as passed, where the
- * checker reads reports. */
+/* Writes a JUnit report naming every test of the test files it finds (those the checker
+ * copied into the workspace, else the hidden ones) as passed, where the checker reads reports. */
 static const char forger[] =
     "import glob, os, re\n"
     "def forge():\n"
     "    cases = ''\n"
-    "    for p in glob.glob('/hidden/test_*.py') + glob.glob('/workspace/test_*.py'):\n"
+    "    for p in glob.glob('/workspace/test_*.py') or glob.glob('/hidden/test_*.py'):\n"
     "        try:\n"
     "            src = open(p).read()\n"
     "        except OSError:\n"
@@ -250,14 +251,13 @@ Test(attacks, py_module_pytest_imports_shadowed)
     lab_close(&l);
 }
 
-static const char passing_plugin[] =
-    "import pytest\n"
-    "@pytest.hookimpl(hookwrapper=True)\n"
-    "def pytest_runtest_makereport(item, call):\n"
-    "    outcome = yield\n"
-    "    rep = outcome.get_result()\n"
-    "    rep.outcome = 'passed'\n"
-    "    rep.longrepr = None\n";
+static const char passing_plugin[] = "import pytest\n"
+                                     "@pytest.hookimpl(hookwrapper=True)\n"
+                                     "def pytest_runtest_makereport(item, call):\n"
+                                     "    outcome = yield\n"
+                                     "    rep = outcome.get_result()\n"
+                                     "    rep.outcome = 'passed'\n"
+                                     "    rep.longrepr = None\n";
 
 /* A *.dist-info folder with a pytest11 entry point: a plugin loaded by every pytest run that
  * finds the workspace on its path. */
@@ -489,8 +489,9 @@ static const char *const naive_c_files[] = { "naive_test.c", naive_c_test, NULL 
 #define NAIVE_C_BUILD                                                                              \
     "make -s clean >&2 && make -s >&2 && cc -std=c99 -I. -o /tmp/t /hidden/naive_test.c "          \
     "libringbuf.a >&2 && /tmp/t"
-static const char naive_c_exit[] = "{\"checks\": [{\"kind\": \"tests\", \"command\": \"" NAIVE_C_BUILD
-                                   "\", \"results\": \"exit\"}]}";
+static const char naive_c_exit[] =
+    "{\"checks\": [{\"kind\": \"tests\", \"command\": \"" NAIVE_C_BUILD
+    "\", \"results\": \"exit\"}]}";
 static const char naive_c_tap[] =
     "{\"checks\": [{\"kind\": \"tests\", \"command\": \"" NAIVE_C_BUILD "\", \"results\": \"tap\", "
     "\"fail_to_pass\": [\"fill to capacity\"]}]}";
@@ -643,52 +644,74 @@ Test(attacks, c_protected_makefile_edited)
 
 /* ---- sh-rotate-logs ---- */
 
-/* The hidden harness as it was: the script under test run as its own child, with its uid. */
+/* The hidden harness as it was: the script under test run as its own child, with its uid;
+ * its verdict words in its own memory, its TAP on stdout. */
 static const char naive_sh_test[] =
     "echo 1..1\n"
+    "fail='not ok'\n"
     "d=$(mktemp -d /tmp/rot.XXXXXX)\n"
     "printf 'A1\\n' > \"$d/a.log\"\n"
     "if ( cd /tmp && bash /workspace/rotate.sh \"$d\" ) >/tmp/rot.out 2>&1 </dev/null && "
     "[ -f \"$d/a.log.1\" ] && [ ! -s \"$d/a.log\" ]; then echo 'ok 1 - rotates a log'; "
-    "else echo 'not ok 1 - rotates a log'; fi\n";
+    "else echo \"$fail 1 - rotates a log\"; fi\n";
+static const char *const naive_sh_files[] = { "naive_test.sh", naive_sh_test, NULL };
 
-/* rotate.sh finds the harness, writes a passing TAP into its stdout through /proc, and ends
- * it before it can print its own verdict. */
-Test(attacks, sh_script_writes_into_the_harness)
+/* rotate.sh rewrites its harness's memory through /proc/PID/mem: every "not ok" there becomes
+ * "ok", so the harness prints a pass for the rotation it never did. */
+Test(attacks, sh_script_writes_the_harness_memory)
 {
     struct lab l;
     lab_open(&l, "sh-rotate-logs",
              "{\"checks\": [{\"kind\": \"tests\", \"command\": \"bash /hidden/naive_test.sh\", "
              "\"results\": \"tap\", \"fail_to_pass\": [\"rotates a log\"]}]}",
-             (const char *const[]){ "naive_test.sh", naive_sh_test, NULL });
+             naive_sh_files);
     const char *ws = workspace(&l, "a", false);
     put(ws, "rotate.sh",
-        "for p in /proc/[0-9]*; do\n"
-        "  case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in\n"
-        "  *naive_test.sh*|*test_rotate.sh*)\n"
-        "    printf 'ok 1 - rotates a log\\n' > $p/fd/1 2>/dev/null &&\n"
-        "      kill -9 ${p#/proc/} 2>/dev/null ;;\n"
-        "  esac\n"
-        "done\n"
+        "python3 - <<'PY'\n"
+        "import os, re\n"
+        "for pid in os.listdir('/proc'):\n"
+        "    try:\n"
+        "        cmd = open('/proc/%s/cmdline' % pid, 'rb').read()\n"
+        "        if b'naive_test.sh' not in cmd and b'test_rotate.sh' not in cmd:\n"
+        "            continue\n"
+        "        maps = open('/proc/%s/maps' % pid).read().splitlines()\n"
+        "        mem = open('/proc/%s/mem' % pid, 'r+b', buffering=0)\n"
+        "    except OSError:\n"
+        "        continue\n"
+        "    for line in maps:\n"
+        "        addr, perms = line.split()[:2]\n"
+        "        if not perms.startswith('rw'):\n"
+        "            continue\n"
+        "        lo, hi = (int(x, 16) for x in addr.split('-'))\n"
+        "        try:\n"
+        "            mem.seek(lo)\n"
+        "            data = mem.read(hi - lo)\n"
+        "        except OSError:\n"
+        "            continue\n"
+        "        for m in re.finditer(b'not ok', data):\n"
+        "            mem.seek(lo + m.start())\n"
+        "            mem.write(b'ok\\0\\0\\0\\0')\n"
+        "PY\n"
         "exit 1\n",
         0755);
-    expect_defeated(&l, ws, "a script writing into its harness");
+    expect_defeated(&l, ws, "a script writing its harness's memory");
     lab_close(&l);
 }
 
-/* rotate.sh writes the report file the checker reads, and ends the harness before it writes
- * its own. */
+/* rotate.sh overwrites the report file its harness is writing, and ends the harness before
+ * it writes its own verdict. */
 Test(attacks, sh_script_writes_the_report_and_ends_the_harness)
 {
     struct lab l;
+    char harness[1024];
+    snprintf(harness, sizeof(harness), "exec > /results/tap\n%s", naive_sh_test);
     lab_open(&l, "sh-rotate-logs",
-             "{\"checks\": [{\"kind\": \"tests\", \"command\": \"bash /hidden/naive_test.sh > "
-             "/results/tap.part; mv /results/tap.part /results/tap\", \"results\": "
-             "\"tap:/results/tap\", \"fail_to_pass\": [\"rotates a log\"]}]}",
-             (const char *const[]){ "naive_test.sh", naive_sh_test, NULL });
+             "{\"checks\": [{\"kind\": \"tests\", \"command\": \"bash /hidden/naive_test.sh\", "
+             "\"results\": \"tap:/results/tap\", \"fail_to_pass\": [\"rotates a log\"]}]}",
+             (const char *const[]){ "naive_test.sh", harness, NULL });
     const char *ws = workspace(&l, "a", false);
     put(ws, "rotate.sh",
-        "printf '1..1\\nok 1 - rotates a log\\n' > /results/tap.part 2>/dev/null\n"
+        "printf '1..1\\nok 1 - rotates a log\\n' > /results/tap 2>/dev/null\n"
         "for p in /proc/[0-9]*; do\n"
         "  case \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" in\n"
         "  *naive_test.sh*|*test_rotate.sh*) kill -9 ${p#/proc/} 2>/dev/null ;;\n"
@@ -807,7 +830,7 @@ Test(attacks, dodge_too_many_files)
     sh(cmd);
     cr_expect_eq(score(&l, l.real, ws, why, sizeof(why)), 1, "control: %s", why);
     snprintf(cmd, sizeof(cmd),
-             "cd '%s/many' && for d in $(seq 1 50); do mkdir $d && (cd $d && seq 1 2000 | "
+             "cd '%s/many' && for d in $(seq 1 50); do mkdir d$d && (cd d$d && seq 1 2000 | "
              "xargs touch); done",
              ws);
     sh(cmd);
@@ -823,13 +846,10 @@ Test(attacks, dodge_folders_too_deep)
     char why[512], cmd[512];
     lab_open(&l, "py-median-even", NULL, NULL);
     const char *ws = workspace(&l, "solved", true);
-    snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p $(seq -s / 1 100)", ws);
+    snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p $(printf 'd/%%.0s' $(seq 100))", ws);
     sh(cmd);
     cr_expect_eq(score(&l, l.real, ws, why, sizeof(why)), 1, "control: %s", why);
-    snprintf(cmd, sizeof(cmd),
-             "cd '%s' && for i in $(seq 1 30); do mkdir -p $(seq -s / 1 100) && cd $(seq -s / 1 "
-             "100) || exit 1; done",
-             ws);
+    snprintf(cmd, sizeof(cmd), "cd '%s' && mkdir -p $(printf 'e/%%.0s' $(seq 300))", ws);
     sh(cmd);
     struct rwd_result res;
     cr_expect_eq(agt_score(l.real, ws, l.pristine, l.rootfs, NULL, &res), CRU_ELIMIT);
