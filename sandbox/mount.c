@@ -658,6 +658,13 @@ static int mount_workspace(const struct sbx_init_args *a, int ws_fd, bool upper_
         errno = ENAMETOOLONG;
         return -1;
     }
+    /* The overlay's top folder shows the upper layer's owner and mode: those of the
+     * workspace's own top folder (in a checker sandbox, the artifact's). */
+    struct stat st;
+    *what = "give the workspace's upper layer the workspace's owner";
+    if (stat(a->ws_lower_dir, &st) < 0 || chown(upper, st.st_uid, st.st_gid) < 0 ||
+        chmod(upper, st.st_mode & 07777) < 0)
+        return -1;
     int n = snprintf(opts, sizeof(opts), "lowerdir=%s,upperdir=%s,workdir=%s,userxattr",
                      a->ws_lower_dir, upper, work);
     if (n < 0 || (size_t)n >= sizeof(opts)) {

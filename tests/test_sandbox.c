@@ -1679,21 +1679,22 @@ Test(checker, two_identities, .init = fixtures_up, .fini = fixtures_down)
     struct sbx *sb = checker_sandbox(dir, sizeof(dir));
     struct sbx_result r;
     sandbox_run(sb,
-                "echo checker $(id -u) $(stat -c %u:%g /workspace/f) "
+                "echo checker $(id -u) $(stat -c %u:%g /workspace/f /workspace) "
                 "$(grep CapEff /proc/self/status | cut -f2) $(cat /hidden/expected); " AS_ARTIFACT
                 "sh -c 'echo artifact $(id -u):$(id -g) "
                 "$(grep CapEff /proc/self/status | cut -f2); "
-                "echo more >> /workspace/f && echo wrote; "
+                "echo more >> /workspace/f && touch /workspace/new && echo wrote; "
                 "cat /hidden/expected 2>/dev/null || echo hidden-denied; "
                 "setpriv --reuid=0 true 2>/dev/null || echo no-way-back'",
                 &r);
     cr_assert_eq(r.exit_code, 0, "%s", cru_buf_cstr(&r.err));
     /* CAP_CHOWN 0, DAC_OVERRIDE 1, DAC_READ_SEARCH 2, FOWNER 3, KILL 5, SETGID 6, SETUID 7 */
-    cr_expect_str_eq(cru_buf_cstr(&r.out), "checker 0 1000:1000 00000000000000ef the answer\n"
-                                           "artifact 1000:1000 0000000000000000\n"
-                                           "wrote\n"
-                                           "hidden-denied\n"
-                                           "no-way-back\n");
+    cr_expect_str_eq(cru_buf_cstr(&r.out),
+                     "checker 0 1000:1000 1000:1000 00000000000000ef the answer\n"
+                     "artifact 1000:1000 0000000000000000\n"
+                     "wrote\n"
+                     "hidden-denied\n"
+                     "no-way-back\n");
     sbx_result_free(&r);
     checker_down(sb, dir);
 }
