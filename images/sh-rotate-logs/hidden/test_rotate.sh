@@ -1,87 +1,158 @@
 #!/bin/bash
-# Hidden tests for rotate.sh; prints TAP.
+# Hidden tests for rotate.sh: the checker. It runs as uid 0 and never runs workspace code itself:
+# the script under test runs only as the artifact (CRUCIBLE_ARTIFACT_UID/GID, no capabilities, so
+# it cannot read /hidden or /results, trace, signal or write the memory of this harness), in a
+# fresh folder of fixtures the artifact owns, with its output going to a file only the checker
+# reads. Fixtures changed between two runs are changed as the artifact as well; what the checker
+# reads back it reads only from regular files, never through a link, after every artifact
+# process has been killed. The report is TAP in /results/tap.
+set -u
+AU=${CRUCIBLE_ARTIFACT_UID:-1000}
+AG=${CRUCIBLE_ARTIFACT_GID:-1000}
 SCRIPT=/workspace/rotate.sh
+priv=$(mktemp -d /tmp/chk.XXXXXX) || exit 1 # 0700, the checker's
 n=0
-fails=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-notok() { n=$((n + 1)); fails=$((fails + 1)); echo "not ok $n - $1"; }
-t() { # t NAME FUNCTION
-    local d
-    d=$(mktemp -d /tmp/rot.XXXXXX)
-    if ( cd /tmp && "$2" "$d" ) >/tmp/rot.out 2>&1; then ok "$1"; else notok "$1"; sed 's/^/# /' /tmp/rot.out; fi
-    rm -rf "$d"
-}
-content() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
-run() { bash "$SCRIPT" "$@" </dev/null; }
+cd /tmp || exit 1
 
-echo "1..12"
+as_artifact() { setpriv --reuid="$AU" --regid="$AG" --clear-groups -- "$@"; }
+
+# Whether a process of the artifact still runs (zombies do not count).
+artifact_alive() {
+    local f
+    for f in /proc/[0-9]*/status; do
+        awk -v u="$AU" '/^State:/ { s = $2 } /^Uid:/ { r = $2 } END { exit !(r == u && s != "Z" && s != "X") }' \
+            "$f" 2>/dev/null && return 0
+    done
+    return 1
+}
+
+# Kill every process of the artifact: kill -1 sent as the artifact reaches exactly its processes
+# in this sandbox, whatever they forked; repeated while one still runs.
+end_artifact() {
+    local i
+    for i in $(seq 100); do
+        as_artifact bash -c 'kill -KILL -1' 2>/dev/null
+        artifact_alive || return 0
+        sleep 0.01
+    done
+    echo "artifact processes survive SIGKILL" >&2
+    exit 1
+}
+
+# run ARGS...: the script under test, as the artifact, output to the checker's log.
+run() {
+    timeout -s KILL 20 setpriv --reuid="$AU" --regid="$AG" --clear-groups -- \
+        bash "$SCRIPT" "$@" </dev/null >>"$priv/out" 2>&1
+    local rc=$?
+    end_artifact
+    return $rc
+}
+
+# put FILE TEXT: a fixture line written as the artifact (used once the script has run).
+put() { as_artifact sh -c 'printf "%s\n" "$2" > "$1"' put "$1" "$2"; }
+
+# Reading back: regular files only, never through a link, never more than a few KiB.
+content() { [ -f "$1" ] && [ ! -L "$1" ] && [ "$(head -c 4096 -- "$1")" = "$2" ]; }
+empty() { [ -f "$1" ] && [ ! -L "$1" ] && [ ! -s "$1" ]; }
+absent() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
+
+report() { # report ok|not ok NAME: a TAP line; the log of a failed test as comments
+    n=$((n + 1))
+    echo "$1 $n - $2" >>"$priv/tap"
+    [ "$1" = ok ] || tr -cd '\11\12\40-\176' <"$priv/out" | head -c 2000 | sed 's/^/# /' >>"$priv/tap"
+}
+
+t() { # t NAME FUNCTION: FUNCTION makes its fixtures in a fresh folder, runs, checks
+    local d
+    d=$(mktemp -d /tmp/rot.XXXXXX) || exit 1
+    : >"$priv/out"
+    if ( "$2" "$d" ) >>"$priv/out" 2>&1; then report ok "$1"; else report "not ok" "$1"; fi
+    end_artifact
+    rm -rf -- "$d"
+}
+
+# fixtures FOLDER: hand the folder the checker filled to the artifact.
+fixtures() { chown -hR "$AU:$AG" -- "$1"; }
 
 t_basic() {
-    printf 'A1\n' > "$1/a.log"
+    printf 'A1\n' >"$1/a.log"
+    fixtures "$1"
     run "$1" || return 1
-    content "$1/a.log.1" "A1" && [ -f "$1/a.log" ] && [ ! -s "$1/a.log" ]
+    content "$1/a.log.1" "A1" && empty "$1/a.log"
 }
 t_shift() {
-    echo cur > "$1/a.log"; echo old1 > "$1/a.log.1"; echo old2 > "$1/a.log.2"
+    echo cur >"$1/a.log"; echo old1 >"$1/a.log.1"; echo old2 >"$1/a.log.2"
+    fixtures "$1"
     run "$1" || return 1
-    content "$1/a.log.1" cur && content "$1/a.log.2" old1 && content "$1/a.log.3" old2 && [ ! -s "$1/a.log" ]
+    content "$1/a.log.1" cur && content "$1/a.log.2" old1 && content "$1/a.log.3" old2 && empty "$1/a.log"
 }
 t_default_keep() {
-    echo cur > "$1/a.log"; echo o1 > "$1/a.log.1"; echo o2 > "$1/a.log.2"; echo o3 > "$1/a.log.3"
+    echo cur >"$1/a.log"; echo o1 >"$1/a.log.1"; echo o2 >"$1/a.log.2"; echo o3 >"$1/a.log.3"
+    fixtures "$1"
     run "$1" || return 1
-    content "$1/a.log.1" cur && content "$1/a.log.2" o1 && content "$1/a.log.3" o2 && [ ! -e "$1/a.log.4" ]
+    content "$1/a.log.1" cur && content "$1/a.log.2" o1 && content "$1/a.log.3" o2 && absent "$1/a.log.4"
 }
 t_keep_one() {
-    echo cur > "$1/a.log"; echo o1 > "$1/a.log.1"; echo o2 > "$1/a.log.2"
+    echo cur >"$1/a.log"; echo o1 >"$1/a.log.1"; echo o2 >"$1/a.log.2"
+    fixtures "$1"
     run "$1" 1 || return 1
-    content "$1/a.log.1" cur && [ ! -e "$1/a.log.2" ] && [ ! -e "$1/a.log.3" ]
+    content "$1/a.log.1" cur && absent "$1/a.log.2" && absent "$1/a.log.3"
 }
 t_keep_five() {
-    echo cur > "$1/a.log"
-    for i in 1 2 3 4 5; do echo "o$i" > "$1/a.log.$i"; done
+    echo cur >"$1/a.log"
+    for i in 1 2 3 4 5; do echo "o$i" >"$1/a.log.$i"; done
+    fixtures "$1"
     run "$1" 5 || return 1
-    content "$1/a.log.1" cur && content "$1/a.log.5" o4 && [ ! -e "$1/a.log.6" ]
+    content "$1/a.log.1" cur && content "$1/a.log.5" o4 && absent "$1/a.log.6"
 }
 t_stale_high() {
-    echo cur > "$1/a.log"; echo stale > "$1/a.log.7"
+    echo cur >"$1/a.log"; echo stale >"$1/a.log.7"
+    fixtures "$1"
     run "$1" || return 1
-    content "$1/a.log.1" cur && [ ! -e "$1/a.log.7" ] && [ ! -e "$1/a.log.8" ]
+    content "$1/a.log.1" cur && absent "$1/a.log.7" && absent "$1/a.log.8"
 }
 t_empty_not_rotated() {
-    : > "$1/e.log"; echo keep > "$1/e.log.1"
+    : >"$1/e.log"; echo keep >"$1/e.log.1"
+    fixtures "$1"
     run "$1" || return 1
-    [ -f "$1/e.log" ] && [ ! -s "$1/e.log" ] && content "$1/e.log.1" keep && [ ! -e "$1/e.log.2" ]
+    empty "$1/e.log" && content "$1/e.log.1" keep && absent "$1/e.log.2"
 }
 t_spaces() {
-    echo spaced > "$1/my app.log"
+    echo spaced >"$1/my app.log"
+    fixtures "$1"
     run "$1" || return 1
-    content "$1/my app.log.1" spaced && [ -f "$1/my app.log" ] && [ ! -s "$1/my app.log" ]
+    content "$1/my app.log.1" spaced && empty "$1/my app.log"
 }
 t_several() {
-    echo x > "$1/x.log"; echo y > "$1/y.log"; echo y1 > "$1/y.log.1"
+    echo x >"$1/x.log"; echo y >"$1/y.log"; echo y1 >"$1/y.log.1"
+    fixtures "$1"
     run "$1" || return 1
     content "$1/x.log.1" x && content "$1/y.log.1" y && content "$1/y.log.2" y1
 }
 t_others_untouched() {
-    mkdir "$1/sub"; echo s > "$1/sub/s.log"; echo n > "$1/notes.txt"; echo b > "$1/a.log.bak"
-    run "$1" >/dev/null 2>&1
-    content "$1/sub/s.log" s && [ ! -e "$1/sub/s.log.1" ] && content "$1/notes.txt" n && content "$1/a.log.bak" b && \
-        [ ! -e "$1/notes.txt.1" ] && [ "$(ls "$1" | wc -l)" -eq 3 ]
+    mkdir "$1/sub"; echo s >"$1/sub/s.log"; echo n >"$1/notes.txt"; echo b >"$1/a.log.bak"
+    fixtures "$1"
+    run "$1"
+    content "$1/sub/s.log" s && absent "$1/sub/s.log.1" && content "$1/notes.txt" n && content "$1/a.log.bak" b &&
+        absent "$1/notes.txt.1" && [ "$(ls -A "$1" | wc -l)" -eq 3 ]
 }
 t_usage_errors() {
-    run "$1/missing" >/dev/null 2>&1; [ $? -eq 2 ] || return 1
-    run >/dev/null 2>&1; [ $? -eq 2 ] || return 1
-    echo z > "$1/z.log"
-    run "$1" 0 >/dev/null 2>&1; [ $? -eq 2 ] || return 1
-    run "$1" abc >/dev/null 2>&1; [ $? -eq 2 ] || return 1
-    content "$1/z.log" z && [ ! -e "$1/z.log.1" ]
+    echo z >"$1/z.log"
+    fixtures "$1"
+    run "$1/missing"; [ $? -eq 2 ] || return 1
+    run; [ $? -eq 2 ] || return 1
+    run "$1" 0; [ $? -eq 2 ] || return 1
+    run "$1" abc; [ $? -eq 2 ] || return 1
+    run "$1" 2 extra; [ $? -eq 2 ] || return 1
+    content "$1/z.log" z && absent "$1/z.log.1"
 }
 t_twice() {
-    echo one > "$1/a.log"
+    echo one >"$1/a.log"
+    fixtures "$1"
     run "$1" || return 1
-    echo two > "$1/a.log"
+    put "$1/a.log" two
     run "$1" || return 1
-    content "$1/a.log.1" two && content "$1/a.log.2" one && [ ! -s "$1/a.log" ]
+    content "$1/a.log.1" two && content "$1/a.log.2" one && empty "$1/a.log"
 }
 
 t "rotates a log" t_basic
@@ -96,4 +167,4 @@ t "several logs" t_several
 t "other files untouched" t_others_untouched
 t "usage errors exit 2" t_usage_errors
 t "rotating twice" t_twice
-[ $fails -eq 0 ]
+{ echo "1..$n"; cat "$priv/tap"; } >/results/tap
