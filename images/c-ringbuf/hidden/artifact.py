@@ -9,6 +9,7 @@ file is in the hidden folder of every C and shell image; keep the copies identic
 """
 
 import os
+import resource
 import select
 import shutil
 import signal
@@ -21,14 +22,28 @@ GID = int(os.environ.get("CRUCIBLE_ARTIFACT_GID", "1000"))
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", "TERM": "dumb"}
 OUTPUT_LIMIT = 16 << 20  # bytes kept of each of stdout and stderr; the rest is read and dropped
 
-# Sanitizers catch the memory errors the C tasks are about. A report aborts the process, and the
-# options come from the environment, which overrides any defaults compiled into the library.
+# Sanitizers catch the memory errors the C tasks are about. A report aborts the process. The
+# options come from the environment, which overrides those a library may compile in
+# (__asan_default_options), so the ones that matter are all spelled out.
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 SANITIZE_ENV = {
-    "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:log_path=stderr",
+    "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:log_path=stderr:"
+                    "poison_heap=1:replace_str=1:replace_intrin=1:detect_odr_violation=0",
     "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=1:log_path=stderr",
 }
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
+
+
+def sanitizers():
+    """The sanitizer flags this sandbox can run. AddressSanitizer reserves terabytes of address
+    space for its shadow memory, so it cannot start under a finite RLIMIT_AS or RLIMIT_DATA (a
+    sandbox without a cgroup limits memory that way): then only UndefinedBehaviorSanitizer is
+    used, and a memory error shows only as a crash or a wrong result. The limits are the
+    checker's own, inherited by every artifact process; nothing of the workspace has a say."""
+    for limit in (resource.RLIMIT_AS, resource.RLIMIT_DATA):
+        if resource.getrlimit(limit)[0] != resource.RLIM_INFINITY:
+            return [f.replace("address,", "") for f in SANITIZE]
+    return SANITIZE
 
 
 class Result:
@@ -174,8 +189,12 @@ class Report:
 
     def __init__(self):
         self.lines = []
+        self.notes = []
         self.n = 0
         self.failed = 0
+
+    def note(self, text):
+        self.notes.append(comment(text))
 
     def add(self, name, ok, why=""):
         self.n += 1
@@ -187,7 +206,7 @@ class Report:
     def write(self, path="/results/tap"):
         with open(path, "w") as f:
             f.write("1..%d\n" % self.n)
-            f.writelines(self.lines)
+            f.writelines(self.notes + self.lines)
 
 
 def sanitizer_report(err):
@@ -223,11 +242,12 @@ def build_driver(library, driver="driver.c", timeout=60.0):
     os.chmod(os.path.join(src, "driver.c"), 0o644)
     out = artifact_folder()
     exe = os.path.join(out, "driver")
-    cflags = "-O1 -g -Wall -Wextra -std=c99 " + " ".join(SANITIZE)
+    san = sanitizers()
+    cflags = "-O1 -g -Wall -Wextra -std=c99 " + " ".join(san)
     steps = [
         ["make", "-f", "Makefile", "-s", "clean"],
         ["make", "-f", "Makefile", "-s", "CFLAGS=" + cflags, library],
-        ["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", *SANITIZE, "-I/workspace",
+        ["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", *san, "-I/workspace",
          "-o", exe, os.path.join(src, "driver.c"), os.path.join("/workspace", library)],
     ]
     end = time.monotonic() + timeout
@@ -267,6 +287,8 @@ def compare(ops, got, want):
 def main(library, tests):
     """Build, run every test (name, function(driver) -> None or why), write the report."""
     report = Report()
+    if "address" not in " ".join(sanitizers()):
+        report.note("AddressSanitizer cannot run under this sandbox's memory rlimits; UBSan only")
     driver, why = build_driver(library)
     for name, fn in tests:
         if driver is None:
