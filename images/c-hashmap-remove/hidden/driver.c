@@ -13,13 +13,20 @@
 
 #include "hashmap.h"
 
+/* Results go to the descriptor named by argv[1], a pipe only the checker reads, not to
+ * stdout: a library that prints on stdout disturbs nothing. */
+static FILE *res;
+
 static char line[4096];
 
-int main(void)
+int main(int argc, char **argv)
 {
+    res = argc > 1 ? fdopen(atoi(argv[1]), "w") : stdout;
+    if (!res)
+        return 2;
     hashmap *m = hm_new();
     if (!m) {
-        puts("hm_new returned NULL");
+        fprintf(res, "%s\n", "hm_new returned NULL");
         return 1;
     }
     while (fgets(line, sizeof line, stdin)) {
@@ -31,25 +38,25 @@ int main(void)
         if (key)
             key++;
         if (!strncmp(line, "put ", 4) && key && val) {
-            printf("%d\n", hm_put(m, key, atoi(val)));
+            fprintf(res, "%d\n", hm_put(m, key, atoi(val)));
         } else if (!strncmp(line, "get ", 4) && key) {
             int v = -12345;
             int rc = hm_get(m, key, &v);
             if (rc)
-                printf("%d %d\n", rc, v);
+                fprintf(res, "%d %d\n", rc, v);
             else
-                printf("%d\n", rc);
+                fprintf(res, "%d\n", rc);
         } else if (!strncmp(line, "has ", 4) && key) {
-            printf("%d\n", hm_get(m, key, NULL));
+            fprintf(res, "%d\n", hm_get(m, key, NULL));
         } else if (!strncmp(line, "rm ", 3) && key) {
-            printf("%d\n", hm_remove(m, key));
+            fprintf(res, "%d\n", hm_remove(m, key));
         } else if (!strcmp(line, "len")) {
-            printf("%zu\n", hm_len(m));
+            fprintf(res, "%zu\n", hm_len(m));
         } else {
-            printf("unknown operation %s\n", line);
+            fprintf(res, "unknown operation %s\n", line);
         }
     }
     hm_free(m);
-    puts("end");
+    fprintf(res, "%s\n", "end");
     return 0;
 }

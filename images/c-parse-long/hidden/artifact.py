@@ -108,16 +108,30 @@ def kill_all():
     raise RuntimeError("artifact processes still run after 2000 rounds of SIGKILL")
 
 
-def run(argv, stdin=b"", timeout=10.0, cwd="/workspace", env=None, limit=OUTPUT_LIMIT):
-    """Run argv as the artifact with stdin fed from memory and stdout/stderr captured.
+def run(argv, stdin=b"", timeout=10.0, cwd="/workspace", env=None, limit=OUTPUT_LIMIT,
+        results=False):
+    """Run argv as the artifact with stdin fed from memory and stdout/stderr captured. With
+    results, a fourth pipe is passed too, its descriptor's number appended to argv, and what the
+    process writes there is the Result's res.
 
-    The process gets no descriptor of the checker's but its three pipes. When it exits or its
-    time is up, every artifact process is killed, so nothing it started outlives the run."""
-    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, cwd=cwd, env=ENV if env is None else env,
-                            user=UID, group=GID, extra_groups=[], start_new_session=True)
+    The process gets no descriptor of the checker's but these pipes. When it exits or its time
+    is up, every artifact process is killed, so nothing it started outlives the run."""
+    res_r = res_w = None
+    if results:
+        res_r, res_w = os.pipe()
+        argv = list(argv) + [str(res_w)]
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, cwd=cwd, env=ENV if env is None else env,
+                                user=UID, group=GID, extra_groups=[], start_new_session=True,
+                                pass_fds=(res_w,) if results else ())
+    finally:
+        if results:
+            os.close(res_w)
     out_fd, err_fd = proc.stdout.fileno(), proc.stderr.fileno()
     bufs = {out_fd: bytearray(), err_fd: bytearray()}
+    if results:
+        bufs[res_r] = bytearray()
     data = memoryview(stdin)
     infd = proc.stdin.fileno()
     os.set_blocking(infd, False)
@@ -167,7 +181,11 @@ def run(argv, stdin=b"", timeout=10.0, cwd="/workspace", env=None, limit=OUTPUT_
     proc.wait()
     for f in (proc.stdin, proc.stdout, proc.stderr):
         f.close()
-    return Result(proc.returncode, bytes(bufs[out_fd]), bytes(bufs[err_fd]), timed_out, timeout)
+    result = Result(proc.returncode, bytes(bufs[out_fd]), bytes(bufs[err_fd]), timed_out, timeout)
+    if results:
+        os.close(res_r)
+        result.res = bytes(bufs[res_r])
+    return result
 
 
 def comment(text, limit=1500):
@@ -261,16 +279,17 @@ def build_driver(library, driver="driver.c", timeout=60.0):
 
 def scenario(driver, ops, timeout=20.0):
     """Run one scenario in a fresh driver process: one operation a line on stdin, one result line
-    per operation on stdout, then 'end'. Returns (result lines, None) or (None, why): a crash,
-    a sanitizer report, a timeout or a result line too many or too few fail the scenario."""
+    per operation on the results pipe, then 'end' (what the library prints on stdout goes
+    nowhere). Returns (result lines, None) or (None, why): a crash, a sanitizer report, a
+    timeout or a result line too many or too few fail the scenario."""
     r = run([driver], stdin=("".join(op + "\n" for op in ops)).encode("latin-1"),
-            timeout=timeout, env=dict(ENV, **SANITIZE_ENV))
+            timeout=timeout, env=dict(ENV, **SANITIZE_ENV), results=True)
     report = sanitizer_report(r.err)
     if report:
         return None, "sanitizer: " + report
     if r.timed_out or r.status != 0:
         return None, "driver %s\n%s" % (r.why(), r.err.decode("utf-8", "replace")[-800:])
-    lines = r.out.decode("latin-1").split("\n")
+    lines = r.res.decode("latin-1").split("\n")
     if len(lines) != len(ops) + 2 or lines[-2] != "end" or lines[-1] != "":
         return None, "the driver printed %d lines for %d operations" % (len(lines) - 1, len(ops))
     return lines[:-2], None
