@@ -41,7 +41,7 @@ end_artifact() {
 
 # run ARGS...: the script under test, as the artifact, output to the checker's log.
 run() {
-    timeout -s KILL 20 setpriv --reuid="$AU" --regid="$AG" --clear-groups -- \
+    timeout -s KILL 10 setpriv --reuid="$AU" --regid="$AG" --clear-groups -- \
         bash "$SCRIPT" "$@" </dev/null >>"$priv/out" 2>&1
     local rc=$?
     end_artifact
