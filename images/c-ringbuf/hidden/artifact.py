@@ -177,7 +177,8 @@ def run(argv, stdin=b"", timeout=10.0, cwd="/workspace", env=None, limit=OUTPUT_
             exited = True
             kill_all()
             deadline = min(deadline, time.monotonic() + 2)
-    kill_all()
+    if not exited:
+        kill_all()
     proc.wait()
     for f in (proc.stdin, proc.stdout, proc.stderr):
         f.close()
@@ -263,8 +264,7 @@ def build_driver(library, driver="driver.c", timeout=60.0):
     san = sanitizers()
     cflags = "-O1 -g -Wall -Wextra -std=c99 " + " ".join(san)
     steps = [
-        ["make", "-f", "Makefile", "-s", "clean"],
-        ["make", "-f", "Makefile", "-s", "CFLAGS=" + cflags, library],
+        ["make", "-f", "Makefile", "-s", "CFLAGS=" + cflags, "clean", library],
         ["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", *san, "-I/workspace",
          "-o", exe, os.path.join(src, "driver.c"), os.path.join("/workspace", library)],
     ]
@@ -297,6 +297,8 @@ def scenario(driver, ops, timeout=20.0):
 
 def compare(ops, got, want):
     """None when every result line is the expected one, else the first difference."""
+    if got == want:
+        return None
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
             return "operation %d '%s': got '%s', expected '%s'" % (i + 1, ops[i][:80], g[:200], w[:200])
