@@ -254,19 +254,23 @@ def artifact_folder():
 def build_driver(library, driver="driver.c", timeout=60.0):
     """Build the workspace's library with its protected Makefile, then the hidden driver against
     it, both as the artifact and with sanitizers. Returns (path of the driver, None), or
-    (None, why) when the build fails. The driver's source is copied out of /hidden (which the
-    artifact cannot read) into a checker-owned folder the artifact may read."""
+    (None, why) when the build fails. The build works in a copy of the workspace that the
+    artifact makes and owns (the checker needs nothing of /workspace to be writable). The
+    driver's source is copied out of /hidden (which the artifact cannot read) into a
+    checker-owned folder the artifact may read."""
     src = checker_folder()
     shutil.copyfile(os.path.join("/hidden", driver), os.path.join(src, "driver.c"))
     os.chmod(os.path.join(src, "driver.c"), 0o644)
     out = artifact_folder()
+    ws = os.path.join(out, "workspace")
     exe = os.path.join(out, "driver")
     san = sanitizers()
     cflags = "-O1 -g -Wall -Wextra -std=c99 " + " ".join(san)
     steps = [
-        ["make", "-f", "Makefile", "-s", "CFLAGS=" + cflags, "clean", library],
-        ["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", *san, "-I/workspace",
-         "-o", exe, os.path.join(src, "driver.c"), os.path.join("/workspace", library)],
+        ["cp", "-R", "/workspace", ws],
+        ["make", "-C", ws, "-f", "Makefile", "-s", "CFLAGS=" + cflags, "clean", library],
+        ["cc", "-std=c99", "-D_POSIX_C_SOURCE=200809L", "-O1", "-g", *san, "-I" + ws,
+         "-o", exe, os.path.join(src, "driver.c"), os.path.join(ws, library)],
     ]
     end = time.monotonic() + timeout
     for argv in steps:
