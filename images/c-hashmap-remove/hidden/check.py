@@ -58,7 +58,8 @@ def remove_missing():
 
 def churn():
     n = 200000
-    ops = [op for i in range(n) for op in ("put =tmp-%d %d" % (i, i), "rm =tmp-%d" % i, "has =never-there")]
+    ops = [op for i in range(n)
+           for op in ("put =tmp-%d %d" % (i, i), "rm =tmp-%d" % i, "has =never-there")]
     return ops + ["len"], ["0", "1", "0"] * n + ["0"]
 
 

@@ -27,8 +27,9 @@ OUTPUT_LIMIT = 16 << 20  # bytes kept of each of stdout and stderr; the rest is 
 # (__asan_default_options), so the ones that matter are all spelled out.
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 SANITIZE_ENV = {
-    "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:log_path=stderr:"
-                    "poison_heap=1:replace_str=1:replace_intrin=1:detect_odr_violation=0:symbolize=0",
+    "ASAN_OPTIONS": "detect_leaks=0:halt_on_error=1:abort_on_error=0:exitcode=86:"
+                    "log_path=stderr:poison_heap=1:replace_str=1:replace_intrin=1:"
+                    "detect_odr_violation=0:symbolize=0",
     "UBSAN_OPTIONS": "halt_on_error=1:print_stacktrace=0:log_path=stderr:symbolize=0",
 }
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: UndefinedBehaviorSanitizer")
@@ -305,7 +306,8 @@ def compare(ops, got, want):
         return None
     for i, (g, w) in enumerate(zip(got, want)):
         if g != w:
-            return "operation %d '%s': got '%s', expected '%s'" % (i + 1, ops[i][:80], g[:200], w[:200])
+            return "operation %d '%s': got '%s', expected '%s'" % (i + 1, ops[i][:80], g[:200],
+                                                                   w[:200])
     return "%d results, expected %d" % (len(got), len(want))
 
 

@@ -69,7 +69,8 @@ def stream(cap, total, seed):
         k = rng.randrange(cap + 3)
         ops.append(push(bytes((produced + i) * 31 % 256 for i in range(k))))
         produced += k
-        ops += ["len", "peek %d" % rng.randrange(cap + 3), "pop %d" % rng.randrange(cap + 3), "space"]
+        ops += ["len", "peek %d" % rng.randrange(cap + 3), "pop %d" % rng.randrange(cap + 3),
+                "space"]
     ops += ["pop %d" % (cap + 1), "len"]
     return ops
 
@@ -82,7 +83,8 @@ TESTS = [
                                   "len", "space", push(b"abcd"), push(b"e"), "peek 4", "len")),
     ("push truncates", ops_test("new 5", push(b"abcdefgh"), "len", "pop 8", "len")),
     ("capacity one", ops_test("new 1", *[op for i in range(10) for op in
-                                         (push(bytes([i])), "len", push(bytes([i])), "pop 1", "len")])),
+                                         (push(bytes([i])), "len", push(bytes([i])), "pop 1",
+                                          "len")])),
     ("peek wraps around", ops_test("new 6", push(b"1234"), "pop 3", push(b"56789"), "peek 6",
                                    "len", "peek 2", "pop 6", "len")),
     ("peek past the end of the storage", ops_test("new 8", push(b"abcdef"), "pop 5",

@@ -80,7 +80,9 @@ class Model:
         if name == "state":
             return self.state
         if name == "term":
-            return "0" if self.buf == "alloc" else (lambda got: None if got in ("0", "-1") else "no NUL")
+            if self.buf == "alloc":
+                return "0"
+            return lambda got: None if got in ("0", "-1") else "no NUL"
         if name == "str":
             return self.text
         if name == "mark":

@@ -37,7 +37,8 @@ def test(*pairs):
 
 
 TESTS = [
-    ("existing functions unchanged", test(trim("\t x \n"), ("startswith %s %s" % (hx("abc"), hx("ab")), "1"),
+    ("existing functions unchanged", test(trim("\t x \n"),
+                                          ("startswith %s %s" % (hx("abc"), hx("ab")), "1"),
                                           ("count_char %s %s" % (hx("X"), hx("aXbXc")), "2"))),
     # the workspace's own tests (make test), run here
     ("workspace test cases", test(trim("  padded text \t\n"), trim("   "),
@@ -50,7 +51,8 @@ TESTS = [
     ("split keeps empty fields", test(split(",x,,,y,", ","), split(",x,,", ","))),
     ("split only separators", test(split("::", ":"), split(":", ":"))),
     ("split other separator", test(split("usr/local/bin", "/"), split("a b\tc", " "))),
-    ("count may be NULL", test(split("1 2 3 4", " ", counted=False), split("", ";", counted=False))),
+    ("count may be NULL", test(split("1 2 3 4", " ", counted=False),
+                               split("", ";", counted=False))),
     ("input untouched, parts are copies", test(("copies", "k=v;x=y k=v x=y"))),
     ("split long input", test(("split_long 20000", parts(("abc|" * 20000).split("|"))))),
     ("free NULL is a no-op", test(("free_null", "-"))),

@@ -82,7 +82,8 @@ int main(int argc, char **argv)
             *arg++ = '\0';
         else
             arg = line + strlen(line);
-        if (!strcmp(line, "split") || !strcmp(line, "split_nocount") || !strcmp(line, "count_char")) {
+        if (!strcmp(line, "split") || !strcmp(line, "split_nocount") ||
+            !strcmp(line, "count_char")) {
             char *c = unhex(&arg), *text = unhex(&arg);
             if (!strcmp(line, "count_char")) {
                 fprintf(res, "%zu\n", str_count_char(text, c[0]));

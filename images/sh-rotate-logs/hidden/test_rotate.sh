@@ -57,7 +57,8 @@ absent() { [ ! -e "$1" ] && [ ! -L "$1" ]; }
 report() { # report ok|not ok NAME: a TAP line; the log of a failed test as comments
     n=$((n + 1))
     echo "$1 $n - $2" >>"$priv/tap"
-    [ "$1" = ok ] || tr -cd '\11\12\40-\176' <"$priv/out" | head -c 2000 | sed 's/^/# /' >>"$priv/tap"
+    [ "$1" = ok ] ||
+        tr -cd '\11\12\40-\176' <"$priv/out" | head -c 2000 | sed 's/^/# /' >>"$priv/tap"
 }
 
 t() { # t NAME FUNCTION: FUNCTION makes its fixtures in a fresh folder, runs, checks
@@ -81,13 +82,15 @@ t_shift() {
     echo cur >"$1/a.log"; echo old1 >"$1/a.log.1"; echo old2 >"$1/a.log.2"
     fixtures "$1"
     run "$1" || return 1
-    content "$1/a.log.1" cur && content "$1/a.log.2" old1 && content "$1/a.log.3" old2 && empty "$1/a.log"
+    content "$1/a.log.1" cur && content "$1/a.log.2" old1 && content "$1/a.log.3" old2 &&
+        empty "$1/a.log"
 }
 t_default_keep() {
     echo cur >"$1/a.log"; echo o1 >"$1/a.log.1"; echo o2 >"$1/a.log.2"; echo o3 >"$1/a.log.3"
     fixtures "$1"
     run "$1" || return 1
-    content "$1/a.log.1" cur && content "$1/a.log.2" o1 && content "$1/a.log.3" o2 && absent "$1/a.log.4"
+    content "$1/a.log.1" cur && content "$1/a.log.2" o1 && content "$1/a.log.3" o2 &&
+        absent "$1/a.log.4"
 }
 t_keep_one() {
     echo cur >"$1/a.log"; echo o1 >"$1/a.log.1"; echo o2 >"$1/a.log.2"
@@ -130,8 +133,8 @@ t_others_untouched() {
     mkdir "$1/sub"; echo s >"$1/sub/s.log"; echo n >"$1/notes.txt"; echo b >"$1/a.log.bak"
     fixtures "$1"
     run "$1"
-    content "$1/sub/s.log" s && absent "$1/sub/s.log.1" && content "$1/notes.txt" n && content "$1/a.log.bak" b &&
-        absent "$1/notes.txt.1" && [ "$(ls -A "$1" | wc -l)" -eq 3 ]
+    content "$1/sub/s.log" s && absent "$1/sub/s.log.1" && content "$1/notes.txt" n &&
+        content "$1/a.log.bak" b && absent "$1/notes.txt.1" && [ "$(ls -A "$1" | wc -l)" -eq 3 ]
 }
 t_usage_errors() {
     echo z >"$1/z.log"
