@@ -179,6 +179,12 @@ def run(argv, stdin=b"", timeout=10.0, cwd="/workspace", env=None, limit=OUTPUT_
             kill_all()
             deadline = min(deadline, time.monotonic() + 2)
     if not exited:
+        # The pipes closed, or time is up. A program may close its output before it ends
+        # (coreutils and make do, at exit): wait for it within the time left.
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            timed_out = True
         kill_all()
     proc.wait()
     for f in (proc.stdin, proc.stdout, proc.stderr):
