@@ -28,6 +28,7 @@
 #include "agent/image.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "lib/str.h"
 #include "reward/score.h"
 
 static char root[64];
@@ -517,6 +518,19 @@ static void append(const char *ws, const char *rel, const char *text)
     fclose(f);
 }
 
+static void prepend(const char *ws, const char *rel, const char *text)
+{
+    char path[256];
+    struct cru_buf b = CRU_BUF_INIT;
+    snprintf(path, sizeof(path), "%s/%s", ws, rel);
+    cr_assert_eq(cru_file_read(path, 1 << 20, &b), 0);
+    char *all = NULL;
+    cr_assert_eq(cru_str_printf(&all, "%s%s", text, cru_buf_cstr(&b)), 0);
+    put(ws, rel, all, 0644);
+    free(all);
+    cru_buf_free(&b);
+}
+
 Test(attacks, c_baseline)
 {
     struct lab l;
@@ -548,14 +562,22 @@ Test(attacks, c_constructor_rewrites_the_tap_output)
     struct lab l;
     lab_open(&l, "c-ringbuf", naive_c_tap, naive_c_files);
     const char *ws = workspace(&l, "a", false);
+    prepend(ws, "ringbuf.c", "#define _POSIX_C_SOURCE 200809L\n");
     append(ws, "ringbuf.c",
-           "\n#include <stdio.h>\n#include <string.h>\n#include <unistd.h>\n"
-           "#include <sys/wait.h>\n"
+           "\n#include <signal.h>\n#include <stdio.h>\n#include <stdlib.h>\n"
+           "#include <string.h>\n#include <unistd.h>\n#include <sys/wait.h>\n"
+           "static pid_t crucible_filter;\n"
+           "static void crucible_finish(void) {\n"
+           "    fflush(stdout);\n"
+           "    close(1);\n"
+           "    if (crucible_filter > 0) waitpid(crucible_filter, NULL, 0);\n"
+           "    _exit(0);\n"
+           "}\n"
+           "static void crucible_signal(int s) { (void)s; crucible_finish(); }\n"
            "__attribute__((constructor)) static void crucible_attack(void) {\n"
            "    int p[2];\n"
            "    if (pipe(p) < 0) return;\n"
-           "    pid_t pid = fork();\n"
-           "    if (pid == 0) {\n"
+           "    if ((crucible_filter = fork()) == 0) {\n"
            "        close(p[1]);\n"
            "        FILE *in = fdopen(p[0], \"r\");\n"
            "        char line[4096];\n"
@@ -567,8 +589,9 @@ Test(attacks, c_constructor_rewrites_the_tap_output)
            "    dup2(p[1], 1);\n"
            "    close(p[0]);\n"
            "    close(p[1]);\n"
+           "    signal(SIGABRT, crucible_signal);\n"
+           "    atexit(crucible_finish);\n"
            "}\n");
-    append(ws, "ringbuf.c", forced_exit);
     expect_defeated(&l, ws, "a constructor filtering stdout");
     lab_close(&l);
 }
