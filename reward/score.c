@@ -158,8 +158,10 @@ static long long not_listed(const struct rwd_check *ck, const struct rwd_tests *
     const char **ids = calloc(n, sizeof(*ids));
     if (!ids)
         return cru_err_set(CRU_ENOMEM, "out of memory");
-    memcpy(ids, ck->fail_to_pass, ck->n_fail_to_pass * sizeof(*ids));
-    memcpy(ids + ck->n_fail_to_pass, ck->pass_to_pass, ck->n_pass_to_pass * sizeof(*ids));
+    if (ck->n_fail_to_pass) /* either list may be absent (NULL) */
+        memcpy(ids, ck->fail_to_pass, ck->n_fail_to_pass * sizeof(*ids));
+    if (ck->n_pass_to_pass)
+        memcpy(ids + ck->n_fail_to_pass, ck->pass_to_pass, ck->n_pass_to_pass * sizeof(*ids));
     qsort(ids, n, sizeof(*ids), cmp_str);
     for (size_t i = 0; i < t->n; i++) {
         const char *id = t->tests[i].id;
