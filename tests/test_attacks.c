@@ -906,7 +906,7 @@ Test(attacks, dodge_memory_in_the_checker)
     dodge_in_check("b = []\nwhile True:\n    b.append(bytearray(64 << 20))\n");
 }
 
-Test(attacks, dodge_hang_in_the_checker, .timeout = 600)
+Test(attacks, dodge_hang_in_the_checker)
 {
     dodge_in_check("while True:\n    pass\n");
 }
