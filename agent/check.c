@@ -223,6 +223,27 @@ static int restore_protected(const struct agt_image *img, const char *copy, cons
     return 0;
 }
 
+/* A sandbox over WS with IMG's rootfs, memory and disk limits, a pids limit, BINDS and a
+ * lifetime of WALL_MS; a checker sandbox (two identities) with CHECKER. */
+static int image_sandbox(const struct agt_image *img, const char *ws, const char *rootfs,
+                         const struct sbx_bind *binds, size_t n_binds, uint64_t wall_ms,
+                         bool checker, const struct agt_check_opts *opts, struct sbx **out)
+{
+    struct sbx_opts o = SBX_OPTS_INIT;
+    o.rootfs = rootfs;
+    o.workspace = ws;
+    o.binds = binds;
+    o.n_binds = n_binds;
+    o.memory_bytes = img->memory_bytes;
+    o.disk_bytes = img->disk_bytes;
+    o.disk_inodes = img->disk_inodes;
+    o.pids = 1024;
+    o.wall_ms = wall_ms;
+    o.state_root = opts ? opts->state_root : NULL;
+    o.checker = checker;
+    return sbx_new(out, &o);
+}
+
 /* ---- the box: a fresh checker sandbox for each check ---- */
 
 struct box {
@@ -289,19 +310,8 @@ static int box_begin(void *ctx, const struct rwd_check *ck)
     if (b->hidden)
         binds[n++] = (struct sbx_bind){ b->hidden, "/hidden", true };
     binds[n++] = (struct sbx_bind){ b->results, RWD_RESULTS_DIR, false };
-    struct sbx_opts o = SBX_OPTS_INIT;
-    o.rootfs = b->rootfs;
-    o.workspace = b->frozen;
-    o.binds = binds;
-    o.n_binds = n;
-    o.memory_bytes = b->img->memory_bytes;
-    o.disk_bytes = b->img->disk_bytes;
-    o.disk_inodes = b->img->disk_inodes;
-    o.pids = 1024;
-    o.wall_ms = ck->timeout_ms + 20000;
-    o.state_root = b->opts ? b->opts->state_root : NULL;
-    o.checker = true;
-    int rc = sbx_new(&b->sb, &o);
+    int rc = image_sandbox(b->img, b->frozen, b->rootfs, binds, n, ck->timeout_ms + 20000, true,
+                           b->opts, &b->sb);
     if (rc == 0 && b->hidden)
         rc = checker_only(b->sb, b->hidden);
     if (rc == 0)
@@ -375,18 +385,7 @@ int agt_sandbox_open(const struct agt_image *img, const char *ws, const char *ro
         binds[n++] = (struct sbx_bind){ hidden, "/hidden", true };
     if (solution)
         binds[n++] = (struct sbx_bind){ solution, "/solution", true };
-    struct sbx_opts o = SBX_OPTS_INIT;
-    o.rootfs = rootfs;
-    o.workspace = ws;
-    o.binds = binds;
-    o.n_binds = n;
-    o.memory_bytes = img->memory_bytes;
-    o.disk_bytes = img->disk_bytes;
-    o.disk_inodes = img->disk_inodes;
-    o.pids = 1024;
-    o.wall_ms = wall_ms;
-    o.state_root = opts ? opts->state_root : NULL;
-    return sbx_new(out, &o);
+    return image_sandbox(img, ws, rootfs, binds, n, wall_ms, false, opts, out);
 }
 
 int agt_sandbox_take(struct sbx *sb, const char *dest)

@@ -897,3 +897,42 @@ Test(image, bundled_suite_loads)
     cr_expect_geq(office, 8, "%zu office images", office);
     cr_expect_geq(git, 1, "no image has a git workspace");
 }
+
+/* The checker helpers the bundled images share (hidden/crucible_artifact.py of the Python
+ * images, hidden/artifact.py of the C and shell ones) are one file each, copied so that every
+ * image stays self-contained: the copies must not drift apart. */
+Test(image, shared_checker_helpers_are_identical_copies)
+{
+    const char *src = getenv("CRUCIBLE_SRC");
+    cr_assert(src && *src, "CRUCIBLE_SRC is not set: run the tests with `make test`");
+    static const char *const helpers[] = { "crucible_artifact.py", "artifact.py" };
+    char images[512];
+    snprintf(images, sizeof(images), "%s/images", src);
+    char **ids = NULL;
+    size_t n = 0;
+    cr_assert_eq(agt_images_list(images, &ids, &n), 0, "%s", cru_err_msg());
+    for (size_t h = 0; h < 2; h++) {
+        struct cru_buf first = CRU_BUF_INIT;
+        const char *first_id = NULL;
+        size_t copies = 0;
+        for (size_t i = 0; i < n; i++) {
+            char path[1024];
+            struct cru_buf b = CRU_BUF_INIT;
+            snprintf(path, sizeof(path), "%s/%s/hidden/%s", images, ids[i], helpers[h]);
+            if (cru_file_read(path, 1 << 22, &b) < 0)
+                continue;
+            copies++;
+            if (!first_id) {
+                first_id = ids[i];
+                first = b;
+                continue;
+            }
+            cr_expect(b.len == first.len && memcmp(b.data, first.data, b.len) == 0,
+                      "hidden/%s of %s differs from that of %s", helpers[h], ids[i], first_id);
+            cru_buf_free(&b);
+        }
+        cr_expect_geq(copies, 2, "%s is in %zu images", helpers[h], copies);
+        cru_buf_free(&first);
+    }
+    agt_images_list_free(ids, n);
+}
