@@ -10,13 +10,19 @@
  *     mdl_result_free(&res);
  *
  * Requests from any number of threads (the episodes of a run) wait in one queue. The scheduler
- * admits them into free KV slots (reusing a slot whose cached tokens share the longest prefix
- * with the prompt), and each step advances every admitted sequence by one backend call:
- * prompts are prefilled (in chunks of at most max_step_tokens a step) and running sequences
- * decode one token, side by side. A sequence's
- * result depends only on its prompt, its sampling parameters and its seed, never on what ran
- * beside it. Text is not this module's business: stop strings are checked by a hook the caller
- * gives (it decodes ids with whatever tokenizer it uses).
+ * admits them while the backend's KV pool (model/kvpool) has room, and each step advances every
+ * admitted sequence by one backend call: prompts are prefilled (in chunks of at most
+ * max_step_tokens a step, mixed with the decoding sequences) and running sequences decode one
+ * token, side by side. The cache is paged: full blocks are kept in a prefix index after their
+ * sequence ends, so a prompt that begins with tokens seen before (a group's shared prompt, an
+ * episode's earlier turns, a scaffold's system prompt) starts from the cached blocks; while one
+ * sequence prefills a prefix, those that share it wait for it rather than compute it again.
+ * When a step needs a block and none is free, the most recently admitted sequence is preempted:
+ * its blocks return to the pool (its full ones stay in the index) and it is queued again, to
+ * resume from its prompt and what it generated. A sequence's result depends only on its prompt,
+ * its sampling parameters and its seed, never on what ran beside it or on preemption. Text is
+ * not this module's business: stop strings are checked by a hook the caller gives (it decodes
+ * ids with whatever tokenizer it uses).
  */
 #ifndef CRU_MODEL_ENGINE_H
 #define CRU_MODEL_ENGINE_H
@@ -29,20 +35,21 @@
 #include "model/model.h"
 #include "model/sample.h"
 
-#define MDL_ENGINE_OPTS_VERSION 1
+#define MDL_ENGINE_OPTS_VERSION 2
 #define MDL_MAX_PROMPT          (1u << 24)
 
 struct mdl_engine_opts {
     uint32_t version;                     /* MDL_ENGINE_OPTS_VERSION */
     const struct mdl_backend *backend;    /* NULL: mdl_backend_cpu */
-    struct mdl_backend_opts backend_opts; /* n_slots bounds the sequences in flight */
-    uint32_t max_batch;                   /* sequences advanced per step (1 .. n_slots) */
-    uint32_t max_step_tokens; /* prompt tokens prefilled per step; longer prompts go in chunks */
+    struct mdl_backend_opts backend_opts; /* max_seqs: sequences advanced per step;
+                                             max_step_tokens: tokens per step, prompts in
+                                             chunks */
+    bool no_prefix_cache;                 /* compute every prompt in full (for comparison) */
 };
 
 #define MDL_ENGINE_OPTS_INIT                                                                       \
     {                                                                                              \
-        MDL_ENGINE_OPTS_VERSION, NULL, MDL_BACKEND_OPTS_INIT, 8, 8192                              \
+        MDL_ENGINE_OPTS_VERSION, NULL, MDL_BACKEND_OPTS_INIT, false                                \
     }
 
 /* Called on the engine's thread after each sampled token with every id generated so far; sets
@@ -110,8 +117,20 @@ void mdl_result_free(struct mdl_result *r);
 
 /* Counters since the engine started. */
 struct mdl_engine_stats {
-    uint64_t steps, prefill_tokens, decode_tokens, cached_tokens, max_batch_seen;
+    uint64_t steps;
+    uint64_t prompt_tokens;  /* prompt tokens requested (resumed sequences count again) */
+    uint64_t prefill_tokens; /* prompt tokens computed */
+    uint64_t cached_tokens;  /* prompt tokens found in the cache */
+    uint64_t decode_tokens, max_batch_seen;
+    uint64_t preemptions;             /* sequences sent back to the queue for want of blocks */
+    uint64_t evictions;               /* cached blocks given up for new ones */
+    uint32_t blocks, block_tokens;    /* the pool */
+    uint32_t blocks_used, blocks_peak; /* held by running sequences: now, and at most */
+    uint32_t blocks_cached;           /* in the prefix index, held by no sequence */
+    uint64_t busy_ns;                 /* time spent in backend steps */
 };
 void mdl_engine_stats(struct mdl_engine *e, struct mdl_engine_stats *out);
+/* What the backend offers (the pool, the context in effect). */
+void mdl_engine_limits(struct mdl_engine *e, struct mdl_backend_limits *out);
 
 #endif
