@@ -108,9 +108,8 @@ int agt_model_open(struct agt_model **out, const struct agt_model_opts *o)
     if (rc == 0 && m->n_stop == 0)
         rc = cru_err_set(CRU_EINVAL, "the tokenizer has no <|im_end|>: not a chat model");
     struct mdl_engine_opts eo = MDL_ENGINE_OPTS_INIT;
-    eo.backend_opts.n_slots = o->slots ? o->slots : 8;
+    eo.backend_opts.max_seqs = o->slots ? o->slots : 8;
     eo.backend_opts.threads = o->threads;
-    eo.max_batch = eo.backend_opts.n_slots;
     if (rc == 0)
         rc = mdl_engine_new(&m->engine, m->model, &eo);
     /* The id is the folder's name; the digests say which weights and which tokenizer. */

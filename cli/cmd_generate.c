@@ -73,8 +73,7 @@ static int generate_run(int argc, char **argv)
     int c;
     uint64_t u;
     double d;
-    eo.backend_opts.n_slots = 1;
-    eo.max_batch = 1;
+    eo.backend_opts.max_seqs = 1;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":hm:", opts, NULL)) != -1) {
         switch (c) {

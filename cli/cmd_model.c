@@ -261,22 +261,29 @@ static int logits_run(int argc, char **argv)
     struct mdl_model *m = NULL;
     void *be = NULL;
     float *logits = NULL;
+    uint32_t *table = NULL;
     json_t *out = NULL;
+    /* One sequence, its cache just large enough: blocks 0, 1, ... in order. */
     struct mdl_backend_opts bo = MDL_BACKEND_OPTS_INIT;
-    bo.n_slots = 1;
+    bo.max_seqs = 1;
     bo.threads = threads;
+    bo.max_ctx = bo.max_step_tokens = n ? (uint32_t)n : 1;
+    bo.n_blocks = (bo.max_ctx + MDL_BLOCK_TOKENS - 1) / MDL_BLOCK_TOKENS;
     rc = CLI_EXIT_OK;
     if (mdl_model_load(&m, dir) < 0 || mdl_backend_cpu.load(&be, m, &bo) < 0) {
         rc = cli_fail("model logits");
         goto done;
     }
     size_t V = m->cfg.vocab, rows = all ? n : 1;
-    if (!(logits = malloc(rows * V * sizeof(float)))) {
+    if (!(logits = malloc(rows * V * sizeof(float))) ||
+        !(table = malloc(bo.n_blocks * sizeof(uint32_t)))) {
         cru_err_set(CRU_ENOMEM, "out of memory");
         rc = cli_fail("model logits");
         goto done;
     }
-    struct mdl_step st = { 0, 0, ids, (uint32_t)n, all, logits };
+    for (uint32_t b = 0; b < bo.n_blocks; b++)
+        table[b] = b;
+    struct mdl_step st = { table, bo.n_blocks, 0, ids, (uint32_t)n, all, logits };
     if (mdl_backend_cpu.forward(be, &st, 1) < 0) {
         rc = cru_err_code() == CRU_EINVAL ? cli_usage("model logits", "%s", cru_err_msg())
                                           : cli_fail("model logits");
@@ -300,6 +307,7 @@ static int logits_run(int argc, char **argv)
     }
 done:
     free(logits);
+    free(table);
     if (be)
         mdl_backend_cpu.free(be);
     mdl_model_free(m);
