@@ -45,7 +45,9 @@ int mdl_steps_check(const struct mdl_backend_limits *l, uint32_t vocab, const st
     for (size_t i = 0; i < n; i++)
         for (uint32_t k = 0; k < st[i].pos / bt; k++)
             if (seen[st[i].blocks[k]])
-                return cru_err_set(CRU_EINVAL, "step %zu: block %u is read while another step "
-                                   "writes it", i, st[i].blocks[k]);
+                return cru_err_set(CRU_EINVAL,
+                                   "step %zu: block %u is read while another step "
+                                   "writes it",
+                                   i, st[i].blocks[k]);
     return 0;
 }

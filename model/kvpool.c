@@ -73,8 +73,9 @@ int mdl_kvpool_new(struct mdl_kvpool **out, uint32_t n_blocks, uint32_t block_to
     /* The free list hands out low numbers first. */
     p->free_head = NIL;
     for (uint32_t i = n_blocks; i-- > 0;) {
-        p->b[i] = (struct blk){ .parent = NIL, .chain = NIL, .prev = NIL, .next = p->free_head,
-                                .is_free = true };
+        p->b[i] = (struct blk){
+            .parent = NIL, .chain = NIL, .prev = NIL, .next = p->free_head, .is_free = true
+        };
         p->free_head = i;
     }
     p->n_free = n_blocks;
@@ -177,8 +178,8 @@ void mdl_kvpool_release(struct mdl_kvpool *p, uint32_t i)
 }
 
 /* The published block under PARENT (of generation PGEN) holding IDS, or NIL. */
-static uint32_t find(const struct mdl_kvpool *p, uint32_t parent, uint32_t pgen,
-                     const int32_t *ids, uint64_t h)
+static uint32_t find(const struct mdl_kvpool *p, uint32_t parent, uint32_t pgen, const int32_t *ids,
+                     uint64_t h)
 {
     for (uint32_t i = p->buckets[h & p->mask]; i != NIL; i = p->b[i].chain) {
         const struct blk *b = &p->b[i];
@@ -236,8 +237,8 @@ uint32_t mdl_kvpool_available(const struct mdl_kvpool *p)
 
 void mdl_kvpool_counts(const struct mdl_kvpool *p, struct mdl_kvpool_counts *out)
 {
-    *out = (struct mdl_kvpool_counts){ p->n, p->n_free, p->n_cached,
-                                       p->n - p->n_free - p->n_cached, p->evictions };
+    *out = (struct mdl_kvpool_counts){ p->n, p->n_free, p->n_cached, p->n - p->n_free - p->n_cached,
+                                       p->evictions };
 }
 
 int mdl_kvpool_verify(const struct mdl_kvpool *p, const uint32_t *holds)

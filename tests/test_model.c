@@ -1289,3 +1289,229 @@ Test(model, engine_chunked_prefill)
     free(ref.logits);
     mdl_model_free(m);
 }
+
+/* ---- the paged cache: sharing, reuse, preemption ---- */
+
+struct paged {
+    uint32_t seqs, max_ctx, block_tokens, n_blocks;
+    bool no_prefix_cache;
+};
+
+static struct mdl_engine *paged_engine(const struct mdl_model *m, struct paged p)
+{
+    struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+    o.backend_opts.max_seqs = p.seqs;
+    o.backend_opts.threads = 2;
+    o.backend_opts.max_ctx = p.max_ctx;
+    o.backend_opts.block_tokens = p.block_tokens;
+    o.backend_opts.n_blocks = p.n_blocks;
+    o.no_prefix_cache = p.no_prefix_cache;
+    struct mdl_engine *e = NULL;
+    cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
+    return e;
+}
+
+/* Runs N requests concurrently (one thread each) and returns their results in R. */
+static void run_all(struct mdl_engine *e, const struct mdl_request *req, struct mdl_result *r,
+                    size_t n)
+{
+    struct gen_job *jobs = calloc(n, sizeof(*jobs));
+    pthread_t *th = calloc(n, sizeof(*th));
+    for (size_t i = 0; i < n; i++) {
+        jobs[i] = (struct gen_job){ e, req[i], { 0 }, 0 };
+        cr_assert_eq(pthread_create(&th[i], NULL, gen_thread, &jobs[i]), 0);
+    }
+    for (size_t i = 0; i < n; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(jobs[i].rc, 0, "request %zu: %s", i, cru_err_msg());
+        r[i] = jobs[i].res;
+    }
+    free(jobs);
+    free(th);
+}
+
+static void assert_same(const struct mdl_result *a, const struct mdl_result *b, size_t n,
+                        const char *what)
+{
+    for (size_t i = 0; i < n; i++) {
+        cr_assert_eq(a[i].n, b[i].n, "%s: request %zu: %zu tokens against %zu", what, i, a[i].n,
+                     b[i].n);
+        cr_assert_eq(a[i].finish, b[i].finish, "%s: request %zu", what, i);
+        cr_assert_arr_eq(a[i].ids, b[i].ids, a[i].n * sizeof(int32_t), "%s: request %zu ids", what,
+                         i);
+        cr_assert_arr_eq(a[i].logprobs, b[i].logprobs, a[i].n * sizeof(float),
+                         "%s: request %zu log-probs", what, i);
+    }
+}
+
+static void assert_no_block_held(struct mdl_engine *e)
+{
+    struct mdl_engine_stats st;
+    mdl_engine_stats(e, &st);
+    cr_assert_eq(st.blocks_used, 0, "%u blocks still held after every request ended",
+                 st.blocks_used);
+}
+
+/* A group of 8 episodes with a common 40-token prompt, submitted at once: the first computes
+ * the prompt, the others wait for its blocks and compute only the block that holds the last
+ * prompt token (which is always run again). Their tokens are what an engine without the
+ * prefix cache gives. */
+Test(model, engine_group_computes_its_prompt_once)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    enum { K = 8, P = 40, BTOK = 4 };
+    int32_t prompt[P];
+    for (int i = 0; i < P; i++)
+        prompt[i] = (int32_t)((i * 37 + 11) % 200);
+    struct mdl_request req[K];
+    for (int i = 0; i < K; i++) {
+        req[i] = (struct mdl_request)MDL_REQUEST_INIT;
+        req[i].prompt = prompt;
+        req[i].n_prompt = P;
+        req[i].sampling.seed = 1000 + (uint64_t)i;
+        req[i].sampling.temperature = 0.9f;
+        req[i].sampling.max_tokens = 12;
+        req[i].sampling.stop_at_eos = false;
+    }
+    struct mdl_result shared[K], plain[K];
+    struct mdl_engine *e = paged_engine(m, (struct paged){ K, 128, BTOK, 0, false });
+    run_all(e, req, shared, K);
+    struct mdl_engine_stats st;
+    mdl_engine_stats(e, &st);
+    cr_assert_eq(st.prompt_tokens, K * P);
+    cr_assert_eq(st.prefill_tokens, P + (K - 1) * BTOK, "computed %llu prompt tokens",
+                 (unsigned long long)st.prefill_tokens);
+    cr_assert_eq(st.cached_tokens, (K - 1) * (P - BTOK));
+    assert_no_block_held(e);
+    mdl_engine_free(e);
+    e = paged_engine(m, (struct paged){ K, 128, BTOK, 0, true });
+    run_all(e, req, plain, K);
+    mdl_engine_stats(e, &st);
+    cr_assert_eq(st.prefill_tokens, K * P);
+    cr_assert_eq(st.cached_tokens, 0);
+    mdl_engine_free(e);
+    assert_same(shared, plain, K, "shared prefix");
+    for (int i = 0; i < K; i++) {
+        mdl_result_free(&shared[i]);
+        mdl_result_free(&plain[i]);
+    }
+    mdl_model_free(m);
+}
+
+/* An episode's next turn (its prompt, what it generated, an observation) starts from its own
+ * cached history: only the last partial block and the new tokens are computed. */
+Test(model, engine_next_turn_reuses_history)
+{
+    struct mdl_model *m = load("minimax_m2_a");
+    enum { BTOK = 4 };
+    struct mdl_engine *e = paged_engine(m, (struct paged){ 2, 256, BTOK, 0, false });
+    int32_t turn[128];
+    size_t n = 0;
+    for (int i = 0; i < 21; i++)
+        turn[n++] = (int32_t)(i * 13 % 250);
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.sampling.seed = 9;
+    r.sampling.max_tokens = 10;
+    r.sampling.stop_at_eos = false;
+    struct mdl_result res[3];
+    for (int k = 0; k < 3; k++) {
+        r.prompt = turn;
+        r.n_prompt = n;
+        cr_assert_eq(mdl_engine_generate(e, &r, &res[k]), 0, "%s", cru_err_msg());
+        if (k > 0) {
+            /* What the previous turn computed: its prompt and all but its last token. */
+            size_t computed = res[k - 1].n_prompt + res[k - 1].n - 1;
+            cr_assert_eq(res[k].n_cached, computed / BTOK * BTOK, "turn %d: %u cached", k,
+                         res[k].n_cached);
+        }
+        memcpy(turn + n, res[k].ids, res[k].n * sizeof(int32_t));
+        n += res[k].n;
+        for (int i = 0; i < 7; i++) /* the observation */
+            turn[n++] = (int32_t)(100 + k * 7 + i);
+    }
+    assert_no_block_held(e);
+    mdl_engine_free(e);
+    /* The same turns without the cache give the same tokens. */
+    e = paged_engine(m, (struct paged){ 2, 256, BTOK, 0, true });
+    for (int k = 0; k < 3; k++) {
+        struct mdl_result again;
+        r.prompt = turn;
+        r.n_prompt = res[k].n_prompt;
+        cr_assert_eq(mdl_engine_generate(e, &r, &again), 0, "%s", cru_err_msg());
+        cr_assert_eq(again.n_cached, 0);
+        assert_same(&again, &res[k], 1, "next turn");
+        mdl_result_free(&again);
+        mdl_result_free(&res[k]);
+    }
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
+
+/* A pool of 16 blocks of 4 (one sequence of 64 tokens) and 6 sequences that each grow to 40:
+ * the engine preempts rather than failing or hanging, and every sequence gives what it gives
+ * alone in a large pool, with the prefix cache and without. */
+Test(model, engine_tiny_pool_preempts_and_gives_the_same_tokens, .timeout = 60)
+{
+    struct mdl_model *m = load("qwen3_moe_b");
+    enum { N = 6 };
+    int32_t prompts[N][12];
+    struct mdl_request req[N];
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < 12; j++)
+            prompts[i][j] = (int32_t)(j < 8 ? j + 3 : (i * 31 + j * 7) % 200);
+        req[i] = (struct mdl_request)MDL_REQUEST_INIT;
+        req[i].prompt = prompts[i];
+        req[i].n_prompt = 9 + (size_t)i % 4;
+        req[i].sampling.seed = 77 + (uint64_t)i;
+        req[i].sampling.temperature = 0.7f;
+        req[i].sampling.max_tokens = 28;
+        req[i].sampling.stop_at_eos = false;
+    }
+    struct mdl_result alone[N], tight[N];
+    struct mdl_engine *e = paged_engine(m, (struct paged){ 1, 64, 4, 0, true });
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(mdl_engine_generate(e, &req[i], &alone[i]), 0, "%s", cru_err_msg());
+    mdl_engine_free(e);
+    for (int cache = 0; cache < 2; cache++) {
+        e = paged_engine(m, (struct paged){ N, 64, 4, 16, cache == 0 });
+        struct mdl_backend_limits l;
+        mdl_engine_limits(e, &l);
+        cr_assert_eq(l.n_blocks, 16);
+        run_all(e, req, tight, N);
+        struct mdl_engine_stats st;
+        mdl_engine_stats(e, &st);
+        cr_assert_gt(st.preemptions, 0, "the pool never ran out");
+        cr_assert_leq(st.blocks_peak, 16);
+        assert_no_block_held(e);
+        assert_same(tight, alone, N, cache ? "preempted, cached" : "preempted");
+        for (int i = 0; i < N; i++)
+            mdl_result_free(&tight[i]);
+        mdl_engine_free(e);
+    }
+    for (int i = 0; i < N; i++)
+        mdl_result_free(&alone[i]);
+    mdl_model_free(m);
+}
+
+/* A pool smaller than the context asked for lowers the context to what it holds. */
+Test(model, engine_context_fits_the_pool)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct mdl_engine *e = paged_engine(m, (struct paged){ 2, 64, 4, 5, false });
+    struct mdl_backend_limits l;
+    mdl_engine_limits(e, &l);
+    cr_assert_eq(l.max_ctx, 20);
+    const int32_t prompt[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 };
+    struct mdl_request r = MDL_REQUEST_INIT;
+    r.prompt = prompt;
+    r.n_prompt = 10;
+    r.sampling.max_tokens = 100;
+    r.sampling.stop_at_eos = false;
+    struct mdl_result res;
+    cr_assert_eq(mdl_engine_generate(e, &r, &res), 0, "%s", cru_err_msg());
+    cr_assert_eq(res.finish, MDL_FINISH_CONTEXT);
+    cr_assert_eq(res.n_prompt + res.n, 21);
+    mdl_result_free(&res);
+    mdl_engine_free(e);
+    mdl_model_free(m);
+}
