@@ -68,7 +68,7 @@ int mdl_init_preset(struct mdl_init_opts *o, const char *name)
         o->layers = 62, o->hidden = 3072, o->heads = 48, o->kv_heads = 8, o->head_dim = 128;
         o->experts = 256, o->top_k = 8, o->moe_inter = 1536, o->inter = 1536;
         o->vocab = 200064, o->rotary_dim = 64, o->max_pos = 196608, o->dense_layers = 0;
-        o->bos = 200019, o->eos = 200020;
+        o->bos = -1, o->eos = 200020;
     } else {
         return cru_err_set(CRU_EINVAL, "unknown preset '%s' (%s)", name, mdl_init_preset_names);
     }
