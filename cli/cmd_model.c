@@ -1,11 +1,15 @@
 /* cli/model: `crucible model init | info | logits`. */
 #include <getopt.h>
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "lib/clock.h"
 #include "lib/err.h"
+#include "lib/json.h"
 #include "lib/str.h"
 #include "model/backend.h"
 #include "model/init.h"
@@ -18,6 +22,67 @@ static int parse_u32(const char *cmd, const char *opt, const char *s, uint32_t m
         return cli_usage(cmd, "%s: %s", opt, cru_err_msg());
     *out = (uint32_t)v;
     return 0;
+}
+
+/* The progress line of a long write, on a terminal only, at most a few times a second. */
+struct init_progress {
+    uint64_t t0, last;
+};
+
+static void init_progress(void *ctx, uint64_t done, uint64_t total)
+{
+    struct init_progress *p = ctx;
+    uint64_t now = cru_now_ns();
+    if (done < total && now - p->last < 250000000)
+        return;
+    p->last = now;
+    double s = (double)(now - p->t0) / 1e9, mb = (double)done / 1e6;
+    char eta[32] = "?";
+    if (done > 0 && s > 0)
+        snprintf(eta, sizeof(eta), "%.0fs", s / (double)done * (double)(total - done));
+    fprintf(stderr, "\rwriting: %.2f / %.2f GB (%.0f%%), %.0f MB/s, ETA %s   ", mb / 1e3,
+            (double)total / 1e9, total ? 100.0 * (double)done / (double)total : 100.0,
+            s > 0 ? mb / s : 0.0, eta);
+    if (done == total)
+        fputc('\n', stderr);
+}
+
+static json_t *plan_json(const struct mdl_init_plan *p)
+{
+    json_t *config = NULL, *files = json_array();
+    if (cru_json_parse(&config, p->config, strlen(p->config), "config.json") < 0) {
+        json_decref(files);
+        return NULL;
+    }
+    for (size_t i = 0; files && i < p->n_files; i++) {
+        const struct mdl_init_file *f = &p->files[i];
+        json_array_append_new(files,
+                              json_pack("{s:s, s:I, s:I, s:I}", "name", f->name, "tensors",
+                                        (json_int_t)f->n_tensors, "tensor_bytes",
+                                        (json_int_t)f->data_bytes, "bytes", (json_int_t)f->bytes));
+    }
+    return json_pack("{s:o, s:I, s:I, s:I, s:I, s:I, s:o}", "config", config, "params",
+                     (json_int_t)p->params, "tensors", (json_int_t)p->n_tensors, "total_size",
+                     (json_int_t)p->total_size, "file_bytes", (json_int_t)p->file_bytes,
+                     "shard_size", (json_int_t)p->opts.shard_size, "files", files);
+}
+
+static int init_dry_run(const struct mdl_init_plan *p, bool json)
+{
+    if (json)
+        return cli_print_json(plan_json(p)) < 0 ? cli_fail("model init") : CLI_EXIT_OK;
+    printf("arch:        %s, %u layers\nparameters:  %llu (%s)\ntensors:     %zu\n"
+           "total_size:  %llu bytes of tensors (%.2f GiB), %llu with the headers\n"
+           "files:       %zu (at most %llu bytes of tensors each)\n",
+           mdl_arch_name(p->opts.arch), p->opts.layers, (unsigned long long)p->params,
+           mdl_dtype_name(p->opts.dtype), p->n_tensors, (unsigned long long)p->total_size,
+           (double)p->total_size / (1u << 30), (unsigned long long)p->file_bytes, p->n_files,
+           (unsigned long long)p->opts.shard_size);
+    for (size_t i = 0; i < p->n_files; i++)
+        printf("  %s  %zu tensors, %llu bytes\n", p->files[i].name, p->files[i].n_tensors,
+               (unsigned long long)p->files[i].bytes);
+    printf("config.json:\n%s", p->config);
+    return CLI_EXIT_OK;
 }
 
 static int init_run(int argc, char **argv)
@@ -41,6 +106,10 @@ static int init_run(int argc, char **argv)
         O_TIED,
         O_DTYPE,
         O_SEED,
+        O_PRESET,
+        O_SHARD,
+        O_DRY,
+        O_JSON,
     };
     static const struct option opts[] = {
         { "arch", required_argument, NULL, O_ARCH },
@@ -61,14 +130,21 @@ static int init_run(int argc, char **argv)
         { "tied", no_argument, NULL, O_TIED },
         { "dtype", required_argument, NULL, O_DTYPE },
         { "seed", required_argument, NULL, O_SEED },
+        { "preset", required_argument, NULL, O_PRESET },
+        { "shard-size", required_argument, NULL, O_SHARD },
+        { "dry-run", no_argument, NULL, O_DRY },
+        { "json", no_argument, NULL, O_JSON },
         { "output", required_argument, NULL, 'o' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
-    const char *out = NULL;
-    bool vocab_given = false;
+    const char *out = NULL, *preset = NULL, *arch = NULL, *dtype = NULL;
+    bool tied = false, dry = false, json = false;
     int c, rc = 0;
+    /* Dimensions given on the command line, applied over the preset's whatever their order. */
+    uint32_t dims[O_MAXPOS - O_LAYERS + 1];
+    bool given[O_MAXPOS - O_LAYERS + 1] = { false };
     uint32_t *u32[] = {
         [O_LAYERS - O_LAYERS] = &o.layers,  [O_HIDDEN - O_LAYERS] = &o.hidden,
         [O_HEADS - O_LAYERS] = &o.heads,    [O_KV - O_LAYERS] = &o.kv_heads,
@@ -82,31 +158,26 @@ static int init_run(int argc, char **argv)
     while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         if (c >= O_LAYERS && c <= O_MAXPOS) {
             if ((rc = parse_u32("model init", opts[c - O_ARCH].name, optarg, UINT32_MAX,
-                                u32[c - O_LAYERS])) != 0)
+                                &dims[c - O_LAYERS])) != 0)
                 return rc;
-            vocab_given |= c == O_VOCAB;
+            given[c - O_LAYERS] = true;
             continue;
         }
         switch (c) {
         case O_ARCH:
-            if (mdl_arch_parse(optarg, &o.arch) < 0)
-                return cli_usage("model init", "--arch: %s", cru_err_msg());
+            arch = optarg;
+            break;
+        case O_PRESET:
+            preset = optarg;
             break;
         case O_TOK:
             o.tokenizer_dir = optarg;
             break;
         case O_TIED:
-            o.tied = true;
+            tied = true;
             break;
         case O_DTYPE:
-            if (strcmp(optarg, "bf16") == 0)
-                o.dtype = MDL_DT_BF16;
-            else if (strcmp(optarg, "f16") == 0)
-                o.dtype = MDL_DT_F16;
-            else if (strcmp(optarg, "f32") == 0)
-                o.dtype = MDL_DT_F32;
-            else
-                return cli_usage("model init", "--dtype: '%s' is not bf16, f16 or f32", optarg);
+            dtype = optarg;
             break;
         case O_SEED: {
             uint64_t v;
@@ -115,6 +186,17 @@ static int init_run(int argc, char **argv)
             o.seed = v;
             break;
         }
+        case O_SHARD:
+            if (cru_parse_size(optarg, &o.shard_size) < 0 || o.shard_size == 0)
+                return cli_usage("model init", "--shard-size: '%s' is not a size above 0 (%s)",
+                                 optarg, cru_err_msg());
+            break;
+        case O_DRY:
+            dry = true;
+            break;
+        case O_JSON:
+            json = true;
+            break;
         case 'o':
             out = optarg;
             break;
@@ -125,18 +207,53 @@ static int init_run(int argc, char **argv)
             return cli_bad_option("model init", c, argv);
         }
     }
-    if (!out)
-        return cli_usage("model init", "-o DIR is required");
+    if (!out && !dry)
+        return cli_usage("model init", "-o DIR is required (or --dry-run)");
     if (optind < argc)
         return cli_usage("model init", "unexpected argument '%s'", argv[optind]);
-    if (o.tokenizer_dir && !vocab_given)
-        o.vocab = 0; /* the tokenizer's */
-    if (mdl_init_write(out, &o) < 0) {
+    if (json && !dry)
+        return cli_usage("model init", "--json goes with --dry-run");
+    if (preset && arch)
+        return cli_usage("model init", "--preset and --arch: a preset sets the architecture");
+    if (preset && mdl_init_preset(&o, preset) < 0)
+        return cli_usage("model init", "--preset: %s", cru_err_msg());
+    if (arch && mdl_arch_parse(arch, &o.arch) < 0)
+        return cli_usage("model init", "--arch: %s", cru_err_msg());
+    if (tied)
+        o.tied = true;
+    if (dtype && strcmp(dtype, "bf16") == 0)
+        o.dtype = MDL_DT_BF16;
+    else if (dtype && strcmp(dtype, "f16") == 0)
+        o.dtype = MDL_DT_F16;
+    else if (dtype && strcmp(dtype, "f32") == 0)
+        o.dtype = MDL_DT_F32;
+    else if (dtype)
+        return cli_usage("model init", "--dtype: '%s' is not bf16, f16 or f32", dtype);
+    for (size_t i = 0; i < sizeof(dims) / sizeof(dims[0]); i++)
+        if (given[i])
+            *u32[i] = dims[i];
+    /* Without a preset the vocabulary is the tokenizer's unless given; a preset keeps its own. */
+    if (o.tokenizer_dir && !given[O_VOCAB - O_LAYERS] && !preset)
+        o.vocab = 0;
+    struct mdl_init_plan *plan = NULL;
+    if (mdl_init_plan_new(&plan, &o) < 0) {
         int code = cru_err_code();
         return code == CRU_EINVAL ? cli_usage("model init", "%s", cru_err_msg())
                                   : cli_fail("model init");
     }
-    return CLI_EXIT_OK;
+    if (dry) {
+        rc = init_dry_run(plan, json);
+        mdl_init_plan_free(plan);
+        return rc;
+    }
+    struct init_progress prog = { cru_now_ns(), 0 };
+    if (isatty(STDERR_FILENO)) {
+        plan->opts.progress = init_progress;
+        plan->opts.progress_ctx = &prog;
+    }
+    rc = mdl_init_plan_write(plan, out) < 0 ? cli_fail("model init") : CLI_EXIT_OK;
+    mdl_init_plan_free(plan);
+    return rc;
 }
 
 static json_t *info_json(const struct mdl_model *m)
@@ -338,26 +455,38 @@ const struct cli_command cli_cmd_model = {
     .summary = "make a random checkpoint, describe one, or print its logits",
     .help =
         "usage: crucible model init --arch qwen3_moe|minimax_m2 [dims] [--seed N] -o DIR\n"
+        "       crucible model init --preset NAME [dims] [--shard-size SIZE] -o DIR\n"
+        "       crucible model init ... --dry-run [--json]\n"
         "       crucible model info DIR [--json]\n"
         "       crucible model logits --model DIR --ids I,J,... [--all] [--json]\n"
         "\n"
         "init    writes a seeded random checkpoint in the HuggingFace layout (config.json,\n"
-        "        model.safetensors) that transformers loads; the same options and seed give\n"
+        "        safetensors files) that transformers loads; the same options and seed give\n"
         "        the same bytes. Dimensions (defaults in brackets):\n"
         "          --layers N [2]  --hidden N [64]  --heads N [4]  --kv-heads N [2]\n"
         "          --head-dim N [16]  --experts N [8]  --top-k N [2]  --moe-inter N [32]\n"
         "          --inter N [96] (dense layers)  --dense-layers N [0] (qwen3_moe: the\n"
         "          first N layers dense)  --vocab N [512]  --rotary-dim N [minimax_m2: half\n"
         "          the head]  --max-pos N [4096]  --tied  --dtype bf16|f16|f32 [bf16]\n"
+        "        --preset qwen3-30b-a3b|minimax-m2 takes every dimension from the published\n"
+        "        config.json (bf16); dimensions given as well override it (--layers 4 for a\n"
+        "        benchmark). A checkpoint over --shard-size bytes of tensors [5000000000,\n"
+        "        HuggingFace's 5GB; suffixes K, M, G are binary: 500M, 5G] is split as\n"
+        "        save_pretrained splits it: model-00001-of-000NN.safetensors and\n"
+        "        model.safetensors.index.json. Files are streamed (a few MiB of memory), each\n"
+        "        written as NAME.partial and renamed when whole, config.json last; a terminal\n"
+        "        shows the progress. --dry-run prints the plan (files, sizes, config.json)\n"
+        "        and writes nothing.\n"
         "        --tokenizer DIR copies tokenizer.json and tokenizer_config.json and sizes the\n"
-        "        vocabulary to hold every id of tokenizer.json (unless --vocab is given).\n"
+        "        vocabulary to hold every id of tokenizer.json (unless --vocab or a preset\n"
+        "        gives it).\n"
         "info    loads a checkpoint (every tensor checked) and describes it.\n"
         "logits  runs the CPU forward over the ids and prints the logits of the last\n"
         "        position (--all: of every position), one row a line, or as\n"
         "        {\"logits\": [...]} with --json ([[...], ...] with --all).\n"
         "\n"
         "Options:\n"
-        "  -o, --output DIR  init: the folder to write (created)\n"
+        "  -o, --output DIR  init: the folder to write (created; --out works too)\n"
         "  --threads N       logits: CPU threads (default: every core)\n"
         "  --json            machine-readable output\n"
         "  -h, --help        show this help\n"

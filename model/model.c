@@ -25,6 +25,7 @@
 #include "lib/err.h"
 #include "lib/fs.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/str.h"
 
 struct mdl_mapping {
@@ -692,47 +693,67 @@ done:
     return rc;
 }
 
-void mdl_st_index_free(char **files, size_t n)
+void mdl_st_index_free(struct mdl_st_index *ix)
 {
-    for (size_t i = 0; files && i < n; i++)
-        free(files[i]);
-    free(files);
+    if (!ix)
+        return;
+    for (size_t i = 0; ix->files && i < ix->n_files; i++)
+        free(ix->files[i]);
+    for (size_t i = 0; ix->entries && i < ix->n_entries; i++)
+        free(ix->entries[i].tensor);
+    free(ix->files);
+    free(ix->entries);
+    free(ix);
 }
 
-/* Adds F to FILES unless SEEN (an object used as a hash set: jansson seeds its hash at random,
- * so no index can make the lookups collide) has it. A list searched for each of a quarter
- * million entries would cost entries times files. */
-static int index_add(json_t *seen, char ***files, size_t *n, const char *f, const char *name)
+/* The number of file F in IX, added unless SEEN (an object used as a hash set from names to
+ * numbers: jansson seeds its hash at random, so no index can make the lookups collide) has
+ * it. A list searched for each of a quarter million entries would cost entries times files. */
+static int index_add(json_t *seen, struct mdl_st_index *ix, const char *f, const char *name,
+                     uint32_t *out)
 {
-    if (json_object_get(seen, f))
+    json_t *known = json_object_get(seen, f);
+    if (known) {
+        *out = (uint32_t)json_integer_value(known);
         return 0;
-    if (*n >= MDL_MAX_SHARDS)
+    }
+    if (ix->n_files >= MDL_MAX_SHARDS)
         return cru_err_set(CRU_ELIMIT, "%s: more than %d shard files", name, MDL_MAX_SHARDS);
-    char **grown = realloc(*files, (*n + 1) * sizeof(char *));
+    char **grown = realloc(ix->files, (ix->n_files + 1) * sizeof(char *));
     if (!grown)
         return cru_err_set(CRU_ENOMEM, "out of memory");
-    *files = grown;
-    if (!(grown[*n] = strdup(f)))
+    ix->files = grown;
+    if (!(grown[ix->n_files] = strdup(f)))
         return cru_err_set(CRU_ENOMEM, "out of memory");
-    (*n)++;
-    if (json_object_set_new(seen, f, json_true()) < 0)
+    *out = (uint32_t)ix->n_files++;
+    if (json_object_set_new(seen, f, json_integer(*out)) < 0)
         return cru_err_set(CRU_ENOMEM, "out of memory");
     return 0;
 }
 
-int mdl_st_index_parse(char ***files, size_t *n, const char *text, size_t len, const char *name)
+static int cmp_entry(const void *a, const void *b)
 {
-    json_t *root = NULL, *map = NULL, *seen = NULL;
-    char **list = NULL;
-    size_t count = 0;
+    return strcmp(((const struct mdl_st_index_entry *)a)->tensor,
+                  ((const struct mdl_st_index_entry *)b)->tensor);
+}
+
+/* metadata.total_size when it is a byte count; anything else there is no concern of ours. */
+static void index_total_size(struct mdl_st_index *ix, const json_t *root)
+{
+    const json_t *t = json_object_get(json_object_get(root, "metadata"), "total_size");
+    if (json_is_integer(t) && json_integer_value(t) >= 0) {
+        ix->has_total_size = true;
+        ix->total_size = (uint64_t)json_integer_value(t);
+    }
+}
+
+/* Bounds the index's bytes and the tree jansson would build, before it builds it. */
+static int index_bound(const char *text, size_t len, const char *name)
+{
     struct cru_json_counts c;
-    int rc = 0;
-    *files = NULL;
-    *n = 0;
     if (len > MDL_MAX_INDEX)
         return cru_err_set(CRU_ELIMIT, "%s: an index of %zu bytes is over the limit of %zu", name,
                            len, MDL_MAX_INDEX);
-    /* As for a header: jansson's tree is bounded before it is built. */
     cru_json_count(text, len, &c);
     if (c.members > MDL_MAX_ST_MEMBERS)
         return cru_err_set(CRU_ELIMIT, "%s: an index of %zu object members is over the limit of %u",
@@ -740,7 +761,57 @@ int mdl_st_index_parse(char ***files, size_t *n, const char *text, size_t len, c
     if (c.values > MDL_MAX_ST_VALUES)
         return cru_err_set(CRU_ELIMIT, "%s: an index of %zu JSON values is over the limit of %u",
                            name, c.values, MDL_MAX_ST_VALUES);
-    if ((rc = cru_json_parse(&root, text, len, name)) < 0)
+    return 0;
+}
+
+static int index_entries(struct mdl_st_index *ix, json_t *map, const char *name)
+{
+    json_t *seen = json_object();
+    if (!seen || !(ix->entries = calloc(json_object_size(map) + 1, sizeof(*ix->entries)))) {
+        json_decref(seen);
+        return cru_err_set(CRU_ENOMEM, "out of memory");
+    }
+    const char *key;
+    json_t *v;
+    int rc = 0;
+    json_object_foreach(map, key, v)
+    {
+        const char *f = json_string_value(v);
+        char shown[CRU_SHOW_CAP(96)];
+        if (!f || !*f || strchr(f, '/') || strcmp(f, ".") == 0 || strcmp(f, "..") == 0 ||
+            strlen(f) > 255) {
+            rc = cru_err_set(CRU_EUNSAFE, "%s: weight_map.%s: expected a file name in the folder",
+                             name, cru_str_show(shown, key, 96, true));
+            break;
+        }
+        size_t klen = strlen(key);
+        if (klen == 0 || klen > MDL_MAX_NAME) {
+            rc = cru_err_set(CRU_ELIMIT, "%s: a tensor name of %zu bytes (1 to %d)", name, klen,
+                             MDL_MAX_NAME);
+            break;
+        }
+        struct mdl_st_index_entry *e = &ix->entries[ix->n_entries];
+        if ((rc = index_add(seen, ix, f, name, &e->file)) < 0)
+            break;
+        if (!(e->tensor = strdup(key))) {
+            rc = cru_err_set(CRU_ENOMEM, "out of memory");
+            break;
+        }
+        ix->n_entries++;
+    }
+    json_decref(seen);
+    if (rc == 0)
+        qsort(ix->entries, ix->n_entries, sizeof(*ix->entries), cmp_entry);
+    return rc;
+}
+
+int mdl_st_index_parse(struct mdl_st_index **out, const char *text, size_t len, const char *name)
+{
+    json_t *root = NULL, *map = NULL;
+    struct mdl_st_index *ix = NULL;
+    *out = NULL;
+    int rc = index_bound(text, len, name);
+    if (rc < 0 || (rc = cru_json_parse(&root, text, len, name)) < 0)
         return rc;
     if (!json_is_object(root)) {
         rc = cru_err_set(CRU_EPARSE, "%s: expected a JSON object", name);
@@ -755,48 +826,36 @@ int mdl_st_index_parse(char ***files, size_t *n, const char *text, size_t len, c
                          name, json_object_size(map), MDL_MAX_TENSORS);
         goto done;
     }
-    if (!(seen = json_object())) {
+    if (!(ix = calloc(1, sizeof(*ix)))) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
     }
-    const char *key;
-    json_t *v;
-    json_object_foreach(map, key, v)
-    {
-        const char *f = json_string_value(v);
-        if (!f || !*f || strchr(f, '/') || strcmp(f, ".") == 0 || strcmp(f, "..") == 0 ||
-            strlen(f) > 255) {
-            char shown[CRU_SHOW_CAP(96)];
-            rc = cru_err_set(CRU_EUNSAFE, "%s: weight_map.%s: expected a file name in the folder",
-                             name, cru_str_show(shown, key, 96, true));
-            goto done;
-        }
-        if ((rc = index_add(seen, &list, &count, f, name)) < 0)
-            goto done;
-    }
-    if (count == 0)
+    if ((rc = index_entries(ix, map, name)) < 0)
+        goto done;
+    if (ix->n_files == 0) {
         rc = cru_err_set(CRU_EINVAL, "%s: weight_map names no file", name);
+        goto done;
+    }
+    index_total_size(ix, root);
 done:
-    json_decref(seen);
     json_decref(root);
     if (rc < 0) {
-        mdl_st_index_free(list, count);
+        mdl_st_index_free(ix);
         return rc;
     }
-    *files = list;
-    *n = count;
+    *out = ix;
     return 0;
 }
 
-/* The shard files named by model.safetensors.index.json, each once. */
-static int index_files(const char *dir, char ***files, size_t *n)
+/* model.safetensors.index.json of DIR. */
+static int index_read(const char *dir, struct mdl_st_index **out)
 {
     char *path = NULL;
     struct cru_buf b = CRU_BUF_INIT;
     int rc;
     if ((rc = cru_str_printf(&path, "%s/model.safetensors.index.json", dir)) == 0 &&
         (rc = cru_file_read(path, MDL_MAX_INDEX, &b)) == 0)
-        rc = mdl_st_index_parse(files, n, cru_buf_cstr(&b), b.len, path);
+        rc = mdl_st_index_parse(out, cru_buf_cstr(&b), b.len, path);
     cru_buf_free(&b);
     free(path);
     return rc;
@@ -838,6 +897,41 @@ static int index_tensors(struct mdl_model *m)
                                cru_str_show(shown, a->t->name, 96, true), a->mp->file, b->mp->file);
         }
     }
+    return 0;
+}
+
+/* Holds the files to what the index says of them: each tensor in the file it names, each
+ * tensor of the files named. Both lists are sorted by name, so one walk compares them. A
+ * tensor read from another file than the one named would make the checkpoint mean one thing
+ * here and another to a reader that trusts the index. */
+static int index_check(const struct mdl_model *m, const struct mdl_st_index *ix)
+{
+    static const char *const idx = "model.safetensors.index.json";
+    char shown[CRU_SHOW_CAP(96)];
+    size_t i = 0, k = 0;
+    uint64_t bytes = 0;
+    while (i < ix->n_entries || k < m->n_by_name) {
+        if (k == m->n_by_name ||
+            (i < ix->n_entries && strcmp(ix->entries[i].tensor, m->by_name[k].t->name) < 0)) {
+            const struct mdl_st_index_entry *e = &ix->entries[i];
+            return cru_err_set(CRU_EINVAL, "%s puts tensor '%s' in %s, which does not hold it", idx,
+                               cru_str_show(shown, e->tensor, 96, true), ix->files[e->file]);
+        }
+        const struct mdl_tensor_ref *r = &m->by_name[k];
+        if (i == ix->n_entries || strcmp(ix->entries[i].tensor, r->t->name) > 0)
+            return cru_err_set(CRU_EINVAL, "tensor '%s' of %s is not in %s",
+                               cru_str_show(shown, r->t->name, 96, true), r->mp->file, idx);
+        const struct mdl_st_index_entry *e = &ix->entries[i];
+        if (r->mp != &m->maps[e->file])
+            return cru_err_set(CRU_EINVAL, "%s puts tensor '%s' in %s, but it is in %s", idx,
+                               cru_str_show(shown, e->tensor, 96, true), ix->files[e->file],
+                               r->mp->file);
+        bytes += r->t->end - r->t->begin;
+        i++, k++;
+    }
+    if (ix->has_total_size && ix->total_size != bytes)
+        cru_warn("%s/%s: metadata.total_size is %llu, the files' tensors take %llu bytes", m->dir,
+                 idx, (unsigned long long)ix->total_size, (unsigned long long)bytes);
     return 0;
 }
 
@@ -977,8 +1071,9 @@ int mdl_model_load(struct mdl_model **out, const char *dir)
     *out = NULL;
     struct st_used used = { 0 };
     struct mdl_model *m = calloc(1, sizeof(*m));
-    char **files = NULL, *index = NULL;
-    size_t n_files = 0;
+    struct mdl_st_index *ix = NULL;
+    char *index = NULL, one[] = "model.safetensors", *single[] = { one }, **files = single;
+    size_t n_files = 1;
     int rc;
     if (!m)
         return cru_err_set(CRU_ENOMEM, "out of memory");
@@ -987,14 +1082,10 @@ int mdl_model_load(struct mdl_model **out, const char *dir)
     if ((rc = cru_str_printf(&index, "%s/model.safetensors.index.json", dir)) < 0)
         goto done;
     if (access(index, F_OK) == 0) {
-        if ((rc = index_files(dir, &files, &n_files)) < 0)
+        if ((rc = index_read(dir, &ix)) < 0)
             goto done;
-    } else {
-        if (!(files = malloc(sizeof(char *))) || !(files[0] = strdup("model.safetensors"))) {
-            rc = cru_err_set(CRU_ENOMEM, "out of memory");
-            goto done;
-        }
-        n_files = 1;
+        files = ix->files;
+        n_files = ix->n_files;
     }
     if (!(m->maps = calloc(n_files, sizeof(*m->maps)))) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
@@ -1002,10 +1093,13 @@ int mdl_model_load(struct mdl_model **out, const char *dir)
     }
     for (size_t i = 0; i < n_files; i++) {
         m->n_maps++;
-        if ((rc = map_file(&m->maps[i], dir, files[i], &used)) < 0)
+        if ((rc = map_file(&m->maps[i], dir, files[i], &used)) < 0) {
+            if (ix)
+                cru_err_wrap(rc, "%s, named by model.safetensors.index.json", files[i]);
             goto done;
+        }
     }
-    if ((rc = index_tensors(m)) < 0)
+    if ((rc = index_tensors(m)) < 0 || (ix && (rc = index_check(m, ix)) < 0))
         goto done;
     const struct mdl_config *c = &m->cfg;
     if (!(m->layers = calloc(c->layers, sizeof(*m->layers)))) {
@@ -1025,7 +1119,7 @@ int mdl_model_load(struct mdl_model **out, const char *dir)
     m->active_bytes += wbytes(&m->final_norm) + wbytes(&m->lm_head) +
                        wbytes(&m->embed) / (c->vocab ? c->vocab : 1);
 done:
-    mdl_st_index_free(files, n_files);
+    mdl_st_index_free(ix);
     free(index);
     if (rc < 0) {
         cru_err_wrap(rc, "loading the checkpoint in %s", dir);

@@ -122,14 +122,29 @@ struct mdl_st_header {
 int mdl_st_parse(struct mdl_st_header **out, const uint8_t *data, size_t size, const char *name);
 void mdl_st_header_free(struct mdl_st_header *h);
 
-/* The shard files that the LEN bytes of TEXT, a model.safetensors.index.json, name in its
- * weight_map: each once, in the order of first mention, each a plain file name in the
- * checkpoint's folder. At most MDL_MAX_INDEX bytes, MDL_MAX_ST_MEMBERS object members and
- * MDL_MAX_ST_VALUES values (counted before parsing), MDL_MAX_TENSORS entries and
- * MDL_MAX_SHARDS files. NAME labels errors. *files and
- * its strings belong to the caller (mdl_st_index_free). */
-int mdl_st_index_parse(char ***files, size_t *n, const char *text, size_t len, const char *name);
-void mdl_st_index_free(char **files, size_t n);
+/* One entry of an index's weight_map: a tensor and the file that holds it. */
+struct mdl_st_index_entry {
+    char *tensor;
+    uint32_t file; /* into mdl_st_index.files */
+};
+
+/* A parsed model.safetensors.index.json. */
+struct mdl_st_index {
+    char **files; /* each once, in the order of first mention; plain file names */
+    size_t n_files;
+    struct mdl_st_index_entry *entries; /* sorted by tensor name, each name once */
+    size_t n_entries;
+    bool has_total_size; /* metadata.total_size, a byte count, was given */
+    uint64_t total_size;
+};
+
+/* Parses the LEN bytes of TEXT, a model.safetensors.index.json: at most MDL_MAX_INDEX bytes,
+ * MDL_MAX_ST_MEMBERS object members and MDL_MAX_ST_VALUES values (counted before parsing),
+ * MDL_MAX_TENSORS entries and MDL_MAX_SHARDS files; every file a plain name in the checkpoint's
+ * folder (no '/', not "." or "..", at most 255 bytes), every tensor name 1 to MDL_MAX_NAME
+ * bytes. NAME labels errors. *out belongs to the caller (mdl_st_index_free). */
+int mdl_st_index_parse(struct mdl_st_index **out, const char *text, size_t len, const char *name);
+void mdl_st_index_free(struct mdl_st_index *ix);
 /* The tensor called NAME, or NULL. */
 const struct mdl_st_tensor *mdl_st_find(const struct mdl_st_header *h, const char *name);
 
@@ -170,7 +185,11 @@ struct mdl_model {
 };
 
 /* Loads the checkpoint in folder DIR. *out belongs to the caller (mdl_model_free). Errors name
- * the file and the tensor: a missing one, a wrong shape or dtype, a malformed header. */
+ * the file and the tensor: a missing one, a wrong shape or dtype, a malformed header. With an
+ * index, every file it names must exist and every tensor must be in the file the index names
+ * for it, and every tensor of those files in the index; a metadata.total_size that differs
+ * from the files' tensor bytes is reported as a warning (real indexes have been seen to be
+ * off). */
 int mdl_model_load(struct mdl_model **out, const char *dir);
 void mdl_model_free(struct mdl_model *m);
 

@@ -967,3 +967,75 @@ Test(cli, generate_text_with_a_tokenizer)
     run_free(&r);
     cru_remove_tree(dir);
 }
+
+/* model init --preset --dry-run plans the published checkpoint without writing it; --layers
+ * overrides the preset whatever the order; bad presets and sizes are usage errors. */
+Test(cli, model_init_preset_dry_run)
+{
+    struct run r;
+    run_cli(&r, "model", "init", "--preset", "qwen3-30b-a3b", "--dry-run", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    json_t *v = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(v, "%s", r.out.data);
+    cr_assert_eq(json_integer_value(json_object_get(v, "params")), 30532122624);
+    cr_assert_eq(json_integer_value(json_object_get(v, "total_size")), 61064245248);
+    cr_assert_eq(json_array_size(json_object_get(v, "files")), 13);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(v, "config"), "num_experts")),
+                 128);
+    json_decref(v);
+    run_free(&r);
+
+    run_cli(&r, "model", "init", "--layers", "2", "--preset", "qwen3-30b-a3b", "--shard-size",
+            "500M", "--dry-run", "--json");
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    v = json_loads(r.out.data, 0, NULL);
+    cr_assert_not_null(v, "%s", r.out.data);
+    json_t *cfg = json_object_get(v, "config");
+    cr_assert_eq(json_integer_value(json_object_get(cfg, "num_hidden_layers")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(cfg, "eos_token_id")), 151645);
+    cr_assert_eq(json_integer_value(json_object_get(v, "shard_size")), 500 << 20);
+    size_t n = json_array_size(json_object_get(v, "files"));
+    /* The embedding and lm_head (622 MB each) alone, the layers (2.49 GB) in 5. */
+    cr_assert_eq(n, 7, "%zu files", n);
+    json_decref(v);
+    run_free(&r);
+
+    run_cli(&r, "model", "init", "--preset", "llama", "--dry-run");
+    expect_usage_error(&r, "crucible: model init: --preset: unknown preset 'llama'");
+    run_free(&r);
+    run_cli(&r, "model", "init", "--preset", "minimax-m2", "--arch", "qwen3_moe", "--dry-run");
+    expect_usage_error(&r, "crucible: model init: --preset and --arch");
+    run_free(&r);
+    run_cli(&r, "model", "init", "--shard-size", "0", "-o", "/nonexistent/x");
+    expect_usage_error(&r, "crucible: model init: --shard-size: '0'");
+    run_free(&r);
+}
+
+/* The same seed written in one file and in several gives the same logits, to the last bit. */
+Test(cli, model_init_sharded_logits)
+{
+    char *dir = model_tmp(), one[256], many[256];
+    snprintf(one, sizeof(one), "%s/one", dir);
+    snprintf(many, sizeof(many), "%s/many", dir);
+    struct run r, a, b;
+    run_cli(&r, "model", "init", "--layers", "2", "--vocab", "60", "--seed", "5", "-o", one);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "model", "init", "--layers", "2", "--vocab", "60", "--seed", "5", "--shard-size",
+            "40K", "-o", many);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    run_free(&r);
+    char idx[300];
+    snprintf(idx, sizeof(idx), "%s/model.safetensors.index.json", many);
+    cr_assert_eq(access(idx, F_OK), 0, "no index in %s", many);
+    run_cli(&a, "model", "logits", "--model", one, "--ids", "1,7,3,59", "--all");
+    run_cli(&b, "model", "logits", "--model", many, "--ids", "1,7,3,59", "--all");
+    cr_assert_eq(a.status, 0, "%s", a.err.data);
+    cr_assert_eq(b.status, 0, "%s", b.err.data);
+    cr_assert_gt(a.out.len, 100);
+    cr_assert_str_eq(a.out.data, b.out.data);
+    run_free(&a);
+    run_free(&b);
+    cru_remove_tree(dir);
+    free(dir);
+}

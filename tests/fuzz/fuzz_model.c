@@ -7,8 +7,10 @@
  * within its bounds: every tensor's bytes inside the data area and of the size its dtype and
  * shape give, names sorted and unique and findable, no two non-empty tensors overlapping. A
  * config that parses must be within every bound. An index that parses names 1 to
- * MDL_MAX_SHARDS distinct plain file names.
+ * MDL_MAX_SHARDS distinct plain file names, each held by an entry, and its entries are sorted,
+ * unique, of bounded names, and each in one of those files.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,18 +75,39 @@ static void check_config(const struct mdl_config *c)
             fail("an eos id outside the vocabulary");
 }
 
-static void check_index(char **files, size_t n)
+static void check_index(const struct mdl_st_index *ix)
 {
+    size_t n = ix->n_files;
     if (n == 0 || n > MDL_MAX_SHARDS)
         fail("an index of no files or too many");
+    if (ix->n_entries > MDL_MAX_TENSORS)
+        fail("an index of too many entries");
     for (size_t i = 0; i < n; i++) {
-        const char *f = files[i];
+        const char *f = ix->files[i];
         if (!*f || strchr(f, '/') || strcmp(f, ".") == 0 || strcmp(f, "..") == 0 || strlen(f) > 255)
             fail("a shard that is not a plain file name");
         for (size_t j = 0; j < i; j++)
-            if (strcmp(files[j], f) == 0)
+            if (strcmp(ix->files[j], f) == 0)
                 fail("a shard named twice");
     }
+    bool *held = calloc(n, sizeof(bool));
+    if (!held)
+        return;
+    for (size_t i = 0; i < ix->n_entries; i++) {
+        const struct mdl_st_index_entry *e = &ix->entries[i];
+        size_t len = strlen(e->tensor);
+        if (len == 0 || len > MDL_MAX_NAME)
+            fail("a tensor name out of bounds");
+        if (i && strcmp(ix->entries[i - 1].tensor, e->tensor) >= 0)
+            fail("entries not sorted and unique");
+        if (e->file >= n)
+            fail("an entry in no file");
+        held[e->file] = true;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!held[i])
+            fail("a file that no entry names");
+    free(held);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -101,14 +124,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     memcpy(copy, data, size);
     cru_err_clear();
     if (which == 2) {
-        char **files = (char **)&files;
-        size_t n = 1;
-        int rc = mdl_st_index_parse(&files, &n, (const char *)copy, size, "index.json");
+        struct mdl_st_index *ix = (struct mdl_st_index *)&ix;
+        int rc = mdl_st_index_parse(&ix, (const char *)copy, size, "index.json");
         if (rc == 0) {
-            check_index(files, n);
-            mdl_st_index_free(files, n);
-        } else if (files || n || rc > 0 || !*cru_err_msg() || cru_err_code() != rc) {
-            fail("a failure without its code and message, or with files");
+            check_index(ix);
+            mdl_st_index_free(ix);
+        } else if (ix || rc > 0 || !*cru_err_msg() || cru_err_code() != rc) {
+            fail("a failure without its code and message, or with an index");
         }
     } else if (which == 1) {
         struct mdl_config c;
