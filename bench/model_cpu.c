@@ -84,39 +84,46 @@ static int run_model(const char *root, const char *name, const struct mdl_init_o
     void *be = NULL;
     float *logits = NULL;
     int32_t *ids = NULL;
+    uint32_t *tables = NULL;
     int rc;
     if ((rc = cru_str_printf(&dir, "%s/%s", root, name)) < 0 ||
         (rc = mdl_init_write(dir, io)) < 0 || (rc = mdl_model_load(&m, dir)) < 0)
         goto done;
     struct mdl_backend_opts bo = MDL_BACKEND_OPTS_INIT;
-    bo.n_slots = batch;
+    bo.max_seqs = batch;
     bo.threads = threads;
     bo.max_ctx = prefill + decode + 8;
+    /* Sequence S owns blocks S * PER .. (S + 1) * PER - 1. */
+    uint32_t per = (bo.max_ctx + MDL_BLOCK_TOKENS - 1) / MDL_BLOCK_TOKENS;
+    bo.n_blocks = per * batch;
     if ((rc = mdl_backend_cpu.load(&be, m, &bo)) < 0)
         goto done;
     size_t V = m->cfg.vocab;
     logits = malloc((size_t)batch * V * sizeof(float));
     ids = malloc((size_t)(prefill + decode) * sizeof(int32_t));
-    if (!logits || !ids) {
+    tables = malloc((size_t)bo.n_blocks * sizeof(uint32_t));
+    if (!logits || !ids || !tables) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
     }
     for (uint32_t i = 0; i < prefill + decode; i++)
         ids[i] = (int32_t)((i * 7919u + 13u) % V);
+    for (uint32_t b = 0; b < bo.n_blocks; b++)
+        tables[b] = b;
     /* Prefill every slot (the first one timed), then decode: one sequence, then all. */
     uint64_t t0 = cru_now_ns();
-    struct mdl_step st = { 0, 0, ids, prefill, false, logits };
+    struct mdl_step st = { tables, per, 0, ids, prefill, false, logits };
     if ((rc = mdl_backend_cpu.forward(be, &st, 1)) < 0)
         goto done;
     out->prefill_tps = prefill / ((double)(cru_now_ns() - t0) / 1e9);
     for (uint32_t s = 1; s < batch; s++) {
-        st = (struct mdl_step){ s, 0, ids, prefill, false, logits };
+        st = (struct mdl_step){ tables + s * per, per, 0, ids, prefill, false, logits };
         if ((rc = mdl_backend_cpu.forward(be, &st, 1)) < 0)
             goto done;
     }
     t0 = cru_now_ns();
     for (uint32_t i = 0; i < decode; i++) {
-        st = (struct mdl_step){ 0, prefill + i, &ids[prefill + i], 1, false, logits };
+        st = (struct mdl_step){ tables, per, prefill + i, &ids[prefill + i], 1, false, logits };
         if ((rc = mdl_backend_cpu.forward(be, &st, 1)) < 0)
             goto done;
     }
@@ -125,8 +132,9 @@ static int run_model(const char *root, const char *name, const struct mdl_init_o
     t0 = cru_now_ns();
     for (uint32_t i = 0; i < decode; i++) {
         for (uint32_t s = 0; s < batch; s++)
-            steps[s] = (struct mdl_step){ s, prefill + i, &ids[prefill + i],
-                                          1, false,       logits + (size_t)s * V };
+            steps[s] = (struct mdl_step){ tables + s * per,      per, prefill + i,
+                                          &ids[prefill + i],     1,   false,
+                                          logits + (size_t)s * V };
         if ((rc = mdl_backend_cpu.forward(be, steps, batch)) < 0)
             goto done;
     }
@@ -136,6 +144,7 @@ static int run_model(const char *root, const char *name, const struct mdl_init_o
     out->active_bytes = m->active_bytes;
     out->floor_tps = bandwidth / (double)m->active_bytes;
 done:
+    free(tables);
     if (be)
         mdl_backend_cpu.free(be);
     mdl_model_free(m);

@@ -291,9 +291,10 @@ static int logits_run(int argc, char **argv)
                        m->cfg.max_pos);
         goto done;
     }
-    /* A context of just these ids and a pool of just the blocks they fill: a GPU would
-     * otherwise set its memory aside for a cache that this one step never uses. */
-    bo.max_ctx = (uint32_t)n;
+    /* One sequence, one step of all its ids, a context of just them and a pool of just the
+     * blocks they fill (0, 1, ... in order): a GPU would otherwise set its memory aside for a
+     * cache that this one step never uses. */
+    bo.max_ctx = bo.max_step_tokens = (uint32_t)n;
     bo.n_blocks = (uint32_t)((n + MDL_BLOCK_TOKENS - 1) / MDL_BLOCK_TOKENS);
     if (ops->load(&be, m, &bo) < 0) {
         rc = cli_fail("model logits");

@@ -43,12 +43,12 @@ struct mdl_backend_opts {
     {                                                                                              \
         MDL_BACKEND_OPTS_VERSION, 8, 0, 0, 0, 0, 0, 0.0f, 0                                        \
     }
-#define MDL_MAX_SEQS        4096
-#define MDL_MAX_THREADS     1024
-#define MDL_BLOCK_TOKENS    16
+#define MDL_MAX_SEQS         4096
+#define MDL_MAX_THREADS      1024
+#define MDL_BLOCK_TOKENS     16
 #define MDL_MAX_BLOCK_TOKENS 1024
-#define MDL_STEP_TOKENS     8192
-#define MDL_GPU_MEMORY      0.9f
+#define MDL_STEP_TOKENS      8192
+#define MDL_GPU_MEMORY       0.9f
 
 /* What a loaded backend offers. A pool sized from memory holds at least one sequence of
  * max_ctx tokens (max_ctx is lowered until it does, or loading fails naming both sizes). */
@@ -91,8 +91,8 @@ int mdl_steps_check(const struct mdl_backend_limits *l, uint32_t vocab, const st
 
 /* The shared object that holds the CUDA backend exports this one symbol: it returns its table
  * when built against ABI, else NULL. */
-#define MDL_BACKEND_ABI        2
-#define MDL_CUDA_ENTRY         "crucible_cuda_backend"
+#define MDL_BACKEND_ABI 2
+#define MDL_CUDA_ENTRY  "crucible_cuda_backend"
 typedef const struct mdl_backend *(*mdl_cuda_entry_fn)(uint32_t abi);
 
 #endif

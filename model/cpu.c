@@ -144,16 +144,13 @@ static void pool_run(struct pool *p, size_t n_tasks, task_fn fn, void *ctx)
 
 /* ---- state ---- */
 
-struct slot {
-    float **k, **v; /* per layer: cap x kv_dim */
-    uint32_t cap, len;
-};
-
 struct cpu {
     const struct mdl_model *m;
     const struct mdl_config *c;
-    uint32_t n_slots, max_ctx, kvd, qd;
-    struct slot *slots;
+    struct mdl_backend_limits lim;
+    uint32_t max_ctx, kvd, qd;
+    float **kp, **vp; /* per layer: the pool, n_blocks x block_tokens x kv_dim */
+    uint8_t *seen;    /* n_blocks: mdl_steps_check's scratch */
     struct pool pool;
     bool pool_ok;
     uint32_t n_workers;
@@ -163,7 +160,8 @@ struct cpu {
     /* per step, T tokens */
     size_t cap_t;
     float *x, *xn, *q, *k, *v, *att, *tmp, *acc, *router, *gate, *up;
-    uint32_t *tok_slot, *tok_pos;
+    const uint32_t **tok_table; /* each token's block table */
+    uint32_t *tok_pos;
     /* MoE routing */
     uint32_t *sel;  /* T x top_k expert ids */
     float *sel_w;   /* T x top_k weights */
@@ -326,6 +324,13 @@ static float silu(float x)
 
 /* ---- attention ---- */
 
+/* Where position POS of a sequence with block table TABLE keeps its key (or value) in POOL. */
+static float *kv_at(const struct cpu *s, float *pool, const uint32_t *table, uint32_t pos)
+{
+    uint32_t bt = s->lim.block_tokens;
+    return pool + ((size_t)table[pos / bt] * bt + pos % bt) * s->kvd;
+}
+
 struct att_job {
     struct cpu *s;
     uint32_t layer;
@@ -339,13 +344,13 @@ static void att_task(void *ctx, size_t task, uint32_t worker)
     size_t t = task / c->heads;
     uint32_t h = (uint32_t)(task % c->heads), hd = c->head_dim;
     uint32_t kvh = h / (c->heads / c->kv_heads), n = s->tok_pos[t] + 1;
-    const struct slot *sl = &s->slots[s->tok_slot[t]];
+    const uint32_t *table = s->tok_table[t];
     const float *q = s->q + t * s->qd + (size_t)h * hd;
-    const float *K = sl->k[j->layer] + (size_t)kvh * hd, *V = sl->v[j->layer] + (size_t)kvh * hd;
+    float *K = s->kp[j->layer] + (size_t)kvh * hd, *V = s->vp[j->layer] + (size_t)kvh * hd;
     float *sc = s->wscratch[worker] + s->wscratch_len - s->max_ctx;
     float scale = 1.0f / sqrtf((float)hd), mx = -INFINITY;
     for (uint32_t i = 0; i < n; i++) {
-        sc[i] = dot(q, K + (size_t)i * s->kvd, hd) * scale;
+        sc[i] = dot(q, kv_at(s, K, table, i), hd) * scale;
         mx = sc[i] > mx ? sc[i] : mx;
     }
     float sum = 0;
@@ -357,7 +362,7 @@ static void att_task(void *ctx, size_t task, uint32_t worker)
     memset(o, 0, hd * sizeof(float));
     for (uint32_t i = 0; i < n; i++) {
         float p = sc[i] / sum;
-        const float *vr = V + (size_t)i * s->kvd;
+        const float *vr = kv_at(s, V, table, i);
         for (uint32_t d = 0; d < hd; d++)
             o[d] += p * vr[d];
     }
@@ -389,9 +394,8 @@ static void attention(struct cpu *s, uint32_t li, size_t T)
             rope(q + h * hd, s->inv_freq, c->rotary_dim, s->tok_pos[t]);
         for (uint32_t h = 0; h < c->kv_heads; h++)
             rope(k + h * hd, s->inv_freq, c->rotary_dim, s->tok_pos[t]);
-        struct slot *sl = &s->slots[s->tok_slot[t]];
-        memcpy(sl->k[li] + (size_t)s->tok_pos[t] * s->kvd, k, s->kvd * sizeof(float));
-        memcpy(sl->v[li] + (size_t)s->tok_pos[t] * s->kvd, s->v + t * s->kvd,
+        memcpy(kv_at(s, s->kp[li], s->tok_table[t], s->tok_pos[t]), k, s->kvd * sizeof(float));
+        memcpy(kv_at(s, s->vp[li], s->tok_table[t], s->tok_pos[t]), s->v + t * s->kvd,
                s->kvd * sizeof(float));
     }
     struct att_job j = { s, li };
@@ -521,11 +525,12 @@ static void free_step_buffers(struct cpu *s)
         free(*fs[i]);
         *fs[i] = NULL;
     }
-    free(s->tok_slot);
+    free(s->tok_table);
     free(s->tok_pos);
     free(s->sel);
     free(s->list);
-    s->tok_slot = s->tok_pos = s->sel = s->list = NULL;
+    s->tok_table = NULL;
+    s->tok_pos = s->sel = s->list = NULL;
     s->cap_t = 0;
 }
 
@@ -554,36 +559,15 @@ static int grow_step_buffers(struct cpu *s, size_t T)
     s->sel_w = malloc(T * K * sizeof(float));
     s->list = malloc(rows * sizeof(uint32_t));
     s->gx = malloc(rows * H * sizeof(float));
-    s->tok_slot = malloc(T * sizeof(uint32_t));
+    s->tok_table = malloc(T * sizeof(*s->tok_table));
     s->tok_pos = malloc(T * sizeof(uint32_t));
     if (!s->x || !s->xn || !s->q || !s->k || !s->v || !s->att || !s->tmp || !s->acc || !s->router ||
-        !s->gate || !s->up || !s->sel || !s->sel_w || !s->list || !s->gx || !s->tok_slot ||
+        !s->gate || !s->up || !s->sel || !s->sel_w || !s->list || !s->gx || !s->tok_table ||
         !s->tok_pos) {
         free_step_buffers(s);
         return cru_err_set(CRU_ENOMEM, "out of memory for a step of %zu tokens", T);
     }
     s->cap_t = T;
-    return 0;
-}
-
-static int grow_slot(struct cpu *s, struct slot *sl, uint32_t need)
-{
-    if (need <= sl->cap)
-        return 0;
-    uint32_t cap = sl->cap ? sl->cap : 64;
-    while (cap < need)
-        cap = cap > s->max_ctx / 2 ? s->max_ctx : cap * 2;
-    for (uint32_t l = 0; l < s->c->layers; l++) {
-        float *k = realloc(sl->k[l], (size_t)cap * s->kvd * sizeof(float));
-        if (k)
-            sl->k[l] = k;
-        float *v = k ? realloc(sl->v[l], (size_t)cap * s->kvd * sizeof(float)) : NULL;
-        if (v)
-            sl->v[l] = v;
-        if (!k || !v)
-            return cru_err_set(CRU_ENOMEM, "out of memory for a KV cache of %u tokens", cap);
-    }
-    sl->cap = cap;
     return 0;
 }
 
@@ -596,17 +580,15 @@ static void cpu_free(void *state)
         return;
     if (s->pool_ok)
         pool_stop(&s->pool, s->pool.n - 1);
-    for (uint32_t i = 0; s->slots && i < s->n_slots; i++) {
-        for (uint32_t l = 0; l < s->c->layers; l++) {
-            if (s->slots[i].k)
-                free(s->slots[i].k[l]);
-            if (s->slots[i].v)
-                free(s->slots[i].v[l]);
-        }
-        free(s->slots[i].k);
-        free(s->slots[i].v);
+    for (uint32_t l = 0; l < s->c->layers; l++) {
+        if (s->kp)
+            free(s->kp[l]);
+        if (s->vp)
+            free(s->vp[l]);
     }
-    free(s->slots);
+    free(s->kp);
+    free(s->vp);
+    free(s->seen);
     for (uint32_t i = 0; s->wscratch && i < s->n_workers; i++)
         free(s->wscratch[i]);
     free(s->wscratch);
@@ -615,21 +597,48 @@ static void cpu_free(void *state)
     free(s);
 }
 
+/* The pool, when not given: max_seqs sequences of max_ctx tokens, within a quarter of the
+ * machine's memory, and at least one sequence (max_ctx is lowered to what the quarter holds). */
+static int size_pool(struct cpu *s, const struct mdl_backend_opts *o)
+{
+    struct mdl_backend_limits *l = &s->lim;
+    uint64_t per_block = l->block_bytes;
+    uint64_t per_seq = (s->max_ctx + l->block_tokens - 1) / l->block_tokens;
+    if (o->n_blocks) {
+        l->n_blocks = o->n_blocks;
+    } else {
+        long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+        uint64_t mem = pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 1ull << 32;
+        uint64_t fit = mem / 4 / per_block, want = per_seq * l->max_seqs;
+        l->n_blocks = (uint32_t)(want < fit ? want : fit);
+        if (l->n_blocks > (1u << 30))
+            l->n_blocks = 1u << 30;
+    }
+    if (l->n_blocks < 1)
+        return cru_err_set(CRU_ELIMIT, "cpu: no room for a KV block of %llu bytes",
+                           (unsigned long long)per_block);
+    if ((uint64_t)l->n_blocks * l->block_tokens < s->max_ctx)
+        s->max_ctx = l->n_blocks * l->block_tokens;
+    l->max_ctx = s->max_ctx;
+    return 0;
+}
+
 static int cpu_load(void **state, const struct mdl_model *m, const struct mdl_backend_opts *o)
 {
     *state = NULL;
     if (!o || o->version != MDL_BACKEND_OPTS_VERSION)
         return cru_err_set(CRU_EINVAL, "backend options: unknown version");
-    if (o->n_slots < 1 || o->n_slots > MDL_MAX_SLOTS || o->threads > MDL_MAX_THREADS)
-        return cru_err_set(CRU_ELIMIT, "backend options: slots 1..%d, threads 0..%d", MDL_MAX_SLOTS,
-                           MDL_MAX_THREADS);
+    if (o->max_seqs < 1 || o->max_seqs > MDL_MAX_SEQS || o->threads > MDL_MAX_THREADS ||
+        o->block_tokens > MDL_MAX_BLOCK_TOKENS)
+        return cru_err_set(CRU_ELIMIT,
+                           "backend options: sequences 1..%d, threads 0..%d, block tokens 0..%d",
+                           MDL_MAX_SEQS, MDL_MAX_THREADS, MDL_MAX_BLOCK_TOKENS);
     const struct mdl_config *c = &m->cfg;
     struct cpu *s = calloc(1, sizeof(*s));
     if (!s)
         return cru_err_set(CRU_ENOMEM, "out of memory");
     s->m = m;
     s->c = c;
-    s->n_slots = o->n_slots;
     s->max_ctx = o->max_ctx ? o->max_ctx : c->max_pos;
     if (s->max_ctx > c->max_pos)
         s->max_ctx = c->max_pos;
@@ -637,12 +646,20 @@ static int cpu_load(void **state, const struct mdl_model *m, const struct mdl_ba
         s->max_ctx = 1u << 24;
     s->qd = c->heads * c->head_dim;
     s->kvd = c->kv_heads * c->head_dim;
+    struct mdl_backend_limits *l = &s->lim;
+    l->max_seqs = o->max_seqs;
+    l->block_tokens = o->block_tokens ? o->block_tokens : MDL_BLOCK_TOKENS;
+    l->max_step_tokens = o->max_step_tokens ? o->max_step_tokens : MDL_STEP_TOKENS;
+    l->block_bytes = (uint64_t)l->block_tokens * s->kvd * sizeof(float) * 2 * c->layers;
+    l->weight_bytes = m->weight_bytes;
     uint32_t threads = o->threads;
     if (threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n < 1 ? 1 : n > MDL_MAX_THREADS ? MDL_MAX_THREADS : (uint32_t)n;
     }
-    int rc = 0;
+    int rc = size_pool(s, o);
+    if (rc < 0)
+        goto done;
     size_t maxcols = c->hidden;
     if (s->qd > maxcols)
         maxcols = s->qd;
@@ -651,27 +668,30 @@ static int cpu_load(void **state, const struct mdl_model *m, const struct mdl_ba
     if (c->moe_inter > maxcols)
         maxcols = c->moe_inter;
     s->wscratch_len = maxcols + s->max_ctx;
-    s->slots = calloc(s->n_slots, sizeof(*s->slots));
+    s->kp = calloc(c->layers, sizeof(float *));
+    s->vp = calloc(c->layers, sizeof(float *));
+    s->seen = malloc(l->n_blocks);
     s->inv_freq = malloc((c->rotary_dim / 2 + 1) * sizeof(float));
     s->wscratch = calloc(threads, sizeof(float *));
-    if (!s->slots || !s->inv_freq || !s->wscratch) {
+    if (!s->kp || !s->vp || !s->seen || !s->inv_freq || !s->wscratch) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
     }
+    /* calloc: the pages of a large pool are only taken when a block is first written. */
+    size_t per_layer = (size_t)l->n_blocks * l->block_tokens * s->kvd;
+    for (uint32_t i = 0; i < c->layers; i++)
+        if (!(s->kp[i] = calloc(per_layer, sizeof(float))) ||
+            !(s->vp[i] = calloc(per_layer, sizeof(float)))) {
+            rc = cru_err_set(CRU_ENOMEM, "out of memory for a KV pool of %u blocks (%llu bytes)",
+                             l->n_blocks, (unsigned long long)(l->n_blocks * l->block_bytes));
+            goto done;
+        }
     s->n_workers = threads;
     for (uint32_t i = 0; i < threads; i++)
         if (!(s->wscratch[i] = malloc((s->wscratch_len + maxcols / 2 + 1) * sizeof(float)))) {
             rc = cru_err_set(CRU_ENOMEM, "out of memory");
             goto done;
         }
-    for (uint32_t i = 0; i < s->n_slots; i++) {
-        s->slots[i].k = calloc(c->layers, sizeof(float *));
-        s->slots[i].v = calloc(c->layers, sizeof(float *));
-        if (!s->slots[i].k || !s->slots[i].v) {
-            rc = cru_err_set(CRU_ENOMEM, "out of memory");
-            goto done;
-        }
-    }
     /* As transformers: 1 / theta^(2i/dim) in fp32. */
     for (uint32_t i = 0; i < c->rotary_dim / 2; i++)
         s->inv_freq[i] = 1.0f / powf((float)c->rope_theta, (float)(2 * i) / (float)c->rotary_dim);
@@ -686,38 +706,9 @@ done:
     return 0;
 }
 
-static void cpu_limits(void *state, uint32_t *n_slots, uint32_t *max_ctx)
+static void cpu_limits(void *state, struct mdl_backend_limits *out)
 {
-    struct cpu *s = state;
-    *n_slots = s->n_slots;
-    *max_ctx = s->max_ctx;
-}
-
-static int check_steps(struct cpu *s, const struct mdl_step *st, size_t n, size_t *T)
-{
-    *T = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (st[i].slot >= s->n_slots)
-            return cru_err_set(CRU_EINVAL, "step %zu: slot %u of %u", i, st[i].slot, s->n_slots);
-        for (size_t j = 0; j < i; j++)
-            if (st[j].slot == st[i].slot)
-                return cru_err_set(CRU_EINVAL, "steps %zu and %zu: the same slot %u", j, i,
-                                   st[i].slot);
-        if (st[i].n_ids == 0 || !st[i].ids || !st[i].logits)
-            return cru_err_set(CRU_EINVAL, "step %zu: no tokens or no logits buffer", i);
-        if (st[i].pos > s->slots[st[i].slot].len)
-            return cru_err_set(CRU_EINVAL, "step %zu: position %u past the %u tokens of slot %u", i,
-                               st[i].pos, s->slots[st[i].slot].len, st[i].slot);
-        if ((uint64_t)st[i].pos + st[i].n_ids > s->max_ctx)
-            return cru_err_set(CRU_ELIMIT, "step %zu: %u + %u tokens exceed the context of %u", i,
-                               st[i].pos, st[i].n_ids, s->max_ctx);
-        for (uint32_t k = 0; k < st[i].n_ids; k++)
-            if (st[i].ids[k] < 0 || (uint32_t)st[i].ids[k] >= s->c->vocab)
-                return cru_err_set(CRU_EINVAL, "step %zu: token id %d outside the vocabulary (%u)",
-                                   i, st[i].ids[k], s->c->vocab);
-        *T += st[i].n_ids;
-    }
-    return 0;
+    *out = ((struct cpu *)state)->lim;
 }
 
 static int cpu_forward(void *state, struct mdl_step *st, size_t n)
@@ -725,16 +716,13 @@ static int cpu_forward(void *state, struct mdl_step *st, size_t n)
     struct cpu *s = state;
     const struct mdl_config *c = s->c;
     size_t T, H = c->hidden;
-    int rc = check_steps(s, st, n, &T);
+    int rc = mdl_steps_check(&s->lim, c->vocab, st, n, s->seen, &T);
     if (rc < 0 || (rc = grow_step_buffers(s, T)) < 0)
         return rc;
-    for (size_t i = 0; i < n; i++)
-        if ((rc = grow_slot(s, &s->slots[st[i].slot], st[i].pos + st[i].n_ids)) < 0)
-            return rc;
     size_t t = 0;
     for (size_t i = 0; i < n; i++) {
         for (uint32_t k = 0; k < st[i].n_ids; k++, t++) {
-            s->tok_slot[t] = st[i].slot;
+            s->tok_table[t] = st[i].blocks;
             s->tok_pos[t] = st[i].pos + k;
             for (size_t d = 0; d < H; d++)
                 s->x[t * H + d] = mdl_weight_at(&s->m->embed, (size_t)st[i].ids[k] * H + d);
@@ -753,13 +741,11 @@ static int cpu_forward(void *state, struct mdl_step *st, size_t n)
             rmsnorm(s->xn + rows * H, s->x + (t + k) * H, &s->m->final_norm, H, c->rms_eps);
         t += st[i].n_ids;
     }
-    /* s->tmp holds rows * H >= rows floats only when vocab fits; compute per step instead. */
     size_t row = 0;
     for (size_t i = 0; i < n; i++) {
         size_t nr = st[i].all_logits ? st[i].n_ids : 1;
         matmul(s, st[i].logits, c->vocab, &s->m->lm_head, s->xn + row * H, H, nr);
         row += nr;
-        s->slots[st[i].slot].len = st[i].pos + st[i].n_ids;
     }
     return 0;
 }

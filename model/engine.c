@@ -1,7 +1,7 @@
 /* engine: a queue of requests, one scheduler thread, batched backend steps.
  *
  * Submitters only touch the queue and their ticket, under one mutex; the scheduler thread owns
- * the backend, the slots and the sampler, and takes the mutex only to admit requests and to
+ * the backend, the block pool and the sampler, and takes the mutex only to admit requests and to
  * hand results back. Each sequence draws from its own generator seeded from its request, and
  * the backend's results do not depend on the batch, so batching changes timings only.
  */
@@ -15,11 +15,13 @@
 
 #include "lib/clock.h"
 #include "lib/err.h"
+#include "model/kvpool.h"
 
 struct mdl_ticket {
     struct mdl_ticket *next; /* in the queue */
     struct mdl_request req;
-    int32_t *prompt; /* owned copy */
+    int32_t *toks; /* owned: the prompt, then every id generated */
+    size_t n_toks, cap_toks;
     uint64_t submit_ns, admit_ns, first_ns, end_ns;
     struct mdl_result res;
     size_t cap;
@@ -28,33 +30,32 @@ struct mdl_ticket {
     bool done; /* under mu; the ticket's own lock, so a wait never needs the engine */
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    /* while running */
-    uint32_t slot;
+    /* while admitted (the engine thread's) */
+    uint32_t *table; /* its blocks */
+    uint32_t n_table;
+    uint32_t len;        /* positions whose keys and values are in the blocks */
+    uint32_t resume_end; /* the tokens known at admission: below it, steps are prefill */
+    uint32_t step_n;     /* tokens this step feeds */
     struct mdl_rng rng;
-    bool prefilled;
-};
-
-struct slot_state {
-    int32_t *tokens; /* what the backend's cache holds for this slot */
-    uint32_t len, cap;
-    struct mdl_ticket *owner;
 };
 
 struct mdl_engine {
     const struct mdl_model *m;
     const struct mdl_backend *be;
     void *bs;
-    uint32_t n_slots, max_ctx, max_batch, max_step_tokens;
-    struct slot_state *slots;
+    struct mdl_backend_limits lim;
+    uint32_t max_ctx, max_seqs, bt, table_cap;
+    bool prefix_cache;
+    struct mdl_kvpool *pool;
     pthread_mutex_t mu;
     pthread_cond_t work;
     pthread_t th;
     bool started, stop;
     struct mdl_ticket *head, *tail;
-    struct mdl_ticket **active;
+    struct mdl_ticket **active; /* in the order of admission */
     size_t n_active;
     struct mdl_sampler *sampler;
-    float *logits; /* max_batch x vocab */
+    float *logits; /* max_seqs x vocab */
     struct mdl_step *steps;
     struct mdl_ticket **step_owner;
     enum mdl_finish *fin; /* per step */
@@ -100,7 +101,8 @@ static void ticket_free(struct mdl_ticket *t)
     mdl_result_free(&t->res);
     pthread_mutex_destroy(&t->mu);
     pthread_cond_destroy(&t->cv);
-    free(t->prompt);
+    free(t->toks);
+    free(t->table);
     free(t->err);
     free(t);
 }
@@ -136,6 +138,15 @@ static int append(struct mdl_ticket *t, const struct mdl_token *tok)
             return cru_err_set(CRU_ENOMEM, "out of memory for %zu generated tokens", cap);
         t->cap = cap;
     }
+    if (t->n_toks == t->cap_toks) {
+        size_t cap = t->cap_toks * 2;
+        int32_t *toks = realloc(t->toks, cap * sizeof(int32_t));
+        if (!toks)
+            return cru_err_set(CRU_ENOMEM, "out of memory for %zu tokens", cap);
+        t->toks = toks;
+        t->cap_toks = cap;
+    }
+    t->toks[t->n_toks++] = tok->id;
     r->ids[r->n] = tok->id;
     r->logprobs[r->n] = tok->logprob;
     if (p->raw_logprobs)
@@ -148,27 +159,31 @@ static int append(struct mdl_ticket *t, const struct mdl_token *tok)
     return 0;
 }
 
-static int slot_record(struct slot_state *s, uint32_t pos, const int32_t *ids, uint32_t n)
+/* Lets go of T's blocks, the last first: the end of a sequence is the least likely part to be
+ * asked for again, so it is the first the LRU list gives up. */
+static void release_blocks(struct mdl_engine *e, struct mdl_ticket *t)
 {
-    if (pos + n > s->cap) {
-        uint32_t cap = s->cap ? s->cap : 256;
-        while (cap < pos + n)
-            cap *= 2;
-        int32_t *t = realloc(s->tokens, cap * sizeof(int32_t));
-        if (!t)
-            return cru_err_set(CRU_ENOMEM, "out of memory");
-        s->tokens = t;
-        s->cap = cap;
-    }
-    memcpy(s->tokens + pos, ids, n * sizeof(int32_t));
-    s->len = pos + n;
-    return 0;
+    while (t->n_table > 0)
+        mdl_kvpool_release(e->pool, t->table[--t->n_table]);
+    t->len = 0;
 }
 
-/* Called with the lock held: hands T's result back and frees its slot. T must no longer be
- * in the active list: after this its waiter owns it. */
+static void count_pool(struct mdl_engine *e)
+{
+    struct mdl_kvpool_counts k;
+    mdl_kvpool_counts(e->pool, &k);
+    e->stats.blocks_used = k.held;
+    e->stats.blocks_cached = k.cached;
+    e->stats.evictions = k.evictions;
+    if (k.held > e->stats.blocks_peak)
+        e->stats.blocks_peak = k.held;
+}
+
+/* Called with the lock held: hands T's result back. T must no longer be in the active list:
+ * after this its waiter owns it. */
 static void finish_locked(struct mdl_engine *e, struct mdl_ticket *t, enum mdl_finish f, int rc)
 {
+    release_blocks(e, t);
     t->res.finish = f;
     t->rc = rc;
     if (rc < 0 && !t->err)
@@ -177,55 +192,82 @@ static void finish_locked(struct mdl_engine *e, struct mdl_ticket *t, enum mdl_f
     t->res.queue_ns = t->admit_ns ? t->admit_ns - t->submit_ns : 0;
     t->res.prefill_ns = t->first_ns ? t->first_ns - t->admit_ns : 0;
     t->res.decode_ns = t->first_ns ? t->end_ns - t->first_ns : 0;
-    if (t->admit_ns)
-        e->slots[t->slot].owner = NULL;
     pthread_mutex_lock(&t->mu);
     t->done = true;
     pthread_cond_signal(&t->cv);
     pthread_mutex_unlock(&t->mu);
 }
 
-static size_t common_prefix(const int32_t *a, size_t na, const int32_t *b, size_t nb)
+/* Whether T should wait for an admitted sequence that is computing full blocks of a prefix T
+ * shares: T then finds them in the index instead of computing them a second time. */
+static bool waits_for_prefix(const struct mdl_engine *e, const struct mdl_ticket *t)
 {
-    size_t i = 0;
-    while (i < na && i < nb && a[i] == b[i])
-        i++;
-    return i;
+    size_t bt = e->bt;
+    for (size_t i = 0; i < e->n_active; i++) {
+        const struct mdl_ticket *a = e->active[i];
+        if (a->len >= a->resume_end || a->resume_end < bt + a->len / bt * bt || t->n_toks <= bt)
+            continue;
+        size_t n = t->n_toks - 1 < a->resume_end ? t->n_toks - 1 : a->resume_end, c = 0;
+        while (c < n && t->toks[c] == a->toks[c])
+            c++;
+        if (c / bt * bt > a->len)
+            return true;
+    }
+    return false;
 }
 
-/* Called with the lock held: moves queued requests into free slots. */
+/* Called with the lock held: moves queued requests into the batch while the pool has room for
+ * their known tokens, oldest first; one that waits for a shared prefix lets later ones by. */
 static void admit_locked(struct mdl_engine *e)
 {
-    while (e->head && e->n_active < e->max_batch) {
-        uint32_t best = UINT32_MAX;
-        size_t best_len = 0;
-        struct mdl_ticket *t = e->head;
-        for (uint32_t i = 0; i < e->n_slots; i++) {
-            if (e->slots[i].owner)
-                continue;
-            size_t l =
-                common_prefix(e->slots[i].tokens, e->slots[i].len, t->prompt, t->req.n_prompt);
-            if (best == UINT32_MAX || l > best_len) {
-                best = i;
-                best_len = l;
-            }
+    struct mdl_ticket **link = &e->head, *prev = NULL;
+    while (*link && e->n_active < e->max_seqs) {
+        struct mdl_ticket *t = *link;
+        if (e->prefix_cache && waits_for_prefix(e, t)) {
+            prev = t;
+            link = &t->next;
+            continue;
         }
-        if (best == UINT32_MAX)
-            return;
-        e->head = t->next;
-        if (!e->head)
-            e->tail = NULL;
+        /* At least the last known token is run again: its logits give the next token. */
+        uint32_t n = (uint32_t)t->n_toks, m = 0;
+        if (e->prefix_cache)
+            m = mdl_kvpool_match(e->pool, t->toks, n, t->table, (n - 1) / e->bt);
+        if (mdl_kvpool_available(e->pool) < (n + e->bt - 1) / e->bt - m) {
+            while (m > 0)
+                mdl_kvpool_release(e->pool, t->table[--m]);
+            break;
+        }
+        *link = t->next;
+        if (e->tail == t)
+            e->tail = prev;
         t->next = NULL;
-        t->slot = best;
-        /* At least the last prompt token is run again: its logits give the first token. */
-        if (best_len >= t->req.n_prompt)
-            best_len = t->req.n_prompt - 1;
-        t->res.n_cached = (uint32_t)best_len;
-        e->slots[best].owner = t;
-        e->slots[best].len = (uint32_t)best_len;
-        t->admit_ns = cru_now_ns();
+        t->n_table = m;
+        t->len = m * e->bt;
+        t->resume_end = n;
+        if (!t->admit_ns) {
+            t->admit_ns = cru_now_ns();
+            t->res.n_cached = t->len;
+        }
+        e->stats.prompt_tokens += n;
+        e->stats.cached_tokens += t->len;
         e->active[e->n_active++] = t;
     }
+}
+
+/* Sends the youngest admitted sequence back to the head of the queue, its blocks released. */
+static struct mdl_ticket *preempt_youngest(struct mdl_engine *e)
+{
+    struct mdl_ticket *t = e->active[--e->n_active];
+    release_blocks(e, t);
+    t->step_n = 0;
+    pthread_mutex_lock(&e->mu);
+    t->next = e->head;
+    e->head = t;
+    if (!e->tail)
+        e->tail = t;
+    e->stats.preemptions++;
+    pthread_mutex_unlock(&e->mu);
+    return t;
 }
 
 static bool is_stop(const struct mdl_engine *e, const struct mdl_sampling *p, int32_t id)
@@ -260,41 +302,82 @@ static enum mdl_finish advance(struct mdl_engine *e, struct mdl_ticket *t, const
     }
     if (t->res.n >= p->max_tokens)
         return MDL_FINISH_LENGTH;
-    if (e->slots[t->slot].len + 1 > e->max_ctx)
+    if (t->n_toks > e->max_ctx)
         return MDL_FINISH_CONTEXT;
     return MDL_FINISH_NONE;
 }
 
-/* One step over the active sequences. */
-static void step(struct mdl_engine *e)
+/* Decides what each admitted sequence feeds this step: decoding ones their last token, then
+ * prompts (oldest first) in chunks of what the step's budget leaves. */
+static void plan(struct mdl_engine *e)
 {
-    size_t n = 0, budget = e->max_step_tokens, V = e->m->cfg.vocab;
+    size_t budget = e->lim.max_step_tokens;
     for (size_t i = 0; i < e->n_active; i++) {
         struct mdl_ticket *t = e->active[i];
-        struct slot_state *sl = &e->slots[t->slot];
-        struct mdl_step *s = &e->steps[n];
-        if (!t->prefilled) {
-            /* Prompts go in chunks within the step's budget, so that a long one neither
-             * stalls the sequences decoding beside it nor waits for them to end. */
-            uint32_t from = sl->len, cnt = (uint32_t)t->req.n_prompt - from;
-            if (budget == 0)
-                continue;
-            cnt = cnt > budget ? (uint32_t)budget : cnt;
-            budget -= cnt;
-            *s = (struct mdl_step){ t->slot, from, t->prompt + from, cnt, false, NULL };
-        } else {
-            *s = (struct mdl_step){ t->slot, sl->len, &t->res.ids[t->res.n - 1], 1, false, NULL };
+        t->step_n = t->n_toks - t->len == 1 ? 1 : 0;
+        budget -= t->step_n;
+    }
+    for (size_t i = 0; i < e->n_active && budget > 0; i++) {
+        struct mdl_ticket *t = e->active[i];
+        size_t left = t->n_toks - t->len;
+        if (left > 1) {
+            t->step_n = (uint32_t)(left < budget ? left : budget);
+            budget -= t->step_n;
         }
-        s->logits = e->logits + n * V;
+    }
+}
+
+/* Gives every planned sequence the blocks its step writes, oldest first; when the pool is out
+ * of blocks the youngest sequence is preempted, until the one asking is the youngest. */
+static int take_blocks(struct mdl_engine *e)
+{
+    for (size_t i = 0; i < e->n_active; i++) {
+        struct mdl_ticket *t = e->active[i];
+        uint32_t need = (t->len + t->step_n + e->bt - 1) / e->bt;
+        while (t->step_n && t->n_table < need) {
+            uint32_t b;
+            if (mdl_kvpool_alloc(e->pool, &b) == 0) {
+                t->table[t->n_table++] = b;
+                continue;
+            }
+            if (preempt_youngest(e) == t)
+                break;
+        }
+    }
+    return 0;
+}
+
+/* After a step wrote positions FROM .. T->len - 1: the blocks it filled join the index. */
+static void publish_full(struct mdl_engine *e, struct mdl_ticket *t, uint32_t from)
+{
+    for (uint32_t j = from / e->bt; (j + 1) * e->bt <= t->len; j++)
+        mdl_kvpool_publish(e->pool, j ? t->table[j - 1] : MDL_KV_ROOT, t->table[j],
+                           t->toks + (size_t)j * e->bt);
+}
+
+/* One step over the admitted sequences. */
+static void step(struct mdl_engine *e)
+{
+    size_t n = 0, V = e->m->cfg.vocab;
+    plan(e);
+    take_blocks(e);
+    for (size_t i = 0; i < e->n_active; i++) {
+        struct mdl_ticket *t = e->active[i];
+        if (!t->step_n)
+            continue;
+        e->steps[n] = (struct mdl_step){ t->table,  t->n_table, t->len,           t->toks + t->len,
+                                         t->step_n, false,      e->logits + n * V };
         e->step_owner[n++] = t;
     }
+    if (n == 0) /* every sequence was preempted: the pool holds less than one of them */
+        return;
+    uint64_t t0 = cru_now_ns();
     int rc = e->be->forward(e->bs, e->steps, n);
-    struct mdl_engine_stats d = { .steps = 1, .max_batch_seen = n };
+    struct mdl_engine_stats d = { .steps = 1, .max_batch_seen = n, .busy_ns = cru_now_ns() - t0 };
     enum mdl_finish *fin = e->fin;
     int *rcs = e->rcs;
     for (size_t i = 0; i < n; i++) {
         struct mdl_ticket *t = e->step_owner[i];
-        struct slot_state *sl = &e->slots[t->slot];
         rcs[i] = rc;
         fin[i] = MDL_FINISH_ERROR;
         if (rc < 0) {
@@ -302,21 +385,15 @@ static void step(struct mdl_engine *e)
                 t->err = strdup(cru_err_msg());
             continue;
         }
-        if (!t->prefilled)
-            d.prefill_tokens += e->steps[i].n_ids;
-        else
-            d.decode_tokens++;
-        if ((rcs[i] = slot_record(sl, e->steps[i].pos, e->steps[i].ids, e->steps[i].n_ids)) < 0) {
-            /* fin[i] stays an error */
-        } else if (!t->prefilled && sl->len < t->req.n_prompt) {
-            fin[i] = MDL_FINISH_NONE; /* more of the prompt next step */
-        } else {
-            if (!t->prefilled) {
-                d.cached_tokens += t->res.n_cached;
-                t->prefilled = true;
-            }
-            fin[i] = advance(e, t, e->steps[i].logits, &rcs[i]);
-        }
+        uint32_t from = t->len, to = from + t->step_n;
+        uint32_t pre = to < t->resume_end ? to : from > t->resume_end ? from : t->resume_end;
+        d.prefill_tokens += pre - from;
+        d.decode_tokens += to - pre;
+        t->len = to;
+        if (e->prefix_cache)
+            publish_full(e, t, from);
+        fin[i] = to < t->n_toks ? MDL_FINISH_NONE /* more of the prompt next step */
+                                : advance(e, t, e->steps[i].logits, &rcs[i]);
         /* Kept now: the next sequence's failure would replace this thread's message. */
         if (fin[i] == MDL_FINISH_ERROR && !t->err)
             t->err = strdup(cru_err_msg());
@@ -325,8 +402,8 @@ static void step(struct mdl_engine *e)
     pthread_mutex_lock(&e->mu);
     e->stats.steps += d.steps;
     e->stats.prefill_tokens += d.prefill_tokens;
-    e->stats.cached_tokens += d.cached_tokens;
     e->stats.decode_tokens += d.decode_tokens;
+    e->stats.busy_ns += d.busy_ns;
     if (d.max_batch_seen > e->stats.max_batch_seen)
         e->stats.max_batch_seen = d.max_batch_seen;
     /* Out of the active list first: once finished, a ticket belongs to its waiter, who may
@@ -343,6 +420,7 @@ static void step(struct mdl_engine *e)
     for (size_t i = 0; i < n; i++)
         if (fin[i] != MDL_FINISH_NONE)
             finish_locked(e, e->step_owner[i], fin[i], fin[i] == MDL_FINISH_ERROR ? rcs[i] : 0);
+    count_pool(e);
     pthread_mutex_unlock(&e->mu);
 }
 
@@ -389,9 +467,7 @@ void mdl_engine_free(struct mdl_engine *e)
     }
     if (e->bs)
         e->be->free(e->bs);
-    for (uint32_t i = 0; e->slots && i < e->n_slots; i++)
-        free(e->slots[i].tokens);
-    free(e->slots);
+    mdl_kvpool_free(e->pool);
     free(e->active);
     free(e->logits);
     free(e->steps);
@@ -420,24 +496,33 @@ int mdl_engine_new(struct mdl_engine **out, const struct mdl_model *model,
     int rc = e->be->load(&e->bs, model, &o->backend_opts);
     if (rc < 0)
         goto done;
-    e->be->limits(e->bs, &e->n_slots, &e->max_ctx);
-    e->max_batch = o->max_batch;
-    if (e->max_batch < 1 || e->max_batch > e->n_slots) {
-        rc = cru_err_set(CRU_EINVAL, "engine options: max_batch %u outside 1..%u slots",
-                         o->max_batch, e->n_slots);
+    e->be->limits(e->bs, &e->lim);
+    e->max_seqs = e->lim.max_seqs;
+    e->max_ctx = e->lim.max_ctx;
+    e->bt = e->lim.block_tokens;
+    e->prefix_cache = !o->no_prefix_cache;
+    /* Every decoding sequence feeds one token a step, and one sequence of max_ctx fits. */
+    if (e->lim.max_step_tokens < e->max_seqs || e->max_ctx < 2 ||
+        (uint64_t)e->lim.n_blocks * e->bt < e->max_ctx) {
+        rc = cru_err_set(CRU_EINVAL,
+                         "engine: a step of %u tokens for %u sequences, %u blocks of %u for a "
+                         "context of %u",
+                         e->lim.max_step_tokens, e->max_seqs, e->lim.n_blocks, e->bt, e->max_ctx);
         goto done;
     }
-    e->max_step_tokens = o->max_step_tokens ? o->max_step_tokens : 1;
+    e->table_cap = (e->max_ctx + e->bt - 1) / e->bt;
+    if ((rc = mdl_kvpool_new(&e->pool, e->lim.n_blocks, e->bt)) < 0)
+        goto done;
+    e->stats.blocks = e->lim.n_blocks;
+    e->stats.block_tokens = e->bt;
     size_t V = model->cfg.vocab;
-    e->slots = calloc(e->n_slots, sizeof(*e->slots));
-    e->active = calloc(e->max_batch, sizeof(*e->active));
-    e->logits = malloc(e->max_batch * V * sizeof(float));
-    e->steps = calloc(e->max_batch, sizeof(*e->steps));
-    e->step_owner = calloc(e->max_batch, sizeof(*e->step_owner));
-    e->fin = calloc(e->max_batch, sizeof(*e->fin));
-    e->rcs = calloc(e->max_batch, sizeof(*e->rcs));
-    if (!e->slots || !e->active || !e->logits || !e->steps || !e->step_owner || !e->fin ||
-        !e->rcs) {
+    e->active = calloc(e->max_seqs, sizeof(*e->active));
+    e->logits = malloc(e->max_seqs * V * sizeof(float));
+    e->steps = calloc(e->max_seqs, sizeof(*e->steps));
+    e->step_owner = calloc(e->max_seqs, sizeof(*e->step_owner));
+    e->fin = calloc(e->max_seqs, sizeof(*e->fin));
+    e->rcs = calloc(e->max_seqs, sizeof(*e->rcs));
+    if (!e->active || !e->logits || !e->steps || !e->step_owner || !e->fin || !e->rcs) {
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
     }
@@ -478,15 +563,21 @@ int mdl_engine_submit(struct mdl_engine *e, const struct mdl_request *r, struct 
                                "(%u)",
                                i, r->prompt[i], e->m->cfg.vocab);
     struct mdl_ticket *t = calloc(1, sizeof(*t));
-    if (!t || !(t->prompt = malloc(r->n_prompt * sizeof(int32_t)))) {
+    size_t cap = r->n_prompt + 64;
+    if (!t || !(t->toks = malloc(cap * sizeof(int32_t))) ||
+        !(t->table = malloc(e->table_cap * sizeof(uint32_t)))) {
+        if (t)
+            free(t->toks);
         free(t);
         return cru_err_set(CRU_ENOMEM, "out of memory");
     }
     pthread_mutex_init(&t->mu, NULL);
     pthread_cond_init(&t->cv, NULL);
     t->req = *r;
-    memcpy(t->prompt, r->prompt, r->n_prompt * sizeof(int32_t));
-    t->req.prompt = t->prompt;
+    memcpy(t->toks, r->prompt, r->n_prompt * sizeof(int32_t));
+    t->n_toks = r->n_prompt;
+    t->cap_toks = cap;
+    t->req.prompt = t->toks;
     t->res.n_prompt = (uint32_t)r->n_prompt;
     mdl_rng_seed(&t->rng, r->sampling.seed);
     t->submit_ns = cru_now_ns();
@@ -535,4 +626,9 @@ void mdl_engine_stats(struct mdl_engine *e, struct mdl_engine_stats *out)
     pthread_mutex_lock(&e->mu);
     *out = e->stats;
     pthread_mutex_unlock(&e->mu);
+}
+
+void mdl_engine_limits(struct mdl_engine *e, struct mdl_backend_limits *out)
+{
+    *out = e->lim;
 }

@@ -122,12 +122,12 @@ struct mdl_engine_stats {
     uint64_t prefill_tokens; /* prompt tokens computed */
     uint64_t cached_tokens;  /* prompt tokens found in the cache */
     uint64_t decode_tokens, max_batch_seen;
-    uint64_t preemptions;             /* sequences sent back to the queue for want of blocks */
-    uint64_t evictions;               /* cached blocks given up for new ones */
-    uint32_t blocks, block_tokens;    /* the pool */
+    uint64_t preemptions;              /* sequences sent back to the queue for want of blocks */
+    uint64_t evictions;                /* cached blocks given up for new ones */
+    uint32_t blocks, block_tokens;     /* the pool */
     uint32_t blocks_used, blocks_peak; /* held by running sequences: now, and at most */
-    uint32_t blocks_cached;           /* in the prefix index, held by no sequence */
-    uint64_t busy_ns;                 /* time spent in backend steps */
+    uint32_t blocks_cached;            /* in the prefix index, held by no sequence */
+    uint64_t busy_ns;                  /* time spent in backend steps */
 };
 void mdl_engine_stats(struct mdl_engine *e, struct mdl_engine_stats *out);
 /* What the backend offers (the pool, the context in effect). */

@@ -94,11 +94,24 @@ static double rel_err(const float *a, const float *b, size_t n)
     return num / (den > 0 ? den : 1);
 }
 
-static void *backend(const struct mdl_model *m, uint32_t slots, uint32_t threads)
+/* Block tables for direct backend calls: sequence 0 takes blocks 0, 1, 2, ... in order;
+ * sequence 1 the odd blocks of a pool twice that size, scattered (a fixed permutation), so the
+ * reference is also checked through blocks that are neither contiguous nor in order. */
+#define TEST_CTX    256
+#define TEST_BLOCKS (TEST_CTX / MDL_BLOCK_TOKENS)
+static uint32_t seq_table[2][TEST_BLOCKS];
+
+static void *backend(const struct mdl_model *m, uint32_t seqs, uint32_t threads)
 {
     struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
-    o.n_slots = slots;
+    o.max_seqs = seqs;
     o.threads = threads;
+    o.max_ctx = TEST_CTX;
+    o.n_blocks = 2 * TEST_BLOCKS;
+    for (uint32_t b = 0; b < TEST_BLOCKS; b++) {
+        seq_table[0][b] = b;
+        seq_table[1][b] = 2 * ((b * 7 + 3) % TEST_BLOCKS) + 1;
+    }
     void *s = NULL;
     cr_assert_eq(mdl_backend_cpu.load(&s, m, &o), 0, "%s", cru_err_msg());
     return s;
@@ -119,7 +132,7 @@ static void check_reference(const char *name, uint32_t threads)
 
     /* One prefill of the whole sequence, logits at every position. */
     float *all = malloc(n * V * sizeof(float));
-    struct mdl_step st = { 0, 0, seq, (uint32_t)n, true, all };
+    struct mdl_step st = { seq_table[0], TEST_BLOCKS, 0, seq, (uint32_t)n, true, all };
     cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
     for (size_t i = 0; i < n; i++) {
         double e = rel_err(all + i * V, r.logits + i * V, V);
@@ -128,7 +141,7 @@ static void check_reference(const char *name, uint32_t threads)
 
     /* Prefill of the prompt, then decode one token at a time through the KV cache. */
     float *one = malloc(V * sizeof(float));
-    st = (struct mdl_step){ 1, 0, seq, (uint32_t)r.n_prompt, false, one };
+    st = (struct mdl_step){ seq_table[1], TEST_BLOCKS, 0, seq, (uint32_t)r.n_prompt, false, one };
     cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
     for (size_t i = r.n_prompt - 1; i < n; i++) {
         double e = rel_err(one, r.logits + i * V, V);
@@ -139,7 +152,8 @@ static void check_reference(const char *name, uint32_t threads)
         cr_assert_eq((int32_t)best, r.greedy[i - (r.n_prompt - 1)], "%s: greedy token %zu", name,
                      i - (r.n_prompt - 1));
         if (i + 1 < n) {
-            st = (struct mdl_step){ 1, (uint32_t)(i + 1), &seq[i + 1], 1, false, one };
+            st = (struct mdl_step){ seq_table[1], TEST_BLOCKS, (uint32_t)(i + 1), &seq[i + 1], 1,
+                                    false,        one };
             cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
         }
     }
@@ -910,14 +924,14 @@ static void *gen_thread(void *arg)
     return NULL;
 }
 
-static struct mdl_engine *engine(const struct mdl_model *m, uint32_t slots, uint32_t batch,
-                                 uint32_t max_ctx)
+static struct mdl_engine *engine(const struct mdl_model *m, uint32_t seqs, uint32_t max_ctx,
+                                 uint32_t block_tokens)
 {
     struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
-    o.backend_opts.n_slots = slots;
+    o.backend_opts.max_seqs = seqs;
     o.backend_opts.threads = 2;
     o.backend_opts.max_ctx = max_ctx;
-    o.max_batch = batch;
+    o.backend_opts.block_tokens = block_tokens;
     struct mdl_engine *e = NULL;
     cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
     return e;
@@ -933,7 +947,7 @@ Test(model, engine_batched_equals_single)
                                            { 200, 17 }, { 9, 9, 9, 9, 9 }, { 42 } };
     static const size_t lens[N] = { 3, 5, 4, 2, 5, 1 };
     struct gen_job jobs[N], solo[N];
-    struct mdl_engine *batched = engine(m, 4, 4, 0), *single = engine(m, 1, 1, 0);
+    struct mdl_engine *batched = engine(m, 4, 0, 0), *single = engine(m, 1, 0, 0);
     for (int i = 0; i < N; i++) {
         struct mdl_request r = MDL_REQUEST_INIT;
         r.prompt = prompts[i];
@@ -987,7 +1001,7 @@ static int stop_after_three(void *ctx, const int32_t *ids, size_t n, bool *stop)
 Test(model, engine_finish_reasons_and_prefix_reuse)
 {
     struct mdl_model *m = load("qwen3_moe_a");
-    struct mdl_engine *e = engine(m, 2, 2, 20);
+    struct mdl_engine *e = engine(m, 2, 20, 2);
     const int32_t prompt[] = { 1, 17, 254, 3, 99, 42, 200 };
     struct mdl_request r = MDL_REQUEST_INIT;
     r.prompt = prompt;
@@ -999,7 +1013,8 @@ Test(model, engine_finish_reasons_and_prefix_reuse)
     cr_assert_eq(a.finish, MDL_FINISH_LENGTH);
     cr_assert_eq(a.n, 6);
     cr_assert_eq(a.n_cached, 0);
-    /* The same prompt again: its prefix is in a slot; the result is the same. */
+    /* The same prompt again: its first 6 tokens are in 3 cached blocks of 2 (the last prompt
+     * token is always run again); the result is the same. */
     cr_assert_eq(mdl_engine_generate(e, &r, &b), 0);
     cr_assert_eq(b.n_cached, 6);
     cr_assert_eq(b.n, a.n);
@@ -1055,7 +1070,7 @@ Test(model, engine_finish_reasons_and_prefix_reuse)
 Test(model, engine_free_cancels)
 {
     struct mdl_model *m = load("qwen3_moe_a");
-    struct mdl_engine *e = engine(m, 1, 1, 0);
+    struct mdl_engine *e = engine(m, 1, 0, 0);
     const int32_t prompt[] = { 1, 2, 3 };
     struct mdl_request r = MDL_REQUEST_INIT;
     r.prompt = prompt;
@@ -1149,7 +1164,7 @@ static int failing_hook(void *ctx, const int32_t *ids, size_t n, bool *stop)
 Test(model, engine_hook_failure)
 {
     struct mdl_model *m = load("qwen3_moe_b");
-    struct mdl_engine *e = engine(m, 2, 2, 0);
+    struct mdl_engine *e = engine(m, 2, 0, 0);
     const int32_t prompt[] = { 4, 5, 6 };
     struct mdl_request r = MDL_REQUEST_INIT;
     r.prompt = prompt;
@@ -1181,7 +1196,9 @@ Test(model, threads_do_not_change_logits)
     float *base = malloc(n * V * sizeof(float)), *other = malloc(n * V * sizeof(float));
     for (uint32_t threads = 1; threads <= 4; threads++) {
         void *s = backend(m, 1, threads);
-        struct mdl_step st = { 0, 0, ids, (uint32_t)n, true, threads == 1 ? base : other };
+        struct mdl_step st = {
+            seq_table[0], TEST_BLOCKS, 0, ids, (uint32_t)n, true, threads == 1 ? base : other
+        };
         cr_assert_eq(mdl_backend_cpu.forward(s, &st, 1), 0, "%s", cru_err_msg());
         if (threads > 1)
             cr_assert(memcmp(base, other, n * V * sizeof(float)) == 0,
@@ -1197,7 +1214,7 @@ Test(model, threads_do_not_change_logits)
 Test(model, engine_top_alternatives)
 {
     struct mdl_model *m = load("qwen3_moe_a");
-    struct mdl_engine *e = engine(m, 1, 1, 0);
+    struct mdl_engine *e = engine(m, 1, 0, 0);
     const int32_t prompt[] = { 7, 8, 9 };
     struct mdl_request r = MDL_REQUEST_INIT;
     r.prompt = prompt;
@@ -1236,10 +1253,9 @@ Test(model, engine_chunked_prefill)
     struct reference ref;
     load_reference("qwen3_moe_a", &ref);
     struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
-    o.backend_opts.n_slots = 2;
+    o.backend_opts.max_seqs = 2;
     o.backend_opts.threads = 2;
-    o.max_batch = 2;
-    o.max_step_tokens = 2;
+    o.backend_opts.max_step_tokens = 2;
     struct mdl_engine *e = NULL;
     cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
     const int32_t other[] = { 5 };
