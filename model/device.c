@@ -77,10 +77,12 @@ static int cuda_path(char *path, size_t cap, bool *from_env)
     const char *env = getenv(MDL_CUDA_LIB_ENV);
     *from_env = env && *env;
     if (*from_env) {
-        if (strlen(env) >= cap)
+        /* A name without a slash would send dlopen() searching the library path: it is a
+         * file in the current folder, as for any other program taking a path. */
+        int len = snprintf(path, cap, "%s%s", strchr(env, '/') ? "" : "./", env);
+        if (len < 0 || (size_t)len >= cap)
             return cru_err_set(CRU_ELIMIT, "$%s is longer than %zu bytes", MDL_CUDA_LIB_ENV,
-                               cap - 1);
-        memcpy(path, env, strlen(env) + 1);
+                               cap - 3);
         return 0;
     }
     char exe[PATH_MAX];

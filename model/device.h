@@ -4,7 +4,8 @@
  * libcrucible-cuda.so, loaded the first time a CUDA device is asked for, so that the binary
  * starts and does all CPU work on a machine without CUDA. It is looked for in this order:
  *
- *   1. $CRUCIBLE_CUDA_LIB, when set and not empty: the library's path, used as given;
+ *   1. $CRUCIBLE_CUDA_LIB, when set and not empty: the library's path (a bare name is a file in
+ *      the current folder, not a search of the library path);
  *   2. libcrucible-cuda.so in the folder of the running executable (/proc/self/exe).
  *
  * The library exports one symbol, MDL_CUDA_ENTRY (model/backend.h), which returns its backend

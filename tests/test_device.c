@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "lib/err.h"
 #include "model/device.h"
@@ -172,6 +173,18 @@ Test(device, the_library_binds_to_the_executables_symbols_and_is_loaded_once)
     cr_assert_eq(be, &mdl_backend_cpu);
     cr_assert_eq(load_cuda("/nonexistent/libcrucible-cuda.so", &again), 0, "%s", cru_err_msg());
     cr_assert_eq(again, be);
+}
+
+/* A bare name is a file in the current folder, as a path on any command line is, not a search
+ * of the library path. */
+Test(device, a_bare_name_is_a_file_in_the_current_folder)
+{
+    char dir[4096];
+    snprintf(dir, sizeof(dir), "%s/tests/plugins", plugins_dir());
+    cr_assert_eq(chdir(dir), 0, "%s", dir);
+    const struct mdl_backend *be = NULL;
+    cr_assert_eq(load_cuda("fake_cuda.so", &be), 0, "%s", cru_err_msg());
+    cr_assert_eq(be, &mdl_backend_cpu);
 }
 
 /* A failure is kept too, message and all. */
