@@ -185,9 +185,22 @@ $(LIBA): $(LIB_OBJS)
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
-$(BIN): $(CLI_OBJS) $(LIBA)
+# The CUDA backend is a shared object, loaded by model/device.c, whose calls into crucible
+# (cru_err_* and mdl_* helpers) are left undefined in it and resolved from the executable that
+# loads it. So the binary and the test program export those two prefixes, through a dynamic
+# list, not --export-dynamic: that would put every global of libcrucible.a, every module's, in
+# the dynamic symbol table, which then both grows and offers a loaded library crucible's
+# internals to bind to by accident. (The static archives stay hidden by --exclude-libs.)
+EXPORTS := $(BUILD)/exports.list
+$(EXPORTS): FORCE
+	@mkdir -p $(@D)
+	@printf '{\n  cru_*;\n  mdl_*;\n};\n' | cmp -s - $@ || \
+	  printf '{\n  cru_*;\n  mdl_*;\n};\n' > $@
+EXPORT_LDFLAGS = -Wl,--dynamic-list=$(EXPORTS)
+
+$(BIN): $(CLI_OBJS) $(LIBA) $(EXPORTS)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBA) $(PKG_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) $(EXPORT_LDFLAGS) -o $@ $(CLI_OBJS) $(LIBA) $(PKG_LIBS)
 
 # The bundled tiny model: a seeded random qwen3_moe checkpoint with the real Qwen3 tokenizer
 # (fetched by `make setup` into the cache), for the model agent on any machine. It is made once
@@ -200,16 +213,21 @@ $(TINY_MODEL): | $(BIN)
 	$(Q)rm -rf $(@D) $(@D).partial && ./$(BIN) model init --arch qwen3_moe \
 	  --tokenizer $(QWEN3_TOKENIZER) --seed 1 -o $(@D).partial >/dev/null && mv $(@D).partial $(@D)
 
-# A plugin needs only the public header: it is built as a user would build one.
+# A plugin needs only the public header: it is built as a user would build one. The tests'
+# stand-ins for the CUDA backend (tests/plugins/*cuda.c) include model/backend.h, as the real
+# one does.
 $(BUILD)/%.so: %.c include/crucible/agent.h $(FLAGS_FILE)
 	@mkdir -p $(@D)
 	$(call say,SO,$<)
-	$(Q)$(CC) -std=gnu11 $(OPT) $(WARN) -shared -fPIC -Iinclude -o $@ $<
+	$(Q)$(CC) -std=gnu11 $(OPT) $(WARN) -shared -fPIC -Iinclude $(PLUGIN_CFLAGS) -o $@ $<
 
-$(TESTBIN): $(TEST_OBJS) $(LIBA)
+$(BUILD)/tests/plugins/%cuda.so: PLUGIN_CFLAGS := -I.
+$(filter %cuda.so,$(PLUGINS)): model/backend.h model/model.h
+
+$(TESTBIN): $(TEST_OBJS) $(LIBA) $(EXPORTS)
 	@mkdir -p $(@D)
 	$(call say,LD,$@)
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $(TEST_OBJS) $(LIBA) $(PKG_LIBS) $(TEST_LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) $(EXPORT_LDFLAGS) -o $@ $(TEST_OBJS) $(LIBA) $(PKG_LIBS) $(TEST_LIBS)
 
 # Fuzz targets, linked with a small driver that replays files: this is how `make test` runs
 # every corpus (tests/fuzz/corpus/NAME/) on every build, with or without clang.

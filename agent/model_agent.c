@@ -90,7 +90,12 @@ int agt_model_open(struct agt_model **out, const struct agt_model_opts *o)
     char *tj = NULL;
     uint8_t td[32];
     char hex[65];
-    int rc = mdl_model_load(&m->model, o->dir);
+    /* The backend first: a missing CUDA library is reported before a large checkpoint is
+     * read. */
+    const struct mdl_backend *be = NULL;
+    int rc = mdl_device_backend(&o->device, &be);
+    if (rc == 0)
+        rc = mdl_model_load(&m->model, o->dir);
     if (rc == 0)
         rc = tok_load(&m->tok, o->dir);
     if (rc == 0)
@@ -110,6 +115,9 @@ int agt_model_open(struct agt_model **out, const struct agt_model_opts *o)
     struct mdl_engine_opts eo = MDL_ENGINE_OPTS_INIT;
     eo.backend_opts.max_seqs = o->slots ? o->slots : 8;
     eo.backend_opts.threads = o->threads;
+    eo.backend_opts.device = o->device.ordinal;
+    eo.backend_opts.memory = o->gpu_memory;
+    eo.backend = be;
     if (rc == 0)
         rc = mdl_engine_new(&m->engine, m->model, &eo);
     /* The id is the folder's name; the digests say which weights and which tokenizer. */

@@ -26,6 +26,7 @@
 
 #include "agent/runner.h"
 #include "agent/tools.h"
+#include "model/device.h"
 
 struct agt_model;
 
@@ -42,10 +43,12 @@ struct agt_model_opts {
     /* Tests: sample with this instead of the engine (the checkpoint still gives the tokenizer,
      * the template and the context bound). */
     const struct agt_generator *sampler;
+    struct mdl_device device; /* where the engine computes (model/device.h) */
+    float gpu_memory;         /* cuda: the share of the device's memory it may take (0: 0.9) */
 };
 #define AGT_MODEL_OPTS_INIT                                                                        \
     {                                                                                              \
-        AGT_MODEL_OPTS_VERSION, NULL, 1.0f, 1.0f, 0, 1024, 0, 0, NULL                              \
+        AGT_MODEL_OPTS_VERSION, NULL, 1.0f, 1.0f, 0, 1024, 0, 0, NULL, MDL_DEVICE_INIT, 0.0f       \
     }
 
 /* Loads the checkpoint, its tokenizer and chat template, and starts the engine. */

@@ -9,8 +9,9 @@
 
 #include <stddef.h>
 #include <stdint.h>
-#include <stdint.h>
 #include <stdio.h>
+
+#include "model/device.h"
 
 /* The exit statuses documented in docs/cli.md. */
 enum cli_exit {
@@ -56,10 +57,12 @@ struct cli_agent_opts {
     const char *agent, *model, *scaffold, *images;
     float temperature;
     uint64_t max_tokens, seed, max_turns;
+    struct mdl_device device; /* --device: where the model computes */
+    float gpu_memory;         /* --gpu-memory: the device's share for the model (cuda) */
 };
 #define CLI_AGENT_OPTS_INIT                                                                        \
     {                                                                                              \
-        "oracle", NULL, NULL, NULL, 1.0f, 1024, 0, 0                                               \
+        "oracle", NULL, NULL, NULL, 1.0f, 1024, 0, 0, MDL_DEVICE_INIT, MDL_GPU_MEMORY              \
     }
 
 /* Their getopt_long entries (short forms -a and -s), for a command's option table. */
@@ -68,10 +71,20 @@ struct cli_agent_opts {
         { "temperature", required_argument, NULL, 'T' },                                           \
         { "max-tokens", required_argument, NULL, 'X' }, { "seed", required_argument, NULL, 's' },  \
         { "max-turns", required_argument, NULL, 't' },                                             \
-        { "scaffold", required_argument, NULL, 'C' },                                              \
+        { "scaffold", required_argument, NULL, 'C' }, { "images", required_argument, NULL, 'I' },  \
+        CLI_DEVICE_OPTIONS
+
+/* --device and --gpu-memory, for every command that runs a model. */
+#define CLI_DEVICE_OPTIONS                                                                         \
+    { "device", required_argument, NULL, 'D' },                                                    \
     {                                                                                              \
-        "images", required_argument, NULL, 'I'                                                     \
+        "gpu-memory", required_argument, NULL, 'G'                                                 \
     }
+
+/* Takes --device (C 'D') or --gpu-memory (C 'G') with ARG into *DEV or *MEM: returns 1, or 0
+ * when C is neither, or -1 with *STATUS set to the usage error to exit with. */
+int cli_device_option(const char *cmd, int c, const char *arg, struct mdl_device *dev, float *mem,
+                      int *status);
 
 /* Takes option C (with ARG) into O when it is one of them: returns 1, or 0 when C is not one
  * of them, or -1 with *STATUS set to the usage error to exit with. */

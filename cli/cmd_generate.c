@@ -1,4 +1,4 @@
-/* cli/generate: `crucible generate`: one completion from a checkpoint on the CPU engine. */
+/* cli/generate: `crucible generate`: one completion from a checkpoint on the engine. */
 #include <getopt.h>
 #include <jansson.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include "cli/cli.h"
 #include "lib/err.h"
 #include "lib/str.h"
+#include "model/device.h"
 #include "model/engine.h"
 #include "model/tokenizer.h"
 #include "model/model.h"
@@ -62,6 +63,7 @@ static int generate_run(int argc, char **argv)
         { "seed", required_argument, NULL, 'S' },
         { "stop-id", required_argument, NULL, 'x' },
         { "threads", required_argument, NULL, 't' },
+        CLI_DEVICE_OPTIONS,
         { "json", no_argument, NULL, 'Z' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
@@ -69,13 +71,20 @@ static int generate_run(int argc, char **argv)
     const char *dir = NULL, *prompt = NULL, *ids_arg = NULL;
     struct mdl_request req = MDL_REQUEST_INIT;
     struct mdl_engine_opts eo = MDL_ENGINE_OPTS_INIT;
+    struct mdl_device dev = MDL_DEVICE_INIT;
+    float mem = MDL_GPU_MEMORY;
     bool json = false;
-    int c;
+    int c, status;
     uint64_t u;
     double d;
     eo.backend_opts.max_seqs = 1;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":hm:", opts, NULL)) != -1) {
+        int took = cli_device_option("generate", c, optarg, &dev, &mem, &status);
+        if (took < 0)
+            return status;
+        if (took)
+            continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -152,7 +161,11 @@ static int generate_run(int argc, char **argv)
     struct mdl_result res = { 0 };
     char *text = NULL;
     int rc = CLI_EXIT_OK;
-    if (mdl_model_load(&m, dir) < 0 || mdl_engine_new(&e, m, &eo) < 0) {
+    eo.backend_opts.device = dev.ordinal;
+    eo.backend_opts.memory = mem;
+    /* The backend before the checkpoint: a missing CUDA library is reported at once. */
+    if (mdl_device_backend(&dev, &eo.backend) < 0 || mdl_model_load(&m, dir) < 0 ||
+        mdl_engine_new(&e, m, &eo) < 0) {
         rc = cli_fail("generate");
         goto done;
     }
@@ -192,11 +205,11 @@ done:
 
 const struct cli_command cli_cmd_generate = {
     .name = "generate",
-    .summary = "sample a completion from a checkpoint on the CPU",
+    .summary = "sample a completion from a checkpoint",
     .help =
         "usage: crucible generate --model DIR (--prompt TEXT | --ids I,J,...) [options]\n"
         "\n"
-        "Runs the prompt through the model on the CPU engine and samples up to --max-tokens\n"
+        "Runs the prompt through the model on the engine and samples up to --max-tokens\n"
         "tokens. With --json prints {\"ids\": [...], \"logprobs\": [...], \"finish\": \"...\",\n"
         "\"prompt_tokens\": N, \"tokens\": N, \"timings_ms\": {...}}: each log-prob is the\n"
         "sampled id's under the distribution it was drawn from (after temperature, top-k\n"
@@ -214,6 +227,10 @@ const struct cli_command cli_cmd_generate = {
         "  --seed S            the generator's seed (default 0); a seed reproduces a run\n"
         "  --stop-id ID        also stop at ID (repeatable, up to 16)\n"
         "  --threads N         CPU threads (default: every core)\n"
+        "  --device D          where the model computes: cpu (the default), cuda or cuda:N\n"
+        "                      (the CUDA backend's library: see docs/model.md, \"Devices\")\n"
+        "  --gpu-memory F      cuda: the share of the device's memory that the weights, the\n"
+        "                      KV cache and buffers may take, 0 < F <= 1 (default 0.9)\n"
         "  --json              machine-readable output\n"
         "  -h, --help          show this help\n",
     .run = generate_run,

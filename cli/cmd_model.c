@@ -12,6 +12,7 @@
 #include "lib/json.h"
 #include "lib/str.h"
 #include "model/backend.h"
+#include "model/device.h"
 #include "model/init.h"
 #include "model/model.h"
 
@@ -333,16 +334,24 @@ static int logits_run(int argc, char **argv)
         { "ids", required_argument, NULL, 'i' },
         { "all", no_argument, NULL, 'a' },
         { "threads", required_argument, NULL, 't' },
+        CLI_DEVICE_OPTIONS,
         { "json", no_argument, NULL, 'Z' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *dir = NULL, *ids_arg = NULL;
+    struct mdl_device dev = MDL_DEVICE_INIT;
+    float mem = MDL_GPU_MEMORY;
     bool json = false, all = false;
     uint32_t threads = 0;
     int c, rc;
     cli_getopt_reset();
     while ((c = getopt_long(argc, argv, ":hm:", opts, NULL)) != -1) {
+        int took = cli_device_option("model logits", c, optarg, &dev, &mem, &rc);
+        if (took < 0)
+            return rc;
+        if (took)
+            continue;
         switch (c) {
         case 'm':
             dir = optarg;
@@ -376,32 +385,61 @@ static int logits_run(int argc, char **argv)
     if (cli_parse_ids(ids_arg, &ids, &n) < 0)
         return cli_usage("model logits", "--ids: %s", cru_err_msg());
     struct mdl_model *m = NULL;
+    const struct mdl_backend *ops = NULL;
     void *be = NULL;
     float *logits = NULL;
-    uint32_t *table = NULL;
+    uint32_t *blocks = NULL;
     json_t *out = NULL;
-    /* One sequence, its cache just large enough: blocks 0, 1, ... in order. */
     struct mdl_backend_opts bo = MDL_BACKEND_OPTS_INIT;
+    struct mdl_backend_limits lim;
     bo.max_seqs = 1;
     bo.threads = threads;
-    bo.max_ctx = bo.max_step_tokens = n ? (uint32_t)n : 1;
-    bo.n_blocks = (bo.max_ctx + MDL_BLOCK_TOKENS - 1) / MDL_BLOCK_TOKENS;
+    bo.device = dev.ordinal;
+    bo.memory = mem;
+    bo.block_tokens = MDL_BLOCK_TOKENS;
     rc = CLI_EXIT_OK;
-    if (mdl_model_load(&m, dir) < 0 || mdl_backend_cpu.load(&be, m, &bo) < 0) {
+    /* The backend before the checkpoint: a missing CUDA library is reported at once. */
+    if (mdl_device_backend(&dev, &ops) < 0 || mdl_model_load(&m, dir) < 0) {
         rc = cli_fail("model logits");
         goto done;
     }
+    if (n > m->cfg.max_pos) {
+        rc = cli_usage("model logits", "--ids: %zu ids, more than the model's context of %u", n,
+                       m->cfg.max_pos);
+        goto done;
+    }
+    /* One sequence, one step of all its ids, a context of just them and a pool of just the
+     * blocks they fill (0, 1, ... in order): a GPU would otherwise set its memory aside for a
+     * cache that this one step never uses. */
+    bo.max_ctx = bo.max_step_tokens = (uint32_t)n;
+    bo.n_blocks = (uint32_t)((n + MDL_BLOCK_TOKENS - 1) / MDL_BLOCK_TOKENS);
+    if (ops->load(&be, m, &bo) < 0) {
+        rc = cli_fail("model logits");
+        goto done;
+    }
+    ops->limits(be, &lim);
+    uint32_t nb = (uint32_t)((n + lim.block_tokens - 1) / lim.block_tokens);
     size_t V = m->cfg.vocab, rows = all ? n : 1;
-    if (!(logits = malloc(rows * V * sizeof(float))) ||
-        !(table = malloc(bo.n_blocks * sizeof(uint32_t)))) {
+    if (nb > lim.n_blocks)
+        cru_err_set(CRU_EINTERNAL, "%zu ids need %u KV blocks; the backend made %u", n, nb,
+                    lim.n_blocks);
+    else if (!(logits = malloc(rows * V * sizeof(float))) ||
+             !(blocks = malloc(nb * sizeof(*blocks))))
         cru_err_set(CRU_ENOMEM, "out of memory");
+    if (!blocks) {
         rc = cli_fail("model logits");
         goto done;
     }
-    for (uint32_t b = 0; b < bo.n_blocks; b++)
-        table[b] = b;
-    struct mdl_step st = { table, bo.n_blocks, 0, ids, (uint32_t)n, all, logits };
-    if (mdl_backend_cpu.forward(be, &st, 1) < 0) {
+    for (uint32_t i = 0; i < nb; i++)
+        blocks[i] = i;
+    struct mdl_step st = { .blocks = blocks,
+                           .n_blocks = nb,
+                           .pos = 0,
+                           .ids = ids,
+                           .n_ids = (uint32_t)n,
+                           .all_logits = all,
+                           .logits = logits };
+    if (ops->forward(be, &st, 1) < 0) {
         rc = cru_err_code() == CRU_EINVAL ? cli_usage("model logits", "%s", cru_err_msg())
                                           : cli_fail("model logits");
         goto done;
@@ -423,10 +461,10 @@ static int logits_run(int argc, char **argv)
                 printf("%.9g%c", (double)logits[r * V + j], j + 1 == V ? '\n' : ' ');
     }
 done:
+    free(blocks);
     free(logits);
-    free(table);
     if (be)
-        mdl_backend_cpu.free(be);
+        ops->free(be);
     mdl_model_free(m);
     free(ids);
     return rc;
@@ -458,7 +496,7 @@ const struct cli_command cli_cmd_model = {
         "       crucible model init --preset NAME [dims] [--shard-size SIZE] -o DIR\n"
         "       crucible model init ... --dry-run [--json]\n"
         "       crucible model info DIR [--json]\n"
-        "       crucible model logits --model DIR --ids I,J,... [--all] [--json]\n"
+        "       crucible model logits --model DIR --ids I,J,... [--all] [--device D] [--json]\n"
         "\n"
         "init    writes a seeded random checkpoint in the HuggingFace layout (config.json,\n"
         "        safetensors files) that transformers loads; the same options and seed give\n"
@@ -481,13 +519,17 @@ const struct cli_command cli_cmd_model = {
         "        vocabulary to hold every id of tokenizer.json (unless --vocab or a preset\n"
         "        gives it).\n"
         "info    loads a checkpoint (every tensor checked) and describes it.\n"
-        "logits  runs the CPU forward over the ids and prints the logits of the last\n"
+        "logits  runs the forward over the ids and prints the logits of the last\n"
         "        position (--all: of every position), one row a line, or as\n"
         "        {\"logits\": [...]} with --json ([[...], ...] with --all).\n"
         "\n"
         "Options:\n"
         "  -o, --output DIR  init: the folder to write (created; --out works too)\n"
         "  --threads N       logits: CPU threads (default: every core)\n"
+        "  --device D        logits: where the model computes: cpu (the default), cuda or\n"
+        "                    cuda:N (the CUDA backend's library: docs/model.md, \"Devices\")\n"
+        "  --gpu-memory F    logits, cuda: the share of the device's memory that the weights\n"
+        "                    and buffers may take, 0 < F <= 1 (default 0.9)\n"
         "  --json            machine-readable output\n"
         "  -h, --help        show this help\n"
         "\n"

@@ -238,7 +238,7 @@ const struct cli_command cli_cmd_run = {
     .help =
         "usage: crucible run (IMAGE... | --all) --out DIR [-j N] [--repeat K] [--window F]\n"
         "                    [--shard I/N] [--retries N] [--agent A] [--model DIR]\n"
-        "                    [--temperature T]\n"
+        "                    [--temperature T] [--device D] [--gpu-memory F]\n"
         "                    [--seed N] [--max-turns N]\n"
         "                    [--scaffold DIR] [--images DIR] [--json]\n"
         "\n"
@@ -273,6 +273,9 @@ const struct cli_command cli_cmd_run = {
         "  --model DIR       the checkpoint for --agent model; one engine batches all episodes\n"
         "  --temperature T   the model's sampling temperature (default 1; 0 is greedy)\n"
         "  --max-tokens N    the most tokens the model samples in one call (default 1024)\n"
+        "  --device D        where the model computes: cpu (the default), cuda or cuda:N\n"
+        "  --gpu-memory F    cuda: the share of the device's memory that the weights, the KV\n"
+        "                    cache and buffers may take, 0 < F <= 1 (default 0.9)\n"
         "  -s, --seed N      the first seed (default 0)\n"
         "  --max-turns N     the turn budget of every episode\n"
         "  --scaffold DIR    the scaffold folder (default scaffolds/default)\n"

@@ -145,7 +145,8 @@ const struct cli_command cli_cmd_run_task = {
     .summary = "run one episode of an agent on a task image",
     .help =
         "usage: crucible run-task IMAGE [--agent A] [--model DIR] [--out DIR] [--seed N]\n"
-        "                         [--max-turns N] [--temperature T] [--scaffold DIR]\n"
+        "                         [--max-turns N] [--temperature T] [--device D]\n"
+        "                         [--scaffold DIR]\n"
         "                         [--images DIR] [--json]\n"
         "\n"
         "Runs one episode: the image's workspace (after its setup commands) in a sandbox, the\n"
@@ -166,6 +167,9 @@ const struct cli_command cli_cmd_run_task = {
         "                     --agent model, or for a plugin's generate\n"
         "  --temperature T    the model's sampling temperature (default 1; 0 is greedy)\n"
         "  --max-tokens N     the most tokens the model samples in one call (default 1024)\n"
+        "  --device D         where the model computes: cpu (the default), cuda or cuda:N\n"
+        "  --gpu-memory F     cuda: the share of the device's memory that the weights, the KV\n"
+        "                     cache and buffers may take, 0 < F <= 1 (default 0.9)\n"
         "  -o, --out DIR      where the trajectory goes (default ./runs)\n"
         "  -s, --seed N       the episode's seed (default 0; also names the trajectory)\n"
         "  --max-turns N      the turn budget (default: the scaffold's or the image's, smaller)\n"

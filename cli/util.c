@@ -132,9 +132,33 @@ int cli_parse_ids(const char *s, int32_t **out, size_t *n)
     return 0;
 }
 
+int cli_device_option(const char *cmd, int c, const char *arg, struct mdl_device *dev, float *mem,
+                      int *status)
+{
+    switch (c) {
+    case 'D':
+        if (mdl_device_parse(arg, dev) < 0) {
+            *status = cli_usage(cmd, "--device: %s", cru_err_msg());
+            return -1;
+        }
+        return 1;
+    case 'G':
+        if (mdl_device_memory_parse(arg, mem) < 0) {
+            *status = cli_usage(cmd, "--gpu-memory: %s", cru_err_msg());
+            return -1;
+        }
+        return 1;
+    default:
+        return 0;
+    }
+}
+
 int cli_agent_option(const char *cmd, int c, const char *arg, struct cli_agent_opts *o, int *status)
 {
     double d;
+    int took = cli_device_option(cmd, c, arg, &o->device, &o->gpu_memory, status);
+    if (took)
+        return took;
     switch (c) {
     case 'a':
         o->agent = arg;
@@ -201,6 +225,8 @@ int cli_agent_load(const char *cmd, const struct cli_agent_opts *o, struct cli_a
     mo.dir = o->model;
     mo.temperature = o->temperature;
     mo.max_call_tokens = (uint32_t)o->max_tokens;
+    mo.device = o->device;
+    mo.gpu_memory = o->gpu_memory;
     if ((o->model && agt_model_open(&out->model, &mo) < 0) ||
         agt_scaffold_dir(o->scaffold, &sc_dir) < 0 || agt_scaffold_load(sc_dir, &out->sc) < 0) {
         free(sc_dir);

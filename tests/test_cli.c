@@ -934,6 +934,178 @@ Test(cli, model_init_info_logits_generate)
     free(dir);
 }
 
+/* ---- devices ---- */
+
+/* A one-layer checkpoint in a new temporary folder: *DIR is the folder (remove it), the
+ * checkpoint is DIR/ck, written into CK. */
+static void device_ckpt(char **dir, char *ck, size_t cap)
+{
+    *dir = model_tmp();
+    snprintf(ck, cap, "%s/ck", *dir);
+    struct run r;
+    run_cli(&r, "model", "init", "--arch", "qwen3_moe", "--layers", "1", "--vocab", "64", "--seed",
+            "5", "-o", ck);
+    cr_assert_eq(r.status, 0, "init: %s", r.err.data);
+    run_free(&r);
+}
+
+/* A test plugin's path: the Makefile builds tests/plugins/NAME.c into PLUGINS/tests/plugins. */
+static void test_plugin(const char *name, char *path, size_t cap)
+{
+    const char *dir = getenv("CRUCIBLE_PLUGINS");
+    cr_assert(dir && *dir, "CRUCIBLE_PLUGINS is not set: run the tests with `make test`");
+    snprintf(path, cap, "%s/tests/plugins/%s", dir, name);
+    cr_assert_eq(access(path, R_OK), 0, "%s is not built", path);
+}
+
+/* --device and --gpu-memory are checked with the other options, before anything is loaded. */
+Test(cli, device_and_gpu_memory_usage_errors)
+{
+    struct run r;
+    run_cli(&r, "generate", "--model", "/nonexistent", "--ids", "1", "--device", "gpu");
+    expect_usage_error(&r, "crucible: generate: --device: unknown device 'gpu': expected cpu, "
+                           "cuda or cuda:N");
+    run_free(&r);
+    run_cli(&r, "model", "logits", "--model", "/nonexistent", "--ids", "1", "--device", "cuda:x");
+    expect_usage_error(&r, "crucible: model logits: --device: unknown device 'cuda:x'");
+    run_free(&r);
+    static const char *const shares[] = { "0", "1.5", "abc" };
+    for (size_t i = 0; i < 3; i++) {
+        char want[128];
+        snprintf(want, sizeof(want), "crucible: generate: --gpu-memory: '%s' is not a share",
+                 shares[i]);
+        run_cli(&r, "generate", "--model", "/nonexistent", "--ids", "1", "--gpu-memory", shares[i]);
+        expect_usage_error(&r, want);
+        cr_assert(strstr(r.err.data, "0 < F <= 1"), "%s", r.err.data);
+        run_free(&r);
+    }
+    run_cli(&r, "model", "logits", "--model", "/nonexistent", "--ids", "1", "--gpu-memory", "0");
+    expect_usage_error(&r, "crucible: model logits: --gpu-memory: '0' is not a share");
+    run_free(&r);
+    run_cli(&r, "run-task", "no-such-image", "--gpu-memory", "1.5");
+    expect_usage_error(&r, "crucible: run-task: --gpu-memory: '1.5' is not a share");
+    run_free(&r);
+    run_cli(&r, "run", "--out", "/nonexistent", "no-such-image", "--device", "tpu");
+    expect_usage_error(&r, "crucible: run: --device: unknown device 'tpu'");
+    run_free(&r);
+    run_cli(&r, "run", "--out", "/nonexistent", "no-such-image", "--gpu-memory", "abc");
+    expect_usage_error(&r, "crucible: run: --gpu-memory: 'abc' is not a share");
+    run_free(&r);
+}
+
+/* A CUDA backend that cannot be used is an environment error (status 3) that names the library,
+ * from every command, before the checkpoint is read. */
+Test(cli, device_cuda_library_errors_exit_3)
+{
+    char *dir, ck[256], old_abi[4096];
+    device_ckpt(&dir, ck, sizeof(ck));
+    test_plugin("old_abi_cuda.so", old_abi, sizeof(old_abi));
+    struct run r;
+    cr_assert_eq(setenv("CRUCIBLE_CUDA_LIB", "/nonexistent/libcrucible-cuda.so", 1), 0);
+    static const char *const missing = "the CUDA backend is not found: $CRUCIBLE_CUDA_LIB names "
+                                       "/nonexistent/libcrucible-cuda.so, which does not exist";
+    run_cli(&r, "generate", "--model", ck, "--ids", "1,2", "--device", "cuda");
+    cr_assert_eq(r.status, 3, "generate: %d %s", r.status, r.err.data);
+    cr_assert(strncmp(r.err.data, "crucible: generate: ", 20) == 0, "%s", r.err.data);
+    cr_assert(strstr(r.err.data, missing), "%s", r.err.data);
+    cr_assert_str_empty(r.out.data);
+    run_free(&r);
+    run_cli(&r, "model", "logits", "--model", ck, "--ids", "1,2", "--device", "cuda:1");
+    cr_assert_eq(r.status, 3, "logits: %d %s", r.status, r.err.data);
+    cr_assert(strstr(r.err.data, missing), "%s", r.err.data);
+    run_free(&r);
+    /* run-task and run load the model agent's engine before any image or sandbox. */
+    run_cli(&r, "run-task", "no-such-image", "--agent", "model", "--model", ck, "--device", "cuda");
+    cr_assert_eq(r.status, 3, "run-task: %d %s", r.status, r.err.data);
+    cr_assert(strstr(r.err.data, missing), "%s", r.err.data);
+    run_free(&r);
+    run_cli(&r, "run", "--out", dir, "no-such-image", "--agent", "model", "--model", ck, "--device",
+            "cuda");
+    cr_assert_eq(r.status, 3, "run: %d %s", r.status, r.err.data);
+    cr_assert(strstr(r.err.data, missing), "%s", r.err.data);
+    run_free(&r);
+
+    cr_assert_eq(setenv("CRUCIBLE_CUDA_LIB", old_abi, 1), 0);
+    run_cli(&r, "generate", "--model", ck, "--ids", "1,2", "--device", "cuda");
+    cr_assert_eq(r.status, 3, "generate: %d %s", r.status, r.err.data);
+    cr_assert(strstr(r.err.data, old_abi), "%s", r.err.data);
+    cr_assert(strstr(r.err.data, "was built for another backend ABI than this crucible's"), "%s",
+              r.err.data);
+    run_free(&r);
+    unsetenv("CRUCIBLE_CUDA_LIB");
+    cru_remove_tree(dir);
+    free(dir);
+}
+
+/* The positive control for the exported symbols: a stand-in library whose entry returns the
+ * executable's own CPU backend (its reference resolved at dlopen from what the binary
+ * exports) must compute exactly what --device cpu does. */
+Test(cli, device_cuda_through_a_library_computes_as_the_cpu)
+{
+    char *dir, ck[256], fake[4096];
+    device_ckpt(&dir, ck, sizeof(ck));
+    test_plugin("fake_cuda.so", fake, sizeof(fake));
+    cr_assert_eq(setenv("CRUCIBLE_CUDA_LIB", fake, 1), 0);
+    struct run cpu, cuda;
+    run_cli(&cpu, "model", "logits", "--model", ck, "--ids", "3,1,4,1,5,9,2,6", "--all", "--device",
+            "cpu");
+    run_cli(&cuda, "model", "logits", "--model", ck, "--ids", "3,1,4,1,5,9,2,6", "--all",
+            "--device", "cuda", "--gpu-memory", "0.5");
+    cr_assert_eq(cpu.status, 0, "logits on the cpu: %s", cpu.err.data);
+    cr_assert_eq(cuda.status, 0, "logits through the library: %s", cuda.err.data);
+    cr_assert_gt(cpu.out.len, 8 * 64);
+    cr_assert_str_eq(cuda.out.data, cpu.out.data);
+    run_free(&cpu);
+    run_free(&cuda);
+
+    run_cli(&cpu, "generate", "--model", ck, "--ids", "4,5,6", "--max-tokens", "8", "--seed", "7",
+            "--json");
+    run_cli(&cuda, "generate", "--model", ck, "--ids", "4,5,6", "--max-tokens", "8", "--seed", "7",
+            "--json", "--device", "cuda:3");
+    cr_assert_eq(cpu.status, 0, "generate on the cpu: %s", cpu.err.data);
+    cr_assert_eq(cuda.status, 0, "generate through the library: %s", cuda.err.data);
+    json_t *a = json_loads(cpu.out.data, 0, NULL), *b = json_loads(cuda.out.data, 0, NULL);
+    cr_assert(a && b, "%s / %s", cpu.out.data, cuda.out.data);
+    cr_assert_eq(json_array_size(json_object_get(a, "ids")), 8);
+    cr_assert(json_equal(json_object_get(a, "ids"), json_object_get(b, "ids")), "%s / %s",
+              cpu.out.data, cuda.out.data);
+    cr_assert(json_equal(json_object_get(a, "logprobs"), json_object_get(b, "logprobs")), "%s / %s",
+              cpu.out.data, cuda.out.data);
+    json_decref(a);
+    json_decref(b);
+    run_free(&cpu);
+    run_free(&cuda);
+    unsetenv("CRUCIBLE_CUDA_LIB");
+    cru_remove_tree(dir);
+    free(dir);
+}
+
+/* The real CUDA backend, when this tree has built it, on a machine without a GPU: the library
+ * loads (or its CUDA libraries are missing), and either way the answer is status 3 and a
+ * message about CUDA, not a crash. */
+Test(cli, device_cuda_real_library_without_a_gpu)
+{
+    const char *src = getenv("CRUCIBLE_SRC");
+    char lib[4096];
+    snprintf(lib, sizeof(lib), "%s/build/cuda/libcrucible-cuda.so", src && *src ? src : ".");
+    if (access(lib, R_OK) != 0)
+        cr_skip("%s is not built (make cuda, on a machine with nvcc)", lib);
+    if (access("/dev/nvidiactl", F_OK) == 0)
+        cr_skip("this machine has an NVIDIA device: tests/gpu/run.sh tests the backend there");
+    char *dir, ck[256];
+    device_ckpt(&dir, ck, sizeof(ck));
+    cr_assert_eq(setenv("CRUCIBLE_CUDA_LIB", lib, 1), 0);
+    struct run r;
+    run_cli(&r, "generate", "--model", ck, "--ids", "1,2", "--device", "cuda");
+    cr_assert_eq(r.status, 3, "generate: %d %s", r.status, r.err.data);
+    cr_assert(strstr(r.err.data, "CUDA"), "%s", r.err.data);
+    cr_assert_str_empty(r.out.data);
+    run_free(&r);
+    unsetenv("CRUCIBLE_CUDA_LIB");
+    cru_remove_tree(dir);
+    free(dir);
+}
+
 /* generate with text: a checkpoint made with the real Qwen3 tokenizer (from the cache that
  * `make setup` fills). */
 Test(cli, generate_text_with_a_tokenizer)
