@@ -5,6 +5,7 @@
  */
 #include "agent/model_agent.h"
 
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +172,25 @@ void agt_model_free(struct agt_model *m)
 const struct agt_generator *agt_model_generator(const struct agt_model *m)
 {
     return &m->gen;
+}
+
+json_t *agt_model_engine_json(const struct agt_model *m)
+{
+    if (!m || !m->engine)
+        return NULL;
+    struct mdl_engine_stats s;
+    struct mdl_backend_limits l;
+    mdl_engine_stats(m->engine, &s);
+    mdl_engine_limits(m->engine, &l);
+    return json_pack(
+        "{s:s, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}", "backend",
+        mdl_engine_backend_name(m->engine), "sequences", (json_int_t)l.max_seqs, "blocks",
+        (json_int_t)l.n_blocks, "block_tokens", (json_int_t)l.block_tokens, "blocks_peak",
+        (json_int_t)s.blocks_peak, "steps", (json_int_t)s.steps, "prompt_tokens",
+        (json_int_t)s.prompt_tokens, "prefill_tokens", (json_int_t)s.prefill_tokens,
+        "cached_tokens", (json_int_t)s.cached_tokens, "decode_tokens", (json_int_t)s.decode_tokens,
+        "max_batch", (json_int_t)s.max_batch_seen, "preemptions", (json_int_t)s.preemptions,
+        "evictions", (json_int_t)s.evictions, "busy_ms", (json_int_t)(s.busy_ns / 1000000));
 }
 
 /* ---- an episode ---- */

@@ -38,7 +38,7 @@ struct agt_model_opts {
     float top_p;       /* 1: no nucleus truncation */
     uint32_t top_k;    /* 0: none */
     uint32_t max_call_tokens; /* sampled tokens per model call */
-    uint32_t slots;           /* sequences whose KV cache the engine keeps at once (0: 8) */
+    uint32_t slots;           /* sequences the engine advances together (0: 8) */
     uint32_t threads;         /* CPU threads (0: every core) */
     /* Tests: sample with this instead of the engine (the checkpoint still gives the tokenizer,
      * the template and the context bound). */
@@ -58,6 +58,12 @@ void agt_model_free(struct agt_model *m);
 /* The model as a generator (for plugins' generate, and the episode header's fields). Borrowed:
  * valid while M is. */
 const struct agt_generator *agt_model_generator(const struct agt_model *m);
+
+/* The engine's counters as a JSON object for a run's summary (docs/model.md, "The engine"):
+ * its backend, pool and the tokens it computed, found cached and decoded; NULL when M has no
+ * engine (a test sampler) or out of memory. */
+struct json_t;
+struct json_t *agt_model_engine_json(const struct agt_model *m);
 
 /* What an episode lends the model's loop. */
 struct agt_model_env {

@@ -22,6 +22,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/str.h"
+#include "agent/model_agent.h"
 
 #define MAX_EPISODES   1000000
 #define MAX_JOBS       1024
@@ -415,7 +416,7 @@ static json_t *summarize(struct sched *s, struct agt_rollout_summary *out)
         snprintf(shard, sizeof(shard), "%u/%u", o->shard, o->shards);
     return json_pack(
         "{s:I, s:I, s:I, s:b, s:I, s:I, s:I, s:o, s:o, s:o, s:o, s:I, s:f, s:I, s:I, "
-        "s:I, s:o, s:s, s:s?, s:o?}",
+        "s:I, s:o, s:s, s:s?, s:o?, s:o?}",
         "episodes", (json_int_t)s->n, "released", (json_int_t)out->done, "resumed",
         (json_int_t)s->resumed, "interrupted", out->interrupted, "scored", (json_int_t)scored,
         "environment_errors", (json_int_t)env_errors, "retries", (json_int_t)retries, "mean_reward",
@@ -425,7 +426,8 @@ static json_t *summarize(struct sched *s, struct agt_rollout_summary *out)
         (json_int_t)k, "window_fraction", o->window ? o->window : 0.3, "window", (json_int_t)s->w,
         "max_release_distance", (json_int_t)s->max_distance, "wall_ms", (json_int_t)out->wall_ms,
         "statuses", statuses, "agent", agt_agent_name(o->agent), "shard", shard[0] ? shard : NULL,
-        "sandbox", s->sandboxed ? sbx_info_json(&s->sandbox) : NULL);
+        "sandbox", s->sandboxed ? sbx_info_json(&s->sandbox) : NULL, "engine",
+        agt_model_engine_json(o->model));
 }
 
 static int plan(struct sched *s)

@@ -59,10 +59,11 @@ struct cli_agent_opts {
     uint64_t max_tokens, seed, max_turns;
     struct mdl_device device; /* --device: where the model computes */
     float gpu_memory;         /* --gpu-memory: the device's share for the model (cuda) */
+    uint32_t seqs;            /* sequences the engine advances together (run: -j; 0: 8) */
 };
 #define CLI_AGENT_OPTS_INIT                                                                        \
     {                                                                                              \
-        "oracle", NULL, NULL, NULL, 1.0f, 1024, 0, 0, MDL_DEVICE_INIT, MDL_GPU_MEMORY              \
+        "oracle", NULL, NULL, NULL, 1.0f, 1024, 0, 0, MDL_DEVICE_INIT, MDL_GPU_MEMORY, 0           \
     }
 
 /* Their getopt_long entries (short forms -a and -s), for a command's option table. */

@@ -165,6 +165,8 @@ static int run_run(int argc, char **argv)
     struct cli_agent ag = { 0 };
     struct agt_rollout_summary sum = { 0 };
     int rc;
+    /* One engine for every episode at once: each has at most one model call in flight. */
+    ao.seqs = ro.jobs < 8 ? 8 : ro.jobs > MDL_MAX_SEQS ? MDL_MAX_SEQS : ro.jobs;
     if ((status = cli_agent_load("run", &ao, &ag)) != 0)
         goto done;
     status = CLI_EXIT_ERROR;

@@ -227,6 +227,7 @@ int cli_agent_load(const char *cmd, const struct cli_agent_opts *o, struct cli_a
     mo.max_call_tokens = (uint32_t)o->max_tokens;
     mo.device = o->device;
     mo.gpu_memory = o->gpu_memory;
+    mo.slots = o->seqs;
     if ((o->model && agt_model_open(&out->model, &mo) < 0) ||
         agt_scaffold_dir(o->scaffold, &sc_dir) < 0 || agt_scaffold_load(sc_dir, &out->sc) < 0) {
         free(sc_dir);

@@ -628,6 +628,11 @@ void mdl_engine_stats(struct mdl_engine *e, struct mdl_engine_stats *out)
     pthread_mutex_unlock(&e->mu);
 }
 
+const char *mdl_engine_backend_name(const struct mdl_engine *e)
+{
+    return e->be->name;
+}
+
 void mdl_engine_limits(struct mdl_engine *e, struct mdl_backend_limits *out)
 {
     *out = e->lim;

@@ -130,6 +130,8 @@ struct mdl_engine_stats {
     uint64_t busy_ns;                  /* time spent in backend steps */
 };
 void mdl_engine_stats(struct mdl_engine *e, struct mdl_engine_stats *out);
+/* The backend's name ("cpu", "cuda"). */
+const char *mdl_engine_backend_name(const struct mdl_engine *e);
 /* What the backend offers (the pool, the context in effect). */
 void mdl_engine_limits(struct mdl_engine *e, struct mdl_backend_limits *out);
 

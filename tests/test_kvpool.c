@@ -203,7 +203,8 @@ Test(kvpool, random_schedule_never_leaks_or_serves_stale_blocks)
         if (!q->live) {
             /* Admission: tokens from a small alphabet and one of three stems, so that
              * prefixes repeat; the cached part is checked against what was written. */
-            uint32_t stem = (uint32_t)(rnd(&r) % 3), n = BT + (uint32_t)(rnd(&r) % (MAXB * BT - BT));
+            uint32_t stem = (uint32_t)(rnd(&r) % 3),
+                     n = BT + (uint32_t)(rnd(&r) % (MAXB * BT - BT));
             for (uint32_t i = 0; i < MAXB * BT; i++)
                 q->toks[i] = i < 2 * BT ? (int32_t)(stem * 100 + i) : (int32_t)(rnd(&r) % 3);
             q->n = mdl_kvpool_match(p, q->toks, n, q->table, (n - 1) / BT);

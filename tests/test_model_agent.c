@@ -6,6 +6,7 @@
  * token-exact trajectory).
  */
 #include <criterion/criterion.h>
+#include <jansson.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -206,7 +207,7 @@ Test(model_agent, the_real_engine_end_to_end)
     struct rec_reader *r;
     struct rec_record rec;
     cr_assert_eq(rec_reader_open(&r, path), 0);
-    size_t sampled = 0;
+    size_t sampled = 0, calls = 0;
     while (rec_reader_next(r, &rec) > 0) {
         struct rec_array c, lp;
         if (rec.type != REC_MODEL_CALL)
@@ -217,9 +218,24 @@ Test(model_agent, the_real_engine_end_to_end)
         for (size_t i = 0; i < lp.n; i++)
             cr_assert_leq(rec_f32_at(&lp, i), 0.0f);
         sampled += c.n;
+        calls++;
     }
     rec_reader_free(r);
     cr_assert_gt(sampled, 0);
+
+    /* The engine's counters, as a run's summary gives them: every prompt token was computed or
+     * found cached, and from the second call on, each call's prompt (the context so far)
+     * starts from the blocks of the calls before it. */
+    json_t *ej = agt_model_engine_json(m);
+    cr_assert_not_null(ej);
+    cr_assert_str_eq(json_string_value(json_object_get(ej, "backend")), "cpu");
+    json_int_t prompt = json_integer_value(json_object_get(ej, "prompt_tokens"));
+    json_int_t computed = json_integer_value(json_object_get(ej, "prefill_tokens"));
+    json_int_t cached = json_integer_value(json_object_get(ej, "cached_tokens"));
+    cr_assert_eq(prompt, computed + cached);
+    if (calls > 1)
+        cr_assert_gt(cached, 0, "%zu calls and no cached prompt token", calls);
+    json_decref(ej);
     agt_episode_result_free(&res);
     agt_model_free(m);
 }

@@ -73,8 +73,8 @@ static void *episode_loop(void *arg)
             q.sampling.stop_at_eos = false;
             struct mdl_result res;
             if (mdl_engine_generate(r->e, &q, &res) < 0) {
-                fprintf(stderr, "rollout: episode %llu turn %d: %s\n", (unsigned long long)ep,
-                        turn, cru_err_msg());
+                fprintf(stderr, "rollout: episode %llu turn %d: %s\n", (unsigned long long)ep, turn,
+                        cru_err_msg());
                 atomic_store(&r->failed, 1);
                 mdl_result_free(&res);
                 break;
@@ -126,8 +126,7 @@ int main(int argc, char **argv)
         struct mdl_backend_limits l;
         mdl_engine_limits(r.e, &l);
         printf("engine: %u sequences, %u blocks of %u tokens (%.1f GB of KV), loaded in %.1f s\n",
-               N, l.n_blocks, l.block_tokens, (double)l.n_blocks * l.block_bytes / 1e9,
-               now() - t0);
+               N, l.n_blocks, l.block_tokens, (double)l.n_blocks * l.block_bytes / 1e9, now() - t0);
         pthread_t *th = calloc(N, sizeof(pthread_t));
         t0 = now();
         r.deadline = t0 + seconds;
