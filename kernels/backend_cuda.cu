@@ -98,10 +98,10 @@ struct cu {
     struct dlayer *L;
     uint16_t *embed, *lm_head;
     float *final_norm, *inv_freq;
-    uint16_t *kc, *vc;  /* layers x n_blocks x block_tokens x kvd */
-    size_t layer_kv;    /* elements of one layer's pool: n_blocks x block_tokens x kvd */
+    uint16_t *kc, *vc;       /* layers x n_blocks x block_tokens x kvd */
+    size_t layer_kv;         /* elements of one layer's pool: n_blocks x block_tokens x kvd */
     uint32_t *h_tab, *d_tab; /* every step's block table, one after another (pinned; device) */
-    void **allocs;      /* every device allocation, freed together */
+    void **allocs;           /* every device allocation, freed together */
     size_t n_allocs, cap_allocs;
     struct stager *stage; /* while weights load */
     uint64_t load_bytes;
@@ -190,8 +190,7 @@ static int stage_flush(struct cu *s)
 }
 
 /* Elements [I, I + K) of W into OUT as bf16 (SIZE 2) or fp32 (SIZE 4). */
-static void stage_convert(uint8_t *out, const struct mdl_weight *w, size_t i, size_t k,
-                          size_t size)
+static void stage_convert(uint8_t *out, const struct mdl_weight *w, size_t i, size_t k, size_t size)
 {
     const uint8_t *src = (const uint8_t *)w->data;
     if (size == 2 && w->dtype == MDL_DT_BF16) {
@@ -223,7 +222,8 @@ static int stage_put(struct cu *s, void *dst, const struct mdl_weight *w, size_t
         }
         size_t k = n - i < room ? n - i : room;
         stage_convert(g->buf[g->cur] + g->fill, w, i, k, size);
-        g->piece[g->n_piece++] = (struct stage_piece){ (uint8_t *)dst + i * size, g->fill, k * size };
+        g->piece[g->n_piece++] =
+            (struct stage_piece){ (uint8_t *)dst + i * size, g->fill, k * size };
         g->fill += (k * size + 15) & ~(size_t)15; /* the next piece starts 16-byte aligned */
         g->fill = g->fill < STAGE_BYTES ? g->fill : STAGE_BYTES;
         s->load_bytes += k * size;
@@ -489,13 +489,14 @@ static int size_pool(struct cu *s, const struct mdl_backend_opts *o, float mem, 
         n = room > tab_bytes ? (room - tab_bytes) / bb : 0;
         n = n < 0x7fffffffu ? n : 0x7fffffffu;
         if (n < MIN_BLOCKS)
-            return cru_err_set(CRU_ELIMIT,
-                               "cuda: after the weights (%.1f GiB) device %d (%s) has room for %llu "
-                               "KV blocks of %.1f MiB (%u tokens each), fewer than %d: %.1f GiB of "
-                               "%.1f GiB is free, %.0f%% of it may be used",
-                               gib(s->lim.weight_bytes), s->dev, s->dev_name,
-                               (unsigned long long)n, (double)bb / 1048576.0, s->lim.block_tokens,
-                               MIN_BLOCKS, gib(fr), gib(tot), 100.0 * mem);
+            return cru_err_set(
+                CRU_ELIMIT,
+                "cuda: after the weights (%.1f GiB) device %d (%s) has room for %llu "
+                "KV blocks of %.1f MiB (%u tokens each), fewer than %d: %.1f GiB of "
+                "%.1f GiB is free, %.0f%% of it may be used",
+                gib(s->lim.weight_bytes), s->dev, s->dev_name, (unsigned long long)n,
+                (double)bb / 1048576.0, s->lim.block_tokens, MIN_BLOCKS, gib(fr), gib(tot),
+                100.0 * mem);
     }
     s->lim.n_blocks = (uint32_t)n;
     if (n * s->lim.block_tokens < s->lim.max_ctx)
@@ -565,8 +566,7 @@ static int load_common(void **state, const struct mdl_model *m, const struct mdl
         return cru_err_set(CRU_ELIMIT, "backend options: block tokens at most %d",
                            MDL_MAX_BLOCK_TOKENS);
     if (o->max_step_tokens > MAX_STEP_TOKENS)
-        return cru_err_set(CRU_ELIMIT, "backend options: step tokens at most %u",
-                           MAX_STEP_TOKENS);
+        return cru_err_set(CRU_ELIMIT, "backend options: step tokens at most %u", MAX_STEP_TOKENS);
     if (o->memory != 0.0f && !(o->memory > 0.0f && o->memory <= 1.0f))
         return cru_err_set(CRU_EINVAL, "backend options: memory share %g outside (0, 1]",
                            (double)o->memory);

@@ -4,9 +4,9 @@
  * CRU_ELIMIT with the bound named) and the launch itself (CRU_CUDA_CHECK_LAUNCH), and queues
  * its work on STREAM without waiting: nothing here synchronises with the host. Pointers are
  * device pointers. Weights are bf16 (uint16_t here, so that C callers need no CUDA types),
- * activations fp32 with fp32 accumulation everywhere; the KV cache is bf16, in blocks. The CPU reference
- * of each kernel is model/cpu.c's function of the same role; tests/gpu/gpu_check.c checks
- * each launcher against a plain C loop on random inputs.
+ * activations fp32 with fp32 accumulation everywhere; the KV cache is bf16, in blocks. The
+ * CPU reference of each kernel is model/cpu.c's function of the same role;
+ * tests/gpu/gpu_check.c checks each launcher against a plain C loop on random inputs.
  */
 #ifndef CRU_KERNELS_FORWARD_H
 #define CRU_KERNELS_FORWARD_H
@@ -43,9 +43,12 @@ int krn_to_bf16(uint16_t *out, const float *in, size_t n, cudaStream_t st);
  * element offset in the pool of position P's row: every kernel that reads or writes the cache
  * goes through this one function. */
 #ifdef __CUDACC__
-__host__ __device__
+#define KRN_HOST_DEVICE __host__ __device__
+#else
+#define KRN_HOST_DEVICE
 #endif
-static inline size_t krn_kv_at(const uint32_t *tab, uint32_t p, uint32_t bt, uint32_t kvd)
+static inline KRN_HOST_DEVICE size_t krn_kv_at(const uint32_t *tab, uint32_t p, uint32_t bt,
+                                               uint32_t kvd)
 {
     return ((size_t)tab[p / bt] * bt + p % bt) * kvd;
 }
