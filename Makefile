@@ -315,7 +315,7 @@ cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
 	  "and benchmark are not linked"
 else
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info $(CUDA_BUILD)/gpu-check \
-		$(CUDA_BUILD)/bench-gpu
+		$(CUDA_BUILD)/bench-gpu $(CUDA_SO)
 	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
 endif
 
