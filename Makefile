@@ -1,7 +1,8 @@
 # crucible: the one entry point for setup, build, test, fuzz, bench and the CUDA backend.
 #
 #   make setup        install the Debian packages in deps/debian.txt (root; idempotent)
-#   make              build ./crucible and build/rel/libcrucible.a
+#   make              build ./crucible and build/rel/libcrucible.a, and the CUDA backend
+#                     (./libcrucible-cuda.so) where nvcc and cuBLAS are found
 #   make test         build and run the Criterion suites and replay the fuzz corpora
 #   make test SAN=1   the same under AddressSanitizer and UndefinedBehaviorSanitizer
 #   make fuzz         run every fuzz target under libFuzzer (clang) for FUZZ_SECONDS each
@@ -113,7 +114,8 @@ PLUGINS := $(PLUGIN_SRCS:%.c=$(BUILD)/%.so)
 TINY_MODEL := models/tiny-qwen3/config.json
 FLAGS_FILE := $(BUILD)/flags
 
-.PHONY: FORCE all setup test check-deps fuzz fuzz-replay bench cuda format format-check clean help
+.PHONY: FORCE all setup test check-deps fuzz fuzz-replay bench cuda cuda-skipped format format-check \
+	clean help
 .DEFAULT_GOAL := all
 
 all: $(BIN) $(PLUGINS) $(TINY_MODEL)
@@ -276,9 +278,13 @@ fuzz:
 	done
 
 # CUDA: nvcc compiles here; the code runs only on a machine with a GPU (tests/gpu/run.sh).
-# These rules need only the CUDA toolkit and lib/err.c, so they also build on a GPU machine
-# that has none of the other libraries.
+# These rules need only the CUDA toolkit and a few dependency-free C files, so they also build
+# on a GPU machine that has none of the other libraries. `make` builds the backend as a shared
+# object beside the binary, which loads it when asked for the CUDA device; `make cuda` builds
+# the static library and the programs that link it (checks, benchmark, cuda-info).
 CUDA_BUILD := build/cuda
+CUDA_SO := $(CUDA_BUILD)/libcrucible-cuda.so
+CUDA_SO_COPY := $(dir $(BIN))libcrucible-cuda.so
 CUDA_HOME := $(patsubst %/bin/nvcc,%,$(NVCC))
 # The backend includes cuBLAS's header: a toolkit without cuBLAS builds the kernels alone.
 ifeq ($(wildcard $(CUDA_HOME)/include/cublas_v2.h /usr/include/cublas_v2.h),)
@@ -286,14 +292,19 @@ CUDA_SRCS := $(filter-out kernels/backend_cuda.cu,$(CUDA_SRCS))
 endif
 CUDA_OBJS := $(CUDA_SRCS:%.cu=$(CUDA_BUILD)/%.o)
 CUDA_FLAGS_FILE := $(CUDA_BUILD)/flags
+# Position-independent and hidden by default: the same objects go into the static library and
+# the shared object, which exports only its entry point.
 NVCC_FLAGS := -std=c++17 -O2 -g -lineinfo -I. -Iinclude \
 	-gencode arch=compute_$(CUDA_ARCH),code=sm_$(CUDA_ARCH) \
 	-gencode arch=compute_$(CUDA_ARCH),code=compute_$(CUDA_ARCH) \
-	-Xcompiler -Wall,-Wextra,-Werror
+	-Xcompiler -Wall,-Wextra,-Werror,-fPIC,-fvisibility=hidden
 
 ifeq ($(NVCC),)
 cuda:
 	@echo "make cuda: nvcc not found (PATH, /usr/local/cuda/bin): the CUDA backend is not built"
+all: cuda-skipped
+cuda-skipped:
+	@echo "make: nvcc not found (PATH, /usr/local/cuda/bin): the CUDA backend (libcrucible-cuda.so) is skipped"
 else
 # The CUDA runtime library, wherever this toolkit keeps it (a toolkit of only the compiler has
 # none: then the kernels are compiled, and the programs that need the runtime are not linked).
@@ -304,6 +315,14 @@ CUDART := $(firstword $(wildcard $(foreach d,lib64 lib targets/*/lib,\
 CUBLAS := $(if $(filter kernels/backend_cuda.cu,$(CUDA_SRCS)),$(firstword $(wildcard \
 	$(foreach d,lib64 lib targets/*/lib,$(CUDA_HOME)/$(d)/libcublas.so) \
 	/usr/lib/*-linux-gnu/libcublas.so)))
+ifneq ($(and $(CUDART),$(CUBLAS)),)
+all: $(CUDA_SO_COPY)
+else
+all: cuda-skipped
+cuda-skipped:
+	@echo "make: $(if $(CUDART),no cuBLAS,no CUDA runtime library) with $(NVCC):" \
+	  "the CUDA backend (libcrucible-cuda.so) is skipped"
+endif
 ifeq ($(CUDART),)
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a
 	@echo "make cuda: kernels built with $(NVCC) for sm_$(CUDA_ARCH); no CUDA runtime library" \
@@ -314,7 +333,7 @@ cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
 	  "and benchmark are not linked"
 else
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info $(CUDA_BUILD)/gpu-check \
-		$(CUDA_BUILD)/bench-gpu
+		$(CUDA_BUILD)/bench-gpu $(CUDA_SO)
 	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
 endif
 
@@ -332,6 +351,27 @@ $(CUDA_BUILD)/libcrucible-cuda.a: $(CUDA_OBJS)
 	$(call say,AR,$@)
 	$(Q)ar rcs $@ $^
 
+# The shared object: the CUDA runtime linked in statically and hidden (--exclude-libs), cuBLAS
+# dynamically. The host functions it calls (cru_err_*, mdl_*) stay undefined here and are
+# bound at load time to those of the program that loads it, which exports them. It must
+# export its entry point alone, and every cru_/mdl_ symbol it needs must be in the binary.
+$(CUDA_SO): $(CUDA_OBJS)
+	$(call say,SO,$@)
+	$(Q)$(NVCC) -shared -o $@ $^ -cudart static -lcublas -Xlinker --exclude-libs,ALL
+	$(Q)extra=$$(nm -D --defined-only $@ | awk '$$3 != "crucible_cuda_backend" && $$2 ~ /[TDBRVW]/ {print $$3}' | \
+	  grep -v -E '^(_init|_fini|_edata|_end|__bss_start)$$'); \
+	  test -z "$$extra" || { echo "make: $@ exports more than its entry point:" $$extra >&2; \
+	  rm -f $@; exit 1; }
+
+$(CUDA_SO_COPY): $(CUDA_SO) $(BIN)
+	$(Q)nm --defined-only $(BIN) | awk '{print $$3}' | sort -u >$@.symbols
+	$(Q)missing=$$(nm -D --undefined-only $(CUDA_SO) | awk '$$2 ~ /^(cru|mdl)_/ {print $$2}' | \
+	  sort -u | comm -23 - $@.symbols); rm -f $@.symbols; \
+	  test -z "$$missing" || { echo "make: $(CUDA_SO) needs symbols that $(BIN) lacks:" \
+	  $$missing >&2; exit 1; }
+	$(call say,CP,$@)
+	$(Q)cp $(CUDA_SO) $@
+
 # Host C objects for the CUDA programs, compiled with the CUDA headers on the path.
 $(CUDA_BUILD)/host/%.o: %.c $(CUDA_FLAGS_FILE)
 	@mkdir -p $(@D)
@@ -348,7 +388,8 @@ $(CUDA_BUILD)/cuda-info: $(CUDA_BUILD)/host/tests/gpu/cuda_info.o $(CUDA_BUILD)/
 
 # The backend's programs: the CPU references (model/cpu.c, model/sample.c, model/weight.c)
 # need only libc.
-CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/model/weight.o
+CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/model/weight.o \
+	$(CUDA_BUILD)/host/model/backend.o
 $(CUDA_BUILD)/gpu-check: $(CUDA_BUILD)/host/tests/gpu/gpu_check.o $(CUDA_BUILD)/host/model/cpu.o \
 		$(CUDA_BUILD)/host/model/sample.o $(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
 	$(call say,LD,$@)
@@ -369,7 +410,7 @@ format-check:
 	@$(CLANG_FORMAT) --dry-run -Werror $(C_FILES) && echo "format-check: $(words $(C_FILES)) files conform"
 
 clean:
-	rm -rf build crucible
+	rm -rf build crucible libcrucible-cuda.so
 
 -include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(TEST_OBJS:.o=.d) $(BENCH_OBJS:.o=.d) \
 	$(FUZZ_SRCS:%.c=$(BUILD)/%.d) $(BUILD)/tests/fuzz/driver.d $(CUDA_OBJS:.o=.d) \

@@ -158,8 +158,8 @@ __global__ static void qk_kernel(struct krn_qk_args a)
             scale[g] = 1.0f / sqrtf(ss / (float)n + a.eps);
     }
     __syncthreads();
-    int32_t pos = a.tok_pos[t], slot = a.tok_slot[t];
-    size_t cache = ((size_t)slot * a.max_ctx + pos) * kvd;
+    int32_t pos = a.tok_pos[t];
+    size_t cache = krn_kv_at(a.tab + a.tok_tab[t], (uint32_t)pos, a.bt, kvd);
     uint32_t half = a.rot / 2;
     for (uint32_t hh = warp; hh < a.heads + a.kv_heads; hh += nw) {
         bool isq = hh < a.heads;
@@ -198,9 +198,10 @@ __global__ static void qk_kernel(struct krn_qk_args a)
 int krn_qk_norm_rope(const struct krn_qk_args *a, cudaStream_t st)
 {
     if (a->t == 0 || a->hd == 0 || a->heads == 0 || a->kv_heads == 0 || a->rot > a->hd ||
-        a->rot % 2 || a->t > 0x7fffffffu)
-        return cru_err_set(CRU_EINVAL, "krn_qk_norm_rope: %u tokens, %u heads of %u, rot %u", a->t,
-                           a->heads, a->hd, a->rot);
+        a->rot % 2 || a->t > 0x7fffffffu || a->bt == 0)
+        return cru_err_set(CRU_EINVAL,
+                           "krn_qk_norm_rope: %u tokens, %u heads of %u, rot %u, blocks of %u",
+                           a->t, a->heads, a->hd, a->rot, a->bt);
     if (a->heads + a->kv_heads > 8192)
         return cru_err_set(CRU_ELIMIT, "krn_qk_norm_rope: more than 8192 heads");
     size_t smem = (a->heads + a->kv_heads) * sizeof(float);
@@ -245,12 +246,15 @@ template <bool VEC> __global__ static void attention_part_kernel(struct krn_att_
     for (int j = 0; j < ATT_PER_LANE; j++)
         o[j] = 0;
     float m = -INFINITY, l = 0;
-    size_t base = (size_t)a.tok_slot[t] * a.max_ctx * kvd + (size_t)kvh * hd;
+    const uint32_t *tab = a.tab + a.tok_tab[t];
     for (uint32_t i0 = k0; i0 < k1; i0 += WARP) {
         uint32_t i = i0 + lane;
         float score = -INFINITY;
+        /* Each lane finds its key's row once; the value pass below takes it from the lane. */
+        unsigned long long row = 0;
         if (i < k1) {
-            const uint16_t *kr = a.kc + base + (size_t)i * kvd;
+            row = krn_kv_at(tab, i, a.bt, kvd) + (size_t)kvh * hd;
+            const uint16_t *kr = a.kc + row;
             float dot = 0;
             if (VEC) {
 #pragma unroll 16
@@ -279,7 +283,7 @@ template <bool VEC> __global__ static void attention_part_kernel(struct krn_att_
         uint32_t nk = k1 - i0 < WARP ? k1 - i0 : WARP;
         for (uint32_t jj = 0; jj < nk; jj++) {
             float pj = __shfl_sync(0xffffffffu, p, jj);
-            const uint16_t *vr = a.vc + base + (size_t)(i0 + jj) * kvd;
+            const uint16_t *vr = a.vc + __shfl_sync(0xffffffffu, row, jj);
 #pragma unroll
             for (int j = 0; j < ATT_PER_LANE; j++) {
                 uint32_t d = lane + j * WARP;
@@ -339,9 +343,10 @@ __global__ static void attention_merge_kernel(struct krn_att_args a)
 int krn_attention(const struct krn_att_args *a, cudaStream_t st)
 {
     if (a->t == 0 || a->heads == 0 || a->kv_heads == 0 || a->heads % a->kv_heads ||
-        a->n_split == 0 || a->chunk == 0)
-        return cru_err_set(CRU_EINVAL, "krn_attention: %u tokens, %u/%u heads, %u splits of %u",
-                           a->t, a->heads, a->kv_heads, a->n_split, a->chunk);
+        a->n_split == 0 || a->chunk == 0 || a->bt == 0)
+        return cru_err_set(CRU_EINVAL,
+                           "krn_attention: %u tokens, %u/%u heads, %u splits of %u, blocks of %u",
+                           a->t, a->heads, a->kv_heads, a->n_split, a->chunk, a->bt);
     if (a->n_split > KRN_MAX_SPLITS)
         return cru_err_set(CRU_ELIMIT, "krn_attention: %u splits (at most %d)", a->n_split,
                            KRN_MAX_SPLITS);
@@ -782,6 +787,27 @@ int krn_fill_random_f32(float *p, size_t n, uint64_t seed, float scale, float sh
     if (n == 0)
         return 0;
     fill_f32_kernel<<<grid_for(n, 256), 256, 0, st>>>(p, n, seed, scale, shift);
+    CRU_CUDA_CHECK_LAUNCH();
+    return 0;
+}
+
+__global__ static void fill_kv_kernel(uint16_t *p, const uint32_t *tab, uint32_t len, uint32_t bt,
+                                      uint32_t kvd, uint64_t seed)
+{
+    size_t n = (size_t)len * kvd;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n;
+         i += (size_t)gridDim.x * blockDim.x)
+        p[krn_kv_at(tab, (uint32_t)(i / kvd), bt, kvd) + i % kvd] = to_bf(hash_unit(seed, i));
+}
+
+int krn_fill_kv_random(uint16_t *p, const uint32_t *tab, uint32_t len, uint32_t bt, uint32_t kvd,
+                       uint64_t seed, cudaStream_t st)
+{
+    if (bt == 0 || kvd == 0)
+        return cru_err_set(CRU_EINVAL, "krn_fill_kv_random: blocks of %u, rows of %u", bt, kvd);
+    if (len == 0)
+        return 0;
+    fill_kv_kernel<<<grid_for((size_t)len * kvd, 256), 256, 0, st>>>(p, tab, len, bt, kvd, seed);
     CRU_CUDA_CHECK_LAUNCH();
     return 0;
 }

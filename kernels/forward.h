@@ -4,9 +4,9 @@
  * CRU_ELIMIT with the bound named) and the launch itself (CRU_CUDA_CHECK_LAUNCH), and queues
  * its work on STREAM without waiting: nothing here synchronises with the host. Pointers are
  * device pointers. Weights are bf16 (uint16_t here, so that C callers need no CUDA types),
- * activations fp32 with fp32 accumulation everywhere; the KV cache is bf16. The CPU reference
- * of each kernel is model/cpu.c's function of the same role; tests/gpu/kernel_check.c checks
- * each launcher against a plain C loop on random inputs.
+ * activations fp32 with fp32 accumulation everywhere; the KV cache is bf16, in blocks. The
+ * CPU reference of each kernel is model/cpu.c's function of the same role;
+ * tests/gpu/gpu_check.c checks each launcher against a plain C loop on random inputs.
  */
 #ifndef CRU_KERNELS_FORWARD_H
 #define CRU_KERNELS_FORWARD_H
@@ -37,39 +37,59 @@ int krn_add_rmsnorm(float *x, const float *delta, const float *w, float *out, ui
 /* fp32 to bf16 (round to nearest even), N elements. */
 int krn_to_bf16(uint16_t *out, const float *in, size_t n, cudaStream_t st);
 
+/* The paged KV layout. A layer's keys (and, apart, its values) are a pool of blocks of BT
+ * positions of KVD = KV_HEADS * HD bf16 each; a sequence's block table TAB (a step's slice of
+ * the flat table array) names the block that holds its positions p*BT .. (p+1)*BT-1. The
+ * element offset in the pool of position P's row: every kernel that reads or writes the cache
+ * goes through this one function. */
+#ifdef __CUDACC__
+#define KRN_HOST_DEVICE __host__ __device__
+#else
+#define KRN_HOST_DEVICE
+#endif
+static inline KRN_HOST_DEVICE size_t krn_kv_at(const uint32_t *tab, uint32_t p, uint32_t bt,
+                                               uint32_t kvd)
+{
+    return ((size_t)tab[p / bt] * bt + p % bt) * kvd;
+}
+
 /* Per token: the q/k RMSNorm (per head, or over the whole projection when WHOLE), RoPE on the
  * first ROT dims of each head (rotate_half) at the token's position, and the token's K and V
- * stored as bf16 at KC/VC + (SLOT * MAX_CTX + POS) * KVD (KVD = KV_HEADS * HD). Q, K and V are
- * T rows (stride LD floats: one fused projection's output) of HEADS*HD, KV_HEADS*HD and
- * KV_HEADS*HD floats; Q and K are rewritten in place; INV_FREQ holds ROT/2 floats. */
+ * stored as bf16 in the pools KC and VC at krn_kv_at(TAB + TOK_TAB[t], TOK_POS[t], BT, KVD).
+ * Q, K and V are T rows (stride LD floats: one fused projection's output) of HEADS*HD,
+ * KV_HEADS*HD and KV_HEADS*HD floats; Q and K are rewritten in place; INV_FREQ holds ROT/2
+ * floats. */
 struct krn_qk_args {
     float *q, *k;
     const float *v;
     size_t ld;
     uint16_t *kc, *vc;
     const float *q_norm, *k_norm, *inv_freq;
-    const int32_t *tok_slot, *tok_pos;
-    uint32_t t, heads, kv_heads, hd, rot, max_ctx;
+    const uint32_t *tab;              /* every step's block table, one after another */
+    const int32_t *tok_tab, *tok_pos; /* per token: where its step's table starts in TAB; pos */
+    uint32_t t, heads, kv_heads, hd, rot, bt;
     int whole;
     float eps;
 };
 int krn_qk_norm_rope(const struct krn_qk_args *a, cudaStream_t st);
 
-/* Causal attention of T query tokens over their slots' caches (token i sees positions
- * 0..TOK_POS[i]): OUT[t] = softmax(q k^T / sqrt(hd)) v per head, GQA (HEADS / KV_HEADS query heads
- * per kv head). The keys of each (token, head) are split into N_SPLIT chunks of CHUNK, each
- * reduced by one warp with an online softmax into PART_O (T*HEADS*N_SPLIT*HD floats) and
- * PART_ML (T*HEADS*N_SPLIT*2), then merged: the decode case spreads a long cache over many
- * warps, the prefill case uses N_SPLIT 1. CHUNK * N_SPLIT must cover the longest context. */
+/* Causal attention of T query tokens over their sequences' paged caches (token i sees
+ * positions 0..TOK_POS[i], found through its step's block table as krn_qk_args says):
+ * OUT[t] = softmax(q k^T / sqrt(hd)) v per head, GQA (HEADS / KV_HEADS query heads per kv
+ * head). The keys of each (token, head) are split into N_SPLIT chunks of CHUNK, each reduced
+ * by one warp with an online softmax into PART_O (T*HEADS*N_SPLIT*HD floats) and PART_ML
+ * (T*HEADS*N_SPLIT*2), then merged: the decode case spreads a long cache over many warps, the
+ * prefill case uses N_SPLIT 1. CHUNK * N_SPLIT must cover the longest context. */
 struct krn_att_args {
     float *out;
     const float *q; /* T rows of stride Q_LD floats */
     size_t q_ld;
     const uint16_t *kc, *vc;
-    const int32_t *tok_slot, *tok_pos;
+    const uint32_t *tab;
+    const int32_t *tok_tab, *tok_pos;
     float *part_o, *part_ml;
     const int32_t *chunk_dev; /* when not NULL, CHUNK is read from here (a graph replays it) */
-    uint32_t t, heads, kv_heads, hd, max_ctx, n_split, chunk;
+    uint32_t t, heads, kv_heads, hd, bt, n_split, chunk;
 };
 int krn_attention(const struct krn_att_args *a, cudaStream_t st);
 
@@ -126,6 +146,12 @@ int krn_fill_random_bf16(uint16_t *p, size_t n, uint64_t seed, float scale, floa
                          cudaStream_t st);
 int krn_fill_random_f32(float *p, size_t n, uint64_t seed, float scale, float shift,
                         cudaStream_t st);
+
+/* Positions 0 .. LEN-1 of the sequence whose block table is TAB (a device pointer) in the pool
+ * P get random bf16 values in [-1, 1], a function of SEED and the position alone (so that two
+ * tables holding the same positions hold the same values). For benchmarks. */
+int krn_fill_kv_random(uint16_t *p, const uint32_t *tab, uint32_t len, uint32_t bt, uint32_t kvd,
+                       uint64_t seed, cudaStream_t st);
 
 #ifdef __cplusplus
 }

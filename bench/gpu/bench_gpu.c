@@ -3,8 +3,9 @@
  *
  * Prints, one line each: the device-to-device copy bandwidth (bytes read plus written, the
  * decode roofline's denominator), the bf16 matrix rate of cuBLAS (8192^3), decode tokens/s at
- * batch 1, 8 and 64 with 2048 tokens of context in every sequence (the cache filled with random
- * values rather than by a prompt), each against the bytes a decode step must read, and the
+ * batch 1, 8 and 64 with 2048 tokens of context in every sequence (each sequence's own blocks of
+ * the paged cache filled with random values rather than by a prompt; a batch the pool cannot
+ * hold is skipped), each against the bytes a decode step must read, and the
  * prefill of one 2048-token prompt against the matrix rate. LAYERS (argv[1], default 48) can
  * shrink the model for a quick run; "prefill" as argv[2] runs only the prefill (for a
  * profiler).
@@ -153,13 +154,22 @@ int main(int argc, char **argv)
         L->o = (struct mdl_weight){ NULL, MDL_DT_BF16, H, qd };
     }
     struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
-    o.n_slots = 64;
+    o.max_seqs = 64;
     o.max_ctx = CTX + 32;
     void *st = NULL;
     double t0 = now();
     CK(mdl_cuda_load_random(&st, &m, &o, 12345));
-    printf("model: %u layers, random bf16 weights made on the device in %.1f s\n", layers,
-           now() - t0);
+    struct mdl_backend_limits lim;
+    mdl_backend_cuda.limits(st, &lim);
+    printf("model: %u layers, random bf16 weights made on the device in %.1f s; KV pool of %u "
+           "blocks of %u tokens (%.1f GiB), context %u\n",
+           layers, now() - t0, lim.n_blocks, lim.block_tokens,
+           (double)lim.n_blocks * lim.block_bytes / 1073741824.0, lim.max_ctx);
+    /* Each sequence's own blocks, in order: CTX tokens of context and the one decoded. */
+    uint32_t per = (CTX + 1 + lim.block_tokens - 1) / lim.block_tokens;
+    uint32_t *tab = malloc((size_t)64 * per * sizeof(uint32_t));
+    for (uint32_t i = 0; i < 64 * per; i++)
+        tab[i] = i;
 
     /* Bytes one decode step reads: attention and router weights, the distinct experts that B
      * tokens choose (expected, routing uniform: E (1 - (1 - K/E)^B)), lm_head, and the cache. */
@@ -173,12 +183,21 @@ int main(int argc, char **argv)
     for (size_t bi = 0; bi < (only_prefill ? 0 : 4); bi++) {
         uint32_t B = batches[bi];
         bool graphs = bi > 0; /* the first run launches each kernel: the graph's gain */
+        if ((uint64_t)B * per > lim.n_blocks || lim.max_ctx <= CTX) {
+            printf("decode batch %2u ctx %d: skipped, the pool holds %u blocks of the %u needed\n",
+                   B, CTX, lim.n_blocks, B * per);
+            continue;
+        }
         mdl_cuda_set_graphs(st, graphs);
         struct mdl_step steps[64];
         for (uint32_t s = 0; s < B; s++) {
-            CK(mdl_cuda_fake_context(st, s, CTX));
-            steps[s] =
-                (struct mdl_step){ s, CTX, &ids[s], 1, false, logits + (size_t)s * c->vocab };
+            CK(mdl_cuda_fake_context(st, tab + (size_t)s * per, per, CTX));
+            steps[s] = (struct mdl_step){ .blocks = tab + (size_t)s * per,
+                                          .n_blocks = per,
+                                          .pos = CTX,
+                                          .ids = &ids[s],
+                                          .n_ids = 1,
+                                          .logits = logits + (size_t)s * c->vocab };
         }
         for (int i = 0; i < 3; i++)
             CK(mdl_backend_cuda.forward(st, steps, B));
@@ -196,8 +215,10 @@ int main(int argc, char **argv)
                B, CTX, graphs ? "" : " (no graph)", B / dt, dt * 1e3, roof * 1e3, bytes / 1e9,
                100 * roof / dt);
     }
-    /* Prefill: one 2048-token prompt in slot 0. */
-    struct mdl_step p = { 0, 0, ids, CTX, false, logits };
+    /* Prefill: one 2048-token prompt in the first sequence's blocks. */
+    struct mdl_step p = {
+        .blocks = tab, .n_blocks = per, .ids = ids, .n_ids = CTX, .logits = logits
+    };
     CK(mdl_backend_cuda.forward(st, &p, 1));
     t0 = now();
     CK(mdl_backend_cuda.forward(st, &p, 1));
@@ -210,6 +231,7 @@ int main(int argc, char **argv)
            CTX, CTX / dt, dt * 1e3, flops / dt / 1e12, 100 * flops / dt / mr);
     mdl_backend_cuda.free(st);
     free(ids);
+    free(tab);
     free(logits);
     free(ex);
     free(m.layers);

@@ -4,7 +4,9 @@
  * run, so an element a kernel fails to write fails the check). Part 2 builds random models of
  * both architectures in memory (bf16 weights, no files) and runs the same sequence of steps
  * (a batched prefill of two prompts, decode steps of several sequences, a sequence joining,
- * a rewind) through model/cpu.c and the CUDA backend, comparing every logits row. Each check
+ * a rewind) through model/cpu.c and the CUDA backend on the same block tables, comparing every
+ * logits row; then the paged cache against the contiguous layout on the GPU alone (random
+ * tables, blocks shared by two sequences, identical logits required). Each check
  * prints its error and tolerance; the exit status is 0 when all pass, 1 when one fails, 3
  * when the device or a call fails. --quick runs the small models only (for compute-sanitizer).
  */
@@ -266,27 +268,57 @@ static void check_moe(uint32_t T, uint32_t E, uint32_t K, uint32_t H, uint32_t I
         free(host[i]);
 }
 
-/* Split-KV attention against a plain softmax over the bf16 cache, N_SPLIT splits. */
+/* SEQS block tables of PER entries into TAB: blocks FIRST .. FIRST + SEQS*PER - 1, in order
+ * (the contiguous layout of a cache of SEQS slots) or in a random order from SEED. */
+static void make_tables(uint32_t *tab, uint32_t seqs, uint32_t per, uint32_t first, uint64_t seed,
+                        bool permute)
+{
+    uint32_t n = seqs * per;
+    for (uint32_t i = 0; i < n; i++)
+        tab[i] = first + i;
+    for (uint32_t i = n; permute && i > 1; i--) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        uint32_t j = (uint32_t)((seed >> 33) % i), t = tab[i - 1];
+        tab[i - 1] = tab[j];
+        tab[j] = t;
+    }
+}
+
+/* Split-KV attention over a paged bf16 cache against a plain softmax over each sequence's
+ * contiguous copy: N_SPLIT splits, blocks of BT positions in a random order. */
 static void check_attention(uint32_t T, uint32_t heads, uint32_t kvh, uint32_t hd, uint32_t ctx,
-                            uint32_t n_split)
+                            uint32_t n_split, uint32_t bt)
 {
     uint64_t r = 99 + T + hd;
-    uint32_t slots = 2, kvd = kvh * hd;
-    size_t cache = (size_t)slots * ctx * kvd;
+    uint32_t seqs = 2, kvd = kvh * hd, per = (ctx + bt - 1) / bt, pool = seqs * per + 3;
+    size_t cache = (size_t)seqs * ctx * kvd, pool_n = (size_t)pool * bt * kvd;
     uint16_t *kc = rand_bf16(cache, 1.0f, &r), *vc = rand_bf16(cache, 1.0f, &r);
+    /* the pool: random where no sequence's position lies, each position's row where its
+     * table puts it */
+    uint16_t *kp = rand_bf16(pool_n, 1.0f, &r), *vp = rand_bf16(pool_n, 1.0f, &r);
+    uint32_t *tab = malloc((size_t)seqs * per * 4);
+    make_tables(tab, seqs, per, 3, r, true);
+    for (uint32_t q = 0; q < seqs; q++)
+        for (uint32_t p = 0; p < ctx; p++) {
+            size_t at = ((size_t)tab[q * per + p / bt] * bt + p % bt) * kvd;
+            memcpy(kp + at, kc + ((size_t)q * ctx + p) * kvd, kvd * 2);
+            memcpy(vp + at, vc + ((size_t)q * ctx + p) * kvd, kvd * 2);
+        }
     float *q = rand_f32((size_t)T * heads * hd, 1.0f, &r);
-    int32_t *slot = malloc(T * 4), *pos = malloc(T * 4);
+    int32_t *seq = malloc(T * 4), *tok_tab = malloc(T * 4), *pos = malloc(T * 4);
     for (uint32_t t = 0; t < T; t++) {
-        slot[t] = (int32_t)(t % slots);
+        seq[t] = (int32_t)(t % seqs);
+        tok_tab[t] = seq[t] * (int32_t)per;
         pos[t] = (int32_t)(t == 0 ? ctx - 1 : (r = r * 31 + 7) % ctx);
     }
     struct krn_att_args a = { 0 };
     a.out = dpoison((size_t)T * heads * hd * 4);
     a.q = dput(q, (size_t)T * heads * hd * 4);
     a.q_ld = (size_t)heads * hd;
-    a.kc = dput(kc, cache * 2);
-    a.vc = dput(vc, cache * 2);
-    a.tok_slot = dput(slot, T * 4);
+    a.kc = dput(kp, pool_n * 2);
+    a.vc = dput(vp, pool_n * 2);
+    a.tab = dput(tab, (size_t)seqs * per * 4);
+    a.tok_tab = dput(tok_tab, T * 4);
     a.tok_pos = dput(pos, T * 4);
     a.part_o = dpoison((size_t)T * heads * n_split * hd * 4);
     a.part_ml = dpoison((size_t)T * heads * n_split * 2 * 4);
@@ -294,7 +326,7 @@ static void check_attention(uint32_t T, uint32_t heads, uint32_t kvh, uint32_t h
     a.heads = heads;
     a.kv_heads = kvh;
     a.hd = hd;
-    a.max_ctx = ctx;
+    a.bt = bt;
     a.n_split = n_split;
     a.chunk = (ctx + n_split - 1) / n_split;
     CK(krn_attention(&a, 0));
@@ -307,7 +339,7 @@ static void check_attention(uint32_t T, uint32_t heads, uint32_t kvh, uint32_t h
             const float *qq = q + ((size_t)t * heads + h) * hd;
             double mx = -INFINITY, sum = 0;
             for (uint32_t i = 0; i < n; i++) {
-                const uint16_t *kr = kc + ((size_t)slot[t] * ctx + i) * kvd + g * hd;
+                const uint16_t *kr = kc + ((size_t)seq[t] * ctx + i) * kvd + g * hd;
                 double d = 0;
                 for (uint32_t j = 0; j < hd; j++)
                     d += qq[j] * mdl_bf16_to_f32(kr[j]);
@@ -320,30 +352,26 @@ static void check_attention(uint32_t T, uint32_t heads, uint32_t kvh, uint32_t h
                 double o = 0;
                 for (uint32_t i = 0; i < n; i++)
                     o += sc[i] / sum *
-                         mdl_bf16_to_f32(vc[((size_t)slot[t] * ctx + i) * kvd + g * hd + j]);
+                         mdl_bf16_to_f32(vc[((size_t)seq[t] * ctx + i) * kvd + g * hd + j]);
                 ref[((size_t)t * heads + h) * hd + j] = (float)o;
             }
         }
     char name[128];
-    snprintf(name, sizeof(name), "attention T=%u heads %u/%u hd %u ctx %u splits %u", T, heads, kvh,
-             hd, ctx, n_split);
+    snprintf(name, sizeof(name), "attention T=%u heads %u/%u hd %u ctx %u/%u splits %u", T, heads,
+             kvh, hd, ctx, bt, n_split);
     report(name, got, ref, (size_t)T * heads * hd, 1e-4);
     cudaFree(a.out);
     dfree(a.q);
     dfree(a.kc);
     dfree(a.vc);
-    dfree(a.tok_slot);
+    dfree(a.tab);
+    dfree(a.tok_tab);
     dfree(a.tok_pos);
     cudaFree(a.part_o);
     cudaFree(a.part_ml);
-    free(kc);
-    free(vc);
-    free(q);
-    free(slot);
-    free(pos);
-    free(got);
-    free(ref);
-    free(sc);
+    void *host[] = { kc, vc, kp, vp, tab, q, seq, tok_tab, pos, got, ref, sc };
+    for (size_t i = 0; i < sizeof(host) / sizeof(host[0]); i++)
+        free(host[i]);
 }
 
 /* RMSNorm with the residual add, rows of H. */
@@ -629,15 +657,42 @@ static void compare_step(const char *model, const char *what, void *cpu, void *g
     free(got);
 }
 
+/* The whole-model checks' cache: sequences of up to MODEL_CTX tokens in blocks of MODEL_BT. */
+#define MODEL_SEQS 4
+#define MODEL_BT   8
+#define MODEL_CTX  128
+#define MODEL_PER  (MODEL_CTX / MODEL_BT)
+
+static struct mdl_step mkstep(const uint32_t *tab, uint32_t pos, const int32_t *ids, uint32_t n,
+                              bool all)
+{
+    return (struct mdl_step){
+        .blocks = tab, .n_blocks = MODEL_PER, .pos = pos, .ids = ids, .n_ids = n, .all_logits = all
+    };
+}
+
+static struct mdl_backend_opts model_opts(uint32_t n_blocks)
+{
+    struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
+    o.max_seqs = MODEL_SEQS;
+    o.max_ctx = MODEL_CTX;
+    o.block_tokens = MODEL_BT;
+    o.n_blocks = n_blocks;
+    o.threads = 4;
+    return o;
+}
+
 static void check_model(const struct shape *sh, double tol)
 {
     struct mdl_model *m = make_model(sh, 42 + sh->hidden);
-    struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
-    o.n_slots = 4;
-    o.threads = 4;
+    struct mdl_backend_opts o = model_opts(MODEL_SEQS * MODEL_PER);
     void *cpu = NULL, *gpu = NULL;
     CK(mdl_backend_cpu.load(&cpu, m, &o));
     CK(mdl_backend_cuda.load(&gpu, m, &o));
+    /* both backends on the same tables, the blocks of the pool in a random order */
+    uint32_t tab[MODEL_SEQS * MODEL_PER];
+    make_tables(tab, MODEL_SEQS, MODEL_PER, 0, 5 + sh->hidden, true);
+    const uint32_t *t0 = tab, *t1 = tab + MODEL_PER, *t2 = tab + 2 * MODEL_PER;
     uint64_t r = 7;
     int32_t p0[40], p1[5], p2[3], re[20], d[3];
     for (int i = 0; i < 40; i++)
@@ -648,35 +703,147 @@ static void check_model(const struct shape *sh, double tol)
         p2[i] = (p0[i] * 5 + 1) % (int32_t)sh->vocab;
     for (int i = 0; i < 20; i++)
         re[i] = (p0[i] * 3 + 11) % (int32_t)sh->vocab;
-    struct mdl_step st[3] = {
-        { 0, 0, p0, 40, false, NULL },
-        { 1, 0, p1, 5, true, NULL },
-    };
+    struct mdl_step st[3] = { mkstep(t0, 0, p0, 40, false), mkstep(t1, 0, p1, 5, true) };
     compare_step(sh->name, "prefill of two prompts (40 and 5)", cpu, gpu, st, 2, sh->vocab, tol);
     uint32_t len0 = 40, len1 = 5, len2 = 0;
     for (int k = 0; k < 6; k++) {
         d[0] = (int32_t)((k * 37 + 5) % sh->vocab);
         d[1] = (int32_t)((k * 11 + 2) % sh->vocab);
-        st[0] = (struct mdl_step){ 0, len0++, &d[0], 1, false, NULL };
-        st[1] = (struct mdl_step){ 1, len1++, &d[1], 1, false, NULL };
+        st[0] = mkstep(t0, len0++, &d[0], 1, false);
+        st[1] = mkstep(t1, len1++, &d[1], 1, false);
         size_t n = 2;
         if (k == 2) {
-            st[2] = (struct mdl_step){ 2, 0, p2, 3, true, NULL };
+            st[2] = mkstep(t2, 0, p2, 3, true);
             len2 = 3;
             n = 3;
         } else if (k > 2) {
             d[2] = (int32_t)((k * 13 + 1) % sh->vocab);
-            st[2] = (struct mdl_step){ 2, len2++, &d[2], 1, false, NULL };
+            st[2] = mkstep(t2, len2++, &d[2], 1, false);
             n = 3;
         }
         char what[64];
         snprintf(what, sizeof(what), "decode step %d of %zu sequences", k, n);
         compare_step(sh->name, what, cpu, gpu, st, n, sh->vocab, tol);
     }
-    st[0] = (struct mdl_step){ 0, 10, re, 20, true, NULL };
+    st[0] = mkstep(t0, 10, re, 20, true);
     compare_step(sh->name, "rewind to 10 and 20 new tokens", cpu, gpu, st, 1, sh->vocab, tol);
     mdl_backend_cuda.free(gpu);
     mdl_backend_cpu.free(cpu);
+    free_model(m);
+}
+
+/* One sequence's part of a forward in check_paged's script. */
+struct pstep {
+    int seq; /* -1: the end of a forward */
+    uint32_t pos, n;
+    const int32_t *ids;
+    bool all;
+};
+
+/* Runs SCRIPT (forwards, each ended by a seq -1; one begun by a seq -2 belongs to the
+ * contiguous run alone: it runs only when ALL is true, and its rows are not kept) on TABLES
+ * (MODEL_PER entries a sequence), every logits row into OUT; returns the rows. */
+static size_t run_script(void *gpu, const uint32_t *tables, const struct pstep *script, size_t n,
+                         bool all, float *out, uint32_t vocab)
+{
+    struct mdl_step st[MODEL_SEQS];
+    size_t k = 0, rows = 0, before = 0;
+    bool only = false;
+    for (size_t i = 0; i < n; i++) {
+        if (script[i].seq == -2) {
+            only = true;
+        } else if (script[i].seq >= 0) {
+            st[k] = mkstep(tables + script[i].seq * MODEL_PER, script[i].pos, script[i].ids,
+                           script[i].n, script[i].all);
+            st[k++].logits = out + rows * vocab;
+            rows += script[i].all ? script[i].n : 1;
+        } else {
+            if (all || !only)
+                CK(mdl_backend_cuda.forward(gpu, st, k));
+            if (only)
+                rows = before;
+            before = rows;
+            only = false;
+            k = 0;
+        }
+    }
+    return rows;
+}
+
+/* The paged cache against the contiguous layout on the GPU alone: the same forwards (prefill,
+ * decode replayed as graphs, a rewind) on identity block tables (each sequence's blocks in
+ * order, as a cache of slots lays them out) and on the pool's other half in a random order,
+ * where two sequences with a common prefix of three full blocks share those blocks (the
+ * second computes only its own tail). The layout changes only addresses, never the order of
+ * any sum, so every logit must be identical. One backend runs both, so that graphs captured on
+ * the first tables are replayed on the second. */
+static void check_paged(const struct shape *sh)
+{
+    struct mdl_model *m = make_model(sh, 77 + sh->hidden);
+    uint32_t half = MODEL_SEQS * MODEL_PER;
+    struct mdl_backend_opts o = model_opts(2 * half);
+    void *gpu = NULL;
+    CK(mdl_backend_cuda.load(&gpu, m, &o));
+    uint32_t ident[MODEL_SEQS * MODEL_PER], perm[MODEL_SEQS * MODEL_PER];
+    make_tables(ident, MODEL_SEQS, MODEL_PER, 0, 0, false);
+    make_tables(perm, MODEL_SEQS, MODEL_PER, half, 11 + sh->hidden, true);
+    for (uint32_t b = 0; b < 3; b++) /* sequence 3 shares sequence 2's first three blocks */
+        perm[3 * MODEL_PER + b] = perm[2 * MODEL_PER + b];
+    uint32_t V = sh->vocab, pre = 3 * MODEL_BT;
+    int32_t p0[20], p1[5], p2[3 * MODEL_BT + 5], tail[3], dec[6][MODEL_SEQS], re[6];
+    for (uint32_t i = 0; i < 20; i++)
+        p0[i] = (int32_t)((i * 7919u + 3) % V);
+    for (uint32_t i = 0; i < 5; i++)
+        p1[i] = (int32_t)((i * 31u + 9) % V);
+    for (uint32_t i = 0; i < pre + 5; i++)
+        p2[i] = (int32_t)((i * 104729u + 17) % V);
+    for (uint32_t i = 0; i < 3; i++)
+        tail[i] = (int32_t)((i * 13u + 5) % V);
+    for (uint32_t k = 0; k < 6; k++)
+        for (uint32_t q = 0; q < MODEL_SEQS; q++)
+            dec[k][q] = (int32_t)((k * 37u + q * 101u + 1) % V);
+    for (uint32_t i = 0; i < 6; i++)
+        re[i] = (int32_t)((i * 53u + 2) % V);
+    struct pstep script[64];
+    size_t n = 0;
+    script[n++] = (struct pstep){ 0, 0, 20, p0, true };
+    script[n++] = (struct pstep){ 1, 0, 5, p1, false };
+    script[n++] = (struct pstep){ -1, 0, 0, NULL, false };
+    script[n++] = (struct pstep){ 2, 0, pre + 5, p2, false };
+    script[n++] = (struct pstep){ -1, 0, 0, NULL, false };
+    /* The contiguous run computes sequence 3's prefix in its own blocks, by the same forward
+     * as sequence 2's (so bit for bit the same keys and values); the paged run shares them. */
+    script[n++] = (struct pstep){ -2, 0, 0, NULL, false };
+    script[n++] = (struct pstep){ 3, 0, pre + 5, p2, false };
+    script[n++] = (struct pstep){ -1, 0, 0, NULL, false };
+    script[n++] = (struct pstep){ 3, pre, 3, tail, true };
+    script[n++] = (struct pstep){ -1, 0, 0, NULL, false };
+    uint32_t len[MODEL_SEQS] = { 20, 5, pre + 5, pre + 3 };
+    for (uint32_t k = 0; k < 6; k++) {
+        for (uint32_t q = 0; q < MODEL_SEQS; q++)
+            script[n++] = (struct pstep){ (int)q, len[q]++, 1, &dec[k][q], false };
+        script[n++] = (struct pstep){ -1, 0, 0, NULL, false };
+    }
+    script[n++] = (struct pstep){ 0, 10, 6, re, true };
+    script[n++] = (struct pstep){ -1, 0, 0, NULL, false };
+    size_t cap = 64 * (size_t)V;
+    float *a = malloc(cap * 4), *b = malloc(cap * 4);
+    for (size_t i = 0; i < cap; i++)
+        a[i] = b[i] = NAN;
+    size_t ra = run_script(gpu, ident, script, n, true, a, V);
+    size_t rb = run_script(gpu, perm, script, n, false, b, V);
+    size_t differ = 0;
+    for (size_t r = 0; r < ra && ra == rb; r++)
+        differ += memcmp(a + r * V, b + r * V, (size_t)V * 4) != 0;
+    bool ok = ra == rb && differ == 0;
+    failures += !ok;
+    char name[160];
+    snprintf(name, sizeof(name), "%s: paged vs contiguous cache (%zu rows)", sh->name, ra);
+    printf("%-4s %-52s %zu rows differ (identical required)\n", ok ? "ok" : "FAIL", name,
+           ra == rb ? differ : ra);
+    free(a);
+    free(b);
+    mdl_backend_cuda.free(gpu);
     free_model(m);
 }
 
@@ -812,15 +979,28 @@ static void check_checkpoint(const char *path, double tol)
         printf("FAIL %s: malformed (tensors or reference)\n", path);
         failures++;
     } else {
+        /* two sequences of the context bound, in blocks of 16 in a random order */
+        enum { SEQS = 2, BT = 16, PER = 256 / BT };
         struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
-        o.n_slots = 2;
+        o.max_seqs = SEQS;
+        o.max_ctx = c->max_pos;
+        o.block_tokens = BT;
+        o.n_blocks = SEQS * PER;
         o.threads = 4;
+        uint32_t tab[SEQS * PER];
+        make_tables(tab, SEQS, PER, 0, 3, true);
         void *cpu = NULL, *gpu = NULL;
         CK(mdl_backend_cpu.load(&cpu, &m, &o));
         CK(mdl_backend_cuda.load(&gpu, &m, &o));
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        uint64_t bytes = 0;
+        double secs = 0;
+        mdl_cuda_load_info(gpu, &bytes, &secs);
+        printf("info %s: weights loaded, %.1f MB in %.3f s\n", base, (double)bytes / 1e6, secs);
         /* the whole sequence at once (a long step: cuBLAS), every row against the CPU */
-        struct mdl_step st = { 0, 0, ids, (uint32_t)rows, true, NULL };
+        struct mdl_step st = {
+            .blocks = tab, .n_blocks = PER, .ids = ids, .n_ids = (uint32_t)rows, .all_logits = true
+        };
         allow_rows = (size_t)rows / 10;
         compare_step(base, "prefill of prompt + greedy, all rows vs CPU", cpu, gpu, &st, 1,
                      c->vocab, tol);
@@ -828,7 +1008,12 @@ static void check_checkpoint(const char *path, double tol)
         float *got = malloc((size_t)rows * c->vocab * 4);
         size_t over = 0;
         for (int32_t i = 0; i < rows; i++) {
-            struct mdl_step d = { 1, (uint32_t)i, &ids[i], 1, false, got + (size_t)i * c->vocab };
+            struct mdl_step d = { .blocks = tab + PER,
+                                  .n_blocks = PER,
+                                  .pos = (uint32_t)i,
+                                  .ids = &ids[i],
+                                  .n_ids = 1,
+                                  .logits = got + (size_t)i * c->vocab };
             CK(mdl_backend_cuda.forward(gpu, &d, 1));
         }
         double worst = 0;
@@ -904,12 +1089,12 @@ int main(int argc, char **argv)
         check_sample(64, 151936, 1.0f, 0, 1.0f);
         check_sample(64, 151936, 0.6f, 64, 0.95f);
     }
-    check_attention(1, 4, 2, 16, 50, 1);
-    check_attention(3, 6, 3, 12, 70, 4);
+    check_attention(1, 4, 2, 16, 50, 1, 16);
+    check_attention(3, 6, 3, 12, 70, 4, 7);
     if (!quick) {
-        check_attention(2, 32, 4, 128, 2048, 32);
-        check_attention(1, 32, 4, 128, 2080, 65);
-        check_attention(20, 8, 2, 128, 300, 1);
+        check_attention(2, 32, 4, 128, 2048, 32, 16);
+        check_attention(1, 32, 4, 128, 2080, 65, 1);
+        check_attention(20, 8, 2, 128, 300, 1, 32);
     }
     /* bf16 KV cache and bf16 GEMM inputs on long steps against an fp32 reference */
     const double tol = 2e-2;
@@ -953,6 +1138,8 @@ int main(int argc, char **argv)
         check_checkpoint(argv[i], tol);
     check_model(&qa, tol);
     check_model(&ma, tol);
+    check_paged(&qa);
+    check_paged(&ma);
     if (!quick) {
         /* Every expert routed: the MoE output is continuous in its input, so the tolerance
          * holds on every row; then the same models with top-4 of 16, for information. */
