@@ -333,7 +333,7 @@ cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info
 	  "and benchmark are not linked"
 else
 cuda: $(CUDA_BUILD)/libcrucible-cuda.a $(CUDA_BUILD)/cuda-info $(CUDA_BUILD)/gpu-check \
-		$(CUDA_BUILD)/bench-gpu $(CUDA_SO)
+		$(CUDA_BUILD)/bench-gpu $(CUDA_BUILD)/bench-rollout $(CUDA_SO)
 	@echo "make cuda: built with $(NVCC) for sm_$(CUDA_ARCH)"
 endif
 
@@ -387,16 +387,23 @@ $(CUDA_BUILD)/cuda-info: $(CUDA_BUILD)/host/tests/gpu/cuda_info.o $(CUDA_BUILD)/
 	$(Q)$(NVCC) -o $@ $^ -cudart static
 
 # The backend's programs: the CPU references (model/cpu.c, model/sample.c, model/weight.c)
-# need only libc.
+# and the engine (model/engine.c, model/kvpool.c) need only libc.
 CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/model/weight.o \
 	$(CUDA_BUILD)/host/model/backend.o
-$(CUDA_BUILD)/gpu-check: $(CUDA_BUILD)/host/tests/gpu/gpu_check.o $(CUDA_BUILD)/host/model/cpu.o \
-		$(CUDA_BUILD)/host/model/sample.o $(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
+CUDA_ENGINE := $(CUDA_BUILD)/host/model/engine.o $(CUDA_BUILD)/host/model/kvpool.o \
+	$(CUDA_BUILD)/host/model/sample.o $(CUDA_BUILD)/host/model/cpu.o $(CUDA_BUILD)/host/lib/clock.o
+$(CUDA_BUILD)/gpu-check: $(CUDA_BUILD)/host/tests/gpu/gpu_check.o $(CUDA_ENGINE) \
+		$(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
 	$(call say,LD,$@)
 	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
 
 $(CUDA_BUILD)/bench-gpu: $(CUDA_BUILD)/host/bench/gpu/bench_gpu.o $(CUDA_HOST_LIBS) \
 		$(CUDA_BUILD)/libcrucible-cuda.a
+	$(call say,LD,$@)
+	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
+
+$(CUDA_BUILD)/bench-rollout: $(CUDA_BUILD)/host/bench/gpu/rollout.o $(CUDA_ENGINE) \
+		$(CUDA_HOST_LIBS) $(CUDA_BUILD)/libcrucible-cuda.a
 	$(call say,LD,$@)
 	$(Q)$(NVCC) -o $@ $^ -cudart static -lcublas -lpthread -lm
 endif

@@ -13,9 +13,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "lib/clock.h"
 #include "lib/err.h"
 #include "model/kvpool.h"
+
+/* Threads that sample the tokens of one step, at most (one per 8 sequences due). */
+#define MDL_SAMPLE_THREADS 8
 
 struct mdl_ticket {
     struct mdl_ticket *next; /* in the queue */
@@ -54,8 +59,11 @@ struct mdl_engine {
     struct mdl_ticket *head, *tail;
     struct mdl_ticket **active; /* in the order of admission */
     size_t n_active;
-    struct mdl_sampler *sampler;
-    float *logits; /* max_seqs x vocab */
+    struct mdl_sampler **samplers; /* one per sampling thread */
+    uint32_t sample_threads;
+    struct mdl_token *toks; /* per step: the token sampled */
+    char **sample_err;      /* per step: why sampling failed, or NULL */
+    float *logits;          /* max_seqs x vocab */
     struct mdl_step *steps;
     struct mdl_ticket **step_owner;
     enum mdl_finish *fin; /* per step */
@@ -281,17 +289,67 @@ static bool is_stop(const struct mdl_engine *e, const struct mdl_sampling *p, in
     return false;
 }
 
-/* Samples T's next token from LOGITS; returns a finish reason or NONE to go on. */
-static enum mdl_finish advance(struct mdl_engine *e, struct mdl_ticket *t, const float *logits,
-                               int *rc)
+/* ---- sampling: every finished step's token, on several threads when many are due ---- */
+
+struct sample_part {
+    struct mdl_engine *e;
+    size_t n, worker, workers;
+    pthread_t th;
+};
+
+static void *sample_part(void *arg)
 {
-    struct mdl_token tok;
+    struct sample_part *sp = arg;
+    struct mdl_engine *e = sp->e;
+    for (size_t i = sp->worker; i < sp->n; i += sp->workers) {
+        struct mdl_ticket *t = e->step_owner[i];
+        e->rcs[i] = 0;
+        if (e->fin[i] != MDL_FINISH_NONE || t->len < t->n_toks)
+            continue; /* failed, or more of the prompt next step */
+        /* Each ticket draws from its own generator: the order of the draws does not matter. */
+        if ((e->rcs[i] = mdl_sample(e->samplers[sp->worker], e->steps[i].logits, &t->req.sampling,
+                                    &t->rng, &e->toks[i])) < 0)
+            e->sample_err[i] = strdup(cru_err_msg());
+    }
+    return NULL;
+}
+
+/* Samples the token of every step that ended a sequence's known tokens. */
+static void sample_all(struct mdl_engine *e, size_t n)
+{
+    struct sample_part parts[MDL_SAMPLE_THREADS];
+    size_t w = n / 8 < e->sample_threads ? n / 8 : e->sample_threads;
+    w = w ? w : 1;
+    for (size_t k = 0; k < w; k++) {
+        parts[k] = (struct sample_part){ e, n, k, w, 0 };
+        /* A thread that cannot start leaves its share to the calling thread. */
+        if (k == 0 || pthread_create(&parts[k].th, NULL, sample_part, &parts[k]) != 0)
+            parts[k].th = 0;
+    }
+    for (size_t k = 0; k < w; k++)
+        if (!parts[k].th)
+            sample_part(&parts[k]);
+    for (size_t k = 0; k < w; k++)
+        if (parts[k].th)
+            pthread_join(parts[k].th, NULL);
+}
+
+/* Takes the token sampled for step I of T; returns a finish reason or NONE to go on. */
+static enum mdl_finish advance(struct mdl_engine *e, struct mdl_ticket *t, size_t i, int *rc)
+{
+    const struct mdl_token *tok = &e->toks[i];
     const struct mdl_sampling *p = &t->req.sampling;
-    if ((*rc = mdl_sample(e->sampler, logits, p, &t->rng, &tok)) < 0 || (*rc = append(t, &tok)) < 0)
+    if (e->sample_err[i]) {
+        *rc = cru_err_set(e->rcs[i], "%s", e->sample_err[i]);
+        free(e->sample_err[i]);
+        e->sample_err[i] = NULL;
+        return MDL_FINISH_ERROR;
+    }
+    if ((*rc = append(t, tok)) < 0)
         return MDL_FINISH_ERROR;
     if (!t->first_ns)
         t->first_ns = cru_now_ns();
-    if (is_stop(e, p, tok.id))
+    if (is_stop(e, p, tok->id))
         return MDL_FINISH_STOP;
     if (t->req.stop_fn) {
         bool stop = false;
@@ -378,22 +436,28 @@ static void step(struct mdl_engine *e)
     int *rcs = e->rcs;
     for (size_t i = 0; i < n; i++) {
         struct mdl_ticket *t = e->step_owner[i];
-        rcs[i] = rc;
-        fin[i] = MDL_FINISH_ERROR;
+        fin[i] = rc < 0 ? MDL_FINISH_ERROR : MDL_FINISH_NONE;
+        if (rc < 0 && !t->err)
+            t->err = strdup(cru_err_msg());
+        if (rc == 0)
+            t->len += t->step_n;
+    }
+    if (rc == 0)
+        sample_all(e, n);
+    for (size_t i = 0; i < n; i++) {
+        struct mdl_ticket *t = e->step_owner[i];
         if (rc < 0) {
-            if (!t->err)
-                t->err = strdup(cru_err_msg());
+            rcs[i] = rc;
             continue;
         }
-        uint32_t from = t->len, to = from + t->step_n;
+        uint32_t to = t->len, from = to - t->step_n;
         uint32_t pre = to < t->resume_end ? to : from > t->resume_end ? from : t->resume_end;
         d.prefill_tokens += pre - from;
         d.decode_tokens += to - pre;
-        t->len = to;
         if (e->prefix_cache)
             publish_full(e, t, from);
         fin[i] = to < t->n_toks ? MDL_FINISH_NONE /* more of the prompt next step */
-                                : advance(e, t, e->steps[i].logits, &rcs[i]);
+                                : advance(e, t, i, &rcs[i]);
         /* Kept now: the next sequence's failure would replace this thread's message. */
         if (fin[i] == MDL_FINISH_ERROR && !t->err)
             t->err = strdup(cru_err_msg());
@@ -474,7 +538,11 @@ void mdl_engine_free(struct mdl_engine *e)
     free(e->step_owner);
     free(e->fin);
     free(e->rcs);
-    mdl_sampler_free(e->sampler);
+    for (uint32_t k = 0; e->samplers && k < e->sample_threads; k++)
+        mdl_sampler_free(e->samplers[k]);
+    free(e->samplers);
+    free(e->toks);
+    free(e->sample_err);
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work);
     free(e);
@@ -526,8 +594,20 @@ int mdl_engine_new(struct mdl_engine **out, const struct mdl_model *model,
         rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
     }
-    if ((rc = mdl_sampler_new(&e->sampler, (uint32_t)V)) < 0)
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    e->sample_threads = cores < 1                    ? 1
+                        : cores > MDL_SAMPLE_THREADS ? MDL_SAMPLE_THREADS
+                                                     : (uint32_t)cores;
+    e->samplers = calloc(e->sample_threads, sizeof(*e->samplers));
+    e->toks = calloc(e->max_seqs, sizeof(*e->toks));
+    e->sample_err = calloc(e->max_seqs, sizeof(*e->sample_err));
+    if (!e->samplers || !e->toks || !e->sample_err) {
+        rc = cru_err_set(CRU_ENOMEM, "out of memory");
         goto done;
+    }
+    for (uint32_t k = 0; k < e->sample_threads; k++)
+        if ((rc = mdl_sampler_new(&e->samplers[k], (uint32_t)V)) < 0)
+            goto done;
     if ((rc = pthread_create(&e->th, NULL, engine_main, e)) != 0) {
         errno = rc;
         rc = cru_err_sys("cannot start the engine thread");

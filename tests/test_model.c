@@ -1517,3 +1517,46 @@ Test(model, engine_context_fits_the_pool)
     mdl_engine_free(e);
     mdl_model_free(m);
 }
+
+/* 24 sequences at once (their tokens sampled on several threads) give what each gives alone. */
+Test(model, engine_wide_batch_samples_as_alone)
+{
+    struct mdl_model *m = load("minimax_m2_b");
+    enum { N = 24 };
+    int32_t prompts[N][6];
+    struct mdl_request req[N];
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < 6; j++)
+            prompts[i][j] = (int32_t)((i * 11 + j * 5 + 1) % 250);
+        req[i] = (struct mdl_request)MDL_REQUEST_INIT;
+        req[i].prompt = prompts[i];
+        req[i].n_prompt = 6;
+        req[i].sampling.seed = 500 + (uint64_t)i;
+        req[i].sampling.temperature = 1.0f;
+        req[i].sampling.top_p = i % 3 ? 1.0f : 0.9f;
+        req[i].sampling.max_tokens = 16;
+        req[i].sampling.stop_at_eos = false;
+    }
+    struct mdl_result wide[N], alone[N];
+    struct mdl_engine *e = paged_engine(m, (struct paged){ N, 64, 4, 0, false });
+    struct mdl_ticket *t[N];
+    for (int i = 0; i < N; i++) /* queued within microseconds: they decode side by side */
+        cr_assert_eq(mdl_engine_submit(e, &req[i], &t[i]), 0);
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(mdl_ticket_wait(t[i], &wide[i]), 0, "%s", cru_err_msg());
+    struct mdl_engine_stats st;
+    mdl_engine_stats(e, &st);
+    cr_assert_geq(st.max_batch_seen, 16, "never more than %llu at once",
+                  (unsigned long long)st.max_batch_seen);
+    mdl_engine_free(e);
+    e = paged_engine(m, (struct paged){ 1, 64, 4, 0, false });
+    for (int i = 0; i < N; i++)
+        cr_assert_eq(mdl_engine_generate(e, &req[i], &alone[i]), 0, "%s", cru_err_msg());
+    mdl_engine_free(e);
+    assert_same(wide, alone, N, "wide batch");
+    for (int i = 0; i < N; i++) {
+        mdl_result_free(&wide[i]);
+        mdl_result_free(&alone[i]);
+    }
+    mdl_model_free(m);
+}

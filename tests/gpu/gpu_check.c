@@ -6,7 +6,9 @@
  * (a batched prefill of two prompts, decode steps of several sequences, a sequence joining,
  * a rewind) through model/cpu.c and the CUDA backend on the same block tables, comparing every
  * logits row; then the paged cache against the contiguous layout on the GPU alone (random
- * tables, blocks shared by two sequences, identical logits required). Each check
+ * tables, blocks shared by two sequences, identical logits required). Part 3 runs the engine
+ * (model/engine.c: paged cache, prefix sharing, preemption) on the GPU against the engine on
+ * the CPU: greedy tokens identical up to a near tie of the reference's top two. Each check
  * prints its error and tolerance; the exit status is 0 when all pass, 1 when one fails, 3
  * when the device or a call fails. --quick runs the small models only (for compute-sanitizer).
  */
@@ -20,6 +22,7 @@
 #include "kernels/forward.h"
 #include "kernels/sample.h"
 #include "lib/err.h"
+#include "model/engine.h"
 #include "model/sample.h"
 
 static int failures;
@@ -1063,6 +1066,151 @@ static void check_checkpoint(const char *path, double tol)
     free(f.buf);
 }
 
+/* ---- part 3: the engine on the GPU against the engine on the CPU ---- */
+
+static struct mdl_engine *mkengine(const struct mdl_model *m, const struct mdl_backend *be,
+                                   uint32_t seqs, uint32_t bt, uint32_t n_blocks, bool cache)
+{
+    struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+    o.backend = be;
+    o.backend_opts.max_seqs = seqs;
+    o.backend_opts.max_ctx = 128;
+    o.backend_opts.block_tokens = bt;
+    o.backend_opts.n_blocks = n_blocks;
+    o.backend_opts.threads = 4;
+    o.no_prefix_cache = !cache;
+    struct mdl_engine *e = NULL;
+    if (mdl_engine_new(&e, m, &o) < 0) {
+        fprintf(stderr, "gpu-check: engine on %s: %s\n", be->name, cru_err_msg());
+        exit(3);
+    }
+    return e;
+}
+
+/* Submits all N requests, then waits for each: they share the engine's steps. */
+static void run_reqs(struct mdl_engine *e, const struct mdl_request *req, struct mdl_result *res,
+                     size_t n)
+{
+    struct mdl_ticket *t[16];
+    for (size_t i = 0; i < n; i++)
+        if (mdl_engine_submit(e, &req[i], &t[i]) < 0) {
+            fprintf(stderr, "gpu-check: submit: %s\n", cru_err_msg());
+            exit(3);
+        }
+    for (size_t i = 0; i < n; i++)
+        if (mdl_ticket_wait(t[i], &res[i]) < 0) {
+            fprintf(stderr, "gpu-check: request %zu: %s\n", i, cru_err_msg());
+            exit(3);
+        }
+}
+
+/* GOT against REF (which has the top two alternatives of each token): tokens identical until
+ * the first difference, allowed only where the reference's top two are within 0.05 of
+ * log-prob (bf16 against fp32 may order a near tie either way); log-probs of the identical
+ * tokens within 0.05. */
+static void compare_runs(const char *model, const char *what, const struct mdl_result *ref,
+                         const struct mdl_result *got, size_t n)
+{
+    size_t same = 0, total = 0, ties = 0;
+    double lp_err = 0;
+    bool ok = true;
+    for (size_t r = 0; r < n; r++) {
+        total += ref[r].n;
+        size_t i = 0;
+        for (; i < ref[r].n && i < got[r].n && ref[r].ids[i] == got[r].ids[i]; i++) {
+            double d = fabs((double)ref[r].raw_logprobs[i] - got[r].raw_logprobs[i]);
+            lp_err = d > lp_err ? d : lp_err;
+        }
+        same += i;
+        if (i < ref[r].n && i < got[r].n) {
+            double gap = ref[r].top[i * 2].logprob - ref[r].top[i * 2 + 1].logprob;
+            ties++;
+            ok &= gap < 0.05;
+        } else {
+            ok &= ref[r].n == got[r].n;
+        }
+    }
+    ok &= lp_err <= 0.05;
+    if (!ok)
+        failures++;
+    char name[160];
+    snprintf(name, sizeof(name), "engine %s: %s", model, what);
+    printf("%-4s %-52s %zu of %zu tokens identical, %zu near ties, log-prob err %.1e\n",
+           ok ? "ok" : "FAIL", name, same, total, ties, lp_err);
+}
+
+static void free_results(struct mdl_result *r, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        mdl_result_free(&r[i]);
+}
+
+static void check_engine(const struct shape *sh)
+{
+    struct mdl_model *m = make_model(sh, 4242);
+    enum { N = 8, P = 40 };
+    int32_t prompts[N][P];
+    struct mdl_request req[N];
+    for (int i = 0; i < N; i++) {
+        for (int j = 0; j < P; j++)
+            prompts[i][j] = (int32_t)((i * 131 + j * 17 + 5) % sh->vocab);
+        req[i] = (struct mdl_request)MDL_REQUEST_INIT;
+        req[i].prompt = prompts[i];
+        req[i].n_prompt = 5 + (size_t)i * 4;
+        req[i].sampling.temperature = 0;
+        req[i].sampling.max_tokens = 24;
+        req[i].sampling.stop_at_eos = false;
+        req[i].sampling.raw_logprobs = true;
+        req[i].sampling.n_top = 2;
+    }
+    struct mdl_result cpu[N], gpu[N];
+    struct mdl_engine_stats st;
+
+    /* Different prompts batched: CPU and GPU engines, the same block size. */
+    struct mdl_engine *ec = mkengine(m, &mdl_backend_cpu, N, 8, 0, true);
+    struct mdl_engine *eg = mkengine(m, &mdl_backend_cuda, N, 8, 0, true);
+    run_reqs(ec, req, cpu, N);
+    run_reqs(eg, req, gpu, N);
+    compare_runs(sh->name, "8 prompts batched", cpu, gpu, N);
+    free_results(gpu, N);
+    mdl_engine_free(eg);
+
+    /* A group sharing one prompt: the GPU computes it once and gives the CPU's tokens. */
+    for (int i = 0; i < N; i++) {
+        req[i].prompt = prompts[0];
+        req[i].n_prompt = P;
+    }
+    free_results(cpu, N);
+    run_reqs(ec, req, cpu, N);
+    mdl_engine_free(ec);
+    eg = mkengine(m, &mdl_backend_cuda, N, 8, 0, true);
+    run_reqs(eg, req, gpu, N);
+    mdl_engine_stats(eg, &st);
+    compare_runs(sh->name, "a group of 8 sharing a 40-token prompt", cpu, gpu, N);
+    bool once = st.prefill_tokens == P + (N - 1) * 8;
+    failures += !once;
+    printf("%-4s engine %-45s %llu prompt tokens computed of %llu (%d expected)\n",
+           once ? "ok" : "FAIL", "the group's prompt computed once",
+           (unsigned long long)st.prefill_tokens, (unsigned long long)st.prompt_tokens,
+           P + (N - 1) * 8);
+    free_results(gpu, N);
+    mdl_engine_free(eg);
+
+    /* A pool of one sequence (16 blocks of 8) for 8 that grow to 64: preemption. */
+    eg = mkengine(m, &mdl_backend_cuda, N, 8, 16, true);
+    run_reqs(eg, req, gpu, N);
+    mdl_engine_stats(eg, &st);
+    compare_runs(sh->name, "8 sequences in a pool of one (preempted)", cpu, gpu, N);
+    failures += st.preemptions == 0 || st.blocks_used != 0;
+    printf("%-4s engine %-45s %llu preemptions, %u blocks held after\n",
+           st.preemptions && !st.blocks_used ? "ok" : "FAIL", "preemption in a tiny pool",
+           (unsigned long long)st.preemptions, st.blocks_used);
+    free_results(gpu, N);
+    free_results(cpu, N);
+    mdl_engine_free(eg);
+    free_model(m);
+}
+
 int main(int argc, char **argv)
 {
     /* gpu-check [--quick|--full] [CHECKPOINT.bin...] */
@@ -1140,6 +1288,8 @@ int main(int argc, char **argv)
     check_model(&ma, tol);
     check_paged(&qa);
     check_paged(&ma);
+    check_engine(&qa);
+    check_engine(&ma);
     if (!quick) {
         /* Every expert routed: the MoE output is continuous in its input, so the tolerance
          * holds on every row; then the same models with top-4 of 16, for information. */

@@ -3,7 +3,11 @@
 # in CI, which has none): builds the CUDA parts, runs the self-test, the kernel and model checks
 # (tests/gpu/gpu_check.c), the small checks again under compute-sanitizer, then the benchmark
 # (bench/gpu) and its transformers peer. Results and logs go to $OUT (or build/gpu-results);
-# the table is $OUT/table.txt. BENCH=0 skips the benchmark, PEER=0 the transformers peer.
+# the table is $OUT/table.txt. BENCH=0 skips the benchmarks, PEER=0 the transformers peers,
+# SANITIZER=0 the compute-sanitizer run; ROLLOUT_SECONDS (default 60) is each rollout's length
+# and ROLLOUT the concurrencies (default "64 128 256"). When the crucible binary is there
+# (CRUCIBLE, default ./crucible: it needs the project's libraries, so it is built where they
+# are), tests/gpu/device_generate.sh checks --device cuda end to end.
 set -u
 cd "$(dirname "$0")/../.."
 out=${OUT:-build/gpu-results}
@@ -43,12 +47,20 @@ done
 step cuda-info build/cuda/cuda-info
 # shellcheck disable=SC2086
 step gpu-check build/cuda/gpu-check --full $ckpts
-if command -v compute-sanitizer >/dev/null; then
+if [ -x "${CRUCIBLE:-./crucible}" ]; then
+	step device-generate sh tests/gpu/device_generate.sh
+fi
+if [ "${SANITIZER:-1}" = 1 ] && command -v compute-sanitizer >/dev/null; then
 	# shellcheck disable=SC2086
 	step sanitizer compute-sanitizer --tool memcheck --leak-check full --error-exitcode 9 \
 		build/cuda/gpu-check --quick $ckpts
 fi
 if [ "${BENCH:-1}" = 1 ]; then
+	# shellcheck disable=SC2086
+	step rollout build/cuda/bench-rollout "${LAYERS:-48}" "${ROLLOUT_SECONDS:-60}" ${ROLLOUT:-64 128 256}
+	if [ "${PEER:-1}" = 1 ]; then
+		step rollout-peer env PYTHONUNBUFFERED=1 python3 bench/gpu/hf_rollout_peer.py 64
+	fi
 	step bench build/cuda/bench-gpu "${LAYERS:-48}"
 	if [ "${PEER:-1}" = 1 ]; then
 		step peer env PYTHONUNBUFFERED=1 python3 bench/gpu/hf_peer.py
@@ -58,6 +70,9 @@ fi
 	echo "card: $(tail -n +2 "$out/devices.txt")"
 	grep -h -E '^(ok|FAIL|info)|failure' "$out/gpu-check.txt"
 	[ -f "$out/sanitizer.txt" ] && grep -h -E 'ERROR SUMMARY|failure' "$out/sanitizer.txt"
+	[ -f "$out/device-generate.txt" ] && cat "$out/device-generate.txt"
+	[ -f "$out/rollout.txt" ] && grep -E '^(rollout|engine)' "$out/rollout.txt"
+	[ -f "$out/rollout-peer.txt" ] && grep transformers "$out/rollout-peer.txt"
 	[ -f "$out/bench.txt" ] && cat "$out/bench.txt"
 	[ -f "$out/peer.txt" ] && grep transformers "$out/peer.txt"
 } >"$out/table.txt"
