@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench/gpu/shape.h"
 #include "kernels/backend_cuda.h"
 #include "kernels/cuda_util.h"
 #include "kernels/forward.h"
@@ -123,36 +124,11 @@ int main(int argc, char **argv)
     printf("cuBLAS bf16 8192^3: %.0f TFLOP/s\n", mr / 1e12);
 
     struct mdl_model m;
-    memset(&m, 0, sizeof(m));
+    qwen3_30b_shape(&m, layers, CTX + 32);
     struct mdl_config *c = &m.cfg;
-    c->arch = MDL_ARCH_QWEN3_MOE;
-    c->vocab = 151936;
-    c->hidden = 2048;
-    c->layers = layers;
-    c->heads = 32;
-    c->kv_heads = 4;
-    c->head_dim = 128;
-    c->inter = 6144;
-    c->moe_inter = 768;
-    c->experts = 128;
-    c->top_k = 8;
-    c->rotary_dim = 128;
-    c->max_pos = CTX + 32;
-    c->norm_topk_prob = true;
-    c->rms_eps = 1e-6f;
-    c->rope_theta = 1e6;
-    m.layers = calloc(layers, sizeof(struct mdl_layer));
-    struct mdl_mlp *ex = calloc(c->experts, sizeof(struct mdl_mlp));
-    uint32_t H = c->hidden, I = c->moe_inter, qd = 4096, kvd = 512;
-    for (uint32_t l = 0; l < layers; l++) {
-        struct mdl_layer *L = &m.layers[l];
-        L->moe = true;
-        L->experts = ex;
-        L->q = (struct mdl_weight){ NULL, MDL_DT_BF16, qd, H };
-        L->k = (struct mdl_weight){ NULL, MDL_DT_BF16, kvd, H };
-        L->v = (struct mdl_weight){ NULL, MDL_DT_BF16, kvd, H };
-        L->o = (struct mdl_weight){ NULL, MDL_DT_BF16, H, qd };
-    }
+    struct mdl_mlp *ex = m.layers[0].experts;
+    uint32_t H = c->hidden, I = c->moe_inter, qd = c->heads * c->head_dim,
+             kvd = c->kv_heads * c->head_dim;
     struct mdl_backend_opts o = MDL_BACKEND_OPTS_INIT;
     o.max_seqs = 64;
     o.max_ctx = CTX + 32;
