@@ -33,6 +33,15 @@ static double now(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+static void sleep_until(double t)
+{
+    double d = t - now();
+    if (d > 0) {
+        struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
+        nanosleep(&ts, NULL);
+    }
+}
+
 static uint64_t mix(uint64_t x)
 {
     x += 0x9e3779b97f4a7c15ull;
@@ -132,17 +141,31 @@ int main(int argc, char **argv)
         r.deadline = t0 + seconds;
         for (uint32_t i = 0; i < N; i++)
             pthread_create(&th[i], NULL, episode_loop, &r);
+        /* The steady rate: tokens sampled between a fifth of the run (the groups' prompts are
+         * computed by then) and its end, before the last turns drain. */
+        struct mdl_engine_stats s0, s1, s;
+        sleep_until(t0 + seconds / 5);
+        mdl_engine_stats(r.e, &s0);
+        double w0 = now();
+        sleep_until(r.deadline);
+        mdl_engine_stats(r.e, &s1);
+        double steady = (double)(s1.decode_tokens - s0.decode_tokens) / (now() - w0);
+        double busy = (double)(s1.busy_ns - s0.busy_ns) / 1e9 / (now() - w0);
+        double batch = s1.steps > s0.steps ? (double)(s1.decode_tokens - s0.decode_tokens) /
+                                                 (double)(s1.steps - s0.steps)
+                                           : 0;
         for (uint32_t i = 0; i < N; i++)
             pthread_join(th[i], NULL);
         double wall = now() - t0;
-        struct mdl_engine_stats s;
         mdl_engine_stats(r.e, &s);
         double contiguous = (double)N * CTX * kv_token;
-        printf("rollout %3u episodes: %.0f generated tok/s (%llu tokens, %llu turns, %llu "
-               "episodes begun, %.0f s); prompt tokens computed %llu of %llu requested (%.1fx "
-               "saved); KV peak %.1f GB against %.1f GB contiguous; %llu preemptions, %llu "
-               "evictions; mean batch %.1f, engine busy %.0f%%\n",
-               N, (double)r.generated / wall, (unsigned long long)r.generated,
+        printf("rollout %3u episodes: %.0f generated tok/s steady (mean batch %.1f, engine busy "
+               "%.0f%%); %.0f tok/s over the whole run (%llu tokens, %llu turns, %llu episodes "
+               "begun, %.0f s); prompt tokens computed %llu of %llu requested (%.1fx saved); KV "
+               "peak %.1f GB against %.1f GB contiguous; %llu preemptions, %llu evictions; mean "
+               "batch %.1f, engine busy %.0f%%\n",
+               N, steady, batch, 100 * busy, (double)r.generated / wall,
+               (unsigned long long)r.generated,
                (unsigned long long)r.turns, (unsigned long long)r.next_episode, wall,
                (unsigned long long)s.prefill_tokens, (unsigned long long)s.prompt_tokens,
                s.prefill_tokens ? (double)s.prompt_tokens / (double)s.prefill_tokens : 0.0,
