@@ -388,8 +388,8 @@ $(CUDA_BUILD)/cuda-info: $(CUDA_BUILD)/host/tests/gpu/cuda_info.o $(CUDA_BUILD)/
 
 # The backend's programs: the CPU references (model/cpu.c, model/sample.c, model/weight.c)
 # and the engine (model/engine.c, model/kvpool.c) need only libc.
-CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/model/weight.o \
-	$(CUDA_BUILD)/host/model/backend.o
+CUDA_HOST_LIBS := $(CUDA_BUILD)/host/lib/err.o $(CUDA_BUILD)/host/lib/log.o \
+	$(CUDA_BUILD)/host/model/weight.o $(CUDA_BUILD)/host/model/backend.o
 CUDA_ENGINE := $(CUDA_BUILD)/host/model/engine.o $(CUDA_BUILD)/host/model/kvpool.o \
 	$(CUDA_BUILD)/host/model/sample.o $(CUDA_BUILD)/host/model/cpu.o $(CUDA_BUILD)/host/lib/clock.o
 $(CUDA_BUILD)/gpu-check: $(CUDA_BUILD)/host/tests/gpu/gpu_check.o $(CUDA_ENGINE) \

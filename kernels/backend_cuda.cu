@@ -26,6 +26,7 @@
 #include "kernels/cuda_util.h"
 #include "kernels/forward.h"
 #include "lib/err.h"
+#include "lib/log.h"
 
 /* Steps of up to this many tokens in all take the GEMV path. */
 #define GEMV_MAX_T 16
@@ -551,6 +552,11 @@ static int cu_init(struct cu *s, const struct mdl_model *m, const struct mdl_bac
     if (!(s->seen = (uint8_t *)calloc(l->n_blocks, 1)))
         return cru_err_set(CRU_ENOMEM, "out of memory");
     CRU_CUDA_CHECK(cudaStreamSynchronize(s->st));
+    cru_info("cuda: device %d: %.2f GB of weights copied in %.2f s (%.2f GB/s); KV pool of %u "
+             "blocks of %u tokens (%.2f GB), context %u",
+             o->device, (double)s->load_bytes / 1e9, s->load_s,
+             s->load_s > 0 ? (double)s->load_bytes / 1e9 / s->load_s : 0.0, l->n_blocks,
+             l->block_tokens, (double)l->n_blocks * l->block_bytes / 1e9, l->max_ctx);
     return 0;
 }
 

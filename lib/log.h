@@ -9,6 +9,10 @@
 
 #include <stdbool.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum cru_log_level {
     CRU_LOG_ERROR = 0,
     CRU_LOG_WARN = 1,
@@ -33,5 +37,9 @@ void cru_log_at(enum cru_log_level level, const char *file, int line, const char
 #define cru_info(...)  cru_log_at(CRU_LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define cru_debug(...) cru_log_at(CRU_LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
 #define cru_trace(...) cru_log_at(CRU_LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -34,5 +34,33 @@ CRUCIBLE_CUDA_LIB=/nonexistent.so "$bin" generate --device cuda --model tests/da
 rc=$?
 echo "info generate with no library: exit $rc: $(cat err.txt)"
 [ "$rc" -eq 3 ] || status=1
+"$bin" generate --device cuda --gpu-memory 0.001 --model tests/data/model/qwen3_moe_a --ids 1,2 \
+	>/dev/null 2>err.txt
+rc=$?
+echo "info generate in 0.1% of the card: exit $rc: $(cat err.txt)"
+[ "$rc" -eq 3 ] || status=1
+
+# A real-size load (LOAD_LAYERS of Qwen3-30B-A3B's 48, sharded as HuggingFace shards it) from a
+# cold page cache and from a warm one, against the disk's read rate of the same files.
+if [ "${LOAD_LAYERS:-0}" -gt 0 ]; then
+	ck=${LOAD_DIR:-/tmp/crucible-load}
+	rm -rf "$ck"
+	"$bin" model init --preset qwen3-30b-a3b --layers "$LOAD_LAYERS" -o "$ck" >/dev/null 2>err.txt ||
+		{ echo "FAIL model init: $(cat err.txt)"; status=1; }
+	bytes=$(cat "$ck"/*.safetensors | wc -c)
+	sync
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+	t0=$(date +%s.%N)
+	cat "$ck"/*.safetensors >/dev/null
+	t1=$(date +%s.%N)
+	echo "info disk read of $bytes bytes: $(python3 -c "print(f'{$bytes / ($t1 - $t0) / 1e9:.2f}')") GB/s"
+	echo 3 >/proc/sys/vm/drop_caches 2>/dev/null
+	for cache in cold warm; do
+		"$bin" -v generate --device cuda --model "$ck" --ids 1,2,3 --max-tokens 1 --json \
+			>/dev/null 2>err.txt || { status=1; cat err.txt; }
+		echo "info load from a $cache page cache: $(grep -h 'weights copied' err.txt)"
+	done
+	rm -rf "$ck"
+fi
 rm -f err.txt
 exit "$status"
