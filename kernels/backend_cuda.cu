@@ -518,6 +518,7 @@ static int cu_init(struct cu *s, const struct mdl_model *m, const struct mdl_bac
     l->max_seqs = o->max_seqs;
     l->block_tokens = o->block_tokens ? o->block_tokens : MDL_BLOCK_TOKENS;
     l->max_step_tokens = o->max_step_tokens ? o->max_step_tokens : MDL_STEP_TOKENS;
+    l->fast_step_tokens = GEMV_MAX_T;
     l->max_ctx = o->max_ctx ? o->max_ctx : c->max_pos;
     l->max_ctx = l->max_ctx < c->max_pos ? l->max_ctx : c->max_pos;
     l->max_ctx = l->max_ctx < (1u << 24) ? l->max_ctx : 1u << 24;

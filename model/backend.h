@@ -54,8 +54,10 @@ struct mdl_backend_opts {
  * max_ctx tokens (max_ctx is lowered until it does, or loading fails naming both sizes). */
 struct mdl_backend_limits {
     uint32_t max_seqs, max_ctx, block_tokens, n_blocks, max_step_tokens;
-    uint64_t block_bytes;  /* device (or host) bytes of one KV block, all layers */
-    uint64_t weight_bytes; /* bytes the weights take where the backend computes */
+    uint32_t fast_step_tokens; /* steps of at most this many tokens take a faster path than
+                                  longer ones, whose cost has a large fixed part (0: none) */
+    uint64_t block_bytes;      /* device (or host) bytes of one KV block, all layers */
+    uint64_t weight_bytes;     /* bytes the weights take where the backend computes */
 };
 
 /* One sequence's part of a forward step. */

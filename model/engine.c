@@ -51,6 +51,9 @@ struct mdl_engine {
     struct mdl_backend_limits lim;
     uint32_t max_ctx, max_seqs, bt, table_cap;
     bool prefix_cache;
+    uint32_t prefill_batch, prefill_wait;
+    uint32_t held;       /* steps the waiting prompts have sat out in a row */
+    uint64_t held_steps; /* in all (copied into stats under the lock) */
     struct mdl_kvpool *pool;
     pthread_mutex_t mu;
     pthread_cond_t work;
@@ -366,15 +369,24 @@ static enum mdl_finish advance(struct mdl_engine *e, struct mdl_ticket *t, size_
 }
 
 /* Decides what each admitted sequence feeds this step: decoding ones their last token, then
- * prompts (oldest first) in chunks of what the step's budget leaves. */
+ * prompts (oldest first) in chunks of what the step's budget leaves. Prompts sit out while
+ * sequences decode, until prefill_batch tokens wait or they have waited prefill_wait steps. */
 static void plan(struct mdl_engine *e)
 {
-    size_t budget = e->lim.max_step_tokens;
+    size_t budget = e->lim.max_step_tokens, decoding = 0, waiting = 0;
     for (size_t i = 0; i < e->n_active; i++) {
         struct mdl_ticket *t = e->active[i];
         t->step_n = t->n_toks - t->len == 1 ? 1 : 0;
-        budget -= t->step_n;
+        decoding += t->step_n;
+        waiting += t->n_toks - t->len - t->step_n;
     }
+    budget -= decoding;
+    if (waiting && decoding && waiting < e->prefill_batch && e->held < e->prefill_wait) {
+        e->held++;
+        e->held_steps++;
+        return;
+    }
+    e->held = 0;
     for (size_t i = 0; i < e->n_active && budget > 0; i++) {
         struct mdl_ticket *t = e->active[i];
         size_t left = t->n_toks - t->len;
@@ -468,6 +480,7 @@ static void step(struct mdl_engine *e)
     e->stats.prefill_tokens += d.prefill_tokens;
     e->stats.decode_tokens += d.decode_tokens;
     e->stats.busy_ns += d.busy_ns;
+    e->stats.held_steps = e->held_steps;
     if (d.max_batch_seen > e->stats.max_batch_seen)
         e->stats.max_batch_seen = d.max_batch_seen;
     /* Out of the active list first: once finished, a ticket belongs to its waiter, who may
@@ -569,6 +582,12 @@ int mdl_engine_new(struct mdl_engine **out, const struct mdl_model *model,
     e->max_ctx = e->lim.max_ctx;
     e->bt = e->lim.block_tokens;
     e->prefix_cache = !o->no_prefix_cache;
+    e->prefill_batch = o->prefill_batch;
+    e->prefill_wait = o->prefill_wait;
+    if (!o->prefill_batch && !o->prefill_wait && e->lim.fast_step_tokens) {
+        e->prefill_batch = 2048;
+        e->prefill_wait = 16;
+    }
     /* Every decoding sequence feeds one token a step, and one sequence of max_ctx fits. */
     if (e->lim.max_step_tokens < e->max_seqs || e->max_ctx < 2 ||
         (uint64_t)e->lim.n_blocks * e->bt < e->max_ctx) {

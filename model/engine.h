@@ -45,11 +45,16 @@ struct mdl_engine_opts {
                                              max_step_tokens: tokens per step, prompts in
                                              chunks */
     bool no_prefix_cache;                 /* compute every prompt in full (for comparison) */
+    /* Prompts held back while sequences decode, until this many prompt tokens wait or a prompt
+     * has waited prefill_wait steps, so that the slow long steps are few (0 and 0: the backend
+     * decides; a backend whose short steps are fast gets 2048 tokens and 16 steps, the CPU
+     * none: prompts join every step). */
+    uint32_t prefill_batch, prefill_wait;
 };
 
 #define MDL_ENGINE_OPTS_INIT                                                                       \
     {                                                                                              \
-        MDL_ENGINE_OPTS_VERSION, NULL, MDL_BACKEND_OPTS_INIT, false                                \
+        MDL_ENGINE_OPTS_VERSION, NULL, MDL_BACKEND_OPTS_INIT, false, 0, 0                          \
     }
 
 /* Called on the engine's thread after each sampled token with every id generated so far; sets
@@ -128,6 +133,7 @@ struct mdl_engine_stats {
     uint32_t blocks_used, blocks_peak; /* held by running sequences: now, and at most */
     uint32_t blocks_cached;            /* in the prefix index, held by no sequence */
     uint64_t busy_ns;                  /* time spent in backend steps */
+    uint64_t held_steps;               /* decode steps that held waiting prompts back */
 };
 void mdl_engine_stats(struct mdl_engine *e, struct mdl_engine_stats *out);
 /* The backend's name ("cpu", "cuda"). */

@@ -1560,3 +1560,53 @@ Test(model, engine_wide_batch_samples_as_alone)
     }
     mdl_model_free(m);
 }
+
+/* Prompts held back while another sequence decodes (up to 3 steps, or until 1000 prompt
+ * tokens wait) give the same tokens as prompts that join the next step. */
+Test(model, engine_held_prompts_give_the_same_tokens)
+{
+    struct mdl_model *m = load("qwen3_moe_a");
+    struct reference ref;
+    load_reference("qwen3_moe_a", &ref);
+    struct mdl_result res[2], busy[2];
+    uint64_t held[2];
+    for (int k = 0; k < 2; k++) {
+        struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
+        o.backend_opts.max_seqs = 2;
+        o.backend_opts.threads = 2;
+        o.prefill_batch = k ? 1000 : 0;
+        o.prefill_wait = k ? 3 : 0;
+        struct mdl_engine *e = NULL;
+        cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
+        const int32_t one[] = { 5 };
+        struct mdl_request b = MDL_REQUEST_INIT;
+        b.prompt = one;
+        b.n_prompt = 1;
+        b.sampling.max_tokens = 200;
+        b.sampling.stop_at_eos = false;
+        struct mdl_ticket *t = NULL;
+        cr_assert_eq(mdl_engine_submit(e, &b, &t), 0);
+        struct mdl_request r = MDL_REQUEST_INIT;
+        r.prompt = ref.prompt;
+        r.n_prompt = ref.n_prompt;
+        r.sampling.temperature = 0;
+        r.sampling.max_tokens = (uint32_t)ref.n_greedy;
+        cr_assert_eq(mdl_engine_generate(e, &r, &res[k]), 0, "%s", cru_err_msg());
+        cr_assert_eq(mdl_ticket_wait(t, &busy[k]), 0);
+        struct mdl_engine_stats st;
+        mdl_engine_stats(e, &st);
+        held[k] = st.held_steps;
+        mdl_engine_free(e);
+    }
+    cr_assert_eq(held[0], 0);
+    cr_assert_eq(held[1], 3, "the prompt sat out %llu steps", (unsigned long long)held[1]);
+    cr_assert_arr_eq(res[1].ids, ref.greedy, ref.n_greedy * sizeof(int32_t));
+    assert_same(&res[1], &res[0], 1, "held prompt");
+    assert_same(&busy[1], &busy[0], 1, "the decoding sequence beside it");
+    for (int k = 0; k < 2; k++) {
+        mdl_result_free(&res[k]);
+        mdl_result_free(&busy[k]);
+    }
+    free(ref.logits);
+    mdl_model_free(m);
+}

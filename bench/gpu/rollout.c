@@ -162,15 +162,16 @@ int main(int argc, char **argv)
         printf("rollout %3u episodes: %.0f generated tok/s steady (mean batch %.1f, engine busy "
                "%.0f%%); %.0f tok/s over the whole run (%llu tokens, %llu turns, %llu episodes "
                "begun, %.0f s); prompt tokens computed %llu of %llu requested (%.1fx saved); KV "
-               "peak %.1f GB against %.1f GB contiguous; %llu preemptions, %llu evictions; mean "
-               "batch %.1f, engine busy %.0f%%\n",
+               "peak %.1f GB against %.1f GB contiguous; %llu preemptions, %llu evictions, %llu "
+               "steps holding prompts back; mean batch %.1f, engine busy %.0f%%\n",
                N, steady, batch, 100 * busy, (double)r.generated / wall,
-               (unsigned long long)r.generated,
-               (unsigned long long)r.turns, (unsigned long long)r.next_episode, wall,
-               (unsigned long long)s.prefill_tokens, (unsigned long long)s.prompt_tokens,
+               (unsigned long long)r.generated, (unsigned long long)r.turns,
+               (unsigned long long)r.next_episode, wall, (unsigned long long)s.prefill_tokens,
+               (unsigned long long)s.prompt_tokens,
                s.prefill_tokens ? (double)s.prompt_tokens / (double)s.prefill_tokens : 0.0,
                (double)s.blocks_peak * l.block_bytes / 1e9, contiguous / 1e9,
                (unsigned long long)s.preemptions, (unsigned long long)s.evictions,
+               (unsigned long long)s.held_steps,
                s.steps ? (double)s.decode_tokens / (double)s.steps : 0.0,
                100.0 * (double)s.busy_ns / 1e9 / wall);
         fflush(stdout);

@@ -4,7 +4,7 @@
 # (tests/gpu/gpu_check.c), the small checks again under compute-sanitizer, then the benchmark
 # (bench/gpu) and its transformers peer. Results and logs go to $OUT (or build/gpu-results);
 # the table is $OUT/table.txt. BENCH=0 skips the benchmarks, PEER=0 the transformers peers,
-# CHECKS=0 the GPU checks, SANITIZER=0 the compute-sanitizer run; ROLLOUT_SECONDS (default 60) is each rollout's length
+# CHECKS=0 the GPU checks, DECODE_BENCH=0 bench-gpu, SANITIZER=0 the compute-sanitizer run; ROLLOUT_SECONDS (default 60) is each rollout's length
 # and ROLLOUT the concurrencies (default "64 128 256"). When the crucible binary is there
 # (CRUCIBLE, default ./crucible: it needs the project's libraries, so it is built where they
 # are), tests/gpu/device_generate.sh checks --device cuda end to end.
@@ -63,9 +63,11 @@ if [ "${BENCH:-1}" = 1 ]; then
 	if [ "${PEER:-1}" = 1 ]; then
 		step rollout-peer env PYTHONUNBUFFERED=1 python3 bench/gpu/hf_rollout_peer.py 64
 	fi
-	step bench build/cuda/bench-gpu "${LAYERS:-48}"
-	if [ "${PEER:-1}" = 1 ]; then
-		step peer env PYTHONUNBUFFERED=1 python3 bench/gpu/hf_peer.py
+	if [ "${DECODE_BENCH:-1}" = 1 ]; then
+		step bench build/cuda/bench-gpu "${LAYERS:-48}"
+		if [ "${PEER:-1}" = 1 ]; then
+			step peer env PYTHONUNBUFFERED=1 python3 bench/gpu/hf_peer.py
+		fi
 	fi
 fi
 {
