@@ -119,13 +119,22 @@ int main(int argc, char **argv)
            "observed, %.0f s a run\n",
            layers, PROMPT, GROUP, TURNS, MAX_GEN, OBS, seconds);
     int status = 0;
-    for (uint32_t ci = 0; ci < n_conc && !status; ci++) {
-        uint32_t N = conc[ci];
+    /* ROLLOUT_COMPARE=1: each concurrency also with prompts joining every step (the engine's
+     * default on a backend with a fast short step is to hold them back: docs/model.md). */
+    bool compare = getenv("ROLLOUT_COMPARE") && strcmp(getenv("ROLLOUT_COMPARE"), "1") == 0;
+    for (uint32_t run = 0; run < n_conc * (compare ? 2 : 1) && !status; run++) {
+        uint32_t N = conc[compare ? run / 2 : run];
+        bool mixed = compare && run % 2 == 0;
         struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
         o.backend = &be;
         o.backend_opts.max_seqs = N;
         o.backend_opts.max_ctx = CTX;
         o.backend_opts.max_step_tokens = 8192 > N ? 8192 : N;
+        if (mixed) { /* never held: no wait at all */
+            o.prefill_batch = 1;
+            o.prefill_wait = 0;
+        }
+        printf("prompts %s\n", mixed ? "join every step" : "held back as the engine decides");
         struct run r = { .vocab = m.cfg.vocab };
         double t0 = now();
         if (mdl_engine_new(&r.e, &m, &o) < 0) {

@@ -75,7 +75,7 @@ fi
 	[ -f "$out/gpu-check.txt" ] && grep -h -E '^(ok|FAIL|info)|failure' "$out/gpu-check.txt"
 	[ -f "$out/sanitizer.txt" ] && grep -h -E 'ERROR SUMMARY|failure' "$out/sanitizer.txt"
 	[ -f "$out/device-generate.txt" ] && cat "$out/device-generate.txt"
-	[ -f "$out/rollout.txt" ] && grep -E '^(rollout|engine)' "$out/rollout.txt"
+	[ -f "$out/rollout.txt" ] && grep -E '^(rollout|engine|prompts)' "$out/rollout.txt"
 	[ -f "$out/rollout-peer.txt" ] && grep transformers "$out/rollout-peer.txt"
 	[ -f "$out/bench.txt" ] && cat "$out/bench.txt"
 	[ -f "$out/peer.txt" ] && grep transformers "$out/peer.txt"
