@@ -2,7 +2,8 @@
  *
  * The input up to its first NUL is the text. mdl_device_parse must accept exactly "cpu",
  * "cuda" and "cuda:N" for N a decimal ordinal below MDL_MAX_DEVICES (digits alone: no sign,
- * space or base prefix), refusing anything else with a negative code and a message. mdl_device_memory_parse must accept only shares in (0, 1].
+ * space or base prefix), refusing anything else with a negative code and a message.
+ * mdl_device_memory_parse must accept only shares in (0, 1].
  */
 #include <stdio.h>
 #include <stdlib.h>
