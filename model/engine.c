@@ -399,7 +399,7 @@ static void plan(struct mdl_engine *e)
 
 /* Gives every planned sequence the blocks its step writes, oldest first; when the pool is out
  * of blocks the youngest sequence is preempted, until the one asking is the youngest. */
-static int take_blocks(struct mdl_engine *e)
+static void take_blocks(struct mdl_engine *e)
 {
     for (size_t i = 0; i < e->n_active; i++) {
         struct mdl_ticket *t = e->active[i];
@@ -414,7 +414,6 @@ static int take_blocks(struct mdl_engine *e)
                 break;
         }
     }
-    return 0;
 }
 
 /* After a step wrote positions FROM .. T->len - 1: the blocks it filled join the index. */
@@ -676,7 +675,7 @@ int mdl_engine_submit(struct mdl_engine *e, const struct mdl_request *r, struct 
     memcpy(t->toks, r->prompt, r->n_prompt * sizeof(int32_t));
     t->n_toks = r->n_prompt;
     t->cap_toks = cap;
-    t->req.prompt = t->toks;
+    t->req.prompt = NULL; /* the copy is t->toks, which grows as tokens are generated */
     t->res.n_prompt = (uint32_t)r->n_prompt;
     mdl_rng_seed(&t->rng, r->sampling.seed);
     t->submit_ns = cru_now_ns();
