@@ -52,8 +52,7 @@ struct mdl_engine {
     uint32_t max_ctx, max_seqs, bt, table_cap;
     bool prefix_cache;
     uint32_t prefill_batch, prefill_wait;
-    uint32_t held;       /* steps the waiting prompts have sat out in a row */
-    uint64_t held_steps; /* in all (copied into stats under the lock) */
+    uint32_t held; /* steps the waiting prompts have sat out in a row */
     struct mdl_kvpool *pool;
     pthread_mutex_t mu;
     pthread_cond_t work;
@@ -370,8 +369,9 @@ static enum mdl_finish advance(struct mdl_engine *e, struct mdl_ticket *t, size_
 
 /* Decides what each admitted sequence feeds this step: decoding ones their last token, then
  * prompts (oldest first) in chunks of what the step's budget leaves. Prompts sit out while
- * sequences decode, until prefill_batch tokens wait or they have waited prefill_wait steps. */
-static void plan(struct mdl_engine *e)
+ * sequences decode, until prefill_batch tokens wait or they have waited prefill_wait steps;
+ * returns whether they sat out this one. */
+static bool plan(struct mdl_engine *e)
 {
     size_t budget = e->lim.max_step_tokens, decoding = 0, waiting = 0;
     for (size_t i = 0; i < e->n_active; i++) {
@@ -383,8 +383,7 @@ static void plan(struct mdl_engine *e)
     budget -= decoding;
     if (waiting && decoding && waiting < e->prefill_batch && e->held < e->prefill_wait) {
         e->held++;
-        e->held_steps++;
-        return;
+        return true;
     }
     e->held = 0;
     for (size_t i = 0; i < e->n_active && budget > 0; i++) {
@@ -395,6 +394,7 @@ static void plan(struct mdl_engine *e)
             budget -= t->step_n;
         }
     }
+    return false;
 }
 
 /* Gives every planned sequence the blocks its step writes, oldest first; when the pool is out
@@ -428,7 +428,7 @@ static void publish_full(struct mdl_engine *e, struct mdl_ticket *t, uint32_t fr
 static void step(struct mdl_engine *e)
 {
     size_t n = 0, V = e->m->cfg.vocab;
-    plan(e);
+    bool held = plan(e);
     take_blocks(e);
     for (size_t i = 0; i < e->n_active; i++) {
         struct mdl_ticket *t = e->active[i];
@@ -442,7 +442,9 @@ static void step(struct mdl_engine *e)
         return;
     uint64_t t0 = cru_now_ns();
     int rc = e->be->forward(e->bs, e->steps, n);
-    struct mdl_engine_stats d = { .steps = 1, .max_batch_seen = n, .busy_ns = cru_now_ns() - t0 };
+    struct mdl_engine_stats d = {
+        .steps = 1, .max_batch_seen = n, .busy_ns = cru_now_ns() - t0, .held_steps = held
+    };
     enum mdl_finish *fin = e->fin;
     int *rcs = e->rcs;
     for (size_t i = 0; i < n; i++) {
@@ -479,7 +481,7 @@ static void step(struct mdl_engine *e)
     e->stats.prefill_tokens += d.prefill_tokens;
     e->stats.decode_tokens += d.decode_tokens;
     e->stats.busy_ns += d.busy_ns;
-    e->stats.held_steps = e->held_steps;
+    e->stats.held_steps += d.held_steps;
     if (d.max_batch_seen > e->stats.max_batch_seen)
         e->stats.max_batch_seen = d.max_batch_seen;
     /* Out of the active list first: once finished, a ticket belongs to its waiter, who may

@@ -687,34 +687,24 @@ static int put(struct writer *w, const void *data, size_t len)
 }
 
 /* Fills N elements at OUT from TAB, four to each 64-bit draw. N is a multiple of 4 except at
- * the end of a tensor, so the values do not depend on where the buffer is cut. */
-static void draw16(uint16_t *out, size_t n, const uint16_t *tab, struct mdl_rng *r)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        uint64_t x = mdl_rng_next(r);
-        out[i] = tab[x & 0xffff];
-        out[i + 1] = tab[(x >> 16) & 0xffff];
-        out[i + 2] = tab[(x >> 32) & 0xffff];
-        out[i + 3] = tab[x >> 48];
+ * the end of a tensor, so the values do not depend on where the buffer is cut. One body for the
+ * bf16 and the fp32 tables. */
+#define DEFINE_DRAW(name, type)                                                                    \
+    static void name(type *out, size_t n, const type *tab, struct mdl_rng *r)                      \
+    {                                                                                              \
+        size_t i = 0;                                                                              \
+        for (; i + 4 <= n; i += 4) {                                                               \
+            uint64_t x = mdl_rng_next(r);                                                          \
+            out[i] = tab[x & 0xffff];                                                              \
+            out[i + 1] = tab[(x >> 16) & 0xffff];                                                  \
+            out[i + 2] = tab[(x >> 32) & 0xffff];                                                  \
+            out[i + 3] = tab[x >> 48];                                                             \
+        }                                                                                          \
+        for (uint64_t x = i < n ? mdl_rng_next(r) : 0; i < n; i++, x >>= 16)                       \
+            out[i] = tab[x & 0xffff];                                                              \
     }
-    for (uint64_t x = i < n ? mdl_rng_next(r) : 0; i < n; i++, x >>= 16)
-        out[i] = tab[x & 0xffff];
-}
-
-static void draw32(float *out, size_t n, const float *tab, struct mdl_rng *r)
-{
-    size_t i = 0;
-    for (; i + 4 <= n; i += 4) {
-        uint64_t x = mdl_rng_next(r);
-        out[i] = tab[x & 0xffff];
-        out[i + 1] = tab[(x >> 16) & 0xffff];
-        out[i + 2] = tab[(x >> 32) & 0xffff];
-        out[i + 3] = tab[x >> 48];
-    }
-    for (uint64_t x = i < n ? mdl_rng_next(r) : 0; i < n; i++, x >>= 16)
-        out[i] = tab[x & 0xffff];
-}
+DEFINE_DRAW(draw16, uint16_t)
+DEFINE_DRAW(draw32, float)
 
 static int write_tensor(struct writer *w, const struct mdl_init_tensor *t)
 {

@@ -926,17 +926,29 @@ static void *gen_thread(void *arg)
     return NULL;
 }
 
-static struct mdl_engine *engine(const struct mdl_model *m, uint32_t seqs, uint32_t max_ctx,
-                                 uint32_t block_tokens)
+struct paged {
+    uint32_t seqs, max_ctx, block_tokens, n_blocks;
+    bool no_prefix_cache;
+};
+
+static struct mdl_engine *paged_engine(const struct mdl_model *m, struct paged p)
 {
     struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
-    o.backend_opts.max_seqs = seqs;
+    o.backend_opts.max_seqs = p.seqs;
     o.backend_opts.threads = 2;
-    o.backend_opts.max_ctx = max_ctx;
-    o.backend_opts.block_tokens = block_tokens;
+    o.backend_opts.max_ctx = p.max_ctx;
+    o.backend_opts.block_tokens = p.block_tokens;
+    o.backend_opts.n_blocks = p.n_blocks;
+    o.no_prefix_cache = p.no_prefix_cache;
     struct mdl_engine *e = NULL;
     cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
     return e;
+}
+
+static struct mdl_engine *engine(const struct mdl_model *m, uint32_t seqs, uint32_t max_ctx,
+                                 uint32_t block_tokens)
+{
+    return paged_engine(m, (struct paged){ seqs, max_ctx, block_tokens, 0, false });
 }
 
 /* Requests of different prompts, lengths and sampling parameters, submitted from 6 threads to
@@ -1294,25 +1306,6 @@ Test(model, engine_chunked_prefill)
 
 /* ---- the paged cache: sharing, reuse, preemption ---- */
 
-struct paged {
-    uint32_t seqs, max_ctx, block_tokens, n_blocks;
-    bool no_prefix_cache;
-};
-
-static struct mdl_engine *paged_engine(const struct mdl_model *m, struct paged p)
-{
-    struct mdl_engine_opts o = MDL_ENGINE_OPTS_INIT;
-    o.backend_opts.max_seqs = p.seqs;
-    o.backend_opts.threads = 2;
-    o.backend_opts.max_ctx = p.max_ctx;
-    o.backend_opts.block_tokens = p.block_tokens;
-    o.backend_opts.n_blocks = p.n_blocks;
-    o.no_prefix_cache = p.no_prefix_cache;
-    struct mdl_engine *e = NULL;
-    cr_assert_eq(mdl_engine_new(&e, m, &o), 0, "%s", cru_err_msg());
-    return e;
-}
-
 /* Runs N requests concurrently (one thread each) and returns their results in R. */
 static void run_all(struct mdl_engine *e, const struct mdl_request *req, struct mdl_result *r,
                     size_t n)
@@ -1609,4 +1602,59 @@ Test(model, engine_held_prompts_give_the_same_tokens)
     }
     free(ref.logits);
     mdl_model_free(m);
+}
+
+/* A backend refuses steps whose tables would read or write outside what they own: the check
+ * both backends make (model/backend.c), with a valid call of the same shape as the control. */
+Test(model, steps_check_refuses_bad_tables)
+{
+    struct mdl_backend_limits l = {
+        .max_seqs = 4, .max_ctx = 64, .block_tokens = 4, .n_blocks = 8, .max_step_tokens = 32
+    };
+    uint8_t seen[8];
+    const int32_t ids[8] = { 1, 2, 3, 4, 5, 6, 7, 8 };
+    float logits[2];
+    /* Two sequences sharing block 0 (a full prefix) and each writing its own next block. */
+    const uint32_t a[] = { 0, 1 }, b[] = { 0, 2 };
+    struct mdl_step st[2] = { { a, 2, 4, ids, 4, false, logits },
+                              { b, 2, 4, ids, 3, false, logits } };
+    size_t T = 0;
+    cr_assert_eq(mdl_steps_check(&l, 100, st, 2, seen, &T), 0, "control: %s", cru_err_msg());
+    cr_assert_eq(T, 7);
+
+    struct {
+        const char *what, *says;
+        struct mdl_step s[2];
+        size_t n;
+    } bad[] = {
+        { "two steps write one block",
+          "written by another step",
+          { { a, 2, 4, ids, 4, false, logits }, { a, 2, 4, ids, 2, false, logits } },
+          2 },
+        { "one reads a block the other writes",
+          "read while another step writes",
+          { { a, 2, 0, ids, 2, false, logits }, { b, 2, 4, ids, 2, false, logits } },
+          2 },
+        { "a table too short", "blocks for", { { a, 1, 4, ids, 2, false, logits } }, 1 },
+        { "a block outside the pool",
+          "of a pool of 8",
+          { { (const uint32_t[]){ 0, 8 }, 2, 4, ids, 2, false, logits } },
+          1 },
+        { "past the context", "exceed the context", { { a, 2, 60, ids, 8, false, logits } }, 1 },
+        { "a token outside the vocabulary",
+          "outside the vocabulary",
+          { { a, 2, 0, (const int32_t[]){ 100 }, 1, false, logits } },
+          1 },
+        { "no logits buffer", "no tokens", { { a, 2, 0, ids, 1, false, NULL } }, 1 },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        cr_assert_lt(mdl_steps_check(&l, 100, bad[i].s, bad[i].n, seen, &T), 0, "%s: accepted",
+                     bad[i].what);
+        cr_assert(strstr(cru_err_msg(), bad[i].says), "%s: %s", bad[i].what, cru_err_msg());
+    }
+    /* More steps than a forward takes. */
+    struct mdl_step many[5];
+    for (int i = 0; i < 5; i++)
+        many[i] = st[0];
+    cr_assert_eq(mdl_steps_check(&l, 100, many, 5, seen, &T), CRU_ELIMIT);
 }

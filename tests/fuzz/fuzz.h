@@ -10,8 +10,25 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
 /* Runs one input. DATA holds exactly SIZE bytes and is not NUL-terminated. Returns 0. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* For targets whose input is text: DATA up to its first NUL, as a string to free(); NULL when
+ * out of memory. */
+static inline char *fuzz_text(const uint8_t *data, size_t size)
+{
+    const uint8_t *nul = size > 0 ? memchr(data, '\0', size) : NULL;
+    size_t n = nul ? (size_t)(nul - data) : size;
+    char *s = malloc(n + 1);
+    if (!s)
+        return NULL;
+    if (n > 0)
+        memcpy(s, data, n);
+    s[n] = '\0';
+    return s;
+}
 
 #endif

@@ -115,15 +115,10 @@ static void check_units(char *s)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const uint8_t *nul = size > 0 ? memchr(data, '\0', size) : NULL;
-    size_t n = nul ? (size_t)(nul - data) : size;
-    char *s = malloc(n + 1);
+    char *s = fuzz_text(data, size);
 
     if (!s)
         return 0;
-    if (n > 0)
-        memcpy(s, data, n);
-    s[n] = '\0';
 
     cru_err_clear();
     check_integers(s);

@@ -99,16 +99,11 @@ static void check_join(const char *root, size_t root_len, const char *rel, const
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    const uint8_t *nul = size > 0 ? memchr(data, '\0', size) : NULL;
-    size_t n = nul ? (size_t)(nul - data) : size;
-    char *rel = malloc(n + 1);
+    char *rel = fuzz_text(data, size);
     char *clean = NULL;
 
     if (!rel)
         return 0;
-    if (n > 0)
-        memcpy(rel, data, n);
-    rel[n] = '\0';
 
     cru_err_clear();
     check_clean(rel, &clean);
