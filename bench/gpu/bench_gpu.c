@@ -8,9 +8,12 @@
  * hold is skipped), each against the bytes a decode step must read, and the
  * prefill of one 2048-token prompt against the matrix rate. LAYERS (argv[1], default 48) can
  * shrink the model for a quick run; "prefill" as argv[2] runs only the prefill (for a
- * profiler).
+ * profiler). "profile B" as argv[2] and argv[3] runs one forward of batch B (0: the prefill)
+ * between cudaProfilerStart and cudaProfilerStop after warm-ups, without a graph, for
+ * `ncu --profile-from-start off`: each kernel of one step, timed alone.
  */
 #include <cublas_v2.h>
+#include <cuda_profiler_api.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,13 +116,14 @@ int main(int argc, char **argv)
 {
     uint32_t layers = argc > 1 ? (uint32_t)atoi(argv[1]) : 48;
     bool only_prefill = argc > 2 && strcmp(argv[2], "prefill") == 0; /* for a profiler */
+    int profile = argc > 3 && strcmp(argv[2], "profile") == 0 ? atoi(argv[3]) : -1;
     struct cru_cuda_device dev;
     CK(cru_cuda_device_info(0, &dev));
     int drv = 0;
     cudaDriverGetVersion(&drv);
     printf("device: %s, %d SMs, %.0f GiB, driver API %d.%d\n", dev.name, dev.sm_count,
            dev.mem_total / 1073741824.0, drv / 1000, drv % 1000 / 10);
-    double bw = copy_bandwidth(), mr = matrix_rate();
+    double bw = profile < 0 ? copy_bandwidth() : 1, mr = profile < 0 ? matrix_rate() : 1;
     printf("copy bandwidth (read + write): %.0f GB/s\n", bw / 1e9);
     printf("cuBLAS bf16 8192^3: %.0f TFLOP/s\n", mr / 1e12);
 
@@ -157,8 +161,10 @@ int main(int argc, char **argv)
         ids[i] = (int32_t)((i * 7919u + 13) % c->vocab);
     float *logits = malloc((size_t)64 * c->vocab * sizeof(float));
     uint32_t batches[] = { 1, 1, 8, 64 };
-    for (size_t bi = 0; bi < (only_prefill ? 0 : 4); bi++) {
+    for (size_t bi = 0; bi < (only_prefill || profile == 0 ? 0 : 4); bi++) {
         uint32_t B = batches[bi];
+        if (profile > 0 && (bi == 0 || (int)B != profile))
+            continue;
         bool graphs = bi > 0; /* the first run launches each kernel: the graph's gain */
         if ((uint64_t)B * per > lim.n_blocks || lim.max_ctx <= CTX) {
             printf("decode batch %2u ctx %d: skipped, the pool holds %u blocks of the %u needed\n",
@@ -178,6 +184,14 @@ int main(int argc, char **argv)
         }
         for (int i = 0; i < 3; i++)
             CK(mdl_backend_cuda.forward(st, steps, B));
+        if (profile > 0) {
+            mdl_cuda_set_graphs(st, false);
+            CC(cudaProfilerStart());
+            CK(mdl_backend_cuda.forward(st, steps, B));
+            CC(cudaProfilerStop());
+            printf("profiled one step of batch %u\n", B);
+            continue;
+        }
         int iters = 20;
         t0 = now();
         for (int i = 0; i < iters; i++)
@@ -197,15 +211,22 @@ int main(int argc, char **argv)
         .blocks = tab, .n_blocks = per, .ids = ids, .n_ids = CTX, .logits = logits
     };
     CK(mdl_backend_cuda.forward(st, &p, 1));
+    if (profile > 0)
+        goto done;
+    if (profile == 0)
+        CC(cudaProfilerStart());
     t0 = now();
     CK(mdl_backend_cuda.forward(st, &p, 1));
     double dt = now() - t0;
+    if (profile == 0)
+        CC(cudaProfilerStop());
     double flops = 2.0 * CTX *
                        (layers * ((double)qd * H * 2 + (double)kvd * H * 2 + c->experts * H +
                                   c->top_k * 3.0 * H * I)) +
                    2.0 * c->vocab * H + layers * 2.0 * 2 * c->heads * 128 * (double)CTX * CTX / 2;
     printf("prefill %d tokens: %.0f tok/s, %.1f ms, %.0f TFLOP/s = %.0f%% of the cuBLAS rate\n",
            CTX, CTX / dt, dt * 1e3, flops / dt / 1e12, 100 * flops / dt / mr);
+done:
     mdl_backend_cuda.free(st);
     free(ids);
     free(tab);
