@@ -31,8 +31,8 @@ STATIC_PKGS := libseccomp libcap msgpack jansson libpcre2-8 libutf8proc nettle
 SHARED_PKGS := libisal
 # loaded on first use by lib/dl.c (only their headers are used to build): each brings a chain
 # of further libraries (Kerberos, TLS, ICU and the C++ runtime, compressors) that every start
-# would otherwise map and relocate.
-DLOPEN_PKGS := libgit2 libarchive libxml-2.0
+# would otherwise map and relocate. libmicrohttpd (the gateway) brings GnuTLS and its chain.
+DLOPEN_PKGS := libgit2 libarchive libxml-2.0 libmicrohttpd
 PKGS := $(STATIC_PKGS) $(SHARED_PKGS) $(DLOPEN_PKGS)
 # The tests and the fuzz targets also build their inputs with libgit2 and libarchive directly.
 TEST_PKGS := criterion libgit2 libarchive

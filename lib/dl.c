@@ -1,4 +1,4 @@
-/* dl: libgit2, libarchive and libxml2, loaded on first use (see dl.h for why).
+/* dl: libgit2, libarchive, libxml2 and libmicrohttpd, loaded on first use (see dl.h for why).
  *
  * Each library is described once (soname, Debian package, the feature that needs it, the
  * functions called), opened with dlopen(RTLD_NOW | RTLD_LOCAL) so that a library missing one
@@ -19,7 +19,8 @@
 /* The soname of each library built against and the package that ships it are read off the
  * build machine by the Makefile (deps/dl-defs.sh), so they follow the headers compiled
  * against. */
-#if !defined(CRU_LIBGIT2_SONAME) || !defined(CRU_LIBARCHIVE_SONAME) || !defined(CRU_LIBXML2_SONAME)
+#if !defined(CRU_LIBGIT2_SONAME) || !defined(CRU_LIBARCHIVE_SONAME) ||                             \
+    !defined(CRU_LIBXML2_SONAME) || !defined(CRU_LIBMHD_SONAME)
 #error "the sonames of the libraries loaded on first use are not defined: build with make"
 #endif
 
@@ -75,6 +76,7 @@ static pthread_mutex_t dl_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct cru_libgit2 libgit2;
 static struct cru_libarchive libarchive;
 static struct cru_libxml2 libxml2;
+static struct cru_libmhd libmhd;
 
 /* A dlsym address into a typed pointer. POSIX makes data and function pointers the same size
  * for dlsym's sake; memcpy says so without punning through a cast. */
@@ -114,13 +116,24 @@ static int fill_libxml2(void *const *addrs)
     return 0;
 }
 
+static int fill_libmhd(void *const *addrs)
+{
+    size_t i = 0;
+#define X(name) DL_TAKE(libmhd, addrs, i, name)
+    CRU_LIBMHD_FUNCTIONS(X)
+#undef X
+    return 0;
+}
+
 static const char *const libgit2_symbols[] = { CRU_LIBGIT2_FUNCTIONS(DL_NAME) };
 static const char *const libarchive_symbols[] = { CRU_LIBARCHIVE_FUNCTIONS(DL_NAME) };
 static const char *const libxml2_symbols[] = { CRU_LIBXML2_FUNCTIONS(DL_NAME) };
+static const char *const libmhd_symbols[] = { CRU_LIBMHD_FUNCTIONS(DL_NAME) };
 
 _Static_assert(0 CRU_LIBGIT2_FUNCTIONS(DL_COUNT) <= DL_SYMBOLS_MAX, "raise DL_SYMBOLS_MAX");
 _Static_assert(0 CRU_LIBARCHIVE_FUNCTIONS(DL_COUNT) <= DL_SYMBOLS_MAX, "raise DL_SYMBOLS_MAX");
 _Static_assert(0 CRU_LIBXML2_FUNCTIONS(DL_COUNT) <= DL_SYMBOLS_MAX, "raise DL_SYMBOLS_MAX");
+_Static_assert(0 CRU_LIBMHD_FUNCTIONS(DL_COUNT) <= DL_SYMBOLS_MAX, "raise DL_SYMBOLS_MAX");
 
 #define DL_SYMBOLS(v) v, sizeof(v) / sizeof(v[0])
 
@@ -146,6 +159,15 @@ static struct dl_lib dl_libxml2 = {
     { "libxml2", CRU_LIBXML2_SONAME, CRU_LIBXML2_PACKAGE, "reading XML (JUnit reports, XLSX, DOCX)",
       DL_SYMBOLS(libxml2_symbols) },
     fill_libxml2,
+    false,
+    0,
+    "",
+};
+
+static struct dl_lib dl_libmhd = {
+    { "libmicrohttpd", CRU_LIBMHD_SONAME, CRU_LIBMHD_PACKAGE, "the HTTP gateway (crucible serve)",
+      DL_SYMBOLS(libmhd_symbols) },
+    fill_libmhd,
     false,
     0,
     "",
@@ -186,5 +208,12 @@ int cru_dl_libxml2(const struct cru_libxml2 **out)
 {
     int rc = dl_load(&dl_libxml2);
     *out = rc == 0 ? &libxml2 : NULL;
+    return rc;
+}
+
+int cru_dl_libmhd(const struct cru_libmhd **out)
+{
+    int rc = dl_load(&dl_libmhd);
+    *out = rc == 0 ? &libmhd : NULL;
     return rc;
 }

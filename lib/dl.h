@@ -1,8 +1,9 @@
 /* dl: the libraries crucible loads when a feature first needs them instead of at start-up.
  *
- * libgit2 (git workspaces), libarchive (archives, XLSX and DOCX) and libxml2 (JUnit reports,
- * OOXML parts) each bring a chain of further libraries (Kerberos, SSH and TLS for libgit2;
- * ICU and the C++ runtime through libxml2; a dozen compressors through libarchive) that every
+ * libgit2 (git workspaces), libarchive (archives, XLSX and DOCX), libxml2 (JUnit reports,
+ * OOXML parts) and libmicrohttpd (the gateway's HTTP server) each bring a chain of further
+ * libraries (Kerberos, SSH and TLS for libgit2; ICU and the C++ runtime through libxml2; a
+ * dozen compressors through libarchive; GnuTLS and its own through libmicrohttpd) that every
  * run of the binary would otherwise map and relocate, `crucible version` and `crucible exec`
  * included. Here each is opened by its soname on first use, once per process, and the
  * functions crucible calls are looked up into a table whose pointers are typed from the
@@ -23,6 +24,7 @@
 #include <git2.h>
 #include <libxml/parser.h>
 #include <libxml/tree.h>
+#include <microhttpd.h>
 
 /* The functions of each library that crucible calls, one X(name) each. A new call into one
  * of these libraries starts with a line here. */
@@ -131,6 +133,19 @@
     X(xmlNewParserCtxt)                                                                            \
     X(xmlStopParser)
 
+#define CRU_LIBMHD_FUNCTIONS(X)                                                                    \
+    X(MHD_add_response_header)                                                                     \
+    X(MHD_create_response_from_buffer)                                                             \
+    X(MHD_create_response_from_callback)                                                           \
+    X(MHD_destroy_response)                                                                        \
+    X(MHD_get_connection_info)                                                                     \
+    X(MHD_get_daemon_info)                                                                         \
+    X(MHD_lookup_connection_value)                                                                 \
+    X(MHD_queue_response)                                                                          \
+    X(MHD_quiesce_daemon)                                                                          \
+    X(MHD_start_daemon)                                                                            \
+    X(MHD_stop_daemon)
+
 #define CRU_DL_POINTER(name) __typeof__(name) *name;
 
 struct cru_libgit2 {
@@ -145,6 +160,10 @@ struct cru_libxml2 {
     CRU_LIBXML2_FUNCTIONS(CRU_DL_POINTER)
 };
 
+struct cru_libmhd {
+    CRU_LIBMHD_FUNCTIONS(CRU_DL_POINTER)
+};
+
 /* Each returns the library's table in *out, loading the library on the first call (from any
  * thread; later calls return at once). libgit2 comes initialised (git_libgit2_init) and
  * libxml2 with its parser initialised (xmlInitParser), for the life of the process. A
@@ -153,6 +172,7 @@ struct cru_libxml2 {
 int cru_dl_libgit2(const struct cru_libgit2 **out);
 int cru_dl_libarchive(const struct cru_libarchive **out);
 int cru_dl_libxml2(const struct cru_libxml2 **out);
+int cru_dl_libmhd(const struct cru_libmhd **out);
 
 /* What cru_dl_open loads: the library, where it is found, and what needs it. */
 struct cru_dl_spec {

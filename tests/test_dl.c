@@ -72,16 +72,21 @@ Test(dl, real_libraries_load_once_with_every_function)
     const struct cru_libgit2 *git, *git2;
     const struct cru_libarchive *ar, *ar2;
     const struct cru_libxml2 *xml, *xml2;
+    const struct cru_libmhd *mhd, *mhd2;
     cr_assert_eq(cru_dl_libgit2(&git), 0, "%s", cru_err_msg());
     cr_assert_eq(cru_dl_libarchive(&ar), 0, "%s", cru_err_msg());
     cr_assert_eq(cru_dl_libxml2(&xml), 0, "%s", cru_err_msg());
+    cr_assert_eq(cru_dl_libmhd(&mhd), 0, "%s", cru_err_msg());
     assert_all_set(git, sizeof(*git), "libgit2");
     assert_all_set(ar, sizeof(*ar), "libarchive");
     assert_all_set(xml, sizeof(*xml), "libxml2");
+    assert_all_set(mhd, sizeof(*mhd), "libmicrohttpd");
     cr_assert_eq(cru_dl_libgit2(&git2), 0);
     cr_assert_eq(cru_dl_libarchive(&ar2), 0);
     cr_assert_eq(cru_dl_libxml2(&xml2), 0);
-    cr_assert(git == git2 && ar == ar2 && xml == xml2, "a second call returned another table");
+    cr_assert_eq(cru_dl_libmhd(&mhd2), 0);
+    cr_assert(git == git2 && ar == ar2 && xml == xml2 && mhd == mhd2,
+              "a second call returned another table");
     /* Initialised as the header promises: libgit2 counts its initialisations. */
     cr_assert_gt(git->git_libgit2_init(), 1);
     /* A call through a table reaches the library. */
