@@ -91,7 +91,7 @@ ALL_LDFLAGS = $(OPT) $(LDFLAGS)
 
 # Every module folder below cli/ goes into the static library that the binary and the tests
 # link against; a new module only has to put its .c files in its folder.
-MODULES := lib sandbox agent model reward recorder
+MODULES := lib sandbox agent model reward recorder serve
 LIB_SRCS := $(wildcard $(addsuffix /*.c,$(MODULES)))
 CLI_SRCS := $(wildcard cli/*.c)
 TEST_SRCS := $(wildcard tests/test_*.c)
