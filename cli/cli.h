@@ -118,6 +118,7 @@ extern const struct cli_command cli_cmd_images;
 extern const struct cli_command cli_cmd_model;
 extern const struct cli_command cli_cmd_run;
 extern const struct cli_command cli_cmd_run_task;
+extern const struct cli_command cli_cmd_serve;
 extern const struct cli_command cli_cmd_show;
 extern const struct cli_command cli_cmd_verify;
 extern const struct cli_command cli_cmd_tokenize;

@@ -24,6 +24,7 @@ static const struct cli_command *const commands[] = {
     &cli_cmd_export,
     &cli_cmd_model,
     &cli_cmd_generate,
+    &cli_cmd_serve,
     &cli_cmd_tokenize,
     &cli_cmd_version,
 };
