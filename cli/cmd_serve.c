@@ -3,6 +3,7 @@
 #include <getopt.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -20,6 +21,36 @@ static int seconds(const char *arg, uint32_t *out)
     if (rc == 0)
         *out = (uint32_t)u;
     return rc;
+}
+
+/* SIGINT and SIGTERM, taken by a thread of their own with sigwait(): while the checkpoint
+ * loads, and when one comes again while the server stops, they end the process as they would
+ * by default; the first one while the server runs asks the main thread to stop it. */
+struct stopper {
+    sigset_t set;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    bool serving;
+    int sig;
+};
+
+static void *wait_signal(void *arg)
+{
+    struct stopper *st = arg;
+    int sig = 0;
+    for (;;) {
+        if (sigwait(&st->set, &sig) != 0)
+            return NULL;
+        pthread_mutex_lock(&st->mu);
+        if (!st->serving || st->sig) {
+            signal(sig, SIG_DFL);
+            pthread_sigmask(SIG_UNBLOCK, &st->set, NULL);
+            raise(sig);
+        }
+        st->sig = sig;
+        pthread_cond_signal(&st->cv);
+        pthread_mutex_unlock(&st->mu);
+    }
 }
 
 static int serve_run(int argc, char **argv)
@@ -107,24 +138,36 @@ static int serve_run(int argc, char **argv)
     if (optind < argc)
         return cli_usage("serve", "unexpected argument '%s'", argv[optind]);
 
-    /* Every thread the server starts inherits this mask, so the signals reach sigwait() here
-     * alone; a write to a client that has gone must fail, not kill the process. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    /* Every thread started from here inherits this mask, so the signals reach the stopper's
+     * sigwait() alone; a write to a client that has gone must fail, not kill the process. */
+    /* Static: the detached thread may outlive this frame when the server fails to start. */
+    static struct stopper st = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
+    pthread_t waiter;
+    sigemptyset(&st.set);
+    sigaddset(&st.set, SIGINT);
+    sigaddset(&st.set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &st.set, NULL);
     signal(SIGPIPE, SIG_IGN);
+    if (pthread_create(&waiter, NULL, wait_signal, &st) != 0) {
+        cru_err_set(CRU_EIO, "cannot start a thread");
+        return cli_fail("serve");
+    }
+    pthread_detach(waiter);
 
     struct srv_server *s = NULL;
     if (srv_server_start(&s, &o) < 0)
         return cli_fail("serve");
-    printf("serving %s on http://%s:%u/v1\n", srv_server_model(s), o.host,
+    pthread_mutex_lock(&st.mu);
+    st.serving = true;
+    /* An address with colons is IPv6, which a URL brackets. */
+    const char *l = strchr(o.host, ':') ? "[" : "", *r = strchr(o.host, ':') ? "]" : "";
+    printf("serving %s on http://%s%s%s:%u/v1\n", srv_server_model(s), l, o.host, r,
            (unsigned)srv_server_port(s));
     fflush(stdout);
-    int sig = 0;
-    sigwait(&set, &sig);
-    fprintf(stderr, "crucible: serve: %s: stopping\n", strsignal(sig));
+    while (!st.sig)
+        pthread_cond_wait(&st.cv, &st.mu);
+    pthread_mutex_unlock(&st.mu);
+    fprintf(stderr, "crucible: serve: %s: stopping\n", strsignal(st.sig));
     srv_server_free(s);
     return CLI_EXIT_OK;
 }
@@ -138,7 +181,8 @@ const struct cli_command cli_cmd_serve = {
         "Serves the checkpoint over HTTP with the OpenAI API: GET /v1/models,\n"
         "POST /v1/chat/completions (the checkpoint's chat template; tools; streaming),\n"
         "POST /v1/completions, and GET /health. Prints the address once it listens and\n"
-        "runs until SIGINT or SIGTERM, which end the requests in flight (503) and stop.\n"
+        "runs until SIGINT or SIGTERM, which end the requests in flight (503) and stop;\n"
+        "a second one, or one while the checkpoint loads, ends the process at once.\n"
         "Responses carry vLLM's \"return_token_ids\" extension: the prompt's and each\n"
         "choice's token ids, exactly as sampled. See docs/gateway.md.\n"
         "\n"
