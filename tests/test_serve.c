@@ -419,23 +419,35 @@ static void teardown(void)
 
 TestSuite(serve_http, .init = setup, .fini = teardown, .timeout = 180);
 
-static struct srv_server *start(uint32_t max_connections, size_t max_body, uint32_t body_timeout,
-                                uint32_t idle_timeout)
+/* The options every test's server starts from. */
+static struct srv_server_opts test_opts(void)
 {
     struct srv_server_opts o = SRV_SERVER_OPTS_INIT;
-    struct srv_server *s = NULL;
     o.model_dir = ckpt;
     o.model_name = "tiny";
     o.port = 0;
     o.threads = 1;
     o.seqs = 4;
+    return o;
+}
+
+static struct srv_server *start_with(const struct srv_server_opts *o)
+{
+    struct srv_server *s = NULL;
+    cr_assert_eq(srv_server_start(&s, o), 0, "%s", cru_err_msg());
+    cr_assert_gt(srv_server_port(s), 0);
+    return s;
+}
+
+static struct srv_server *start(uint32_t max_connections, size_t max_body, uint32_t body_timeout,
+                                uint32_t idle_timeout)
+{
+    struct srv_server_opts o = test_opts();
     o.max_connections = max_connections;
     o.max_body = max_body;
     o.body_timeout_s = body_timeout;
     o.idle_timeout_s = idle_timeout;
-    cr_assert_eq(srv_server_start(&s, &o), 0, "%s", cru_err_msg());
-    cr_assert_gt(srv_server_port(s), 0);
-    return s;
+    return start_with(&o);
 }
 
 static int dial(uint16_t port)
@@ -1021,6 +1033,49 @@ Test(serve_http, slow_and_stalled_clients_are_cut_off)
     struct res r;
     http(port, "GET", "/health", NULL, &r);
     cr_assert_eq(r.status, 200);
+    res_free(&r);
+    srv_server_free(s);
+}
+
+static void send_request(int fd, const char *path, const char *body)
+{
+    char *req = NULL;
+    cr_assert_eq(cru_str_printf(&req,
+                                "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                                "Content-Length: %zu\r\n\r\n%s",
+                                path, strlen(body), body),
+                 0);
+    send_all(fd, req, strlen(req));
+    free(req);
+}
+
+/* A stream whose client goes stops at its next token: with one sequence at a time, a request
+ * queued behind it is answered as soon as the client closes, not when the 4000 tokens asked
+ * for would be done (a generation of seconds). */
+Test(serve_http, an_abandoned_stream_stops_generating)
+{
+    struct srv_server_opts o = test_opts();
+    o.seqs = 1;
+    struct srv_server *s = start_with(&o);
+    uint16_t port = srv_server_port(s);
+    int stream = dial(port);
+    send_request(stream, "/v1/chat/completions",
+                 "{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"Hi\"}], "
+                 "\"max_tokens\": 4000, \"stream\": true}");
+    char buf[4096];
+    cr_assert_gt(recv(stream, buf, sizeof(buf), 0), 0, "the stream sent nothing");
+    int next = dial(port);
+    send_request(next, "/v1/completions",
+                 "{\"model\": \"tiny\", \"prompt\": \"Hi\", \"max_tokens\": 2}");
+    struct pollfd p = { .fd = next, .events = POLLIN };
+    /* The control: while the stream's client reads, the request waits behind it. */
+    cr_assert_eq(poll(&p, 1, 1000), 0, "answered beside the stream: the engine took two");
+    close(stream);
+    cr_assert_eq(poll(&p, 1, 5000), 1, "the abandoned stream was still generating after 5 s");
+    struct res r;
+    read_response(next, &r);
+    close(next);
+    cr_assert_eq(r.status, 200, "%s", cru_buf_cstr(&r.body));
     res_free(&r);
     srv_server_free(s);
 }
