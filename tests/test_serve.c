@@ -593,9 +593,9 @@ static void choice_of(const json_t *resp, size_t i, struct completion *out)
     out->finish = strdup(json_string_value(json_object_get(c, "finish_reason")));
 }
 
-/* The events of a stream, each chunk's choice 0 added up. */
-static void stream_of(uint16_t port, const char *path, const char *body, struct completion *out,
-                      json_t **usage, json_t **prompt_ids)
+/* The events of a stream, the chunks of choice INDEX added up. */
+static void stream_choice(uint16_t port, const char *path, const char *body, size_t index,
+                          struct completion *out, json_t **usage, json_t **prompt_ids)
 {
     struct res r;
     http(port, "POST", path, body, &r);
@@ -626,6 +626,11 @@ static void stream_of(uint16_t port, const char *path, const char *body, struct 
             continue;
         }
         json_t *c = json_array_get(choices, 0), *delta = json_object_get(c, "delta");
+        cr_assert_eq(json_array_size(choices), 1, "a chunk of several choices");
+        if ((size_t)json_integer_value(json_object_get(c, "index")) != index) {
+            json_decref(v);
+            continue;
+        }
         json_t *t = delta ? json_object_get(delta, "content") : json_object_get(c, "text");
         if (json_is_string(t))
             cru_buf_append(&text, json_string_value(t), json_string_length(t));
@@ -641,6 +646,12 @@ static void stream_of(uint16_t port, const char *path, const char *body, struct 
     cr_assert_not_null(out->finish, "the stream gave no finish reason");
     out->text = cru_buf_detach(&text, NULL);
     res_free(&r);
+}
+
+static void stream_of(uint16_t port, const char *path, const char *body, struct completion *out,
+                      json_t **usage, json_t **prompt_ids)
+{
+    stream_choice(port, path, body, 0, out, usage, prompt_ids);
 }
 
 /* The text of C's ids as the server derives it: decoded, less the end-of-turn id that ends a
@@ -855,6 +866,43 @@ Test(serve_http, chat_ids_decode_to_the_text_and_the_stream_adds_up)
     srv_server_free(s);
 }
 
+/* Declared tools are rendered into the prompt; a reply without calls is all content. */
+Test(serve_http, tools_in_the_prompt)
+{
+    struct srv_server *s = start(8, SRV_BODY_MAX, 30, 60);
+    static const char body[] =
+        "{\"model\": \"tiny\", \"messages\": [{\"role\": \"user\", \"content\": \"List the "
+        "files.\"}], \"tools\": [{\"type\": \"function\", \"function\": {\"name\": \"bash\", "
+        "\"parameters\": {\"type\": \"object\", \"properties\": {\"command\": {\"type\": "
+        "\"string\"}}}}}], \"temperature\": 0, \"max_tokens\": 8, \"return_token_ids\": true}";
+    json_t *resp = post(srv_server_port(s), "/v1/chat/completions", body);
+    struct tok *t = qwen_load();
+    struct srv_request r;
+    parse_ok(&r, SRV_CHAT, body);
+    struct tok_ids want = TOK_IDS_INIT;
+    cr_assert_eq(tok_chat_encode(t, &r.chat, r.chat.n_msgs, true, &want), 0);
+    json_t *pids = json_object_get(resp, "prompt_token_ids");
+    cr_assert_eq(json_array_size(pids), want.n);
+    for (size_t i = 0; i < want.n; i++)
+        cr_assert_eq(json_integer_value(json_array_get(pids, i)), want.v[i]);
+    struct completion c = { 0 };
+    c.ids = pids;
+    c.finish = strdup("length");
+    char *prompt = decode(t, &c);
+    cr_assert(strstr(prompt, "<tools>\n{\"type\": \"function\", \"function\": {\"name\": \"bash\""),
+              "%s", prompt);
+    free(prompt);
+    free(c.finish);
+    json_t *msg = json_object_get(json_array_get(json_object_get(resp, "choices"), 0), "message");
+    cr_assert(json_is_string(json_object_get(msg, "content")));
+    cr_assert_null(json_object_get(msg, "tool_calls"), "a random model wrote a tool call");
+    tok_ids_free(&want);
+    srv_request_free(&r);
+    tok_free(t);
+    json_decref(resp);
+    srv_server_free(s);
+}
+
 Test(serve_http, stop_strings_cut_the_text_streamed_or_not)
 {
     struct srv_server *s = start(8, SRV_BODY_MAX, 30, 60);
@@ -950,6 +998,17 @@ Test(serve_http, n_choices_use_consecutive_seeds)
     choice_of(r2, 0, &two);
     cr_assert(json_equal(two.ids, one.ids));
     free(ids_text);
+    /* Streamed, each choice's chunks add up to that choice. */
+    for (size_t i = 0; i < 2; i++) {
+        struct completion sc;
+        snprintf(body, sizeof(body),
+                 "{\"model\": \"tiny\", \"prompt\": \"Once upon a time\", \"max_tokens\": 8, "
+                 "\"seed\": 40, \"n\": 2, \"return_token_ids\": true, \"stream\": true}");
+        stream_choice(port, "/v1/completions", body, i, &sc, NULL, NULL);
+        cr_assert_str_eq(sc.text, i ? c1.text : c0.text);
+        cr_assert(json_equal(sc.ids, i ? c1.ids : c0.ids), "choice %zu streamed other ids", i);
+        completion_free(&sc);
+    }
     completion_free(&two);
     completion_free(&c0);
     completion_free(&c1);
