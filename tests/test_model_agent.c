@@ -16,7 +16,6 @@
 #include "agent/runner.h"
 #include "lib/err.h"
 #include "lib/fs.h"
-#include "model/init.h"
 #include "model/tokenizer.h"
 #include "recorder/episode.h"
 #include "recorder/reader.h"
@@ -27,13 +26,7 @@ static char ckpt[4200];
 
 static void setup(void)
 {
-    cr_assert_not_null(mkdtemp(tmpdir));
-    snprintf(ckpt, sizeof(ckpt), "%s/tiny", tmpdir);
-    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
-    o.tokenizer_dir = qwen_dir();
-    o.vocab = 0; /* sized by the tokenizer */
-    o.seed = 5;
-    cr_assert_eq(mdl_init_write(ckpt, &o), 0, "%s", cru_err_msg());
+    tiny_qwen_checkpoint(tmpdir, ckpt, sizeof(ckpt), 5);
 }
 
 static void teardown(void)

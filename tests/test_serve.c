@@ -28,7 +28,6 @@
 #include "lib/json.h"
 #include "lib/str.h"
 #include "model/chat.h"
-#include "model/init.h"
 #include "serve/reply.h"
 #include "serve/request.h"
 #include "serve/server.h"
@@ -403,13 +402,7 @@ static char ckpt[4200];
 
 static void setup(void)
 {
-    cr_assert_not_null(mkdtemp(tmpdir));
-    snprintf(ckpt, sizeof(ckpt), "%s/tiny", tmpdir);
-    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
-    o.tokenizer_dir = qwen_dir();
-    o.vocab = 0; /* sized by the tokenizer */
-    o.seed = 11;
-    cr_assert_eq(mdl_init_write(ckpt, &o), 0, "%s", cru_err_msg());
+    tiny_qwen_checkpoint(tmpdir, ckpt, sizeof(ckpt), 11);
 }
 
 static void teardown(void)

@@ -11,6 +11,7 @@
 #include "lib/buf.h"
 #include "lib/err.h"
 #include "lib/fs.h"
+#include "model/init.h"
 #include "model/tokenizer.h"
 
 /* The folder with the Qwen3 tokenizer.json that `make setup` fetches (deps/npm.sh). */
@@ -34,6 +35,20 @@ static inline struct tok *qwen_load(void)
     struct tok *t = NULL;
     cr_assert_eq(tok_load(&t, qwen_dir()), 0, "%s", cru_err_msg());
     return t;
+}
+
+/* A tiny random checkpoint with the real Qwen3 tokenizer (vocabulary sized by it) in a fresh
+ * folder from TEMPLATE (mkdtemp's, rewritten in place): its path, DIR/tiny, into OUT. */
+static inline void tiny_qwen_checkpoint(char *template_dir, char *out, size_t out_size,
+                                        uint64_t seed)
+{
+    cr_assert_not_null(mkdtemp(template_dir));
+    snprintf(out, out_size, "%s/tiny", template_dir);
+    struct mdl_init_opts o = MDL_INIT_OPTS_INIT;
+    o.tokenizer_dir = qwen_dir();
+    o.vocab = 0; /* sized by the tokenizer */
+    o.seed = seed;
+    cr_assert_eq(mdl_init_write(out, &o), 0, "%s", cru_err_msg());
 }
 
 /* Reads tests/tokenizer/NAME from the source tree into B. */
